@@ -1,0 +1,228 @@
+//! An account: the identity, the signed prekey and the one-time prekeys.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
+
+use crate::bundle::{OneTimePrekey, PrekeyBundle, SignedPrekeyPublic};
+use crate::error::{Error, Result};
+use crate::identity::{IdentityKeyPair, IdentityPublic};
+use crate::policy::{SUPPORTED_VERSIONS, SessionPolicy};
+
+/// How long a signed prekey is used before a new one is made (7 days).
+pub const SIGNED_PREKEY_ROTATE_AFTER: u64 = 7 * 24 * 3600;
+/// How long a replaced signed prekey is kept, for first messages still in
+/// flight that were made from an older bundle (30 days).
+pub const SIGNED_PREKEY_KEEP_FOR: u64 = 30 * 24 * 3600;
+/// The most unused one-time prekeys an account holds.
+pub const MAX_ONE_TIME_PREKEYS: usize = 1000;
+
+/// A signed prekey with its secret. Zeroized on drop (by the X25519 type).
+#[derive(Clone)]
+pub(crate) struct SignedPrekey {
+    pub(crate) public: SignedPrekeyPublic,
+    pub(crate) secret: StaticSecret,
+    /// When it stopped being the current one; `None` while current.
+    pub(crate) retired_at: Option<u64>,
+}
+
+#[derive(Clone)]
+pub(crate) struct OneTimeSecret {
+    pub(crate) id: u32,
+    pub(crate) secret: StaticSecret,
+}
+
+/// Someone's long-term keys: the identity, the signed prekey (rotated by
+/// policy) and a pool of one-time prekeys.
+///
+/// ```
+/// use sealpost::{Account, SessionPolicy};
+/// let mut rng = sealpost::os_rng();
+/// let now = 1_700_000_000;
+/// let mut alice = Account::new(&mut rng, now);
+/// let one_time = alice.generate_one_time_prekeys(&mut rng, 10);
+/// assert_eq!(one_time.len(), 10);
+/// let bundle = alice.bundle(&SessionPolicy::default())?;
+/// assert_eq!(bundle.identity(), alice.identity());
+/// # Ok::<(), sealpost::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Account {
+    pub(crate) identity: IdentityKeyPair,
+    pub(crate) signed_prekeys: Vec<SignedPrekey>,
+    pub(crate) one_time: Vec<OneTimeSecret>,
+    pub(crate) next_prekey_id: u32,
+}
+
+impl Account {
+    /// A new account with a fresh identity and signed prekey.
+    pub fn new<R: rand_core::CryptoRng + ?Sized>(rng: &mut R, now: u64) -> Self {
+        let mut account = Self {
+            identity: IdentityKeyPair::generate(rng),
+            signed_prekeys: Vec::new(),
+            one_time: Vec::new(),
+            next_prekey_id: 1,
+        };
+        account.rotate_signed_prekey(rng, now);
+        account
+    }
+
+    /// The public identity.
+    pub fn identity(&self) -> &IdentityPublic {
+        self.identity.public()
+    }
+
+    /// The identity key pair (for signing requests to a relay).
+    pub fn identity_keys(&self) -> &IdentityKeyPair {
+        &self.identity
+    }
+
+    fn take_id(&mut self) -> u32 {
+        let id = self.next_prekey_id;
+        self.next_prekey_id = self.next_prekey_id.checked_add(1).unwrap_or(1);
+        id
+    }
+
+    /// Replaces the signed prekey with a fresh one. The old one is kept for
+    /// [`SIGNED_PREKEY_KEEP_FOR`] seconds, then dropped by
+    /// [`Account::maintain`].
+    pub fn rotate_signed_prekey<R: rand_core::CryptoRng + ?Sized>(&mut self, rng: &mut R, now: u64) {
+        for old in self.signed_prekeys.iter_mut().filter(|k| k.retired_at.is_none()) {
+            old.retired_at = Some(now);
+        }
+        let secret = random_secret(rng);
+        let id = self.take_id();
+        let public = SignedPrekeyPublic { id, key: DhPublic::from(&secret).to_bytes(), created_at: now };
+        self.signed_prekeys.push(SignedPrekey { public, secret, retired_at: None });
+    }
+
+    /// Rotates the signed prekey when it is older than
+    /// [`SIGNED_PREKEY_ROTATE_AFTER`] and forgets retired ones older than
+    /// [`SIGNED_PREKEY_KEEP_FOR`]. Returns whether a new bundle should be
+    /// published.
+    pub fn maintain<R: rand_core::CryptoRng + ?Sized>(&mut self, rng: &mut R, now: u64) -> bool {
+        self.signed_prekeys.retain(|k| k.retired_at.is_none_or(|at| now.saturating_sub(at) < SIGNED_PREKEY_KEEP_FOR));
+        let due = self
+            .current_signed_prekey()
+            .is_none_or(|k| now.saturating_sub(k.public.created_at) >= SIGNED_PREKEY_ROTATE_AFTER);
+        if due {
+            self.rotate_signed_prekey(rng, now);
+        }
+        due
+    }
+
+    fn current_signed_prekey(&self) -> Option<&SignedPrekey> {
+        self.signed_prekeys.iter().rev().find(|k| k.retired_at.is_none())
+    }
+
+    /// Makes `count` new one-time prekeys (up to [`MAX_ONE_TIME_PREKEYS`]
+    /// held in all) and returns their signed public halves for upload.
+    pub fn generate_one_time_prekeys<R: rand_core::CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        count: usize,
+    ) -> Vec<OneTimePrekey> {
+        let room = MAX_ONE_TIME_PREKEYS.saturating_sub(self.one_time.len());
+        (0..count.min(room))
+            .map(|_| {
+                let secret = random_secret(rng);
+                let id = self.take_id();
+                let public = OneTimePrekey::sign(&self.identity, id, DhPublic::from(&secret).to_bytes());
+                self.one_time.push(OneTimeSecret { id, secret });
+                public
+            })
+            .collect()
+    }
+
+    /// How many one-time prekeys are still unused.
+    pub fn one_time_prekey_count(&self) -> usize {
+        self.one_time.len()
+    }
+
+    /// The signed part of this account's bundle, advertising the suites and
+    /// versions `policy` allows. The relay attaches one one-time prekey per
+    /// fetch. Fails if the policy is invalid ([`SessionPolicy::validate`]).
+    pub fn bundle(&self, policy: &SessionPolicy) -> Result<PrekeyBundle> {
+        policy.validate()?;
+        let versions: Vec<u8> = SUPPORTED_VERSIONS.iter().copied().filter(|v| *v >= policy.min_version).collect();
+        let spk = self.current_signed_prekey().ok_or(Error::UnknownPrekey)?.public;
+        PrekeyBundle::sign(&self.identity, versions, policy.suite_ids(), spk)
+    }
+
+    pub(crate) fn signed_prekey_secret(&self, id: u32) -> Result<&StaticSecret> {
+        self.signed_prekeys.iter().find(|k| k.public.id == id).map(|k| &k.secret).ok_or(Error::UnknownPrekey)
+    }
+
+    /// Removes and returns a one-time prekey secret: it can serve one
+    /// session start only.
+    pub(crate) fn take_one_time_prekey(&mut self, id: u32) -> Result<StaticSecret> {
+        let pos = self.one_time.iter().position(|k| k.id == id).ok_or(Error::UnknownPrekey)?;
+        Ok(self.one_time.swap_remove(pos).secret)
+    }
+}
+
+pub(crate) fn random_secret<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> StaticSecret {
+    let mut bytes = [0u8; 32];
+    rng.fill_bytes(&mut bytes);
+    let secret = StaticSecret::from(bytes);
+    zeroize::Zeroize::zeroize(&mut bytes);
+    secret
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("identity", self.identity.public())
+            .field("signed_prekeys", &self.signed_prekeys.len())
+            .field("one_time_prekeys", &self.one_time.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn one_time_prekeys_are_single_use() {
+        let mut rng = ChaCha20Rng::from_seed([5; 32]);
+        let mut a = Account::new(&mut rng, 100);
+        let otks = a.generate_one_time_prekeys(&mut rng, 3);
+        assert_eq!(a.one_time_prekey_count(), 3);
+        for otk in &otks {
+            assert_eq!(otk.verify(a.identity()), Ok(()));
+        }
+        let id = otks[1].id;
+        assert!(a.take_one_time_prekey(id).is_ok());
+        assert_eq!(a.take_one_time_prekey(id).err(), Some(Error::UnknownPrekey));
+        assert_eq!(a.one_time_prekey_count(), 2);
+    }
+
+    #[test]
+    fn pool_is_bounded() {
+        let mut rng = ChaCha20Rng::from_seed([6; 32]);
+        let mut a = Account::new(&mut rng, 100);
+        assert_eq!(a.generate_one_time_prekeys(&mut rng, MAX_ONE_TIME_PREKEYS + 5).len(), MAX_ONE_TIME_PREKEYS);
+        assert!(a.generate_one_time_prekeys(&mut rng, 1).is_empty());
+    }
+
+    #[test]
+    fn signed_prekey_rotates_and_old_ones_expire() {
+        let mut rng = ChaCha20Rng::from_seed([7; 32]);
+        let mut a = Account::new(&mut rng, 0);
+        let first = a.bundle(&SessionPolicy::default()).unwrap().signed_prekey().id;
+        assert!(!a.maintain(&mut rng, SIGNED_PREKEY_ROTATE_AFTER - 1));
+        assert!(a.maintain(&mut rng, SIGNED_PREKEY_ROTATE_AFTER));
+        let second = a.bundle(&SessionPolicy::default()).unwrap().signed_prekey().id;
+        assert_ne!(first, second);
+        // The retired key still answers late first messages...
+        assert!(a.signed_prekey_secret(first).is_ok());
+        // ...until it has been retired for the keep period.
+        a.maintain(&mut rng, SIGNED_PREKEY_ROTATE_AFTER + SIGNED_PREKEY_KEEP_FOR);
+        assert_eq!(a.signed_prekey_secret(first).err(), Some(Error::UnknownPrekey));
+        assert!(a.signed_prekey_secret(second).is_ok());
+    }
+}

@@ -1,0 +1,152 @@
+//! Key derivation: HKDF-SHA-256 with the protocol's labels, and
+//! PBKDF2-HMAC-SHA-256 for passphrases.
+//!
+//! Every HKDF use in Sealpost goes through [`hkdf_sha256`] with one of the
+//! labels in [`label`], so that no two derivations can ever share an output.
+//! `docs/PROTOCOL.md` lists the inputs of each.
+
+use hkdf::Hkdf;
+use sha2::Sha256;
+use zeroize::Zeroize;
+
+use crate::error::{Error, Result};
+use crate::secret::SymmetricKey;
+
+/// The HKDF `info` labels. Each is a distinct ASCII string beginning with
+/// `sealpost/v1/`; context bytes follow the label in the `info` input.
+pub mod label {
+    /// Per-message suite keys: key, nonce / IV and MAC key (suite id follows).
+    pub const SUITE_KEYS: &[u8] = b"sealpost/v1/suite-keys";
+    /// Session start: root material from the X3DH-style agreement.
+    pub const SESSION_START: &[u8] = b"sealpost/v1/session-start";
+    /// A ratchet step: a new chain key from the root and a Diffie-Hellman output.
+    pub const RATCHET_STEP: &[u8] = b"sealpost/v1/ratchet-step";
+    /// The message key of one chain position, mixed with the per-message salt.
+    pub const MESSAGE_KEY: &[u8] = b"sealpost/v1/message-key";
+    /// A group sender chain's message key, mixed with the per-message salt.
+    pub const GROUP_MESSAGE_KEY: &[u8] = b"sealpost/v1/group-message-key";
+    /// A pickle's sealing key, from the caller's key or passphrase key.
+    pub const PICKLE: &[u8] = b"sealpost/v1/pickle";
+}
+
+/// The default PBKDF2-HMAC-SHA-256 iteration count for passphrases
+/// (OWASP's 2023 recommendation for this PRF).
+pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
+
+/// The most iterations a stored parameter set may ask for, so that a hostile
+/// pickle cannot make a restore run for hours.
+pub const MAX_PBKDF2_ITERATIONS: u32 = 20_000_000;
+
+/// Length of the random salt drawn for a passphrase.
+pub const PBKDF2_SALT_LEN: usize = 16;
+
+/// HKDF-SHA-256 (RFC 5869): extract with `salt`, then expand with `info`
+/// (the concatenation of the parts) into `out`.
+///
+/// `out` may be at most 255 × 32 bytes long.
+pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8]) -> Result<()> {
+    let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
+    hk.expand_multi_info(info, out).map_err(|_| Error::TooLarge)
+}
+
+/// PBKDF2-HMAC-SHA-256 (RFC 8018) of `password` and `salt` into `out`.
+/// This is the bare primitive; passphrase keys go through [`Pbkdf2Params`],
+/// which enforces a random salt and the iteration minimum.
+pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, out);
+}
+
+/// Parameters of a passphrase derivation: a random salt and an iteration
+/// count, both stored next to whatever the key protects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pbkdf2Params {
+    salt: [u8; PBKDF2_SALT_LEN],
+    iterations: u32,
+}
+
+impl Pbkdf2Params {
+    /// Fresh parameters: a random salt and [`DEFAULT_PBKDF2_ITERATIONS`].
+    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut salt = [0u8; PBKDF2_SALT_LEN];
+        rng.fill_bytes(&mut salt);
+        Self { salt, iterations: DEFAULT_PBKDF2_ITERATIONS }
+    }
+
+    /// Parameters with a chosen salt and count; counts below
+    /// [`DEFAULT_PBKDF2_ITERATIONS`] are refused with [`Error::WeakParameters`].
+    pub fn new(salt: [u8; PBKDF2_SALT_LEN], iterations: u32) -> Result<Self> {
+        if iterations < DEFAULT_PBKDF2_ITERATIONS {
+            return Err(Error::WeakParameters);
+        }
+        Self::new_allowing_weak(salt, iterations)
+    }
+
+    /// Like [`Pbkdf2Params::new`] but accepts any count from 1 up. Only for
+    /// callers that decided so explicitly (tests, constrained devices with
+    /// another protection); the count is stored and checked on restore.
+    pub fn new_allowing_weak(salt: [u8; PBKDF2_SALT_LEN], iterations: u32) -> Result<Self> {
+        if iterations == 0 || iterations > MAX_PBKDF2_ITERATIONS {
+            return Err(Error::WeakParameters);
+        }
+        Ok(Self { salt, iterations })
+    }
+
+    /// The salt.
+    pub fn salt(&self) -> &[u8; PBKDF2_SALT_LEN] {
+        &self.salt
+    }
+
+    /// The iteration count.
+    pub fn iterations(&self) -> u32 {
+        self.iterations
+    }
+
+    /// Derives the 32-byte key for `passphrase`.
+    pub fn derive(&self, passphrase: &[u8]) -> SymmetricKey {
+        let mut out = [0u8; 32];
+        pbkdf2_sha256(passphrase, &self.salt, self.iterations, &mut out);
+        let key = SymmetricKey::from_bytes(out);
+        out.zeroize();
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_counts_need_explicit_opt_in() {
+        assert_eq!(Pbkdf2Params::new([0; 16], 1000), Err(Error::WeakParameters));
+        assert!(Pbkdf2Params::new([0; 16], DEFAULT_PBKDF2_ITERATIONS).is_ok());
+        assert!(Pbkdf2Params::new_allowing_weak([0; 16], 1000).is_ok());
+        assert_eq!(Pbkdf2Params::new_allowing_weak([0; 16], 0), Err(Error::WeakParameters));
+        assert_eq!(Pbkdf2Params::new([0; 16], MAX_PBKDF2_ITERATIONS + 1), Err(Error::WeakParameters));
+    }
+
+    #[test]
+    fn salt_changes_the_key() {
+        let a = Pbkdf2Params::new_allowing_weak([1; 16], 10).map(|p| p.derive(b"pw"));
+        let b = Pbkdf2Params::new_allowing_weak([2; 16], 10).map(|p| p.derive(b"pw"));
+        assert!(a.is_ok() && b.is_ok());
+        assert!(a != b);
+    }
+
+    #[test]
+    fn labels_are_distinct() {
+        let all = [
+            label::SUITE_KEYS,
+            label::SESSION_START,
+            label::RATCHET_STEP,
+            label::MESSAGE_KEY,
+            label::GROUP_MESSAGE_KEY,
+            label::PICKLE,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in all.iter().skip(i + 1) {
+                assert_ne!(a, b);
+                assert!(!a.starts_with(b) && !b.starts_with(a), "labels must not be prefixes");
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! # Sealpost
+//!
+//! The protocol core of Sealpost, an end-to-end encrypted messaging
+//! toolkit: identities and prekey bundles, cipher suites with negotiation,
+//! and the versioned wire format, with no I/O, no clock and no global
+//! random number generator. Callers pass randomness (`rand_core`) and the
+//! time (Unix seconds) in.
+//!
+//! The crate is `no_std` + `alloc`; the default `std` feature adds
+//! [`os_rng`]. It contains no `unsafe` code. Every secret zeroizes on drop,
+//! never shows in `Debug`, and is compared in constant time. Input from the
+//! network never panics: it ends in a typed [`Error`].
+//!
+//! ```
+//! use sealpost::{Account, PrekeyBundle, SafetyNumber, SessionPolicy};
+//! let mut rng = sealpost::os_rng();
+//! let now = 1_700_000_000;
+//! let bob = Account::new(&mut rng, now);
+//! let alice = Account::new(&mut rng, now);
+//! // Bob publishes his bundle; Alice fetches and verifies it.
+//! let wire = bob.bundle(&SessionPolicy::default())?.to_bytes();
+//! let bundle = PrekeyBundle::from_bytes(&wire)?;
+//! // Both can show the same safety number.
+//! let sn = SafetyNumber::new(alice.identity(), bundle.identity());
+//! assert_eq!(sn, SafetyNumber::new(bob.identity(), alice.identity()));
+//! # Ok::<(), sealpost::Error>(())
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+// Untrusted lengths flow through this crate: every arithmetic step is
+// checked or saturating.
+#![warn(clippy::arithmetic_side_effects, clippy::as_conversions)]
+// Temporary: key-agreement helpers are consumed by the session module.
+#![allow(dead_code)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::arithmetic_side_effects, clippy::as_conversions)
+)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod account;
+pub mod bundle;
+mod codec;
+pub mod envelope;
+pub mod error;
+pub mod identity;
+#[cfg(test)]
+mod kat;
+pub mod kdf;
+pub mod policy;
+mod secret;
+pub mod suite;
+
+pub use account::{Account, MAX_ONE_TIME_PREKEYS, SIGNED_PREKEY_KEEP_FOR, SIGNED_PREKEY_ROTATE_AFTER};
+pub use bundle::{OneTimePrekey, PrekeyBundle, SignedPrekeyPublic};
+pub use envelope::{Envelope, Padding};
+pub use error::{Error, Result};
+pub use identity::{IdentityKeyPair, IdentityPublic, SafetyNumber};
+pub use policy::{PROTOCOL_VERSION, SessionPolicy, negotiate_suite};
+pub use secret::SymmetricKey;
+pub use suite::Suite;
+
+/// The operating system's random number generator (feature `std`).
+///
+/// It panics only if the operating system cannot supply randomness at all,
+/// which no caller could recover from.
+#[cfg(feature = "std")]
+pub fn os_rng() -> impl rand_core::CryptoRng {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
+
+/// Low-level access for test vectors and conformance work (feature `hazmat`).
+/// Applications never need it.
+#[cfg(feature = "hazmat")]
+pub mod hazmat {
+    pub use crate::suite::SuiteKeys;
+
+    /// The two 32-byte identity secrets (Ed25519 seed, X25519 scalar), for
+    /// publishing test vectors. Never needed by an application.
+    pub fn identity_secret_bytes(identity: &crate::IdentityKeyPair) -> ([u8; 32], [u8; 32]) {
+        identity.secret_bytes()
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of the Sealpost workspace. Installs what it needs first
+# (idempotently), so it works on a fresh machine as well as a warm one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain components and targets"
+rustup component add rustfmt clippy >/dev/null 2>&1 || rustup component add rustfmt clippy
+rustup target add thumbv7em-none-eabihf wasm32-unknown-unknown
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "docs (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+step "no_std builds of the core"
+cargo build -p sealpost --no-default-features --target thumbv7em-none-eabihf
+cargo build -p sealpost --no-default-features --target wasm32-unknown-unknown
+
+step "test vectors are up to date"
+bash scripts/regen-vectors.sh --check
+
+step "tests"
+cargo test --workspace
