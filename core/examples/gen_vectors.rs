@@ -65,14 +65,15 @@ fn suites(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
 fn kdf(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
     let mut hkdf = Vec::new();
     for (name, lbl, ctx_len, len) in [
-        ("suite-keys", label::SUITE_KEYS, 1usize, 44usize),
+        ("suite-keys", label::SUITE_KEYS, 0usize, 44usize),
         ("session-start", label::SESSION_START, 32, 64),
         ("ratchet-step", label::RATCHET_STEP, 8, 64),
         ("pickle", label::PICKLE, 0, 32),
     ] {
         let salt = bytes(rng, 32);
         let ikm = bytes(rng, 32);
-        let ctx = bytes(rng, ctx_len);
+        // The suite-keys context is a suite id (AES-256-GCM here).
+        let ctx = if name == "suite-keys" { vec![1u8] } else { bytes(rng, ctx_len) };
         let mut okm = vec![0u8; len];
         hkdf_sha256(&salt, &ikm, &[lbl, &ctx], &mut okm)?;
         hkdf.push(json!({

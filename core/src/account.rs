@@ -53,6 +53,8 @@ pub struct Account {
     pub(crate) signed_prekeys: Vec<SignedPrekey>,
     pub(crate) one_time: Vec<OneTimeSecret>,
     pub(crate) next_prekey_id: u32,
+    /// Base keys of accepted sessions, newest last (bounded).
+    pub(crate) seen_base_keys: alloc::collections::VecDeque<[u8; 32]>,
 }
 
 impl Account {
@@ -63,6 +65,7 @@ impl Account {
             signed_prekeys: Vec::new(),
             one_time: Vec::new(),
             next_prekey_id: 1,
+            seen_base_keys: alloc::collections::VecDeque::new(),
         };
         account.rotate_signed_prekey(rng, now);
         account
@@ -152,6 +155,17 @@ impl Account {
 
     pub(crate) fn signed_prekey_secret(&self, id: u32) -> Result<&StaticSecret> {
         self.signed_prekeys.iter().find(|k| k.public.id == id).map(|k| &k.secret).ok_or(Error::UnknownPrekey)
+    }
+
+    pub(crate) fn one_time_prekey_secret(&self, id: u32) -> Result<&StaticSecret> {
+        self.one_time.iter().find(|k| k.id == id).map(|k| &k.secret).ok_or(Error::UnknownPrekey)
+    }
+
+    pub(crate) fn remember_base_key(&mut self, key: [u8; 32]) {
+        self.seen_base_keys.push_back(key);
+        while self.seen_base_keys.len() > crate::consts::MAX_SEEN_BASE_KEYS {
+            self.seen_base_keys.pop_front();
+        }
     }
 
     /// Removes and returns a one-time prekey secret: it can serve one

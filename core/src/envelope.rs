@@ -173,9 +173,7 @@ impl PrekeyMessage {
         let mut out = Vec::with_capacity(PREKEY_FIXED_LEN.saturating_add(self.initiator_suites.len()));
         out.extend_from_slice(&[self.version, EnvelopeType::Prekey.id(), self.suite.id()]);
         out.extend_from_slice(&self.identity.to_bytes());
-        if self.initiator_suites.is_empty() || self.initiator_suites.len() > MAX_SUITE_LIST {
-            return Err(Error::Malformed("prekey message"));
-        }
+        check_suite_list(&self.initiator_suites)?;
         put_bytes_u8(&mut out, &self.initiator_suites)?;
         put_u32(&mut out, self.signed_prekey_id);
         match self.one_time_prekey_id {
@@ -200,9 +198,7 @@ impl PrekeyMessage {
     fn read_body(version: u8, suite: Suite, r: &mut Reader<'_>) -> Result<Self> {
         let identity = IdentityPublic::from_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
         let initiator_suites = r.bytes_u8()?.to_vec();
-        if initiator_suites.is_empty() || initiator_suites.len() > MAX_SUITE_LIST {
-            return Err(Error::Malformed("prekey message"));
-        }
+        check_suite_list(&initiator_suites)?;
         let signed_prekey_id = r.u32()?;
         let one_time_prekey_id = match r.u8()? {
             0 => None,
@@ -287,6 +283,12 @@ impl GroupMessage {
             signature: r.array()?,
         })
     }
+}
+
+/// A suite list: 1 to [`MAX_SUITE_LIST`] ids, no duplicates.
+fn check_suite_list(list: &[u8]) -> Result<()> {
+    let dup = list.iter().enumerate().any(|(i, a)| list.iter().skip(i.saturating_add(1)).any(|b| a == b));
+    if list.is_empty() || list.len() > MAX_SUITE_LIST || dup { Err(Error::Malformed("prekey message")) } else { Ok(()) }
 }
 
 fn check_group_id(id: &[u8]) -> Result<()> {

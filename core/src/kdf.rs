@@ -21,10 +21,12 @@ pub mod label {
     pub const SESSION_START: &[u8] = b"sealpost/v1/session-start";
     /// A ratchet step: a new chain key from the root and a Diffie-Hellman output.
     pub const RATCHET_STEP: &[u8] = b"sealpost/v1/ratchet-step";
-    /// The message key of one chain position, mixed with the per-message salt.
-    pub const MESSAGE_KEY: &[u8] = b"sealpost/v1/message-key";
-    /// A group sender chain's message key, mixed with the per-message salt.
-    pub const GROUP_MESSAGE_KEY: &[u8] = b"sealpost/v1/group-message-key";
+    /// The root of a direction's next epoch, from the current one.
+    pub const EPOCH_NEXT: &[u8] = b"sealpost/v1/epoch-next";
+    /// One step of a pairwise chain: message secret and next chain key.
+    pub const CHAIN_STEP: &[u8] = b"sealpost/v1/chain-step";
+    /// One step of a group sender chain: message secret and next chain key.
+    pub const GROUP_CHAIN_STEP: &[u8] = b"sealpost/v1/group-chain-step";
     /// A pickle's sealing key, from the caller's key or passphrase key.
     pub const PICKLE: &[u8] = b"sealpost/v1/pickle";
 }
@@ -54,6 +56,13 @@ pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8]) -> R
 /// which enforces a random salt and the iteration minimum.
 pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
     pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, out);
+}
+
+/// HKDF-Expand only, for a `prk` that is already a uniformly random
+/// 32-byte key (a chain key): one step costs two HMAC calls instead of three.
+pub fn hkdf_expand_sha256(prk: &[u8; 32], info: &[&[u8]], out: &mut [u8]) -> Result<()> {
+    let hk = Hkdf::<Sha256>::from_prk(prk).map_err(|_| Error::TooLarge)?;
+    hk.expand_multi_info(info, out).map_err(|_| Error::TooLarge)
 }
 
 /// Parameters of a passphrase derivation: a random salt and an iteration
@@ -138,8 +147,9 @@ mod tests {
             label::SUITE_KEYS,
             label::SESSION_START,
             label::RATCHET_STEP,
-            label::MESSAGE_KEY,
-            label::GROUP_MESSAGE_KEY,
+            label::EPOCH_NEXT,
+            label::CHAIN_STEP,
+            label::GROUP_CHAIN_STEP,
             label::PICKLE,
         ];
         for (i, a) in all.iter().enumerate() {

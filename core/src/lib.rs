@@ -30,8 +30,6 @@
 // Untrusted lengths flow through this crate: every arithmetic step is
 // checked or saturating.
 #![warn(clippy::arithmetic_side_effects, clippy::as_conversions)]
-// Temporary: key-agreement helpers are consumed by the session module.
-#![allow(dead_code)]
 #![cfg_attr(
     test,
     allow(clippy::unwrap_used, clippy::expect_used, clippy::arithmetic_side_effects, clippy::as_conversions)
@@ -44,13 +42,16 @@ extern crate std;
 mod account;
 pub mod bundle;
 mod codec;
+pub mod consts;
 pub mod envelope;
 pub mod error;
+mod handshake;
 pub mod identity;
 #[cfg(test)]
 mod kat;
 pub mod kdf;
 pub mod policy;
+pub mod ratchet;
 mod secret;
 pub mod suite;
 
@@ -60,6 +61,7 @@ pub use envelope::{Envelope, Padding};
 pub use error::{Error, Result};
 pub use identity::{IdentityKeyPair, IdentityPublic, SafetyNumber};
 pub use policy::{PROTOCOL_VERSION, SessionPolicy, negotiate_suite};
+pub use ratchet::{Role, Session};
 pub use secret::SymmetricKey;
 pub use suite::Suite;
 

@@ -106,7 +106,11 @@ impl SessionPolicy {
         if !SUPPORTED_VERSIONS.iter().any(|v| *v >= self.min_version) {
             return Err(Error::UnsupportedVersion(self.min_version));
         }
-        if self.max_messages_per_chain == 0 || self.max_skipped_total == 0 || self.rotate_after == 0 {
+        if self.max_messages_per_chain == 0
+            || self.max_skipped_total == 0
+            || self.rotate_after == 0
+            || self.expire_after == 0
+        {
             return Err(Error::WeakParameters);
         }
         Ok(())

@@ -59,11 +59,6 @@ impl fmt::Debug for SymmetricKey {
     }
 }
 
-/// Compares two byte strings in time that depends only on their lengths.
-pub(crate) fn ct_eq_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,9 +69,6 @@ mod tests {
         let mut other = [1; 32];
         other[31] = 2;
         assert!(SymmetricKey::from_bytes([1; 32]) != SymmetricKey::from_bytes(other));
-        assert!(ct_eq_bytes(b"abc", b"abc"));
-        assert!(!ct_eq_bytes(b"abc", b"abd"));
-        assert!(!ct_eq_bytes(b"abc", b"ab"));
     }
 
     #[test]

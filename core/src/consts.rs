@@ -1,0 +1,33 @@
+//! Every hard limit of the protocol core in one place, each with the reason
+//! for its value. Policy defaults that a caller may change live in
+//! [`SessionPolicy`](crate::SessionPolicy); these caps hold whatever the
+//! policy says, so hostile input cannot make state grow without bound.
+
+/// How many of its own ratchet private keys a session keeps. The peer names
+/// the key it combined with by epoch; keeping the last few lets messages
+/// that were in flight across a couple of rotations still open. Older keys
+/// are erased (forward secrecy).
+pub const MAX_OWN_RATCHET_KEYS: usize = 4;
+
+/// How many receiving chains a session keeps open at once. A chain stays
+/// open until the peer's next epoch says how long it was; this bounds the
+/// chains whose end was never announced.
+pub const MAX_RECEIVING_CHAINS: usize = 5;
+
+/// How many whole peer epochs may be skipped (none of their messages seen
+/// yet) when a later epoch arrives. Each keeps only a 32-byte root.
+pub const MAX_SKIPPED_EPOCHS: u32 = 8;
+
+/// How many finished receiving chains are remembered (epoch, length) so
+/// that a late duplicate is reported as a replay rather than "unknown".
+pub const MAX_FINISHED_CHAINS: usize = 16;
+
+/// Hard cap on skipped message keys per chain, whatever the policy says.
+pub const MAX_SKIP_PER_CHAIN_CAP: u32 = 10_000;
+
+/// Hard cap on skipped message keys in total, whatever the policy says.
+pub const MAX_SKIPPED_TOTAL_CAP: u32 = 20_000;
+
+/// How many session-start base keys an account remembers to refuse a
+/// replayed first message that used no one-time prekey.
+pub const MAX_SEEN_BASE_KEYS: usize = 2000;

@@ -1,0 +1,259 @@
+//! Asynchronous session start: an X3DH-style agreement from the
+//! initiator's identity and ephemeral keys and the responder's identity,
+//! signed prekey and (optional) one-time prekey.
+//!
+//! ```text
+//! DH1 = X25519(IK_A, SPK_B)    DH2 = X25519(EK_A, IK_B)
+//! DH3 = X25519(EK_A, SPK_B)    DH4 = X25519(EK_A, OPK_B)   (if a one-time prekey was used)
+//! T   = SHA-256(transcript: version, suite, both identities, both suite
+//!               lists, prekey ids and keys, EK_A)
+//! root_AB || root_BA = HKDF-SHA-256(salt = 0^32, ikm = 0xFF^32 || DH1 || DH2 || DH3 [|| DH4],
+//!                                   info = "sealpost/v1/session-start" || T)
+//! ```
+//!
+//! `T` is also the associated-data prefix of every message of the session,
+//! so a changed suite list, suite or version gives different keys on the
+//! two sides and the first message fails to open.
+
+use alloc::vec::Vec;
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::error::Result;
+use crate::identity::IdentityPublic;
+use crate::kdf::{hkdf_sha256, label};
+use crate::secret::SymmetricKey;
+use crate::suite::Suite;
+
+const TRANSCRIPT_CONTEXT: &[u8] = b"sealpost/v1/transcript";
+
+/// Everything the session start binds.
+pub(crate) struct Transcript<'a> {
+    pub(crate) version: u8,
+    pub(crate) suite: Suite,
+    pub(crate) initiator: &'a IdentityPublic,
+    pub(crate) responder: &'a IdentityPublic,
+    pub(crate) initiator_suites: &'a [u8],
+    pub(crate) responder_suites: &'a [u8],
+    pub(crate) signed_prekey_id: u32,
+    pub(crate) signed_prekey: &'a [u8; 32],
+    pub(crate) one_time_prekey: Option<(u32, &'a [u8; 32])>,
+    pub(crate) base_key: &'a [u8; 32],
+}
+
+impl Transcript<'_> {
+    /// SHA-256 over the length-delimited fields, in the order above.
+    pub(crate) fn hash(&self) -> Result<[u8; 32]> {
+        let mut h = Sha256::new();
+        h.update(TRANSCRIPT_CONTEXT);
+        h.update([self.version, self.suite.id()]);
+        h.update(self.initiator.to_bytes());
+        h.update(self.responder.to_bytes());
+        for list in [self.initiator_suites, self.responder_suites] {
+            let n = u8::try_from(list.len()).map_err(|_| crate::Error::TooLarge)?;
+            h.update([n]);
+            h.update(list);
+        }
+        h.update(self.signed_prekey_id.to_be_bytes());
+        h.update(self.signed_prekey);
+        match self.one_time_prekey {
+            None => h.update([0]),
+            Some((id, key)) => {
+                h.update([1]);
+                h.update(id.to_be_bytes());
+                h.update(key);
+            }
+        }
+        h.update(self.base_key);
+        Ok(h.finalize().into())
+    }
+}
+
+/// The two direction roots of a new session.
+pub(crate) struct RootKeys {
+    /// Root of the initiator → responder direction.
+    pub(crate) initiator_to_responder: SymmetricKey,
+    /// Root of the responder → initiator direction.
+    pub(crate) responder_to_initiator: SymmetricKey,
+}
+
+/// Runs the key derivation over the Diffie-Hellman outputs, in order.
+pub(crate) fn derive_roots(dh_outputs: &[&[u8; 32]], transcript: &[u8; 32]) -> Result<RootKeys> {
+    let mut ikm = Zeroizing::new(Vec::with_capacity(32usize.saturating_mul(dh_outputs.len().saturating_add(1))));
+    ikm.extend_from_slice(&[0xFF; 32]);
+    for dh in dh_outputs {
+        ikm.extend_from_slice(&dh[..]);
+    }
+    let mut okm = Zeroizing::new([0u8; 64]);
+    hkdf_sha256(&[0u8; 32], &ikm, &[label::SESSION_START, transcript], &mut okm[..])?;
+    let (a, b) = okm.split_at(32);
+    Ok(RootKeys {
+        initiator_to_responder: SymmetricKey::from_bytes(a.try_into().map_err(|_| crate::Error::TooLarge)?),
+        responder_to_initiator: SymmetricKey::from_bytes(b.try_into().map_err(|_| crate::Error::TooLarge)?),
+    })
+}
+
+impl crate::ratchet::Session {
+    /// Starts a session with the owner of `bundle`, who may be offline.
+    ///
+    /// Checks the bundle against `policy` (version, suite), runs the key
+    /// agreement, and returns a session whose messages are prekey messages
+    /// until the peer answers. Verify the bundle's identity (safety number)
+    /// out of band to rule out a man in the middle at the relay.
+    pub fn initiate<R: rand_core::CryptoRng + ?Sized>(
+        rng: &mut R,
+        account: &crate::Account,
+        bundle: &crate::PrekeyBundle,
+        policy: &crate::SessionPolicy,
+        now: u64,
+    ) -> Result<Self> {
+        use crate::identity::dh;
+        use crate::ratchet::{NewSession, PendingStart, Role, Session, next_root};
+        use x25519_dalek::PublicKey;
+
+        policy.validate()?;
+        let version = policy.choose_version(bundle.versions())?;
+        let initiator_suites = policy.suite_ids();
+        let suite = policy.negotiate(&initiator_suites, bundle.suites())?;
+        let spk = bundle.signed_prekey();
+        let otk = bundle.one_time_prekey();
+        let base = crate::account::random_secret(rng);
+        let base_key = PublicKey::from(&base).to_bytes();
+
+        let dh1 = dh(account.identity_keys().dh_secret(), &spk.key)?;
+        let dh2 = dh(&base, bundle.identity().dh_key())?;
+        let dh3 = dh(&base, &spk.key)?;
+        let dh4 = otk.map(|k| dh(&base, &k.key)).transpose()?;
+        let transcript = Transcript {
+            version,
+            suite,
+            initiator: account.identity(),
+            responder: bundle.identity(),
+            initiator_suites: &initiator_suites,
+            responder_suites: bundle.suites(),
+            signed_prekey_id: spk.id,
+            signed_prekey: &spk.key,
+            one_time_prekey: otk.map(|k| (k.id, &k.key)),
+            base_key: &base_key,
+        }
+        .hash()?;
+        let mut outputs: Vec<&[u8; 32]> = alloc::vec![&dh1, &dh2, &dh3];
+        if let Some(d) = &dh4 {
+            outputs.push(d);
+        }
+        let roots = derive_roots(&outputs, &transcript)?;
+        let mut session = Session::new(NewSession {
+            version,
+            suite,
+            role: Role::Initiator,
+            local_identity: *account.identity(),
+            peer_identity: *bundle.identity(),
+            transcript,
+            policy: policy.clone(),
+            send_root: roots.initiator_to_responder,
+            // The responder's epoch 0 is its signed prekey; it sends from epoch 1.
+            recv_root: next_root(&roots.responder_to_initiator)?,
+            now,
+        });
+        session.next_recv_epoch = 1;
+        session.peer_latest_epoch = 0;
+        session.peer_latest_key = spk.key;
+        session.pending_start = Some(PendingStart {
+            initiator_suites,
+            signed_prekey_id: spk.id,
+            one_time_prekey_id: otk.map(|k| k.id),
+            base_key,
+        });
+        Ok(session)
+    }
+}
+
+impl crate::Account {
+    /// Accepts a session from its first message and decrypts that message.
+    ///
+    /// Checks that the message's version and suite are what negotiation
+    /// gives for the initiator's list and this account's list under
+    /// `policy` ([`Error::Downgrade`](crate::Error::Downgrade) otherwise),
+    /// runs the key agreement, and decrypts. Only when the message
+    /// authenticates is the one-time prekey consumed and the base key
+    /// remembered, so a forged message changes nothing and a replayed one
+    /// is refused.
+    pub fn accept(
+        &mut self,
+        policy: &crate::SessionPolicy,
+        now: u64,
+        message: &crate::envelope::PrekeyMessage,
+    ) -> Result<(crate::ratchet::Session, Vec<u8>)> {
+        use crate::Error;
+        use crate::identity::dh;
+        use crate::ratchet::{NewSession, OwnKey, Role, Session, next_root};
+        use x25519_dalek::PublicKey;
+
+        policy.validate()?;
+        if message.version < policy.min_version || !crate::policy::SUPPORTED_VERSIONS.contains(&message.version) {
+            return Err(Error::UnsupportedVersion(message.version));
+        }
+        let responder_suites = policy.suite_ids();
+        let expected = policy.negotiate(&message.initiator_suites, &responder_suites)?;
+        if expected != message.suite {
+            return Err(Error::Downgrade);
+        }
+        if self.seen_base_keys.contains(&message.base_key) {
+            return Err(Error::Replay);
+        }
+        let spk = self.signed_prekey_secret(message.signed_prekey_id)?.clone();
+        let spk_pub = PublicKey::from(&spk).to_bytes();
+        let otk = match message.one_time_prekey_id {
+            Some(id) => Some((id, self.one_time_prekey_secret(id)?.clone())),
+            None => None,
+        };
+        let otk_pub = otk.as_ref().map(|(id, s)| (*id, PublicKey::from(s).to_bytes()));
+
+        let dh1 = dh(&spk, message.identity.dh_key())?;
+        let dh2 = dh(self.identity_keys().dh_secret(), &message.base_key)?;
+        let dh3 = dh(&spk, &message.base_key)?;
+        let dh4 = otk.as_ref().map(|(_, s)| dh(s, &message.base_key)).transpose()?;
+        let transcript = Transcript {
+            version: message.version,
+            suite: message.suite,
+            initiator: &message.identity,
+            responder: self.identity(),
+            initiator_suites: &message.initiator_suites,
+            responder_suites: &responder_suites,
+            signed_prekey_id: message.signed_prekey_id,
+            signed_prekey: &spk_pub,
+            one_time_prekey: otk_pub.as_ref().map(|(id, k)| (*id, k)),
+            base_key: &message.base_key,
+        }
+        .hash()?;
+        let mut outputs: Vec<&[u8; 32]> = alloc::vec![&dh1, &dh2, &dh3];
+        if let Some(d) = &dh4 {
+            outputs.push(d);
+        }
+        let roots = derive_roots(&outputs, &transcript)?;
+        let mut session = Session::new(NewSession {
+            version: message.version,
+            suite: message.suite,
+            role: Role::Responder,
+            local_identity: *self.identity(),
+            peer_identity: message.identity,
+            transcript,
+            policy: policy.clone(),
+            send_root: next_root(&roots.responder_to_initiator)?,
+            recv_root: roots.initiator_to_responder,
+            now,
+        });
+        session.next_send_epoch = 1;
+        session.own_keys.push(OwnKey { epoch: 0, secret: spk, public: spk_pub });
+        session.start_base_key = Some(message.base_key);
+        let plaintext = session.decrypt_prekey(now, message)?;
+
+        // Authenticated: consume the one-time prekey, remember the base key.
+        if let Some(id) = message.one_time_prekey_id {
+            self.take_one_time_prekey(id)?;
+        }
+        self.remember_base_key(message.base_key);
+        Ok((session, plaintext))
+    }
+}
