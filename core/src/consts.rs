@@ -31,3 +31,9 @@ pub const MAX_SKIPPED_TOTAL_CAP: u32 = 20_000;
 /// How many session-start base keys an account remembers to refuse a
 /// replayed first message that used no one-time prekey.
 pub const MAX_SEEN_BASE_KEYS: usize = 2000;
+
+/// How many sending epochs a session restored from a pickle skips before
+/// its next message. The pickle may be older than what the peer has seen;
+/// jumping ahead lets the peer open the new messages as long as fewer
+/// epochs than this were lost. It must stay below [`MAX_SKIPPED_EPOCHS`].
+pub const RESTORE_EPOCH_JUMP: u32 = 4;

@@ -50,6 +50,7 @@ pub mod identity;
 #[cfg(test)]
 mod kat;
 pub mod kdf;
+pub mod pickle;
 pub mod policy;
 pub mod ratchet;
 mod secret;
@@ -60,6 +61,7 @@ pub use bundle::{OneTimePrekey, PrekeyBundle, SignedPrekeyPublic};
 pub use envelope::{Envelope, Padding};
 pub use error::{Error, Result};
 pub use identity::{IdentityKeyPair, IdentityPublic, SafetyNumber};
+pub use pickle::PickleKey;
 pub use policy::{PROTOCOL_VERSION, SessionPolicy, negotiate_suite};
 pub use ratchet::{Role, Session};
 pub use secret::SymmetricKey;
@@ -84,5 +86,16 @@ pub mod hazmat {
     /// publishing test vectors. Never needed by an application.
     pub fn identity_secret_bytes(identity: &crate::IdentityKeyPair) -> ([u8; 32], [u8; 32]) {
         identity.secret_bytes()
+    }
+
+    /// The suite keys with which `session` would open `envelope`, computed
+    /// without changing the session. Lets tests show that no key and nonce
+    /// is ever used twice.
+    pub fn message_keys(session: &crate::Session, envelope: &[u8]) -> crate::Result<SuiteKeys> {
+        match crate::Envelope::from_bytes(envelope)? {
+            crate::Envelope::Ratchet(m) => session.message_keys(&m.header),
+            crate::Envelope::Prekey(m) => session.message_keys(&m.header),
+            _ => Err(crate::Error::Malformed("not a pairwise message")),
+        }
     }
 }

@@ -52,7 +52,7 @@ use zeroize::Zeroizing;
 use crate::account::random_secret;
 use crate::consts::{
     MAX_FINISHED_CHAINS, MAX_OWN_RATCHET_KEYS, MAX_RECEIVING_CHAINS, MAX_SKIP_PER_CHAIN_CAP, MAX_SKIPPED_EPOCHS,
-    MAX_SKIPPED_TOTAL_CAP,
+    MAX_SKIPPED_TOTAL_CAP, RESTORE_EPOCH_JUMP,
 };
 use crate::envelope::{Envelope, PrekeyMessage, RatchetHeader, RatchetMessage, SALT_LEN, unpad};
 use crate::error::{Error, Result};
@@ -132,7 +132,7 @@ pub(crate) struct SkippedKey {
 ///
 /// Made by [`Session::initiate`] (from the peer's prekey bundle) or by
 /// [`Account::accept`](crate::Account::accept) (from the first message).
-/// Every secret inside zeroizes on drop
+/// Persist it with [`Session::pickle`]. Every secret inside zeroizes on drop
 /// and `Debug` prints none of them.
 ///
 /// ```
@@ -184,6 +184,9 @@ pub struct Session {
     pub(crate) finished: VecDeque<FinishedChain>,
     pub(crate) skipped: VecDeque<SkippedKey>,
     pub(crate) last_activity: u64,
+    /// Set when restored from a pickle: the next message starts a new
+    /// sending epoch further ahead (see [`Session::from_pickle`]).
+    pub(crate) restored: bool,
 }
 
 /// Parameters to build a fresh session from a completed session start.
@@ -237,7 +240,22 @@ pub(crate) fn chain_step(ck: &SymmetricKey, info: &[u8]) -> Result<(SymmetricKey
     ))
 }
 
-/// What a successful decryption will change, computed before it is applied.
+/// The change a successful decryption makes, computed before it is applied.
+enum Commit {
+    /// Use and erase a kept key.
+    Skipped { pos: usize },
+    /// Advance an open chain, keeping the keys skipped on the way.
+    Chain { pos: usize, next_ck: SymmetricKey, skipped: Vec<(u32, SymmetricKey)> },
+    /// Open a new chain; `fast_forward` holds skipped epoch roots and the
+    /// root after this epoch when the epoch is beyond all seen so far.
+    NewEpoch {
+        fast_forward: Option<(Vec<(u32, SymmetricKey)>, SymmetricKey)>,
+        next_ck: SymmetricKey,
+        skipped: Vec<(u32, SymmetricKey)>,
+    },
+}
+
+/// The keys of one chain walk.
 struct Plan {
     secret: SymmetricKey,
     /// Keys skipped on the way, to store: (counter, secret).
@@ -292,6 +310,7 @@ impl Session {
             finished: VecDeque::new(),
             skipped: VecDeque::new(),
             last_activity: p.now,
+            restored: false,
         }
     }
 
@@ -362,6 +381,15 @@ impl Session {
 
     /// Starts a new sending epoch against the newest peer key.
     fn rotate<R: rand_core::CryptoRng + ?Sized>(&mut self, rng: &mut R, now: u64) -> Result<()> {
+        if self.restored {
+            // The pickle may be older than the state the peer has seen:
+            // jump past the epochs that may have been used since.
+            for _ in 0..RESTORE_EPOCH_JUMP {
+                self.send_root = next_root(&self.send_root)?;
+                self.next_send_epoch = self.next_send_epoch.checked_add(1).ok_or(Error::SessionExpired)?;
+            }
+            self.restored = false;
+        }
         let epoch = self.next_send_epoch;
         let next_epoch = epoch.checked_add(1).ok_or(Error::SessionExpired)?;
         let secret = random_secret(rng);
@@ -382,6 +410,7 @@ impl Session {
 
     fn needs_rotation(&self, now: u64) -> bool {
         match &self.sending {
+            _ if self.restored => true,
             None => true,
             Some(s) => {
                 s.peer_epoch != self.peer_latest_epoch
@@ -527,6 +556,24 @@ impl Session {
 
     /// The receive path; see the module documentation.
     pub(crate) fn open(&mut self, now: u64, header: &RatchetHeader, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>> {
+        let (secret, commit) = self.locate(header)?;
+        let plaintext = self.seal_open(&secret, header, aad, ct)?;
+        self.apply(header, commit)?;
+        self.received(now);
+        Ok(plaintext)
+    }
+
+    /// The suite keys that would open a message with this header, without
+    /// changing the session (for conformance tests; feature `hazmat`).
+    #[cfg_attr(not(feature = "hazmat"), allow(dead_code))]
+    pub(crate) fn message_keys(&self, header: &RatchetHeader) -> Result<crate::suite::SuiteKeys> {
+        let (secret, _) = self.locate(header)?;
+        crate::suite::SuiteKeys::derive(self.suite, &secret, &header.salt)
+    }
+
+    /// Finds or derives the message secret for `header` without changing
+    /// anything; returns it with the change to make once it authenticated.
+    fn locate(&self, header: &RatchetHeader) -> Result<(SymmetricKey, Commit)> {
         let (n, i) = (header.epoch, header.counter);
 
         // 1. A key kept for a late message.
@@ -535,10 +582,7 @@ impl Session {
             if key.peer_key != header.ratchet_key {
                 return Err(Error::AuthenticationFailed);
             }
-            let plaintext = self.seal_open(&key.secret, header, aad, ct)?;
-            self.skipped.remove(pos);
-            self.received(now);
-            return Ok(plaintext);
+            return Ok((key.secret.clone(), Commit::Skipped { pos }));
         }
 
         // 2. An open receiving chain.
@@ -551,15 +595,7 @@ impl Session {
                 return Err(if i >= chain.floor { Error::Replay } else { Error::OutsideWindow });
             }
             let plan = plan_chain(&chain.ck, chain.next, i, self.max_skip())?;
-            let plaintext = self.seal_open(&plan.secret, header, aad, ct)?;
-            let peer_key = chain.peer_key;
-            if let Some(chain) = self.receiving.get_mut(pos) {
-                chain.ck = plan.next_ck;
-                chain.next = i.saturating_add(1);
-            }
-            self.store_skipped(n, peer_key, plan.skipped);
-            self.received(now);
-            return Ok(plaintext);
+            return Ok((plan.secret, Commit::Chain { pos, next_ck: plan.next_ck, skipped: plan.skipped }));
         }
 
         // 3. A new epoch (possibly skipping some), or one skipped earlier.
@@ -589,40 +625,56 @@ impl Session {
         let shared = dh(&own.secret, &header.ratchet_key)?;
         let ck0 = epoch_chain_key(&root, &shared, n, header.peer_epoch, &header.ratchet_key, &own.public)?;
         let plan = plan_chain(&ck0, 0, i, self.max_skip())?;
-        let plaintext = self.seal_open(&plan.secret, header, aad, ct)?;
+        Ok((plan.secret, Commit::NewEpoch { fast_forward, next_ck: plan.next_ck, skipped: plan.skipped }))
+    }
 
-        // Authenticated: apply.
-        match fast_forward {
-            Some((skipped_roots, after)) => {
-                self.skipped_epochs.extend(skipped_roots);
-                self.recv_root = after;
-                self.next_recv_epoch = n.saturating_add(1);
+    /// Applies what [`Session::locate`] planned, after authentication.
+    fn apply(&mut self, header: &RatchetHeader, commit: Commit) -> Result<()> {
+        let (n, i) = (header.epoch, header.counter);
+        match commit {
+            Commit::Skipped { pos } => {
+                self.skipped.remove(pos);
             }
-            None => self.skipped_epochs.retain(|(e, _)| *e != n),
+            Commit::Chain { pos, next_ck, skipped } => {
+                if let Some(chain) = self.receiving.get_mut(pos) {
+                    chain.ck = next_ck;
+                    chain.next = i.saturating_add(1);
+                }
+                self.store_skipped(n, header.ratchet_key, skipped);
+            }
+            Commit::NewEpoch { fast_forward, next_ck, skipped } => {
+                match fast_forward {
+                    Some((skipped_roots, after)) => {
+                        self.skipped_epochs.extend(skipped_roots);
+                        self.recv_root = after;
+                        self.next_recv_epoch = n.saturating_add(1);
+                    }
+                    None => self.skipped_epochs.retain(|(e, _)| *e != n),
+                }
+                while self.skipped_epochs.len() > usize::try_from(MAX_SKIPPED_EPOCHS).unwrap_or(usize::MAX) {
+                    self.skipped_epochs.remove(0);
+                }
+                if n >= self.peer_latest_epoch || self.peer_latest_key == [0; 32] {
+                    self.peer_latest_epoch = n;
+                    self.peer_latest_key = header.ratchet_key;
+                }
+                self.finish_previous(n, header.prev_count)?;
+                self.receiving.push(RecvChain {
+                    epoch: n,
+                    peer_key: header.ratchet_key,
+                    ck: next_ck,
+                    next: i.saturating_add(1),
+                    floor: 0,
+                });
+                while self.receiving.len() > MAX_RECEIVING_CHAINS {
+                    let old = self.receiving.remove(0);
+                    self.finish(FinishedChain { epoch: old.epoch, floor: old.floor, end: old.next });
+                }
+                self.store_skipped(n, header.ratchet_key, skipped);
+                self.pending_start = None;
+            }
         }
-        while self.skipped_epochs.len() > usize::try_from(MAX_SKIPPED_EPOCHS).unwrap_or(usize::MAX) {
-            self.skipped_epochs.remove(0);
-        }
-        if n >= self.peer_latest_epoch || self.peer_latest_key == [0; 32] {
-            self.peer_latest_epoch = n;
-            self.peer_latest_key = header.ratchet_key;
-        }
-        self.finish_previous(n, header.prev_count)?;
-        self.receiving.push(RecvChain {
-            epoch: n,
-            peer_key: header.ratchet_key,
-            ck: plan.next_ck,
-            next: i.saturating_add(1),
-            floor: 0,
-        });
-        while self.receiving.len() > MAX_RECEIVING_CHAINS {
-            let old = self.receiving.remove(0);
-            self.finish(FinishedChain { epoch: old.epoch, floor: old.floor, end: old.next });
-        }
-        self.store_skipped(n, header.ratchet_key, plan.skipped);
-        self.pending_start = None;
-        self.received(now);
-        Ok(plaintext)
+        Ok(())
     }
 
     /// The peer announced that its epoch `n - 1` had `count` messages: keep

@@ -1,0 +1,544 @@
+//! Persistence: accounts and sessions serialized into versioned pickles,
+//! sealed with AES-256-GCM under a caller key or a passphrase.
+//!
+//! ```text
+//! pickle = format (1) || kind (1) || mode (1) || [salt (16) || iterations (4)]  (mode 2 only)
+//!          || seal salt (16) || AES-256-GCM ciphertext || tag (16)
+//! key || nonce = HKDF-SHA-256(salt = seal salt, ikm = K, info = "sealpost/v1/pickle" || kind)   (32 + 12 bytes)
+//! K = the caller's 32-byte key (mode 1) or PBKDF2-HMAC-SHA-256(passphrase, salt, iterations) (mode 2)
+//! associated data = every byte before the ciphertext
+//! ```
+//!
+//! A fresh seal salt per pickle gives a fresh key and nonce each time. A
+//! wrong key, a truncated pickle or any changed byte is an error, never a
+//! panic. The plaintext layouts are in `docs/PROTOCOL.md`.
+//!
+//! ```
+//! use sealpost::{Account, PickleKey, SymmetricKey};
+//! let mut rng = sealpost::os_rng();
+//! let account = Account::new(&mut rng, 1_700_000_000);
+//! let key = PickleKey::Key(SymmetricKey::random(&mut rng));
+//! let pickle = account.pickle(&mut rng, &key)?;
+//! let restored = Account::from_pickle(&pickle, &key)?;
+//! assert_eq!(restored.identity(), account.identity());
+//! # Ok::<(), sealpost::Error>(())
+//! ```
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::fmt;
+
+use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
+use zeroize::Zeroizing;
+
+use crate::account::{Account, OneTimeSecret, SignedPrekey};
+use crate::bundle::SignedPrekeyPublic;
+use crate::codec::{Reader, put_bytes_u8, put_u32, put_u64};
+use crate::consts::{
+    MAX_FINISHED_CHAINS, MAX_OWN_RATCHET_KEYS, MAX_RECEIVING_CHAINS, MAX_SEEN_BASE_KEYS, MAX_SKIPPED_EPOCHS,
+    MAX_SKIPPED_TOTAL_CAP,
+};
+use crate::envelope::Padding;
+use crate::error::{Error, Result};
+use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublic};
+use crate::kdf::{Pbkdf2Params, hkdf_sha256, label};
+use crate::policy::SessionPolicy;
+use crate::ratchet::{FinishedChain, OwnKey, PendingStart, RecvChain, Role, SendChain, Session, SkippedKey};
+use crate::secret::SymmetricKey;
+use crate::suite::{Suite, SuiteKeys};
+
+/// The pickle format version.
+pub const PICKLE_FORMAT: u8 = 1;
+const SEAL_SALT_LEN: usize = 16;
+const MODE_KEY: u8 = 1;
+const MODE_PASSPHRASE: u8 = 2;
+
+/// What a pickle holds (the second byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PickleKind {
+    /// An [`Account`].
+    Account,
+    /// A pairwise [`Session`].
+    Session,
+    /// A group session.
+    Group,
+}
+
+impl PickleKind {
+    pub(crate) const fn id(self) -> u8 {
+        match self {
+            PickleKind::Account => 1,
+            PickleKind::Session => 2,
+            PickleKind::Group => 3,
+        }
+    }
+}
+
+/// The secret a pickle is sealed under.
+#[derive(Clone)]
+pub enum PickleKey {
+    /// A 32-byte key the app keeps (for example in the platform keystore).
+    Key(SymmetricKey),
+    /// A passphrase, stretched with PBKDF2-HMAC-SHA-256. Sealing draws a
+    /// fresh salt and uses [`DEFAULT_PBKDF2_ITERATIONS`](crate::kdf::DEFAULT_PBKDF2_ITERATIONS);
+    /// opening uses the salt and count stored in the pickle.
+    Passphrase(Zeroizing<Vec<u8>>),
+}
+
+impl PickleKey {
+    /// A passphrase key.
+    pub fn passphrase(passphrase: &[u8]) -> Self {
+        PickleKey::Passphrase(Zeroizing::new(passphrase.to_vec()))
+    }
+}
+
+impl fmt::Debug for PickleKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PickleKey::Key(_) => f.write_str("PickleKey::Key(<redacted>)"),
+            PickleKey::Passphrase(_) => f.write_str("PickleKey::Passphrase(<redacted>)"),
+        }
+    }
+}
+
+/// Seals `plaintext` into a pickle of `kind`.
+pub(crate) fn seal<R: rand_core::CryptoRng + ?Sized>(
+    rng: &mut R,
+    kind: PickleKind,
+    key: &PickleKey,
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(plaintext.len().saturating_add(64));
+    out.extend_from_slice(&[PICKLE_FORMAT, kind.id()]);
+    let base = match key {
+        PickleKey::Key(k) => {
+            out.push(MODE_KEY);
+            k.clone()
+        }
+        PickleKey::Passphrase(p) => {
+            let params = Pbkdf2Params::generate(rng);
+            out.push(MODE_PASSPHRASE);
+            out.extend_from_slice(params.salt());
+            put_u32(&mut out, params.iterations());
+            params.derive(p)
+        }
+    };
+    let mut salt = [0u8; SEAL_SALT_LEN];
+    rng.fill_bytes(&mut salt);
+    out.extend_from_slice(&salt);
+    let keys = pickle_keys(&base, &salt, kind)?;
+    let sealed = keys.seal(&out, plaintext)?;
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+fn pickle_keys(base: &SymmetricKey, salt: &[u8; SEAL_SALT_LEN], kind: PickleKind) -> Result<SuiteKeys> {
+    let mut okm = Zeroizing::new([0u8; 44]);
+    hkdf_sha256(salt, base.as_bytes(), &[label::PICKLE, &[kind.id()]], &mut okm[..])?;
+    let (k, nonce) = okm.split_at(32);
+    SuiteKeys::from_parts(Suite::Aes256Gcm, k.try_into().map_err(|_| Error::TooLarge)?, [0; 32], nonce)
+}
+
+/// Opens a pickle of `kind`; every failure is a typed error.
+pub(crate) fn open(bytes: &[u8], kind: PickleKind, key: &PickleKey) -> Result<Zeroizing<Vec<u8>>> {
+    let mut r = Reader::new(bytes, "pickle");
+    let format = r.u8()?;
+    if format != PICKLE_FORMAT {
+        return Err(Error::UnsupportedVersion(format));
+    }
+    if r.u8()? != kind.id() {
+        return Err(Error::Malformed("pickle kind"));
+    }
+    let mode = r.u8()?;
+    let base = match (mode, key) {
+        (MODE_KEY, PickleKey::Key(k)) => k.clone(),
+        (MODE_PASSPHRASE, PickleKey::Passphrase(p)) => {
+            let salt = r.array()?;
+            let iterations = r.u32()?;
+            Pbkdf2Params::new_allowing_weak(salt, iterations).map_err(|_| Error::Malformed("pickle"))?.derive(p)
+        }
+        (MODE_KEY | MODE_PASSPHRASE, _) => return Err(Error::AuthenticationFailed),
+        _ => return Err(Error::Malformed("pickle")),
+    };
+    let salt = r.array()?;
+    let header_len = bytes.len().saturating_sub(r.remaining());
+    let header = bytes.get(..header_len).ok_or(Error::Malformed("pickle"))?;
+    let keys = pickle_keys(&base, &salt, kind)?;
+    Ok(Zeroizing::new(keys.open(header, r.take(r.remaining())?)?))
+}
+
+// ---------------------------------------------------------------------------
+// Plaintext encodings
+
+fn put_key(out: &mut Vec<u8>, key: &SymmetricKey) {
+    out.extend_from_slice(key.as_bytes());
+}
+
+fn read_key(r: &mut Reader<'_>) -> Result<SymmetricKey> {
+    let bytes = Zeroizing::new(r.array::<32>()?);
+    Ok(SymmetricKey::from_bytes(*bytes))
+}
+
+fn read_secret(r: &mut Reader<'_>) -> Result<StaticSecret> {
+    let bytes = Zeroizing::new(r.array::<32>()?);
+    Ok(StaticSecret::from(*bytes))
+}
+
+fn put_len(out: &mut Vec<u8>, n: usize) -> Result<()> {
+    put_u32(out, u32::try_from(n).map_err(|_| Error::TooLarge)?);
+    Ok(())
+}
+
+fn read_len(r: &mut Reader<'_>, max: usize) -> Result<usize> {
+    let n = usize::try_from(r.u32()?).map_err(|_| Error::Malformed("pickle"))?;
+    if n > max { Err(Error::Malformed("pickle")) } else { Ok(n) }
+}
+
+fn put_opt_u32(out: &mut Vec<u8>, v: Option<u32>) {
+    match v {
+        None => out.push(0),
+        Some(x) => {
+            out.push(1);
+            put_u32(out, x);
+        }
+    }
+}
+
+fn read_opt_u32(r: &mut Reader<'_>) -> Result<Option<u32>> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => Ok(Some(r.u32()?)),
+        _ => Err(Error::Malformed("pickle")),
+    }
+}
+
+fn read_bool(r: &mut Reader<'_>) -> Result<bool> {
+    match r.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(Error::Malformed("pickle")),
+    }
+}
+
+pub(crate) fn put_policy(out: &mut Vec<u8>, p: &SessionPolicy) -> Result<()> {
+    put_bytes_u8(out, &p.suite_ids())?;
+    out.push(p.min_version);
+    put_u32(out, p.max_messages_per_chain);
+    put_u64(out, p.rotate_after);
+    put_u64(out, p.expire_after);
+    put_u32(out, p.max_skip_per_chain);
+    put_u32(out, p.max_skipped_total);
+    match p.padding {
+        Padding::None => out.extend_from_slice(&[0, 0, 0]),
+        Padding::Padme => out.extend_from_slice(&[1, 0, 0]),
+        Padding::Block(b) => {
+            out.push(2);
+            out.extend_from_slice(&b.to_be_bytes());
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn read_policy(r: &mut Reader<'_>) -> Result<SessionPolicy> {
+    let suites = r.bytes_u8()?.iter().map(|id| Suite::from_id(*id)).collect::<Result<Vec<_>>>()?;
+    let policy = SessionPolicy {
+        suites,
+        min_version: r.u8()?,
+        max_messages_per_chain: r.u32()?,
+        rotate_after: r.u64()?,
+        expire_after: r.u64()?,
+        max_skip_per_chain: r.u32()?,
+        max_skipped_total: r.u32()?,
+        padding: match (r.u8()?, u16::from_be_bytes(r.array()?)) {
+            (0, _) => Padding::None,
+            (1, _) => Padding::Padme,
+            (2, b) => Padding::Block(b),
+            _ => return Err(Error::Malformed("pickle")),
+        },
+    };
+    policy.validate().map_err(|_| Error::Malformed("pickle"))?;
+    Ok(policy)
+}
+
+impl Account {
+    fn encode_pickle(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let mut out = Zeroizing::new(Vec::new());
+        let (seed, dh) = self.identity.secret_bytes();
+        let (seed, dh) = (Zeroizing::new(seed), Zeroizing::new(dh));
+        out.extend_from_slice(&seed[..]);
+        out.extend_from_slice(&dh[..]);
+        put_u32(&mut out, self.next_prekey_id);
+        put_len(&mut out, self.signed_prekeys.len())?;
+        for k in &self.signed_prekeys {
+            put_u32(&mut out, k.public.id);
+            out.extend_from_slice(k.secret.as_bytes());
+            put_u64(&mut out, k.public.created_at);
+            match k.retired_at {
+                None => out.push(0),
+                Some(at) => {
+                    out.push(1);
+                    put_u64(&mut out, at);
+                }
+            }
+        }
+        put_len(&mut out, self.one_time.len())?;
+        for k in &self.one_time {
+            put_u32(&mut out, k.id);
+            out.extend_from_slice(k.secret.as_bytes());
+        }
+        put_len(&mut out, self.seen_base_keys.len())?;
+        for k in &self.seen_base_keys {
+            out.extend_from_slice(k);
+        }
+        Ok(out)
+    }
+
+    fn decode_pickle(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes, "pickle");
+        let seed = Zeroizing::new(r.array::<32>()?);
+        let dh = Zeroizing::new(r.array::<32>()?);
+        let identity = IdentityKeyPair::from_secret_bytes(&seed, &dh);
+        let next_prekey_id = r.u32()?;
+        let n = read_len(&mut r, 1024)?;
+        let mut signed_prekeys = Vec::with_capacity(n);
+        for _ in 0..n {
+            let id = r.u32()?;
+            let secret = read_secret(&mut r)?;
+            let created_at = r.u64()?;
+            let retired_at = match r.u8()? {
+                0 => None,
+                1 => Some(r.u64()?),
+                _ => return Err(Error::Malformed("pickle")),
+            };
+            let public = SignedPrekeyPublic { id, key: DhPublic::from(&secret).to_bytes(), created_at };
+            signed_prekeys.push(SignedPrekey { public, secret, retired_at });
+        }
+        let n = read_len(&mut r, crate::account::MAX_ONE_TIME_PREKEYS)?;
+        let mut one_time = Vec::with_capacity(n);
+        for _ in 0..n {
+            one_time.push(OneTimeSecret { id: r.u32()?, secret: read_secret(&mut r)? });
+        }
+        let n = read_len(&mut r, MAX_SEEN_BASE_KEYS)?;
+        let mut seen_base_keys = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            seen_base_keys.push_back(r.array()?);
+        }
+        r.finish()?;
+        Ok(Self { identity, signed_prekeys, one_time, next_prekey_id, seen_base_keys })
+    }
+
+    /// Serializes and seals the account.
+    pub fn pickle<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R, key: &PickleKey) -> Result<Vec<u8>> {
+        seal(rng, PickleKind::Account, key, &self.encode_pickle()?)
+    }
+
+    /// Opens and restores an account pickle.
+    pub fn from_pickle(pickle: &[u8], key: &PickleKey) -> Result<Self> {
+        Self::decode_pickle(&open(pickle, PickleKind::Account, key)?)
+    }
+}
+
+impl Session {
+    fn encode_pickle(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let mut out = Zeroizing::new(Vec::new());
+        out.extend_from_slice(&[self.version, self.suite.id(), matches!(self.role, Role::Responder).into()]);
+        out.extend_from_slice(&self.local_identity.to_bytes());
+        out.extend_from_slice(&self.peer_identity.to_bytes());
+        out.extend_from_slice(&self.transcript);
+        put_policy(&mut out, &self.policy)?;
+        match &self.pending_start {
+            None => out.push(0),
+            Some(p) => {
+                out.push(1);
+                put_bytes_u8(&mut out, &p.initiator_suites)?;
+                put_u32(&mut out, p.signed_prekey_id);
+                put_opt_u32(&mut out, p.one_time_prekey_id);
+                out.extend_from_slice(&p.base_key);
+            }
+        }
+        match &self.start_base_key {
+            None => out.push(0),
+            Some(k) => {
+                out.push(1);
+                out.extend_from_slice(k);
+            }
+        }
+        put_key(&mut out, &self.send_root);
+        put_u32(&mut out, self.next_send_epoch);
+        match &self.sending {
+            None => out.push(0),
+            Some(s) => {
+                out.push(1);
+                put_u32(&mut out, s.epoch);
+                put_u32(&mut out, s.peer_epoch);
+                put_key(&mut out, &s.ck);
+                put_u32(&mut out, s.counter);
+                put_u64(&mut out, s.started_at);
+            }
+        }
+        put_u32(&mut out, self.prev_sent);
+        put_len(&mut out, self.own_keys.len())?;
+        for k in &self.own_keys {
+            put_u32(&mut out, k.epoch);
+            out.extend_from_slice(k.secret.as_bytes());
+        }
+        put_u32(&mut out, self.peer_latest_epoch);
+        out.extend_from_slice(&self.peer_latest_key);
+        put_key(&mut out, &self.recv_root);
+        put_u32(&mut out, self.next_recv_epoch);
+        put_len(&mut out, self.skipped_epochs.len())?;
+        for (e, root) in &self.skipped_epochs {
+            put_u32(&mut out, *e);
+            put_key(&mut out, root);
+        }
+        put_len(&mut out, self.receiving.len())?;
+        for c in &self.receiving {
+            put_u32(&mut out, c.epoch);
+            out.extend_from_slice(&c.peer_key);
+            put_key(&mut out, &c.ck);
+            put_u32(&mut out, c.next);
+            put_u32(&mut out, c.floor);
+        }
+        put_len(&mut out, self.finished.len())?;
+        for c in &self.finished {
+            put_u32(&mut out, c.epoch);
+            put_u32(&mut out, c.floor);
+            put_u32(&mut out, c.end);
+        }
+        put_len(&mut out, self.skipped.len())?;
+        for k in &self.skipped {
+            put_u32(&mut out, k.epoch);
+            put_u32(&mut out, k.counter);
+            out.extend_from_slice(&k.peer_key);
+            put_key(&mut out, &k.secret);
+        }
+        put_u64(&mut out, self.last_activity);
+        Ok(out)
+    }
+
+    fn decode_pickle(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes, "pickle");
+        let version = r.u8()?;
+        let suite = Suite::from_id(r.u8()?)?;
+        let role = if read_bool(&mut r)? { Role::Responder } else { Role::Initiator };
+        let local_identity = IdentityPublic::from_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
+        let peer_identity = IdentityPublic::from_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
+        let transcript = r.array()?;
+        let policy = read_policy(&mut r)?;
+        let pending_start = if read_bool(&mut r)? {
+            Some(PendingStart {
+                initiator_suites: r.bytes_u8()?.to_vec(),
+                signed_prekey_id: r.u32()?,
+                one_time_prekey_id: read_opt_u32(&mut r)?,
+                base_key: r.array()?,
+            })
+        } else {
+            None
+        };
+        let start_base_key = if read_bool(&mut r)? { Some(r.array()?) } else { None };
+        let send_root = read_key(&mut r)?;
+        let next_send_epoch = r.u32()?;
+        let sending = if read_bool(&mut r)? {
+            Some(SendChain {
+                epoch: r.u32()?,
+                peer_epoch: r.u32()?,
+                ck: read_key(&mut r)?,
+                counter: r.u32()?,
+                started_at: r.u64()?,
+            })
+        } else {
+            None
+        };
+        let prev_sent = r.u32()?;
+        let n = read_len(&mut r, MAX_OWN_RATCHET_KEYS)?;
+        let mut own_keys = Vec::with_capacity(n);
+        for _ in 0..n {
+            let epoch = r.u32()?;
+            let secret = read_secret(&mut r)?;
+            let public = DhPublic::from(&secret).to_bytes();
+            own_keys.push(OwnKey { epoch, secret, public });
+        }
+        let peer_latest_epoch = r.u32()?;
+        let peer_latest_key = r.array()?;
+        let recv_root = read_key(&mut r)?;
+        let next_recv_epoch = r.u32()?;
+        let n = read_len(&mut r, usize::try_from(MAX_SKIPPED_EPOCHS).unwrap_or(0))?;
+        let mut skipped_epochs = Vec::with_capacity(n);
+        for _ in 0..n {
+            skipped_epochs.push((r.u32()?, read_key(&mut r)?));
+        }
+        let n = read_len(&mut r, MAX_RECEIVING_CHAINS)?;
+        let mut receiving = Vec::with_capacity(n);
+        for _ in 0..n {
+            receiving.push(RecvChain {
+                epoch: r.u32()?,
+                peer_key: r.array()?,
+                ck: read_key(&mut r)?,
+                next: r.u32()?,
+                floor: r.u32()?,
+            });
+        }
+        let n = read_len(&mut r, MAX_FINISHED_CHAINS)?;
+        let mut finished = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            finished.push_back(FinishedChain { epoch: r.u32()?, floor: r.u32()?, end: r.u32()? });
+        }
+        let n = read_len(&mut r, usize::try_from(MAX_SKIPPED_TOTAL_CAP).unwrap_or(0))?;
+        let mut skipped = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            skipped.push_back(SkippedKey {
+                epoch: r.u32()?,
+                counter: r.u32()?,
+                peer_key: r.array()?,
+                secret: read_key(&mut r)?,
+            });
+        }
+        let last_activity = r.u64()?;
+        r.finish()?;
+        Ok(Session {
+            version,
+            suite,
+            role,
+            local_identity,
+            peer_identity,
+            transcript,
+            policy,
+            pending_start,
+            start_base_key,
+            send_root,
+            next_send_epoch,
+            sending,
+            prev_sent,
+            own_keys,
+            peer_latest_epoch,
+            peer_latest_key,
+            recv_root,
+            next_recv_epoch,
+            skipped_epochs,
+            receiving,
+            finished,
+            skipped,
+            last_activity,
+            restored: true,
+        })
+    }
+
+    /// Serializes and seals the session.
+    pub fn pickle<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R, key: &PickleKey) -> Result<Vec<u8>> {
+        seal(rng, PickleKind::Session, key, &self.encode_pickle()?)
+    }
+
+    /// Opens and restores a session pickle.
+    ///
+    /// The pickle may be older than the session's real state (a backup, a
+    /// rolled-back database). So that the restored session never reuses
+    /// positions its peer has already consumed, its next message starts a
+    /// new sending epoch a few numbers ahead
+    /// ([`RESTORE_EPOCH_JUMP`](crate::consts::RESTORE_EPOCH_JUMP)); the
+    /// random per-message salt already guarantees that no key and nonce is
+    /// ever used twice.
+    pub fn from_pickle(pickle: &[u8], key: &PickleKey) -> Result<Self> {
+        Self::decode_pickle(&open(pickle, PickleKind::Session, key)?)
+    }
+}
