@@ -227,18 +227,157 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
     }))
 }
 
+/// Wraps the seeded generator and records every draw, so that another
+/// implementation can replay the exact randomness of each step.
+struct Recorder<'a> {
+    inner: &'a mut ChaCha20Rng,
+    draws: Vec<String>,
+}
+
+impl rand_core::TryRng for Recorder<'_> {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.inner.fill_bytes(dst);
+        self.draws.push(h(dst));
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for Recorder<'_> {}
+
+fn recorder(rng: &mut ChaCha20Rng) -> Recorder<'_> {
+    Recorder { inner: rng, draws: Vec::new() }
+}
+
+/// A complete deterministic conversation: set-up, session start, messages in
+/// both directions with reordering, a turn and a time rotation.
+fn conversation(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
+    use sealpost::{Envelope, Session};
+    let t0: u64 = 1_700_000_000;
+    let policy = SessionPolicy {
+        suites: vec![Suite::Aes256Gcm, Suite::ChaCha20Poly1305, Suite::XChaCha20Poly1305],
+        ..SessionPolicy::default()
+    };
+    let mut steps = Vec::new();
+
+    let mut rec = recorder(rng);
+    let mut bob = Account::new(&mut rec, t0);
+    let otk = bob.generate_one_time_prekeys(&mut rec, 1)[0];
+    let bundle = bob.bundle(&policy)?.with_one_time_prekey(otk)?;
+    steps.push(json!({ "step": "bob_account", "time": t0, "one_time_prekeys": 1, "draws": rec.draws,
+        "bundle": h(&bundle.to_bytes()) }));
+
+    let mut rec = recorder(rng);
+    let alice = Account::new(&mut rec, t0);
+    steps.push(json!({ "step": "alice_account", "time": t0, "draws": rec.draws,
+        "identity": h(&alice.identity().to_bytes()) }));
+
+    let mut rec = recorder(rng);
+    let mut to_bob = Session::initiate(&mut rec, &alice, &bundle, &policy, t0)?;
+    steps.push(json!({ "step": "alice_initiates", "time": t0, "draws": rec.draws }));
+
+    // (sender, time, plaintext); then deliveries by message index.
+    let mut sent: Vec<Vec<u8>> = Vec::new();
+    let mut to_alice: Option<Session> = None;
+    let plan: Vec<(&str, &str, u64, &str)> = vec![
+        ("send", "alice", t0, "Hello Bob, this is Alice."),
+        ("send", "alice", t0 + 1, "Are you there?"),
+        ("accept", "bob", t0 + 50, "0"),
+        ("deliver", "bob", t0 + 50, "1"),
+        ("send", "bob", t0 + 60, "Yes, got both."),
+        ("send", "bob", t0 + 61, "Long time no see."),
+        ("send", "bob", t0 + 62, "How are you?"),
+        ("deliver", "alice", t0 + 70, "4"),
+        ("deliver", "alice", t0 + 70, "2"),
+        ("deliver", "alice", t0 + 70, "3"),
+        ("send", "alice", t0 + 120, "Great, thanks!"),
+        ("send", "alice", t0 + 121, "Lunch on Friday?"),
+        ("send", "alice", t0 + 121 + 3600, "Hello? (an hour later: a new epoch)"),
+        ("deliver", "bob", t0 + 4000, "7"),
+        ("deliver", "bob", t0 + 4000, "5"),
+        ("deliver", "bob", t0 + 4000, "6"),
+        ("send", "bob", t0 + 4010, "Friday works."),
+        ("deliver", "alice", t0 + 4020, "8"),
+        ("send", "alice", t0 + 4030, "See you then."),
+        ("deliver", "bob", t0 + 4040, "9"),
+        ("send", "bob", t0 + 4050, ""),
+        ("deliver", "alice", t0 + 4060, "10"),
+    ];
+    for (kind, who, time, arg) in plan {
+        match kind {
+            "send" => {
+                let mut rec = recorder(rng);
+                let session = if who == "alice" {
+                    &mut to_bob
+                } else {
+                    to_alice.as_mut().ok_or(sealpost::Error::SessionExpired)?
+                };
+                let envelope = session.encrypt(&mut rec, time, arg.as_bytes())?;
+                let kind = match Envelope::from_bytes(&envelope)? {
+                    Envelope::Prekey(_) => "prekey",
+                    _ => "ratchet",
+                };
+                steps.push(json!({ "step": "send", "from": who, "time": time, "index": sent.len(),
+                    "plaintext": h(arg.as_bytes()), "draws": rec.draws, "envelope": h(&envelope), "type": kind }));
+                sent.push(envelope);
+            }
+            "accept" => {
+                let index: usize = arg.parse().map_err(|_| sealpost::Error::TooLarge)?;
+                let Envelope::Prekey(m) = Envelope::from_bytes(&sent[index])? else {
+                    return Err(sealpost::Error::Malformed("expected a prekey message"));
+                };
+                let (session, pt) = bob.accept(&policy, time, &m)?;
+                to_alice = Some(session);
+                steps.push(json!({ "step": "accept", "to": who, "time": time, "index": index, "plaintext": h(&pt) }));
+            }
+            _ => {
+                let index: usize = arg.parse().map_err(|_| sealpost::Error::TooLarge)?;
+                let session = if who == "alice" {
+                    &mut to_bob
+                } else {
+                    to_alice.as_mut().ok_or(sealpost::Error::SessionExpired)?
+                };
+                let pt = session.decrypt(time, &sent[index])?;
+                steps.push(json!({ "step": "deliver", "to": who, "time": time, "index": index, "plaintext": h(&pt) }));
+            }
+        }
+    }
+    let b = to_alice.ok_or(sealpost::Error::SessionExpired)?;
+    Ok(json!({
+        "description": "A deterministic conversation. Each step lists the random bytes it drew, in order (\"draws\"); replaying them reproduces every envelope byte for byte. Times are Unix seconds.",
+        "policy_suites": policy.suite_ids(),
+        "steps": steps,
+        "safety_number": b.safety_number().digits(),
+        "session_id": h(&b.id()),
+    }))
+}
+
 type Generator = fn(&mut ChaCha20Rng) -> Result<Value, sealpost::Error>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "test-vectors".into()));
     std::fs::create_dir_all(&dir)?;
     // One generator per file, so adding vectors to one file leaves the others unchanged.
-    let files: [(&str, Generator); 5] = [
+    let files: [(&str, Generator); 6] = [
         ("suites.json", suites),
         ("kdf.json", kdf),
         ("identities.json", identities),
         ("bundles.json", bundles),
         ("envelopes.json", envelopes),
+        ("conversation.json", conversation),
     ];
     for (i, (name, generate)) in files.iter().enumerate() {
         let mut seed = [0u8; 32];

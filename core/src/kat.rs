@@ -142,3 +142,14 @@ fn ed25519_rfc8032() {
         assert_eq!(id.public().verify(b"", &hex(&v, "message"), &sig), Ok(()));
     }
 }
+
+#[test]
+fn hmac_sha256_rfc4231() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let doc = load(include_str!("../tests/kat/hmac_sha256.json"));
+    for v in vectors(&doc, "vectors") {
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&hex(&v, "key")).expect("key");
+        mac.update(&hex(&v, "data"));
+        assert_eq!(mac.finalize().into_bytes().to_vec(), hex(&v, "mac"), "{}", v["name"]);
+    }
+}
