@@ -37,3 +37,12 @@ pub const MAX_SEEN_BASE_KEYS: usize = 2000;
 /// jumping ahead lets the peer open the new messages as long as fewer
 /// epochs than this were lost. It must stay below [`MAX_SKIPPED_EPOCHS`].
 pub const RESTORE_EPOCH_JUMP: u32 = 4;
+
+/// The most members a group session tracks. Sender keys make a message
+/// cost one seal and one signature whatever the size; this bounds the
+/// memory a pickle or a hostile peer can make a group view hold.
+pub const MAX_GROUP_MEMBERS: usize = 1000;
+
+/// How many sender chains of one member are kept: the current one and the
+/// one before, so that messages sent just before a rotation still open.
+pub const MAX_GROUP_CHAINS_PER_MEMBER: usize = 2;

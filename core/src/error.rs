@@ -42,6 +42,9 @@ pub enum Error {
     SessionExpired,
     /// The prekey the message refers to is unknown or was already used.
     UnknownPrekey,
+    /// The sender is not a member of the group, or its sender key is not
+    /// known (yet): its distribution may still be on the way.
+    UnknownSender,
     /// A parameter is below the safe minimum (for example too few PBKDF2
     /// iterations) and the caller did not opt in explicitly.
     WeakParameters,
@@ -68,6 +71,7 @@ impl fmt::Display for Error {
             Self::TooManySkipped => f.write_str("too many skipped messages"),
             Self::SessionExpired => f.write_str("session expired"),
             Self::UnknownPrekey => f.write_str("unknown or already used prekey"),
+            Self::UnknownSender => f.write_str("unknown sender or sender key"),
             Self::WeakParameters => f.write_str("parameters below the safe minimum"),
             Self::TooLarge => f.write_str("input too large"),
             Self::Rng => f.write_str("random number generator failure"),

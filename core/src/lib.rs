@@ -45,6 +45,7 @@ mod codec;
 pub mod consts;
 pub mod envelope;
 pub mod error;
+pub mod group;
 mod handshake;
 pub mod identity;
 #[cfg(test)]
@@ -53,6 +54,7 @@ pub mod kdf;
 pub mod pickle;
 pub mod policy;
 pub mod ratchet;
+pub mod room;
 mod secret;
 pub mod suite;
 
@@ -60,6 +62,7 @@ pub use account::{Account, MAX_ONE_TIME_PREKEYS, SIGNED_PREKEY_KEEP_FOR, SIGNED_
 pub use bundle::{OneTimePrekey, PrekeyBundle, SignedPrekeyPublic};
 pub use envelope::{Envelope, Padding};
 pub use error::{Error, Result};
+pub use group::GroupSession;
 pub use identity::{IdentityKeyPair, IdentityPublic, SafetyNumber};
 pub use pickle::PickleKey;
 pub use policy::{PROTOCOL_VERSION, SessionPolicy, negotiate_suite};

@@ -1,0 +1,450 @@
+//! Group messaging with sender keys.
+//!
+//! Each member owns a **sender chain**: an Ed25519 signing key and a chain
+//! key. It hands the chain (the [`SenderKeyDistribution`]: the signing
+//! public key, the position and the chain key there) to every other member
+//! over their pairwise session, which authenticates who it came from. A
+//! group message is sealed once under the next key of the sender's chain
+//! and signed with the sender's signing key; every member opens it with its
+//! copy of that chain and checks the signature.
+//!
+//! ```text
+//! secret_i || CK_{i+1} = HKDF-Expand(PRK = CK_i, info = "sealpost/v1/group-chain-step", L = 64)
+//! ciphertext = suite.seal(secret_i, salt, aad = header bytes, padded plaintext)
+//! signature  = Ed25519(signing key, "sealpost/v1/group-message" || signed bytes)
+//! ```
+//!
+//! * A member added later receives the chain at its current position and so
+//!   cannot read anything sent before (the chain only runs forward).
+//! * When a member is removed, every remaining member starts a new chain
+//!   (fresh signing key, fresh chain key) and distributes it to the others
+//!   only: the removed member cannot read anything sent afterwards.
+//! * A member knows the others' chain keys but not their signing keys, so
+//!   it cannot forge a message in another member's name.
+//! * Replays and reordering follow the pairwise rules: each key is used
+//!   once; late keys are kept within bounds.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::fmt;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use zeroize::Zeroizing;
+
+use crate::codec::{Reader, put_bytes_u8, put_u32};
+use crate::consts::{MAX_GROUP_CHAINS_PER_MEMBER, MAX_GROUP_MEMBERS, MAX_SKIP_PER_CHAIN_CAP, MAX_SKIPPED_TOTAL_CAP};
+use crate::envelope::{Envelope, GroupMessage, MAX_GROUP_ID_LEN, SALT_LEN, SenderKeyDistribution, unpad};
+use crate::error::{Error, Result};
+use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityPublic};
+use crate::kdf::label;
+use crate::pickle::{PickleKey, PickleKind, open, put_policy, read_policy, seal};
+use crate::policy::{PROTOCOL_VERSION, SessionPolicy};
+use crate::ratchet::chain_step;
+use crate::secret::SymmetricKey;
+use crate::suite::Suite;
+
+const GROUP_SIGNATURE_CONTEXT: &[u8] = b"sealpost/v1/group-message";
+
+/// This member's own sender chain.
+#[derive(Clone)]
+struct OwnChain {
+    signing: SigningKey,
+    ck: SymmetricKey,
+    iteration: u32,
+}
+
+/// Another member's sender chain, as far as this member has followed it.
+#[derive(Clone)]
+struct PeerChain {
+    sender_key: [u8; 32],
+    ck: SymmetricKey,
+    next: u32,
+    /// Iterations below this were evicted or predate the distribution.
+    floor: u32,
+    skipped: VecDeque<(u32, SymmetricKey)>,
+}
+
+#[derive(Clone)]
+struct Member {
+    identity: IdentityPublic,
+    /// Newest last; at most [`MAX_GROUP_CHAINS_PER_MEMBER`].
+    chains: Vec<PeerChain>,
+}
+
+/// One member's view of a group: its own sender chain and the chains of
+/// the others.
+///
+/// ```
+/// use sealpost::{GroupSession, IdentityKeyPair, SessionPolicy};
+/// let mut rng = sealpost::os_rng();
+/// let policy = SessionPolicy::default();
+/// let alice = IdentityKeyPair::generate(&mut rng);
+/// let bob = IdentityKeyPair::generate(&mut rng);
+/// let mut a = GroupSession::new(&mut rng, b"book club", alice.public(), &policy)?;
+/// let mut b = GroupSession::new(&mut rng, b"book club", bob.public(), &policy)?;
+/// a.add_member(*bob.public())?;
+/// b.add_member(*alice.public())?;
+/// // Each hands its chain to the other over their pairwise session.
+/// b.process_distribution(alice.public(), &a.distribution())?;
+/// a.process_distribution(bob.public(), &b.distribution())?;
+/// let sealed = a.encrypt(&mut rng, b"chapter 3 tonight")?;
+/// let (from, text) = b.decrypt(&sealed)?;
+/// assert_eq!((from, text.as_slice()), (*alice.public(), &b"chapter 3 tonight"[..]));
+/// # Ok::<(), sealpost::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct GroupSession {
+    group_id: Vec<u8>,
+    suite: Suite,
+    own_identity: IdentityPublic,
+    policy: SessionPolicy,
+    own: OwnChain,
+    members: Vec<Member>,
+}
+
+fn new_chain<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> OwnChain {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(&mut seed[..]);
+    OwnChain { signing: SigningKey::from_bytes(&seed), ck: SymmetricKey::random(rng), iteration: 0 }
+}
+
+impl GroupSession {
+    /// A new group view with a fresh sender chain. The group's suite is the
+    /// policy's first choice; every member must use the same.
+    pub fn new<R: rand_core::CryptoRng + ?Sized>(
+        rng: &mut R,
+        group_id: &[u8],
+        own_identity: &IdentityPublic,
+        policy: &SessionPolicy,
+    ) -> Result<Self> {
+        policy.validate()?;
+        if group_id.is_empty() || group_id.len() > MAX_GROUP_ID_LEN {
+            return Err(Error::Malformed("group id"));
+        }
+        let suite = *policy.suites.first().ok_or(Error::NoCommonSuite)?;
+        Ok(Self {
+            group_id: group_id.to_vec(),
+            suite,
+            own_identity: *own_identity,
+            policy: policy.clone(),
+            own: new_chain(rng),
+            members: Vec::new(),
+        })
+    }
+
+    /// The group id.
+    pub fn group_id(&self) -> &[u8] {
+        &self.group_id
+    }
+
+    /// The group's suite.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    /// The other members, in the order they were added.
+    pub fn members(&self) -> impl Iterator<Item = &IdentityPublic> {
+        self.members.iter().map(|m| &m.identity)
+    }
+
+    /// Whether `identity` is a member (other than this one).
+    pub fn is_member(&self, identity: &IdentityPublic) -> bool {
+        self.members.iter().any(|m| &m.identity == identity)
+    }
+
+    /// This member's sender chain at its current position, to hand to
+    /// another member over their pairwise session.
+    pub fn distribution(&self) -> SenderKeyDistribution {
+        SenderKeyDistribution {
+            version: PROTOCOL_VERSION,
+            suite: self.suite,
+            group_id: self.group_id.clone(),
+            sender_key: self.own.signing.verifying_key().to_bytes(),
+            iteration: self.own.iteration,
+            chain_key: self.own.ck.clone(),
+        }
+    }
+
+    /// Adds a member: its distributions are accepted from now on. Send it
+    /// [`GroupSession::distribution`] so it can read what this member sends
+    /// from now on (and nothing before).
+    pub fn add_member(&mut self, identity: IdentityPublic) -> Result<()> {
+        if identity == self.own_identity || self.is_member(&identity) {
+            return Ok(());
+        }
+        if self.members.len() >= MAX_GROUP_MEMBERS {
+            return Err(Error::TooLarge);
+        }
+        self.members.push(Member { identity, chains: Vec::new() });
+        Ok(())
+    }
+
+    /// Removes a member and starts a new sender chain. Send the returned
+    /// distribution to every remaining member; every other remaining member
+    /// must do the same, so that the removed member can read nothing sent
+    /// afterwards.
+    pub fn remove_member<R: rand_core::CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        identity: &IdentityPublic,
+    ) -> SenderKeyDistribution {
+        self.members.retain(|m| &m.identity != identity);
+        self.rotate(rng)
+    }
+
+    /// Starts a new sender chain (fresh signing key and chain key) and
+    /// returns its distribution.
+    pub fn rotate<R: rand_core::CryptoRng + ?Sized>(&mut self, rng: &mut R) -> SenderKeyDistribution {
+        self.own = new_chain(rng);
+        self.distribution()
+    }
+
+    /// Takes a member's chain, received over the pairwise session with
+    /// `from` (which authenticates it). A newer chain of the same member
+    /// is added alongside the previous one, so late messages still open.
+    pub fn process_distribution(&mut self, from: &IdentityPublic, skd: &SenderKeyDistribution) -> Result<()> {
+        if skd.group_id != self.group_id {
+            return Err(Error::Malformed("group id"));
+        }
+        if skd.suite != self.suite || skd.version != PROTOCOL_VERSION {
+            return Err(Error::Downgrade);
+        }
+        VerifyingKey::from_bytes(&skd.sender_key).map_err(|_| Error::InvalidKey)?;
+        // A sender key belongs to one member only.
+        if self.members.iter().any(|m| &m.identity != from && m.chains.iter().any(|c| c.sender_key == skd.sender_key)) {
+            return Err(Error::InvalidKey);
+        }
+        let member = self.members.iter_mut().find(|m| &m.identity == from).ok_or(Error::UnknownSender)?;
+        if let Some(existing) = member.chains.iter().find(|c| c.sender_key == skd.sender_key) {
+            // The same chain again: only accept it if it is not behind.
+            if skd.iteration <= existing.next {
+                return Ok(());
+            }
+            member.chains.retain(|c| c.sender_key != skd.sender_key);
+        }
+        member.chains.push(PeerChain {
+            sender_key: skd.sender_key,
+            ck: skd.chain_key.clone(),
+            next: skd.iteration,
+            floor: skd.iteration,
+            skipped: VecDeque::new(),
+        });
+        while member.chains.len() > MAX_GROUP_CHAINS_PER_MEMBER {
+            member.chains.remove(0);
+        }
+        Ok(())
+    }
+
+    /// Seals `plaintext` once for the whole group.
+    pub fn encrypt<R: rand_core::CryptoRng + ?Sized>(&mut self, rng: &mut R, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let next_iteration = self.own.iteration.checked_add(1).ok_or(Error::SessionExpired)?;
+        let (secret, next_ck) = chain_step(&self.own.ck, label::GROUP_CHAIN_STEP)?;
+        let mut salt = [0u8; SALT_LEN];
+        rng.fill_bytes(&mut salt);
+        let mut msg = GroupMessage {
+            version: PROTOCOL_VERSION,
+            suite: self.suite,
+            group_id: self.group_id.clone(),
+            sender_key: self.own.signing.verifying_key().to_bytes(),
+            iteration: self.own.iteration,
+            salt,
+            ciphertext: Vec::new(),
+            signature: [0; 64],
+        };
+        let padded = self.policy.padding.pad(plaintext);
+        msg.ciphertext = self.suite.seal(&secret, &salt, &msg.header_bytes()?, &padded)?;
+        msg.signature = sign_group(&self.own.signing, &msg.signed_bytes()?);
+        self.own.ck = next_ck;
+        self.own.iteration = next_iteration;
+        msg.to_bytes()
+    }
+
+    /// Opens a group message: checks the sender's signature, then decrypts.
+    /// Returns the sender's identity and the plaintext. On any error the
+    /// session is unchanged.
+    pub fn decrypt(&mut self, envelope: &[u8]) -> Result<(IdentityPublic, Vec<u8>)> {
+        match Envelope::from_bytes(envelope)? {
+            Envelope::Group(m) => self.decrypt_message(&m),
+            _ => Err(Error::Malformed("not a group message")),
+        }
+    }
+
+    /// Opens a parsed group message.
+    pub fn decrypt_message(&mut self, msg: &GroupMessage) -> Result<(IdentityPublic, Vec<u8>)> {
+        if msg.group_id != self.group_id {
+            return Err(Error::Malformed("group id"));
+        }
+        if msg.suite != self.suite || msg.version != PROTOCOL_VERSION {
+            return Err(Error::Downgrade);
+        }
+        let max_skip = self.policy.max_skip_per_chain.min(MAX_SKIP_PER_CHAIN_CAP);
+        let max_kept = usize::try_from(self.policy.max_skipped_total.min(MAX_SKIPPED_TOTAL_CAP)).unwrap_or(usize::MAX);
+        let (mi, ci) = self
+            .members
+            .iter()
+            .enumerate()
+            .find_map(|(mi, m)| m.chains.iter().position(|c| c.sender_key == msg.sender_key).map(|ci| (mi, ci)))
+            .ok_or(Error::UnknownSender)?;
+        let member = self.members.get(mi).ok_or(Error::UnknownSender)?;
+        let chain = member.chains.get(ci).ok_or(Error::UnknownSender)?;
+
+        // The signature first: a member holding the chain key cannot forge.
+        let key = VerifyingKey::from_bytes(&chain.sender_key).map_err(|_| Error::InvalidKey)?;
+        let mut signed = Vec::with_capacity(GROUP_SIGNATURE_CONTEXT.len().saturating_add(envelope_len(msg)));
+        signed.extend_from_slice(GROUP_SIGNATURE_CONTEXT);
+        signed.extend_from_slice(&msg.signed_bytes()?);
+        key.verify_strict(&signed, &ed25519_dalek::Signature::from_bytes(&msg.signature))
+            .map_err(|_| Error::InvalidSignature)?;
+
+        let i = msg.iteration;
+        let (secret, advance) = if let Some(pos) = chain.skipped.iter().position(|(n, _)| *n == i) {
+            (chain.skipped.get(pos).map(|(_, k)| k.clone()).ok_or(Error::OutsideWindow)?, Advance::Skipped(pos))
+        } else if i < chain.next {
+            return Err(if i >= chain.floor { Error::Replay } else { Error::OutsideWindow });
+        } else {
+            let gap = i.saturating_sub(chain.next);
+            if gap > max_skip {
+                return Err(Error::TooManySkipped);
+            }
+            let mut ck = chain.ck.clone();
+            let mut skipped = Vec::new();
+            let mut n = chain.next;
+            loop {
+                let (secret, next_ck) = chain_step(&ck, label::GROUP_CHAIN_STEP)?;
+                ck = next_ck;
+                if n == i {
+                    break (secret, Advance::Forward { ck, skipped });
+                }
+                skipped.push((n, secret));
+                n = n.checked_add(1).ok_or(Error::OutsideWindow)?;
+            }
+        };
+        let padded = Zeroizing::new(self.suite.open(&secret, &msg.salt, &msg.header_bytes()?, &msg.ciphertext)?);
+        let plaintext = unpad(&padded)?.to_vec();
+
+        let identity = member.identity;
+        let chain = self.members.get_mut(mi).and_then(|m| m.chains.get_mut(ci)).ok_or(Error::UnknownSender)?;
+        match advance {
+            Advance::Skipped(pos) => {
+                chain.skipped.remove(pos);
+            }
+            Advance::Forward { ck, skipped } => {
+                chain.ck = ck;
+                chain.next = i.saturating_add(1);
+                chain.skipped.extend(skipped);
+                while chain.skipped.len() > max_kept {
+                    if let Some((n, _)) = chain.skipped.pop_front() {
+                        chain.floor = chain.floor.max(n.saturating_add(1));
+                    }
+                }
+            }
+        }
+        Ok((identity, plaintext))
+    }
+
+    /// Serializes and seals the group session.
+    pub fn pickle<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R, key: &PickleKey) -> Result<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::new());
+        put_bytes_u8(&mut out, &self.group_id)?;
+        out.push(self.suite.id());
+        out.extend_from_slice(&self.own_identity.to_bytes());
+        put_policy(&mut out, &self.policy)?;
+        out.extend_from_slice(&self.own.signing.to_bytes());
+        out.extend_from_slice(self.own.ck.as_bytes());
+        put_u32(&mut out, self.own.iteration);
+        put_u32(&mut out, u32::try_from(self.members.len()).map_err(|_| Error::TooLarge)?);
+        for m in &self.members {
+            out.extend_from_slice(&m.identity.to_bytes());
+            out.push(u8::try_from(m.chains.len()).map_err(|_| Error::TooLarge)?);
+            for c in &m.chains {
+                out.extend_from_slice(&c.sender_key);
+                out.extend_from_slice(c.ck.as_bytes());
+                put_u32(&mut out, c.next);
+                put_u32(&mut out, c.floor);
+                put_u32(&mut out, u32::try_from(c.skipped.len()).map_err(|_| Error::TooLarge)?);
+                for (n, k) in &c.skipped {
+                    put_u32(&mut out, *n);
+                    out.extend_from_slice(k.as_bytes());
+                }
+            }
+        }
+        seal(rng, PickleKind::Group, key, &out)
+    }
+
+    /// Opens and restores a group session pickle.
+    pub fn from_pickle(pickle: &[u8], key: &PickleKey) -> Result<Self> {
+        let plain = open(pickle, PickleKind::Group, key)?;
+        let mut r = Reader::new(&plain, "pickle");
+        let group_id = r.bytes_u8()?.to_vec();
+        if group_id.is_empty() || group_id.len() > MAX_GROUP_ID_LEN {
+            return Err(Error::Malformed("pickle"));
+        }
+        let suite = Suite::from_id(r.u8()?)?;
+        let own_identity = IdentityPublic::from_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
+        let policy = read_policy(&mut r)?;
+        let seed = Zeroizing::new(r.array::<32>()?);
+        let own = OwnChain {
+            signing: SigningKey::from_bytes(&seed),
+            ck: SymmetricKey::from_bytes(r.array()?),
+            iteration: r.u32()?,
+        };
+        let n = usize::try_from(r.u32()?).map_err(|_| Error::Malformed("pickle"))?;
+        if n > MAX_GROUP_MEMBERS {
+            return Err(Error::Malformed("pickle"));
+        }
+        let mut members = Vec::with_capacity(n);
+        for _ in 0..n {
+            let identity = IdentityPublic::from_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
+            let nc = usize::from(r.u8()?);
+            if nc > MAX_GROUP_CHAINS_PER_MEMBER {
+                return Err(Error::Malformed("pickle"));
+            }
+            let mut chains = Vec::with_capacity(nc);
+            for _ in 0..nc {
+                let sender_key = r.array()?;
+                let ck = SymmetricKey::from_bytes(r.array()?);
+                let next = r.u32()?;
+                let floor = r.u32()?;
+                let ns = usize::try_from(r.u32()?).map_err(|_| Error::Malformed("pickle"))?;
+                if ns > usize::try_from(MAX_SKIPPED_TOTAL_CAP).unwrap_or(0) {
+                    return Err(Error::Malformed("pickle"));
+                }
+                let mut skipped = VecDeque::with_capacity(ns);
+                for _ in 0..ns {
+                    skipped.push_back((r.u32()?, SymmetricKey::from_bytes(r.array()?)));
+                }
+                chains.push(PeerChain { sender_key, ck, next, floor, skipped });
+            }
+            members.push(Member { identity, chains });
+        }
+        r.finish()?;
+        Ok(Self { group_id, suite, own_identity, policy, own, members })
+    }
+}
+
+enum Advance {
+    Skipped(usize),
+    Forward { ck: SymmetricKey, skipped: Vec<(u32, SymmetricKey)> },
+}
+
+fn envelope_len(msg: &GroupMessage) -> usize {
+    msg.ciphertext.len().saturating_add(msg.group_id.len()).saturating_add(64)
+}
+
+fn sign_group(key: &SigningKey, signed_bytes: &[u8]) -> [u8; 64] {
+    let mut msg = Vec::with_capacity(GROUP_SIGNATURE_CONTEXT.len().saturating_add(signed_bytes.len()));
+    msg.extend_from_slice(GROUP_SIGNATURE_CONTEXT);
+    msg.extend_from_slice(signed_bytes);
+    key.sign(&msg).to_bytes()
+}
+
+impl fmt::Debug for GroupSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupSession")
+            .field("group_id_len", &self.group_id.len())
+            .field("suite", &self.suite)
+            .field("members", &self.members.len())
+            .field("iteration", &self.own.iteration)
+            .finish_non_exhaustive()
+    }
+}
