@@ -10,14 +10,17 @@ step "toolchain components and targets"
 rustup component add rustfmt clippy >/dev/null 2>&1 || rustup component add rustfmt clippy
 rustup target add thumbv7em-none-eabihf wasm32-unknown-unknown
 
+step "python packages for the independent checks"
+python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
+
 step "format"
 cargo fmt --all -- --check
 
-step "clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets -- -D warnings
+step "clippy (all targets, all features, warnings are errors)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "docs (warnings are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
 step "no_std builds of the core"
 cargo build -p sealpost --no-default-features --target thumbv7em-none-eabihf
@@ -27,4 +30,14 @@ step "test vectors are up to date"
 bash scripts/regen-vectors.sh --check
 
 step "tests"
-cargo test --workspace
+cargo test --workspace --all-features
+
+step "independent Python implementation checks every vector (from docs/PROTOCOL.md alone)"
+python3 test-vectors/verify.py
+
+step "RSA interop with Python's cryptography, both directions"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cargo run -q -p sealpost --features rsa --example rsa_vectors -- "$tmp/from_sealpost.json"
+python3 test-vectors/rsa/interop.py check "$tmp/from_sealpost.json"
+python3 test-vectors/rsa/interop.py check test-vectors/rsa/from_sealpost.json

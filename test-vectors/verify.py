@@ -902,6 +902,12 @@ def check_envelopes(c):
             c.eq(full, h(v["signed_bytes"]), name + " signed_bytes re-encoded")
             full += h(v["signature"])
         c.eq(full, enc, name + " re-encoding")
+    # Padme table of 7.7 (P for plaintext length n)
+    table = {0: 1, 1: 2, 7: 8, 8: 10, 15: 16, 16: 18, 99: 104, 255: 256, 999: 1024,
+             1024: 1088, 4096: 4352, 65535: 65536}
+    for n, P in table.items():
+        c.eq(len(pad_plaintext(bytes(n))), P, "Padme P for n=%d" % n)
+        c.eq(unpad_plaintext(pad_plaintext(b"\x01" * n)), b"\x01" * n, "unpad n=%d" % n)
     # strict parsing spot checks
     rat = h(d["ratchet"]["encoding"])
     for bad, why in ((rat + b"\0", "trailing byte"), (rat[:-1], "truncated"),

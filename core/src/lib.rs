@@ -51,6 +51,8 @@ pub mod identity;
 #[cfg(test)]
 mod kat;
 pub mod kdf;
+#[cfg(feature = "rsa")]
+pub mod legacy;
 pub mod pickle;
 pub mod policy;
 pub mod ratchet;

@@ -1,6 +1,12 @@
 //! Group sessions (sender keys) and rooms (broadcast + direct): membership,
 //! authenticity, reordering, replay, pickles.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, clippy::needless_range_loop)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::needless_range_loop
+)]
 
 mod common;
 
