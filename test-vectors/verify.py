@@ -188,7 +188,6 @@ LABEL = {
     "suite-keys": b"sealpost/v1/suite-keys",
     "session-start": b"sealpost/v1/session-start",
     "ratchet-step": b"sealpost/v1/ratchet-step",
-    "epoch-next": b"sealpost/v1/epoch-next",
     "chain-step": b"sealpost/v1/chain-step",
     "group-chain-step": b"sealpost/v1/group-chain-step",
     "pickle": b"sealpost/v1/pickle",
@@ -197,7 +196,6 @@ LABEL_HEX = {  # section 3.2
     "suite-keys": "7365616c706f73742f76312f73756974652d6b657973",
     "session-start": "7365616c706f73742f76312f73657373696f6e2d7374617274",
     "ratchet-step": "7365616c706f73742f76312f726174636865742d73746570",
-    "epoch-next": "7365616c706f73742f76312f65706f63682d6e657874",
     "chain-step": "7365616c706f73742f76312f636861696e2d73746570",
     "group-chain-step":
         "7365616c706f73742f76312f67726f75702d636861696e2d73746570",
@@ -631,14 +629,21 @@ def bundle_encode(seed, ident, versions, suites, spk_id, spk_key, created, otk):
 # --------------------------------------------------------------------------
 # envelopes (7)
 
+RATCHET_HEADER_LEN = 100  # 7.2
+
+
 def parse_ratchet_header(r):
     return {"ratchet_key": r.take(32), "epoch": r.u32(), "peer_epoch": r.u32(),
-            "counter": r.u32(), "prev_count": r.u32(), "salt": r.take(16)}
+            "counter": r.u32(), "prev_count": r.u32(), "prev_ratchet_key": r.take(32),
+            "prev_peer_epoch": r.u32(), "salt": r.take(16)}
 
 
 def encode_ratchet_header(hd):
-    return hd["ratchet_key"] + u32(hd["epoch"]) + u32(hd["peer_epoch"]) + \
-        u32(hd["counter"]) + u32(hd["prev_count"]) + hd["salt"]
+    out = hd["ratchet_key"] + u32(hd["epoch"]) + u32(hd["peer_epoch"]) + \
+        u32(hd["counter"]) + u32(hd["prev_count"]) + hd["prev_ratchet_key"] + \
+        u32(hd["prev_peer_epoch"]) + hd["salt"]
+    assert len(out) == RATCHET_HEADER_LEN
+    return out
 
 
 def envelope_decode(b):
@@ -678,6 +683,7 @@ def envelope_decode(b):
         e["iteration"] = r.u32()
         if t == 4:
             e["chain_key"] = r.take(32)
+            e["owner_signature"] = r.take(64)
             r.end()
             return e
         e["salt"] = r.take(16)
@@ -764,6 +770,9 @@ def check_kdf(c):
         c.check(info.startswith(LABEL[v["name"]]), "hkdf %s: info starts with label" % v["name"])
         okm = h(v["okm"])
         c.eq(hkdf(h(v["salt"]), h(v["ikm"]), info, len(okm)), okm, "hkdf " + v["name"])
+        if v["name"] == "ratchet-step":  # 9.2: u32 n, u32 m, two keys; CK(n,0) || R(n+1)
+            c.eq(len(info) - len(LABEL["ratchet-step"]), 72, "ratchet-step context length")
+            c.eq(len(okm), 64, "ratchet-step output length")
     for v in d["pbkdf2"]:
         salt = h(v["salt"])
         c.eq(len(salt), 16, "pbkdf2 salt length")
@@ -846,7 +855,7 @@ def check_bundles(c):
 
 def check_envelopes(c):
     d = load("envelopes.json")
-    hdr_fields = ("ratchet_key", "salt")
+    hdr_fields = ("ratchet_key", "prev_ratchet_key", "salt")
     for name, v in d.items():
         if name == "description":
             continue
@@ -859,7 +868,7 @@ def check_envelopes(c):
         for f in ("version", "type", "suite"):
             c.eq(e[f], v[f], "%s %s" % (name, f))
         for f in ("ciphertext", "identity", "base_key", "group_id", "sender_key", "chain_key",
-                  "signature", "salt", "header_bytes", "signed_bytes"):
+                  "owner_signature", "signature", "salt", "header_bytes", "signed_bytes"):
             if f in v:
                 c.eq(e.get(f), h(v[f]), "%s %s" % (name, f))
         for f in ("initiator_suites", "signed_prekey_id", "one_time_prekey_id", "iteration"):
@@ -878,11 +887,13 @@ def check_envelopes(c):
                                       {k: (h(x) if k in hdr_fields else x) for k, x in v["header"].items()})
             N = len(v["initiator_suites"])
             K = 4 if v["one_time_prekey_id"] is not None else 0
-            c.eq(len(hb), 233 + N + K, name + " header length")
+            c.eq(len(hb), 269 + N + K, name + " header length")
+            c.eq(len(enc), 273 + N + K + len(h(v["ciphertext"])), name + " total length")
         elif t == 2:
             hb = encode_ratchet_env_header(v["suite"], {k: (h(x) if k in hdr_fields else x)
                                                         for k, x in v["header"].items()})
-            c.eq(len(hb), 67, name + " header length")
+            c.eq(len(hb), 103, name + " header length")
+            c.eq(len(enc), 107 + len(h(v["ciphertext"])), name + " total length")
         elif t == 3:
             gid = h(v["group_id"])
             hb = u8(1) + u8(3) + u8(v["suite"]) + vec8(gid) + h(v["sender_key"]) + \
@@ -891,9 +902,9 @@ def check_envelopes(c):
         else:
             gid = h(v["group_id"])
             re = u8(1) + u8(4) + u8(v["suite"]) + vec8(gid) + h(v["sender_key"]) + \
-                u32(v["iteration"]) + h(v["chain_key"])
+                u32(v["iteration"]) + h(v["chain_key"]) + h(v["owner_signature"])
             c.eq(re, enc, name + " re-encoding")
-            c.eq(len(enc), 72 + len(gid), name + " length")
+            c.eq(len(enc), 136 + len(gid), name + " length")
             continue
         c.eq(hb, h(v["header_bytes"]), name + " header_bytes re-encoded")
         ct = h(v["ciphertext"])
@@ -943,16 +954,18 @@ class Draws:
 MAX_MESSAGES_PER_CHAIN = 1000
 ROTATE_AFTER = 3600
 MAX_SKIP_PER_CHAIN = 1000
-MAX_SKIPPED_EPOCHS = 8
+ZERO32 = bytes(32)
 
 
-def epoch_next(root):
-    return hkdf(b"", root, LABEL["epoch-next"], 32)
+class Refused(ValueError):
+    """A session error of section 9/10 (Replay, OutsideWindow, TooManySkipped)."""
 
 
 def ratchet_step(root, own_secret, peer_pub, n, m, sender_pub, receiver_pub):
-    return hkdf(root, x25519(own_secret, peer_pub),
-                LABEL["ratchet-step"] + u32(n) + u32(m) + sender_pub + receiver_pub, 32)
+    """9.2: one HKDF gives CK(n, 0) || R(n+1)."""
+    okm = hkdf(root, x25519(own_secret, peer_pub),
+               LABEL["ratchet-step"] + u32(n) + u32(m) + sender_pub + receiver_pub, 64)
+    return okm[:32], okm[32:]
 
 
 def chain_step(ck):
@@ -985,15 +998,15 @@ class Session:
         self.next_send_root = send_root
         self.next_send_epoch = send_epoch
         self.sending = None   # dict epoch, peer_epoch, ck, counter, started_at, pub
-        self.prev_count = 0
+        # the previous sending epoch: (message count, ratchet public, peer epoch)
+        self.prev = (0, ZERO32, 0)
         self.own = dict(own_secrets)     # epoch -> secret (last 4 kept)
         self.peer_epoch = peer_epoch     # newest peer epoch
         self.peer_key = peer_key
         self.next_recv_root = recv_root
         self.next_recv_epoch = recv_epoch
-        self.skipped_epochs = {}         # epoch -> root
         self.open = {}                   # epoch -> dict key, ck, next
-        self.closed = {}                 # epoch -> end
+        self.closed = {}                 # epoch -> end (one past the last counter)
         self.skipped = {}                # (epoch, counter) -> (peer key, secret)
         self.pending = pending           # initiator's prekey fields until a reply opens
 
@@ -1002,16 +1015,17 @@ class Session:
         secret = draws.take(32)
         n = self.next_send_epoch
         pub = x25519_pub(secret)
-        ck = ratchet_step(self.next_send_root, secret, self.peer_key, n, self.peer_epoch,
-                          pub, self.peer_key)
+        ck, next_root = ratchet_step(self.next_send_root, secret, self.peer_key, n,
+                                     self.peer_epoch, pub, self.peer_key)
         if self.sending is not None:
-            self.prev_count = self.sending["counter"]
+            s = self.sending
+            self.prev = (s["counter"], s["pub"], s["peer_epoch"])
         self.sending = {"epoch": n, "peer_epoch": self.peer_epoch, "ck": ck, "counter": 0,
                         "started_at": now, "pub": pub}
         self.own[n] = secret
         for e in sorted(self.own)[:-4]:
             del self.own[e]
-        self.next_send_root = epoch_next(self.next_send_root)
+        self.next_send_root = next_root
         self.next_send_epoch = n + 1
 
     def encrypt(self, pt, draws, now):
@@ -1023,8 +1037,10 @@ class Session:
             s = self.sending
         secret, s["ck"] = chain_step(s["ck"])
         salt = draws.take(16)
+        pc, pk, pe = self.prev
         hd = {"ratchet_key": s["pub"], "epoch": s["epoch"], "peer_epoch": s["peer_epoch"],
-              "counter": s["counter"], "prev_count": self.prev_count, "salt": salt}
+              "counter": s["counter"], "prev_count": pc, "prev_ratchet_key": pk,
+              "prev_peer_epoch": pe, "salt": salt}
         s["counter"] += 1
         if self.pending is not None:
             p = self.pending
@@ -1035,51 +1051,60 @@ class Session:
         ct = seal(self.suite, secret, salt, self.T + hb, pad_plaintext(pt))
         return hb + u32(len(ct)) + ct
 
+    def _own(self, epoch):
+        if epoch not in self.own:
+            raise Refused("OutsideWindow")
+        own = self.own[epoch]
+        return own, x25519_pub(own)
+
     # ---- receiving (9.5); state changes only after a successful open
     def decrypt(self, env):
         if env["suite"] != self.suite:
             raise AuthFailed()
         hd = env["header"]
         P, n, m, i, k = hd["ratchet_key"], hd["epoch"], hd["peer_epoch"], hd["counter"], hd["prev_count"]
-        changes = {"skipped_add": {}, "skipped_del": None}
-        if (n, i) in self.skipped:
+        changes = {"skipped_add": {}, "skipped_del": None, "closed_add": {}}
+        e = self.next_recv_epoch
+        if (n, i) in self.skipped:                       # step 1
             key, secret = self.skipped[(n, i)]
             if key != P:
                 raise AuthFailed()
             changes["skipped_del"] = (n, i)
             chain = None
         else:
-            if n in self.open:
+            if n in self.open:                           # step 2
                 ch = dict(self.open[n])
                 if ch["key"] != P:
                     raise AuthFailed()
                 if i < ch["next"]:
-                    raise ValueError("Replay")
-            elif n >= self.next_recv_epoch:
-                if n - self.next_recv_epoch > MAX_SKIPPED_EPOCHS:
-                    raise ValueError("TooManySkipped")
+                    raise Refused("Replay")
+            elif n == e or n == e + 1:                   # step 3
                 root = self.next_recv_root
-                skipped_epochs = {}
-                for e in range(self.next_recv_epoch, n):
-                    skipped_epochs[e] = root
-                    root = epoch_next(root)
-                if m not in self.own:
-                    raise ValueError("OutsideWindow")
-                own = self.own[m]
-                ck = ratchet_step(root, own, P, n, m, P, x25519_pub(own))
+                if n == e + 1:
+                    # the sender's whole epoch e was missed: derive it from the
+                    # header's prev_* fields and keep its prev_count keys
+                    PK, pm = hd["prev_ratchet_key"], hd["prev_peer_epoch"]
+                    if PK == ZERO32:
+                        raise AuthFailed()
+                    own, own_pub = self._own(pm)
+                    ck_e, root = ratchet_step(root, own, PK, e, pm, PK, own_pub)
+                    # at most max_skip_per_chain keys are kept (a cap, not an error)
+                    for j in range(min(k, MAX_SKIP_PER_CHAIN)):
+                        sk, ck_e = chain_step(ck_e)
+                        changes["skipped_add"][(e, j)] = (PK, sk)
+                    changes["closed_add"][e] = k
+                own, own_pub = self._own(m)
+                ck, next_root = ratchet_step(root, own, P, n, m, P, own_pub)
                 ch = {"key": P, "ck": ck, "next": 0}
-                changes["new_epoch"] = (n, epoch_next(root), skipped_epochs)
-            elif n in self.skipped_epochs:
-                if m not in self.own:
-                    raise ValueError("OutsideWindow")
-                own = self.own[m]
-                ck = ratchet_step(self.skipped_epochs[n], own, P, n, m, P, x25519_pub(own))
-                ch = {"key": P, "ck": ck, "next": 0}
-                changes["from_skipped_epoch"] = n
+                changes["new_epoch"] = (n + 1, next_root)
+            elif n > e + 1:
+                raise Refused("TooManySkipped")
+            elif n in self.closed and i < self.closed[n]:
+                raise Refused("Replay")
             else:
-                raise ValueError("Replay/OutsideWindow")
+                raise Refused("OutsideWindow")
             if i - ch["next"] > MAX_SKIP_PER_CHAIN:
-                raise ValueError("TooManySkipped")
+                raise Refused("TooManySkipped")
             ck = ch["ck"]
             for j in range(ch["next"], i):
                 sk, ck = chain_step(ck)
@@ -1093,24 +1118,20 @@ class Session:
         if changes["skipped_del"] is not None:
             del self.skipped[changes["skipped_del"]]
         self.skipped.update(changes["skipped_add"])
+        self.closed.update(changes["closed_add"])
         if chain is not None:
             self.open[n] = chain
         if "new_epoch" in changes:
-            e, nxt, se = changes["new_epoch"]
-            self.skipped_epochs.update(se)
-            self.next_recv_epoch = e + 1
-            self.next_recv_root = nxt
-        if "from_skipped_epoch" in changes:
-            del self.skipped_epochs[n]
+            self.next_recv_epoch, self.next_recv_root = changes["new_epoch"]
         if n >= self.peer_epoch and (n > self.peer_epoch or self.peer_key != P):
             self.peer_epoch, self.peer_key = n, P
         if (n - 1) in self.open and n >= 1:
             prev = self.open.pop(n - 1)
             ck = prev["ck"]
-            for j in range(prev["next"], k):
+            for j in range(prev["next"], min(k, prev["next"] + MAX_SKIP_PER_CHAIN)):
                 sk, ck = chain_step(ck)
                 self.skipped[(n - 1, j)] = (prev["key"], sk)
-            self.closed[n - 1] = k
+            self.closed[n - 1] = max(min(k, prev["next"] + MAX_SKIP_PER_CHAIN), prev["next"])
         if self.role == "initiator":
             self.pending = None
         return pt
@@ -1169,13 +1190,14 @@ def check_conversation(c):
                LABEL["session-start"] + T_a, 64)
     r_ab0, r_ba0 = okm[:32], okm[32:]
     alice = Session("initiator", suite, T_a, send_root=r_ab0, send_epoch=0,
-                    recv_root=epoch_next(r_ba0), recv_epoch=1, own_secrets={},
+                    recv_root=r_ba0, recv_epoch=1, own_secrets={},
                     peer_epoch=0, peer_key=bundle["spk_key"],
                     pending={"identity": a_ident, "suites_a": policy, "spk_id": bundle["spk_id"],
                              "otk_id": otk[0], "base_key": base_key})
     c.check(ini.done(), "alice_initiates: unused draws")
 
     sess = {"alice": alice, "bob": None}
+    missed_epoch_path = [0]
     envs = {}
     plains = {}
     for s in steps:
@@ -1218,7 +1240,7 @@ def check_conversation(c):
             c.eq(T_b, T_a, "transcript hash agrees")
             okm_b = hkdf(bytes(32), b"\xff" * 32 + d1 + d2 + d3 + d4,
                          LABEL["session-start"] + T_b, 64)
-            bob_s = Session("responder", e["suite"], T_b, send_root=epoch_next(okm_b[32:]),
+            bob_s = Session("responder", e["suite"], T_b, send_root=okm_b[32:],
                             send_epoch=1, recv_root=okm_b[:32], recv_epoch=0,
                             own_secrets={0: b_spk}, peer_epoch=0, peer_key=None)
             try:
@@ -1231,19 +1253,35 @@ def check_conversation(c):
         elif kind == "deliver":
             idx, to = s["index"], s["to"]
             e = envelope_decode(envs[idx])
+            hd = e["header"]
+            if hd["epoch"] == sess[to].next_recv_epoch + 1:
+                missed_epoch_path[0] += 1
+                # an all-zero prev_ratchet_key, or one epoch further, is refused
+                # before anything is derived, and leaves the session unchanged
+                for field, val, want in (("prev_ratchet_key", ZERO32, AuthFailed),
+                                         ("epoch", hd["epoch"] + 1, Refused)):
+                    bad = dict(e, header=dict(hd, **{field: val}))
+                    try:
+                        sess[to].decrypt(bad)
+                        c.check(False, "msg %d with %s=%r opened" % (idx, field, val))
+                    except want as ex:
+                        c.check(want is AuthFailed or str(ex) == "TooManySkipped",
+                                "msg %d with %s changed: %r" % (idx, field, ex))
             try:
                 pt = sess[to].decrypt(e)
                 c.eq(pt, h(s["plaintext"]), "msg %d decrypted by %s" % (idx, to))
                 c.eq(pt, plains[idx], "msg %d plaintext = sent" % idx)
             except Exception as ex:
                 c.check(False, "msg %d deliver to %s: %r" % (idx, to, ex))
-            # a second delivery must not open
+            # a second delivery must not open: Replay (9.5, 10)
             try:
                 sess[to].decrypt(e)
                 c.check(False, "msg %d opened twice" % idx)
-            except Exception:
-                c.check(True, "")
+            except Exception as ex:
+                c.check(isinstance(ex, Refused) and str(ex) == "Replay",
+                        "msg %d second delivery: %r, want Replay" % (idx, ex))
     c.eq(sorted(envs), list(range(11)), "11 messages")
+    c.check(missed_epoch_path[0] >= 1, "conversation exercises the missed-epoch path (9.5 step 3)")
     c.eq(safety_number(a_ident, b_ident), d["safety_number"], "conversation safety number")
     # session_id: not defined in PROTOCOL.md; our best guess is T.
     c.eq(T_a, h(d["session_id"]), "session_id (assumed = transcript hash T)")

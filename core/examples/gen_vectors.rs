@@ -67,13 +67,17 @@ fn kdf(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
     for (name, lbl, ctx_len, len) in [
         ("suite-keys", label::SUITE_KEYS, 0usize, 44usize),
         ("session-start", label::SESSION_START, 32, 64),
-        ("ratchet-step", label::RATCHET_STEP, 8, 64),
+        ("ratchet-step", label::RATCHET_STEP, 72, 64),
         ("pickle", label::PICKLE, 0, 32),
     ] {
         let salt = bytes(rng, 32);
         let ikm = bytes(rng, 32);
         // The suite-keys context is a suite id (AES-256-GCM here).
-        let ctx = if name == "suite-keys" { vec![1u8] } else { bytes(rng, ctx_len) };
+        let ctx = match name {
+            "suite-keys" => vec![1u8],
+            "pickle" => vec![2u8], // kind: session
+            _ => bytes(rng, ctx_len),
+        };
         let mut okm = vec![0u8; len];
         hkdf_sha256(&salt, &ikm, &[lbl, &ctx], &mut okm)?;
         hkdf.push(json!({
@@ -154,8 +158,16 @@ fn bundles(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
 }
 
 fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
-    let header =
-        RatchetHeader { ratchet_key: arr(rng), epoch: 3, peer_epoch: 2, counter: 41, prev_count: 17, salt: arr(rng) };
+    let header = RatchetHeader {
+        ratchet_key: arr(rng),
+        epoch: 3,
+        peer_epoch: 2,
+        counter: 41,
+        prev_count: 17,
+        prev_ratchet_key: arr(rng),
+        prev_peer_epoch: 1,
+        salt: arr(rng),
+    };
     let ratchet = RatchetMessage { version: 1, suite: Suite::ChaCha20Poly1305, header, ciphertext: bytes(rng, 33) };
     let identity = IdentityKeyPair::from_secret_bytes(&arr(rng), &arr(rng));
     let prekey = PrekeyMessage {
@@ -166,7 +178,15 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         signed_prekey_id: 7,
         one_time_prekey_id: Some(9),
         base_key: arr(rng),
-        header: RatchetHeader { counter: 0, prev_count: 0, epoch: 0, peer_epoch: 0, ..header },
+        header: RatchetHeader {
+            counter: 0,
+            prev_count: 0,
+            epoch: 0,
+            peer_epoch: 0,
+            prev_ratchet_key: [0; 32],
+            prev_peer_epoch: 0,
+            ..header
+        },
         ciphertext: bytes(rng, 17),
     };
     let prekey_no_otk = PrekeyMessage { one_time_prekey_id: None, ..prekey.clone() };
@@ -187,11 +207,17 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         sender_key: group.sender_key,
         iteration: 0,
         chain_key: SymmetricKey::from_bytes(arr(rng)),
+        owner_signature: {
+            let mut sig = [0u8; 64];
+            rng.fill_bytes(&mut sig);
+            sig
+        },
     };
     let r = |m: &RatchetHeader| {
         json!({
             "ratchet_key": h(&m.ratchet_key), "epoch": m.epoch, "peer_epoch": m.peer_epoch,
-            "counter": m.counter, "prev_count": m.prev_count, "salt": h(&m.salt),
+            "counter": m.counter, "prev_count": m.prev_count, "prev_ratchet_key": h(&m.prev_ratchet_key),
+            "prev_peer_epoch": m.prev_peer_epoch, "salt": h(&m.salt),
         })
     };
     let p = |m: &PrekeyMessage| -> Result<Value, sealpost::Error> {
@@ -221,7 +247,7 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         },
         "sender_key_distribution": {
             "type": 4, "version": skd.version, "suite": skd.suite.id(), "group_id": h(&skd.group_id),
-            "sender_key": h(&skd.sender_key), "iteration": skd.iteration, "chain_key": h(skd.chain_key.as_bytes()),
+            "sender_key": h(&skd.sender_key), "iteration": skd.iteration, "chain_key": h(skd.chain_key.as_bytes()), "owner_signature": h(&skd.owner_signature),
             "encoding": h(&skd.to_bytes()?),
         },
     }))

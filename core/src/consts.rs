@@ -14,10 +14,6 @@ pub const MAX_OWN_RATCHET_KEYS: usize = 4;
 /// chains whose end was never announced.
 pub const MAX_RECEIVING_CHAINS: usize = 5;
 
-/// How many whole peer epochs may be skipped (none of their messages seen
-/// yet) when a later epoch arrives. Each keeps only a 32-byte root.
-pub const MAX_SKIPPED_EPOCHS: u32 = 8;
-
 /// How many finished receiving chains are remembered (epoch, length) so
 /// that a late duplicate is reported as a replay rather than "unknown".
 pub const MAX_FINISHED_CHAINS: usize = 16;
@@ -32,12 +28,6 @@ pub const MAX_SKIPPED_TOTAL_CAP: u32 = 20_000;
 /// replayed first message that used no one-time prekey.
 pub const MAX_SEEN_BASE_KEYS: usize = 2000;
 
-/// How many sending epochs a session restored from a pickle skips before
-/// its next message. The pickle may be older than what the peer has seen;
-/// jumping ahead lets the peer open the new messages as long as fewer
-/// epochs than this were lost. It must stay below [`MAX_SKIPPED_EPOCHS`].
-pub const RESTORE_EPOCH_JUMP: u32 = 4;
-
 /// The most members a group session tracks. Sender keys make a message
 /// cost one seal and one signature whatever the size; this bounds the
 /// memory a pickle or a hostile peer can make a group view hold.
@@ -46,3 +36,9 @@ pub const MAX_GROUP_MEMBERS: usize = 1000;
 /// How many sender chains of one member are kept: the current one and the
 /// one before, so that messages sent just before a rotation still open.
 pub const MAX_GROUP_CHAINS_PER_MEMBER: usize = 2;
+
+/// The oldest signed prekey an initiator accepts in a bundle (90 days).
+/// A relay could keep serving an old bundle whose prekey has since been
+/// compromised; owners rotate weekly, so a much older prekey means the
+/// bundle is stale (or the owner has been away for months).
+pub const MAX_SIGNED_PREKEY_AGE: u64 = 90 * 24 * 3600;

@@ -78,12 +78,17 @@ pub struct RatchetHeader {
     pub counter: u32,
     /// How many messages the sender sent in its previous epoch.
     pub prev_count: u32,
+    /// The sender's ratchet key of its previous epoch (zero if none), so a
+    /// receiver that missed that whole epoch can still follow.
+    pub prev_ratchet_key: [u8; 32],
+    /// The receiver's epoch that the previous epoch combined with.
+    pub prev_peer_epoch: u32,
     /// A random value drawn for this message and bound into its keys.
     pub salt: [u8; SALT_LEN],
 }
 
 /// Encoded length of a [`RatchetHeader`].
-pub const RATCHET_HEADER_LEN: usize = 32 + 4 * 4 + SALT_LEN;
+pub const RATCHET_HEADER_LEN: usize = 32 + 4 * 4 + 32 + 4 + SALT_LEN;
 
 impl RatchetHeader {
     fn write(&self, out: &mut Vec<u8>) {
@@ -92,6 +97,8 @@ impl RatchetHeader {
         put_u32(out, self.peer_epoch);
         put_u32(out, self.counter);
         put_u32(out, self.prev_count);
+        out.extend_from_slice(&self.prev_ratchet_key);
+        put_u32(out, self.prev_peer_epoch);
         out.extend_from_slice(&self.salt);
     }
 
@@ -102,6 +109,8 @@ impl RatchetHeader {
             peer_epoch: r.u32()?,
             counter: r.u32()?,
             prev_count: r.u32()?,
+            prev_ratchet_key: r.array()?,
+            prev_peer_epoch: r.u32()?,
             salt: r.array()?,
         })
     }
@@ -311,6 +320,11 @@ pub struct SenderKeyDistribution {
     pub iteration: u32,
     /// The chain key at `iteration`.
     pub chain_key: SymmetricKey,
+    /// Ed25519 signature by `sender_key` over
+    /// `"sealpost/v1/sender-key-owner" || vec8(group_id) || owner's identity signing key`:
+    /// proves the sender key belongs to the member who sent it, so no member
+    /// can claim another's sender key as its own.
+    pub owner_signature: [u8; 64],
 }
 
 impl SenderKeyDistribution {
@@ -323,6 +337,7 @@ impl SenderKeyDistribution {
         out.extend_from_slice(&self.sender_key);
         put_u32(&mut out, self.iteration);
         out.extend_from_slice(self.chain_key.as_bytes());
+        out.extend_from_slice(&self.owner_signature);
         Ok(out)
     }
 
@@ -332,7 +347,8 @@ impl SenderKeyDistribution {
         let sender_key = r.array()?;
         let iteration = r.u32()?;
         let chain_key = SymmetricKey::from_bytes(r.array()?);
-        Ok(Self { version, suite, group_id, sender_key, iteration, chain_key })
+        let owner_signature = r.array()?;
+        Ok(Self { version, suite, group_id, sender_key, iteration, chain_key, owner_signature })
     }
 }
 
@@ -344,7 +360,10 @@ impl SenderKeyDistribution {
 /// let msg = RatchetMessage {
 ///     version: 1,
 ///     suite: Suite::Aes256Gcm,
-///     header: RatchetHeader { ratchet_key: [9; 32], epoch: 0, peer_epoch: 0, counter: 3, prev_count: 0, salt: [1; 16] },
+///     header: RatchetHeader {
+///         ratchet_key: [9; 32], epoch: 0, peer_epoch: 0, counter: 3,
+///         prev_count: 0, prev_ratchet_key: [0; 32], prev_peer_epoch: 0, salt: [1; 16],
+///     },
 ///     ciphertext: vec![0; 20],
 /// };
 /// let bytes = msg.to_bytes()?;

@@ -42,9 +42,15 @@ pub enum Error {
     SessionExpired,
     /// The prekey the message refers to is unknown or was already used.
     UnknownPrekey,
+    /// The bundle's signed prekey is older than
+    /// [`MAX_SIGNED_PREKEY_AGE`](crate::consts::MAX_SIGNED_PREKEY_AGE).
+    StalePrekey,
     /// The sender is not a member of the group, or its sender key is not
     /// known (yet): its distribution may still be on the way.
     UnknownSender,
+    /// A group session restored from a pickle has a new sender chain that
+    /// must be sent to the other members before it seals anything.
+    RedistributionRequired,
     /// A parameter is below the safe minimum (for example too few PBKDF2
     /// iterations) and the caller did not opt in explicitly.
     WeakParameters,
@@ -71,7 +77,9 @@ impl fmt::Display for Error {
             Self::TooManySkipped => f.write_str("too many skipped messages"),
             Self::SessionExpired => f.write_str("session expired"),
             Self::UnknownPrekey => f.write_str("unknown or already used prekey"),
+            Self::StalePrekey => f.write_str("the bundle's signed prekey is too old"),
             Self::UnknownSender => f.write_str("unknown sender or sender key"),
+            Self::RedistributionRequired => f.write_str("send the new sender key to the group first"),
             Self::WeakParameters => f.write_str("parameters below the safe minimum"),
             Self::TooLarge => f.write_str("input too large"),
             Self::Rng => f.write_str("random number generator failure"),

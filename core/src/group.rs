@@ -44,6 +44,16 @@ use crate::secret::SymmetricKey;
 use crate::suite::Suite;
 
 const GROUP_SIGNATURE_CONTEXT: &[u8] = b"sealpost/v1/group-message";
+const OWNER_CONTEXT: &[u8] = b"sealpost/v1/sender-key-owner";
+
+/// What a sender key signs to prove which member owns it.
+fn owner_message(group_id: &[u8], owner: &IdentityPublic) -> Result<Vec<u8>> {
+    let mut m = Vec::with_capacity(OWNER_CONTEXT.len().saturating_add(group_id.len()).saturating_add(33));
+    m.extend_from_slice(OWNER_CONTEXT);
+    put_bytes_u8(&mut m, group_id)?;
+    m.extend_from_slice(owner.signing_key());
+    Ok(m)
+}
 
 /// This member's own sender chain.
 #[derive(Clone)]
@@ -100,6 +110,8 @@ pub struct GroupSession {
     policy: SessionPolicy,
     own: OwnChain,
     members: Vec<Member>,
+    /// Restored from a pickle: a new chain waits to be distributed.
+    redistribute: bool,
 }
 
 fn new_chain<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> OwnChain {
@@ -129,6 +141,7 @@ impl GroupSession {
             policy: policy.clone(),
             own: new_chain(rng),
             members: Vec::new(),
+            redistribute: false,
         })
     }
 
@@ -155,6 +168,8 @@ impl GroupSession {
     /// This member's sender chain at its current position, to hand to
     /// another member over their pairwise session.
     pub fn distribution(&self) -> SenderKeyDistribution {
+        // The group id was checked at creation, so the owner message always encodes.
+        let owner = owner_message(&self.group_id, &self.own_identity).unwrap_or_default();
         SenderKeyDistribution {
             version: PROTOCOL_VERSION,
             suite: self.suite,
@@ -162,7 +177,21 @@ impl GroupSession {
             sender_key: self.own.signing.verifying_key().to_bytes(),
             iteration: self.own.iteration,
             chain_key: self.own.ck.clone(),
+            owner_signature: self.own.signing.sign(&owner).to_bytes(),
         }
+    }
+
+    /// Whether this session was restored from a pickle and has started a
+    /// new sender chain that the other members do not have yet: send them
+    /// [`GroupSession::distribution`], then call
+    /// [`GroupSession::mark_distributed`].
+    pub fn must_redistribute(&self) -> bool {
+        self.redistribute
+    }
+
+    /// Records that the current chain was sent to every member.
+    pub fn mark_distributed(&mut self) {
+        self.redistribute = false;
     }
 
     /// Adds a member: its distributions are accepted from now on. Send it
@@ -209,7 +238,13 @@ impl GroupSession {
         if skd.suite != self.suite || skd.version != PROTOCOL_VERSION {
             return Err(Error::Downgrade);
         }
-        VerifyingKey::from_bytes(&skd.sender_key).map_err(|_| Error::InvalidKey)?;
+        let key = VerifyingKey::from_bytes(&skd.sender_key).map_err(|_| Error::InvalidKey)?;
+        // The sender key must vouch for the member who sent it.
+        key.verify_strict(
+            &owner_message(&self.group_id, from)?,
+            &ed25519_dalek::Signature::from_bytes(&skd.owner_signature),
+        )
+        .map_err(|_| Error::InvalidSignature)?;
         // A sender key belongs to one member only.
         if self.members.iter().any(|m| &m.identity != from && m.chains.iter().any(|c| c.sender_key == skd.sender_key)) {
             return Err(Error::InvalidKey);
@@ -236,7 +271,13 @@ impl GroupSession {
     }
 
     /// Seals `plaintext` once for the whole group.
+    ///
+    /// Fails with [`Error::RedistributionRequired`] after a restore until
+    /// the new chain was handed out ([`GroupSession::must_redistribute`]).
     pub fn encrypt<R: rand_core::CryptoRng + ?Sized>(&mut self, rng: &mut R, plaintext: &[u8]) -> Result<Vec<u8>> {
+        if self.redistribute {
+            return Err(Error::RedistributionRequired);
+        }
         let next_iteration = self.own.iteration.checked_add(1).ok_or(Error::SessionExpired)?;
         let (secret, next_ck) = chain_step(&self.own.ck, label::GROUP_CHAIN_STEP)?;
         let mut salt = [0u8; SALT_LEN];
@@ -372,7 +413,12 @@ impl GroupSession {
     }
 
     /// Opens and restores a group session pickle.
-    pub fn from_pickle(pickle: &[u8], key: &PickleKey) -> Result<Self> {
+    ///
+    /// The pickle may be older than the real state, so the restored
+    /// session starts a new sender chain at once (its old chain's positions
+    /// may already have been used): [`GroupSession::must_redistribute`] is
+    /// then true until the new chain has been sent to every member.
+    pub fn from_pickle<R: rand_core::CryptoRng + ?Sized>(rng: &mut R, pickle: &[u8], key: &PickleKey) -> Result<Self> {
         let plain = open(pickle, PickleKind::Group, key)?;
         let mut r = Reader::new(&plain, "pickle");
         let group_id = r.bytes_u8()?.to_vec();
@@ -418,7 +464,8 @@ impl GroupSession {
             members.push(Member { identity, chains });
         }
         r.finish()?;
-        Ok(Self { group_id, suite, own_identity, policy, own, members })
+        drop(own);
+        Ok(Self { group_id, suite, own_identity, policy, own: new_chain(rng), members, redistribute: true })
     }
 }
 

@@ -109,7 +109,7 @@ impl crate::ratchet::Session {
         now: u64,
     ) -> Result<Self> {
         use crate::identity::dh;
-        use crate::ratchet::{NewSession, PendingStart, Role, Session, next_root};
+        use crate::ratchet::{NewSession, PendingStart, Role, Session};
         use x25519_dalek::PublicKey;
 
         policy.validate()?;
@@ -117,6 +117,9 @@ impl crate::ratchet::Session {
         let initiator_suites = policy.suite_ids();
         let suite = policy.negotiate(&initiator_suites, bundle.suites())?;
         let spk = bundle.signed_prekey();
+        if now.saturating_sub(spk.created_at) > crate::consts::MAX_SIGNED_PREKEY_AGE {
+            return Err(crate::Error::StalePrekey);
+        }
         let otk = bundle.one_time_prekey();
         let base = crate::account::random_secret(rng);
         let base_key = PublicKey::from(&base).to_bytes();
@@ -152,8 +155,9 @@ impl crate::ratchet::Session {
             transcript,
             policy: policy.clone(),
             send_root: roots.initiator_to_responder,
-            // The responder's epoch 0 is its signed prekey; it sends from epoch 1.
-            recv_root: next_root(&roots.responder_to_initiator)?,
+            // The responder's key of epoch 0 is its signed prekey; it sends
+            // from epoch 1, whose root is R_BA(0).
+            recv_root: roots.responder_to_initiator,
             now,
         });
         session.next_recv_epoch = 1;
@@ -187,7 +191,7 @@ impl crate::Account {
     ) -> Result<(crate::ratchet::Session, Vec<u8>)> {
         use crate::Error;
         use crate::identity::dh;
-        use crate::ratchet::{NewSession, OwnKey, Role, Session, next_root};
+        use crate::ratchet::{NewSession, OwnKey, Role, Session};
         use x25519_dalek::PublicKey;
 
         policy.validate()?;
@@ -240,7 +244,7 @@ impl crate::Account {
             peer_identity: message.identity,
             transcript,
             policy: policy.clone(),
-            send_root: next_root(&roots.responder_to_initiator)?,
+            send_root: roots.responder_to_initiator,
             recv_root: roots.initiator_to_responder,
             now,
         });

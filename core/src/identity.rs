@@ -127,6 +127,24 @@ pub(crate) fn dh(secret: &StaticSecret, public: &[u8; 32]) -> Result<zeroize::Ze
     Ok(zeroize::Zeroizing::new(shared.to_bytes()))
 }
 
+/// Verifies an Ed25519 signature over `context || msg` by the identity whose
+/// signing key is `signing_key`, for callers that know only that key (a
+/// relay authenticating requests).
+///
+/// ```
+/// use sealpost::identity::{verify_signature, IdentityKeyPair};
+/// let id = IdentityKeyPair::generate(&mut sealpost::os_rng());
+/// let sig = id.sign(b"ctx", b"msg");
+/// assert!(verify_signature(id.public().signing_key(), b"ctx", b"msg", &sig).is_ok());
+/// assert!(verify_signature(id.public().signing_key(), b"ctx", b"other", &sig).is_err());
+/// ```
+pub fn verify_signature(signing_key: &[u8; 32], context: &[u8], msg: &[u8], signature: &[u8; 64]) -> Result<()> {
+    let mut prehash = alloc::vec::Vec::with_capacity(context.len().saturating_add(msg.len()));
+    prehash.extend_from_slice(context);
+    prehash.extend_from_slice(msg);
+    verify(signing_key, &prehash, signature)
+}
+
 fn verify(key: &[u8; 32], msg: &[u8], signature: &[u8; 64]) -> Result<()> {
     let key = VerifyingKey::from_bytes(key).map_err(|_| Error::InvalidKey)?;
     let sig = ed25519_dalek::Signature::from_bytes(signature);

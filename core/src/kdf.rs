@@ -19,10 +19,9 @@ pub mod label {
     pub const SUITE_KEYS: &[u8] = b"sealpost/v1/suite-keys";
     /// Session start: root material from the X3DH-style agreement.
     pub const SESSION_START: &[u8] = b"sealpost/v1/session-start";
-    /// A ratchet step: a new chain key from the root and a Diffie-Hellman output.
+    /// A ratchet step: an epoch's first chain key and the next root, from
+    /// the root and a Diffie-Hellman output.
     pub const RATCHET_STEP: &[u8] = b"sealpost/v1/ratchet-step";
-    /// The root of a direction's next epoch, from the current one.
-    pub const EPOCH_NEXT: &[u8] = b"sealpost/v1/epoch-next";
     /// One step of a pairwise chain: message secret and next chain key.
     pub const CHAIN_STEP: &[u8] = b"sealpost/v1/chain-step";
     /// One step of a group sender chain: message secret and next chain key.
@@ -147,7 +146,6 @@ mod tests {
             label::SUITE_KEYS,
             label::SESSION_START,
             label::RATCHET_STEP,
-            label::EPOCH_NEXT,
             label::CHAIN_STEP,
             label::GROUP_CHAIN_STEP,
             label::PICKLE,

@@ -100,17 +100,29 @@ impl RsaPrivateKey {
         RsaPublicKey(self.0.to_public_key())
     }
 
-    /// Opens an RSA-wrapped message. Every failure (wrong key, altered
-    /// wrapped key, altered ciphertext or header) is
-    /// [`Error::AuthenticationFailed`].
-    pub fn unwrap_message<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R, message: &[u8]) -> Result<Vec<u8>> {
+    /// Opens an RSA-wrapped message whose suite `policy` allows. Every
+    /// failure to open (wrong key, altered wrapped key, altered ciphertext
+    /// or header) is [`Error::AuthenticationFailed`].
+    ///
+    /// When OAEP decoding fails, decryption goes on with a random content
+    /// key (implicit rejection), so that an attacker timing the answers
+    /// cannot tell a malformed wrapped key from a wrong ciphertext.
+    pub fn unwrap_message<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        policy: &crate::SessionPolicy,
+        message: &[u8],
+    ) -> Result<Vec<u8>> {
         let parsed = WrappedMessage::parse(message)?;
+        if !policy.allows(parsed.suite) {
+            return Err(Error::SuiteNotAllowed(parsed.suite.id()));
+        }
         let padding = rsa::Oaep::<Sha256>::new_with_label(OAEP_LABEL);
-        let key = Zeroizing::new(
-            self.0.decrypt_blinded(rng, padding, parsed.wrapped_key).map_err(|_| Error::AuthenticationFailed)?,
-        );
-        let key: [u8; 32] = key.as_slice().try_into().map_err(|_| Error::AuthenticationFailed)?;
-        let key = SymmetricKey::from_bytes(key);
+        let decoded = self.0.decrypt_blinded(rng, padding, parsed.wrapped_key).map(Zeroizing::new);
+        let key = match decoded.as_ref().map(|k| <[u8; 32]>::try_from(k.as_slice())) {
+            Ok(Ok(k)) => SymmetricKey::from_bytes(k),
+            _ => SymmetricKey::random(rng),
+        };
         let padded = Zeroizing::new(parsed.suite.open(&key, &parsed.salt, parsed.header, parsed.ciphertext)?);
         Ok(unpad(&padded)?.to_vec())
     }

@@ -35,15 +35,14 @@ use crate::account::{Account, OneTimeSecret, SignedPrekey};
 use crate::bundle::SignedPrekeyPublic;
 use crate::codec::{Reader, put_bytes_u8, put_u32, put_u64};
 use crate::consts::{
-    MAX_FINISHED_CHAINS, MAX_OWN_RATCHET_KEYS, MAX_RECEIVING_CHAINS, MAX_SEEN_BASE_KEYS, MAX_SKIPPED_EPOCHS,
-    MAX_SKIPPED_TOTAL_CAP,
+    MAX_FINISHED_CHAINS, MAX_OWN_RATCHET_KEYS, MAX_RECEIVING_CHAINS, MAX_SEEN_BASE_KEYS, MAX_SKIPPED_TOTAL_CAP,
 };
 use crate::envelope::Padding;
 use crate::error::{Error, Result};
 use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublic};
 use crate::kdf::{Pbkdf2Params, hkdf_sha256, label};
 use crate::policy::SessionPolicy;
-use crate::ratchet::{FinishedChain, OwnKey, PendingStart, RecvChain, Role, SendChain, Session, SkippedKey};
+use crate::ratchet::{FinishedChain, OwnKey, PendingStart, PrevEpoch, RecvChain, Role, SendChain, Session, SkippedKey};
 use crate::secret::SymmetricKey;
 use crate::suite::{Suite, SuiteKeys};
 
@@ -377,7 +376,9 @@ impl Session {
                 put_u64(&mut out, s.started_at);
             }
         }
-        put_u32(&mut out, self.prev_sent);
+        put_u32(&mut out, self.prev_sent.count);
+        out.extend_from_slice(&self.prev_sent.ratchet_key);
+        put_u32(&mut out, self.prev_sent.peer_epoch);
         put_len(&mut out, self.own_keys.len())?;
         for k in &self.own_keys {
             put_u32(&mut out, k.epoch);
@@ -387,11 +388,6 @@ impl Session {
         out.extend_from_slice(&self.peer_latest_key);
         put_key(&mut out, &self.recv_root);
         put_u32(&mut out, self.next_recv_epoch);
-        put_len(&mut out, self.skipped_epochs.len())?;
-        for (e, root) in &self.skipped_epochs {
-            put_u32(&mut out, *e);
-            put_key(&mut out, root);
-        }
         put_len(&mut out, self.receiving.len())?;
         for c in &self.receiving {
             put_u32(&mut out, c.epoch);
@@ -450,7 +446,7 @@ impl Session {
         } else {
             None
         };
-        let prev_sent = r.u32()?;
+        let prev_sent = PrevEpoch { count: r.u32()?, ratchet_key: r.array()?, peer_epoch: r.u32()? };
         let n = read_len(&mut r, MAX_OWN_RATCHET_KEYS)?;
         let mut own_keys = Vec::with_capacity(n);
         for _ in 0..n {
@@ -463,11 +459,6 @@ impl Session {
         let peer_latest_key = r.array()?;
         let recv_root = read_key(&mut r)?;
         let next_recv_epoch = r.u32()?;
-        let n = read_len(&mut r, usize::try_from(MAX_SKIPPED_EPOCHS).unwrap_or(0))?;
-        let mut skipped_epochs = Vec::with_capacity(n);
-        for _ in 0..n {
-            skipped_epochs.push((r.u32()?, read_key(&mut r)?));
-        }
         let n = read_len(&mut r, MAX_RECEIVING_CHAINS)?;
         let mut receiving = Vec::with_capacity(n);
         for _ in 0..n {
@@ -515,7 +506,6 @@ impl Session {
             peer_latest_key,
             recv_root,
             next_recv_epoch,
-            skipped_epochs,
             receiving,
             finished,
             skipped,
@@ -532,12 +522,12 @@ impl Session {
     /// Opens and restores a session pickle.
     ///
     /// The pickle may be older than the session's real state (a backup, a
-    /// rolled-back database). So that the restored session never reuses
-    /// positions its peer has already consumed, its next message starts a
-    /// new sending epoch a few numbers ahead
-    /// ([`RESTORE_EPOCH_JUMP`](crate::consts::RESTORE_EPOCH_JUMP)); the
-    /// random per-message salt already guarantees that no key and nonce is
-    /// ever used twice.
+    /// rolled-back database). So that the restored session does not reuse
+    /// chain positions its peer has already consumed, its next message
+    /// starts a new sending epoch; the random per-message salt already
+    /// guarantees that no key and nonce is ever used twice. If the real
+    /// state had moved on by more than one epoch, the peer cannot follow and
+    /// the session must be started again.
     pub fn from_pickle(pickle: &[u8], key: &PickleKey) -> Result<Self> {
         Self::decode_pickle(&open(pickle, PickleKind::Session, key)?)
     }

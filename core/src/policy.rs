@@ -71,13 +71,31 @@ impl Default for SessionPolicy {
     }
 }
 
-/// AES-256-GCM first where the target has AES instructions in hardware,
-/// ChaCha20-Poly1305 first elsewhere; XChaCha20-Poly1305 last.
+/// AES-256-GCM first where the CPU has AES and carry-less multiplication
+/// instructions, ChaCha20-Poly1305 first elsewhere (it is faster and
+/// constant time in software); XChaCha20-Poly1305 last.
 fn default_suites() -> Vec<Suite> {
-    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+    if has_aes_instructions() {
         alloc::vec![Suite::Aes256Gcm, Suite::ChaCha20Poly1305, Suite::XChaCha20Poly1305]
     } else {
         alloc::vec![Suite::ChaCha20Poly1305, Suite::XChaCha20Poly1305, Suite::Aes256Gcm]
+    }
+}
+
+/// Runtime detection with `std`; without it, what the build target
+/// guarantees.
+fn has_aes_instructions() -> bool {
+    #[cfg(all(feature = "std", any(target_arch = "x86", target_arch = "x86_64")))]
+    {
+        std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(all(feature = "std", target_arch = "aarch64"))]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+    }
+    #[cfg(not(all(feature = "std", any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64"))))]
+    {
+        cfg!(all(target_feature = "aes", any(target_feature = "pclmulqdq", target_arch = "aarch64")))
     }
 }
 

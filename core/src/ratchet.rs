@@ -5,25 +5,30 @@
 //! # Epochs
 //!
 //! Each direction (initiator → responder and back) has its own root chain.
-//! A sender's ratchet keys are numbered by *epoch*; epoch `n` of a direction
-//! has the root `R(n)`, where `R(0)` comes from the session start and
-//! `R(n+1) = HKDF(ikm = R(n), info = "sealpost/v1/epoch-next")`. The chain
-//! key of epoch `n` mixes that root with a fresh Diffie-Hellman output
+//! A sender's ratchet keys are numbered by *epoch*. Epoch `n` of a
+//! direction starts from the root `R(n)` and a fresh Diffie-Hellman output
 //! between the sender's new ratchet key and the newest ratchet key it has
-//! seen from the peer (epoch `m`, named in the header):
+//! seen from the peer (epoch `m`, named in the header); one HKDF call gives
+//! both the epoch's first chain key and the next root:
 //!
 //! ```text
-//! CK(n, 0) = HKDF(salt = R(n), ikm = X25519(own_n, peer_m),
-//!                 info = "sealpost/v1/ratchet-step" || n || m || own_n pub || peer_m pub)
+//! CK(n, 0) || R(n+1) = HKDF(salt = R(n), ikm = X25519(own_n, peer_m),
+//!                           info = "sealpost/v1/ratchet-step" || n || m || own_n pub || peer_m pub)
 //! ```
+//!
+//! Every root absorbs every Diffie-Hellman output of its direction, as in
+//! the Double Ratchet: once both sides have used fresh ratchet keys after a
+//! compromise, the roots are out of the attacker's reach for good
+//! (post-compromise security), and an attacker who once copied the state
+//! can no longer inject epochs of its own.
 //!
 //! Because a direction's roots do not depend on the other direction, a
 //! sender can start a new epoch on its own — after `max_messages_per_chain`
-//! messages or `rotate_after` seconds — even when the peer never answers,
-//! and a receiver can skip over epochs whose messages are late. A sender
-//! also starts a new epoch whenever it has seen a newer peer ratchet key
-//! (the conversation turned): that is the Diffie-Hellman step that gives
-//! post-compromise security.
+//! messages or `rotate_after` seconds — even when the peer never answers.
+//! A sender also starts a new epoch whenever it has seen a newer peer
+//! ratchet key (the conversation turned). Each header also carries the
+//! previous epoch's ratchet key and peer epoch, so a receiver that missed
+//! every message of one epoch can still derive the next root.
 //!
 //! # Messages
 //!
@@ -51,8 +56,7 @@ use zeroize::Zeroizing;
 
 use crate::account::random_secret;
 use crate::consts::{
-    MAX_FINISHED_CHAINS, MAX_OWN_RATCHET_KEYS, MAX_RECEIVING_CHAINS, MAX_SKIP_PER_CHAIN_CAP, MAX_SKIPPED_EPOCHS,
-    MAX_SKIPPED_TOTAL_CAP, RESTORE_EPOCH_JUMP,
+    MAX_FINISHED_CHAINS, MAX_OWN_RATCHET_KEYS, MAX_RECEIVING_CHAINS, MAX_SKIP_PER_CHAIN_CAP, MAX_SKIPPED_TOTAL_CAP,
 };
 use crate::envelope::{Envelope, PrekeyMessage, RatchetHeader, RatchetMessage, SALT_LEN, unpad};
 use crate::error::{Error, Result};
@@ -96,6 +100,14 @@ pub(crate) struct SendChain {
     pub(crate) ck: SymmetricKey,
     pub(crate) counter: u32,
     pub(crate) started_at: u64,
+}
+
+/// What a header says about the sender's previous epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PrevEpoch {
+    pub(crate) ratchet_key: [u8; 32],
+    pub(crate) peer_epoch: u32,
+    pub(crate) count: u32,
 }
 
 /// A receiving chain whose end is not yet known.
@@ -172,20 +184,19 @@ pub struct Session {
     pub(crate) send_root: SymmetricKey,
     pub(crate) next_send_epoch: u32,
     pub(crate) sending: Option<SendChain>,
-    /// Messages sent in the previous sending epoch (announced in headers).
-    pub(crate) prev_sent: u32,
+    /// The previous sending epoch, announced in every header.
+    pub(crate) prev_sent: PrevEpoch,
     pub(crate) own_keys: Vec<OwnKey>,
     pub(crate) peer_latest_epoch: u32,
     pub(crate) peer_latest_key: [u8; 32],
     pub(crate) recv_root: SymmetricKey,
     pub(crate) next_recv_epoch: u32,
-    pub(crate) skipped_epochs: Vec<(u32, SymmetricKey)>,
     pub(crate) receiving: Vec<RecvChain>,
     pub(crate) finished: VecDeque<FinishedChain>,
     pub(crate) skipped: VecDeque<SkippedKey>,
     pub(crate) last_activity: u64,
     /// Set when restored from a pickle: the next message starts a new
-    /// sending epoch further ahead (see [`Session::from_pickle`]).
+    /// sending epoch (see [`Session::from_pickle`]).
     pub(crate) restored: bool,
 }
 
@@ -203,30 +214,28 @@ pub(crate) struct NewSession {
     pub(crate) now: u64,
 }
 
-/// The next epoch's root.
-pub(crate) fn next_root(root: &SymmetricKey) -> Result<SymmetricKey> {
-    let mut out = Zeroizing::new([0u8; 32]);
-    hkdf_sha256(&[], root.as_bytes(), &[label::EPOCH_NEXT], &mut out[..])?;
-    Ok(SymmetricKey::from_bytes(*out))
-}
-
-/// The first chain key of an epoch (see the module documentation).
-pub(crate) fn epoch_chain_key(
+/// The first chain key of epoch `n` and the root of epoch `n + 1` (see the
+/// module documentation).
+pub(crate) fn epoch_step(
     root: &SymmetricKey,
     shared: &[u8; 32],
     epoch: u32,
     peer_epoch: u32,
     sender_key: &[u8; 32],
     receiver_key: &[u8; 32],
-) -> Result<SymmetricKey> {
-    let mut out = Zeroizing::new([0u8; 32]);
+) -> Result<(SymmetricKey, SymmetricKey)> {
+    let mut out = Zeroizing::new([0u8; 64]);
     hkdf_sha256(
         root.as_bytes(),
         shared,
         &[label::RATCHET_STEP, &epoch.to_be_bytes(), &peer_epoch.to_be_bytes(), sender_key, receiver_key],
         &mut out[..],
     )?;
-    Ok(SymmetricKey::from_bytes(*out))
+    let (ck, next) = out.split_at(32);
+    Ok((
+        SymmetricKey::from_bytes(ck.try_into().map_err(|_| Error::TooLarge)?),
+        SymmetricKey::from_bytes(next.try_into().map_err(|_| Error::TooLarge)?),
+    ))
 }
 
 /// One chain step: (message secret, next chain key).
@@ -246,10 +255,12 @@ enum Commit {
     Skipped { pos: usize },
     /// Advance an open chain, keeping the keys skipped on the way.
     Chain { pos: usize, next_ck: SymmetricKey, skipped: Vec<(u32, SymmetricKey)> },
-    /// Open a new chain; `fast_forward` holds skipped epoch roots and the
-    /// root after this epoch when the epoch is beyond all seen so far.
+    /// Open the chain of the next epoch; when the previous epoch was missed
+    /// entirely, `missed` holds its kept keys (derived from the header's
+    /// previous-epoch fields).
     NewEpoch {
-        fast_forward: Option<(Vec<(u32, SymmetricKey)>, SymmetricKey)>,
+        next_root: SymmetricKey,
+        missed: Option<Vec<(u32, SymmetricKey)>>,
         next_ck: SymmetricKey,
         skipped: Vec<(u32, SymmetricKey)>,
     },
@@ -299,13 +310,12 @@ impl Session {
             send_root: p.send_root,
             next_send_epoch: 0,
             sending: None,
-            prev_sent: 0,
+            prev_sent: PrevEpoch::default(),
             own_keys: Vec::new(),
             peer_latest_epoch: 0,
             peer_latest_key: [0; 32],
             recv_root: p.recv_root,
             next_recv_epoch: 0,
-            skipped_epochs: Vec::new(),
             receiving: Vec::new(),
             finished: VecDeque::new(),
             skipped: VecDeque::new(),
@@ -381,30 +391,24 @@ impl Session {
 
     /// Starts a new sending epoch against the newest peer key.
     fn rotate<R: rand_core::CryptoRng + ?Sized>(&mut self, rng: &mut R, now: u64) -> Result<()> {
-        if self.restored {
-            // The pickle may be older than the state the peer has seen:
-            // jump past the epochs that may have been used since.
-            for _ in 0..RESTORE_EPOCH_JUMP {
-                self.send_root = next_root(&self.send_root)?;
-                self.next_send_epoch = self.next_send_epoch.checked_add(1).ok_or(Error::SessionExpired)?;
-            }
-            self.restored = false;
-        }
         let epoch = self.next_send_epoch;
         let next_epoch = epoch.checked_add(1).ok_or(Error::SessionExpired)?;
         let secret = random_secret(rng);
         let public = DhPublic::from(&secret).to_bytes();
         let shared = dh(&secret, &self.peer_latest_key)?;
-        let ck =
-            epoch_chain_key(&self.send_root, &shared, epoch, self.peer_latest_epoch, &public, &self.peer_latest_key)?;
-        self.send_root = next_root(&self.send_root)?;
+        let (ck, next_root) =
+            epoch_step(&self.send_root, &shared, epoch, self.peer_latest_epoch, &public, &self.peer_latest_key)?;
+        if let (Some(old), Some(old_key)) = (&self.sending, self.own_keys.last()) {
+            self.prev_sent = PrevEpoch { ratchet_key: old_key.public, peer_epoch: old.peer_epoch, count: old.counter };
+        }
+        self.send_root = next_root;
         self.next_send_epoch = next_epoch;
-        self.prev_sent = self.sending.as_ref().map_or(0, |s| s.counter);
         self.sending = Some(SendChain { epoch, peer_epoch: self.peer_latest_epoch, ck, counter: 0, started_at: now });
         self.own_keys.push(OwnKey { epoch, secret, public });
         while self.own_keys.len() > MAX_OWN_RATCHET_KEYS {
             self.own_keys.remove(0);
         }
+        self.restored = false;
         Ok(())
     }
 
@@ -437,7 +441,7 @@ impl Session {
         if self.needs_rotation(now) {
             self.rotate(rng, now)?;
         }
-        let prev_count = self.prev_count();
+        let prev = self.prev_sent;
         let chain = self.sending.as_mut().ok_or(Error::SessionExpired)?;
         let (secret, next_ck) = chain_step(&chain.ck, label::CHAIN_STEP)?;
         let mut salt = [0u8; SALT_LEN];
@@ -448,7 +452,9 @@ impl Session {
             epoch: chain.epoch,
             peer_epoch: chain.peer_epoch,
             counter: chain.counter,
-            prev_count,
+            prev_count: prev.count,
+            prev_ratchet_key: prev.ratchet_key,
+            prev_peer_epoch: prev.peer_epoch,
             salt,
         };
         let next_counter = chain.counter.checked_add(1).ok_or(Error::SessionExpired)?;
@@ -484,11 +490,6 @@ impl Session {
         }
         self.last_activity = now;
         Ok(bytes)
-    }
-
-    /// How many messages this party sent in its previous sending epoch.
-    fn prev_count(&self) -> u32 {
-        self.prev_sent
     }
 
     fn aad(&self, header_bytes: &[u8]) -> Vec<u8> {
@@ -598,34 +599,51 @@ impl Session {
             return Ok((plan.secret, Commit::Chain { pos, next_ck: plan.next_ck, skipped: plan.skipped }));
         }
 
-        // 3. A new epoch (possibly skipping some), or one skipped earlier.
-        let (root, fast_forward) = if n >= self.next_recv_epoch {
-            let jump = n.saturating_sub(self.next_recv_epoch);
-            if jump > MAX_SKIPPED_EPOCHS {
-                return Err(Error::TooManySkipped);
-            }
-            let mut skipped_roots = Vec::new();
-            let mut root = self.recv_root.clone();
-            for e in self.next_recv_epoch..n {
-                let next = next_root(&root)?;
-                skipped_roots.push((e, root));
-                root = next;
-            }
-            let after = next_root(&root)?;
-            (root, Some((skipped_roots, after)))
-        } else if let Some((_, root)) = self.skipped_epochs.iter().find(|(e, _)| *e == n) {
-            (root.clone(), None)
-        } else {
-            return Err(match self.finished.iter().find(|c| c.epoch == n) {
-                Some(c) if i >= c.floor && i < c.end => Error::Replay,
-                _ => Error::OutsideWindow,
+        // 3. The next epoch, or the one after it when a whole epoch was missed.
+        let missed_one = n == self.next_recv_epoch.saturating_add(1) && n > self.next_recv_epoch;
+        if n != self.next_recv_epoch && !missed_one {
+            return Err(if n > self.next_recv_epoch {
+                Error::TooManySkipped
+            } else {
+                match self.finished.iter().find(|c| c.epoch == n) {
+                    Some(c) if i >= c.floor && i < c.end => Error::Replay,
+                    _ => Error::OutsideWindow,
+                }
             });
+        }
+        let (root, missed) = if missed_one {
+            let prev = n.saturating_sub(1);
+            if header.prev_ratchet_key == [0; 32] {
+                return Err(Error::AuthenticationFailed);
+            }
+            let own = self.own_key(header.prev_peer_epoch).ok_or(Error::OutsideWindow)?;
+            let shared = dh(&own.secret, &header.prev_ratchet_key)?;
+            let (ck, root) = epoch_step(
+                &self.recv_root,
+                &shared,
+                prev,
+                header.prev_peer_epoch,
+                &header.prev_ratchet_key,
+                &own.public,
+            )?;
+            let kept = match header.prev_count.min(self.max_skip()) {
+                0 => Vec::new(),
+                count => {
+                    let plan = plan_chain(&ck, 0, count.saturating_sub(1), self.max_skip())?;
+                    let mut keys = plan.skipped;
+                    keys.push((count.saturating_sub(1), plan.secret));
+                    keys
+                }
+            };
+            (root, Some(kept))
+        } else {
+            (self.recv_root.clone(), None)
         };
         let own = self.own_key(header.peer_epoch).ok_or(Error::OutsideWindow)?;
         let shared = dh(&own.secret, &header.ratchet_key)?;
-        let ck0 = epoch_chain_key(&root, &shared, n, header.peer_epoch, &header.ratchet_key, &own.public)?;
+        let (ck0, next_root) = epoch_step(&root, &shared, n, header.peer_epoch, &header.ratchet_key, &own.public)?;
         let plan = plan_chain(&ck0, 0, i, self.max_skip())?;
-        Ok((plan.secret, Commit::NewEpoch { fast_forward, next_ck: plan.next_ck, skipped: plan.skipped }))
+        Ok((plan.secret, Commit::NewEpoch { next_root, missed, next_ck: plan.next_ck, skipped: plan.skipped }))
     }
 
     /// Applies what [`Session::locate`] planned, after authentication.
@@ -642,17 +660,14 @@ impl Session {
                 }
                 self.store_skipped(n, header.ratchet_key, skipped);
             }
-            Commit::NewEpoch { fast_forward, next_ck, skipped } => {
-                match fast_forward {
-                    Some((skipped_roots, after)) => {
-                        self.skipped_epochs.extend(skipped_roots);
-                        self.recv_root = after;
-                        self.next_recv_epoch = n.saturating_add(1);
-                    }
-                    None => self.skipped_epochs.retain(|(e, _)| *e != n),
-                }
-                while self.skipped_epochs.len() > usize::try_from(MAX_SKIPPED_EPOCHS).unwrap_or(usize::MAX) {
-                    self.skipped_epochs.remove(0);
+            Commit::NewEpoch { next_root, missed, next_ck, skipped } => {
+                self.recv_root = next_root;
+                self.next_recv_epoch = n.saturating_add(1);
+                if let Some(kept) = missed {
+                    let prev = n.saturating_sub(1);
+                    let end = header.prev_count.min(self.max_skip());
+                    self.store_skipped(prev, header.prev_ratchet_key, kept);
+                    self.finish(FinishedChain { epoch: prev, floor: 0, end });
                 }
                 if n >= self.peer_latest_epoch || self.peer_latest_key == [0; 32] {
                     self.peer_latest_epoch = n;

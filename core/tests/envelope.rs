@@ -14,14 +14,18 @@ fn suite() -> impl Strategy<Value = Suite> {
 }
 
 fn header() -> impl Strategy<Value = RatchetHeader> {
-    (any::<[u8; 32]>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<[u8; 16]>()).prop_map(
-        |(ratchet_key, epoch, peer_epoch, counter, prev_count, salt)| RatchetHeader {
-            ratchet_key,
-            epoch,
-            peer_epoch,
-            counter,
-            prev_count,
-            salt,
+    (any::<[u8; 32]>(), any::<[u32; 4]>(), any::<[u8; 32]>(), any::<u32>(), any::<[u8; 16]>()).prop_map(
+        |(ratchet_key, [epoch, peer_epoch, counter, prev_count], prev_ratchet_key, prev_peer_epoch, salt)| {
+            RatchetHeader {
+                ratchet_key,
+                epoch,
+                peer_epoch,
+                counter,
+                prev_count,
+                prev_ratchet_key,
+                prev_peer_epoch,
+                salt,
+            }
         },
     )
 }
@@ -83,8 +87,10 @@ fn envelope() -> impl Strategy<Value = Envelope> {
                     signature,
                 })
             }),
-        (suite(), gid, any::<[u8; 32]>(), any::<u32>(), any::<[u8; 32]>()).prop_map(
-            |(suite, group_id, sender_key, iteration, ck)| {
+        (suite(), gid, any::<[u8; 32]>(), any::<u32>(), any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(
+            |(suite, group_id, sender_key, iteration, ck, sig)| {
+                let mut owner_signature = [0u8; 64];
+                owner_signature[..32].copy_from_slice(&sig);
                 Envelope::SenderKeyDistribution(SenderKeyDistribution {
                     version: 1,
                     suite,
@@ -92,6 +98,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
                     sender_key,
                     iteration,
                     chain_key: SymmetricKey::from_bytes(ck),
+                    owner_signature,
                 })
             }
         ),

@@ -131,6 +131,27 @@ fn a_member_cannot_forge_a_message_as_another() {
 }
 
 #[test]
+fn a_member_cannot_claim_another_members_sender_key() {
+    // Mallory (member 1) knows Alice's chain (member 0) and tries to
+    // register it with Carol (member 2) as her own before Alice's own
+    // distribution arrives, to have Alice's messages shown as Mallory's.
+    let policy = SessionPolicy::default();
+    let mut rng = rng(68);
+    let ids: Vec<_> = (0..3).map(|_| IdentityKeyPair::generate(&mut rng)).collect();
+    let alice = GroupSession::new(&mut rng, b"group-1", ids[0].public(), &policy).unwrap();
+    let mut carol = GroupSession::new(&mut rng, b"group-1", ids[2].public(), &policy).unwrap();
+    carol.add_member(*ids[0].public()).unwrap();
+    carol.add_member(*ids[1].public()).unwrap();
+    let stolen = alice.distribution();
+    assert_eq!(carol.process_distribution(ids[1].public(), &stolen).err(), Some(Error::InvalidSignature));
+    // Alice's genuine distribution is still accepted, attributed to her.
+    carol.process_distribution(ids[0].public(), &stolen).unwrap();
+    let mut alice = alice;
+    let m = alice.encrypt(&mut rng, b"from alice").unwrap();
+    assert_eq!(carol.decrypt(&m).unwrap().0, *ids[0].public());
+}
+
+#[test]
 fn a_non_member_learns_nothing() {
     let mut g = group(2, 64, &SessionPolicy::default());
     let eve = IdentityKeyPair::generate(&mut g.rng);
@@ -176,18 +197,28 @@ fn group_sessions_survive_pickling() {
     let m1 = g.views[0].encrypt(&mut g.rng, b"one").unwrap();
     let m2 = g.views[0].encrypt(&mut g.rng, b"two").unwrap();
     assert_eq!(g.views[1].decrypt(&m2).unwrap().1, b"two");
-    let a = GroupSession::from_pickle(&g.views[0].pickle(&mut g.rng, &key).unwrap(), &key).unwrap();
-    let mut b = GroupSession::from_pickle(&g.views[1].pickle(&mut g.rng, &key).unwrap(), &key).unwrap();
+    let pa = g.views[0].pickle(&mut g.rng, &key).unwrap();
+    let mut a = GroupSession::from_pickle(&mut g.rng, &pa, &key).unwrap();
+    let pb = g.views[1].pickle(&mut g.rng, &key).unwrap();
+    let mut b = GroupSession::from_pickle(&mut g.rng, &pb, &key).unwrap();
+    // What b had received survives: late keys and replay state.
     assert_eq!(b.decrypt(&m1).unwrap().1, b"one");
     assert_eq!(b.decrypt(&m2).err(), Some(Error::Replay));
-    let mut a = a;
+    // The restored a started a new chain (its old positions may have been
+    // used after the pickle was taken) and must hand it out first.
+    assert!(a.must_redistribute());
+    assert_eq!(a.encrypt(&mut g.rng, b"too early").err(), Some(Error::RedistributionRequired));
+    b.process_distribution(g.ids[0].public(), &a.distribution()).unwrap();
+    a.mark_distributed();
     let m3 = a.encrypt(&mut g.rng, b"three").unwrap();
     assert_eq!(b.decrypt(&m3).unwrap().1, b"three");
-    let pickle = a.pickle(&mut g.rng, &key).unwrap();
-    for i in 0..pickle.len() {
-        let mut t = pickle.clone();
+    // The original (pre-restore) chain still opens at b too.
+    let m4 = g.views[0].encrypt(&mut g.rng, b"four, from the lost state").unwrap();
+    assert_eq!(b.decrypt(&m4).unwrap().1, b"four, from the lost state");
+    for i in 0..pa.len() {
+        let mut t = pa.clone();
         t[i] ^= 1;
-        assert!(GroupSession::from_pickle(&t, &key).is_err());
+        assert!(GroupSession::from_pickle(&mut g.rng, &t, &key).is_err());
     }
 }
 

@@ -111,14 +111,19 @@ fn observe(b: &Session, envelope: &[u8], seen: &mut HashSet<(Vec<u8>, Vec<u8>)>)
 fn sender_restored_from_an_old_pickle_never_reuses_keys_and_peer_still_decrypts() {
     let (mut rng, mut a, mut b) = conversation(56, SessionPolicy::default());
     let mut seen = HashSet::new();
+    // Alice's current epoch is under way when her device is backed up.
+    let m = a.encrypt(&mut rng, T0 + 1, b"before the backup").unwrap();
+    observe(&b, &m, &mut seen);
+    b.decrypt(T0 + 1, &m).unwrap();
     let backup = a.pickle(&mut rng, &key(7)).unwrap();
-    // Alice goes on: three messages Bob reads.
+    // Alice goes on in the same epoch: three messages Bob reads.
     for i in 0..3u8 {
         let m = a.encrypt(&mut rng, T0 + 1, &[b'a', i]).unwrap();
         observe(&b, &m, &mut seen);
         assert_eq!(b.decrypt(T0 + 1, &m).unwrap(), [b'a', i]);
     }
-    // Alice's device is restored from the backup and sends again.
+    // Her device is restored from the backup and sends again, from the
+    // same chain positions: the keys are fresh and Bob still reads them.
     let mut a = Session::from_pickle(&backup, &key(7)).unwrap();
     for i in 0..3u8 {
         let m = a.encrypt(&mut rng, T0 + 2, &[b'b', i]).unwrap();
@@ -131,7 +136,25 @@ fn sender_restored_from_an_old_pickle_never_reuses_keys_and_peer_still_decrypts(
     let m = a.encrypt(&mut rng, T0 + 4, b"me too").unwrap();
     observe(&b, &m, &mut seen);
     assert_eq!(b.decrypt(T0 + 4, &m).unwrap(), b"me too");
-    assert_eq!(seen.len(), 7);
+    assert_eq!(seen.len(), 8);
+}
+
+#[test]
+fn rollback_past_an_epoch_the_peer_saw_is_a_typed_error_and_changes_nothing() {
+    // The lost state had started a new epoch (a turn) that Bob read: the
+    // restored Alice cannot follow (the roots absorbed that epoch's secret
+    // Diffie-Hellman output). Bob refuses her messages without changing
+    // his session; the pair must start a new session.
+    let (mut rng, mut a, mut b) = conversation(59, SessionPolicy::default());
+    let backup = a.pickle(&mut rng, &key(9)).unwrap();
+    let m = a.encrypt(&mut rng, T0 + 1, b"new epoch after the turn").unwrap();
+    b.decrypt(T0 + 1, &m).unwrap();
+    let mut restored = Session::from_pickle(&backup, &key(9)).unwrap();
+    let stale = restored.encrypt(&mut rng, T0 + 2, b"from the rolled-back device").unwrap();
+    assert_eq!(b.decrypt(T0 + 2, &stale).err(), Some(Error::AuthenticationFailed));
+    // Bob's session is intact: the real Alice still gets through.
+    let m = a.encrypt(&mut rng, T0 + 3, b"the real one").unwrap();
+    assert_eq!(b.decrypt(T0 + 3, &m).unwrap(), b"the real one");
 }
 
 #[test]
@@ -150,15 +173,20 @@ fn rolled_back_sender_with_the_same_positions_still_gets_fresh_keys() {
 }
 
 #[test]
-fn initiator_restored_before_the_reply_still_reaches_the_responder() {
+fn initiator_restored_before_the_reply_keeps_sending_prekey_messages() {
     let mut p = pair_with(58, SessionPolicy::default());
     let mut a = Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, T0).unwrap();
-    let backup = a.pickle(&mut p.rng, &key(8)).unwrap();
     let m1 = a.encrypt(&mut p.rng, T0, b"first").unwrap();
+    let backup = a.pickle(&mut p.rng, &key(8)).unwrap();
+    let m2 = a.encrypt(&mut p.rng, T0, b"second").unwrap();
     let (mut b, _) = p.bob.accept(&p.policy, T0, &prekey_message(&m1)).unwrap();
+    assert_eq!(b.decrypt(T0, &m2).unwrap(), b"second");
     let mut a = Session::from_pickle(&backup, &key(8)).unwrap();
-    let m2 = a.encrypt(&mut p.rng, T0, b"after restore").unwrap();
-    assert_eq!(b.decrypt(T0, &m2).unwrap(), b"after restore");
+    assert!(a.is_awaiting_reply());
+    let m3 = a.encrypt(&mut p.rng, T0, b"after restore").unwrap();
+    assert!(matches!(sealpost::Envelope::from_bytes(&m3).unwrap(), sealpost::Envelope::Prekey(_)));
+    assert_eq!(b.decrypt(T0, &m3).unwrap(), b"after restore");
     let r = b.encrypt(&mut p.rng, T0, b"reply").unwrap();
     assert_eq!(a.decrypt(T0, &r).unwrap(), b"reply");
+    assert!(!a.is_awaiting_reply());
 }

@@ -4,10 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use sealpost::legacy::{RsaPrivateKey, RsaPublicKey};
-use sealpost::{Error, Suite};
+use sealpost::{Error, SessionPolicy, Suite};
 use serde_json::Value;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../test-vectors/rsa");
+
+fn all_suites() -> SessionPolicy {
+    SessionPolicy { suites: Suite::ALL.to_vec(), ..SessionPolicy::default() }
+}
 
 fn key(name: &str) -> RsaPrivateKey {
     RsaPrivateKey::from_pkcs8_pem(&std::fs::read_to_string(format!("{DIR}/{name}.pem")).unwrap()).unwrap()
@@ -18,6 +22,7 @@ fn messages_wrapped_and_signed_by_python_open_and_verify() {
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{DIR}/from_python.json")).unwrap()).unwrap();
     let mut rng = sealpost::os_rng();
+    let policy = all_suites();
     let vectors = doc["vectors"].as_array().unwrap();
     assert!(vectors.len() >= 6);
     for v in vectors {
@@ -25,23 +30,24 @@ fn messages_wrapped_and_signed_by_python_open_and_verify() {
         let msg = hex::decode(v["message"].as_str().unwrap()).unwrap();
         let sig = hex::decode(v["signature"].as_str().unwrap()).unwrap();
         let pt = hex::decode(v["plaintext"].as_str().unwrap()).unwrap();
-        assert_eq!(k.unwrap_message(&mut rng, &msg).unwrap(), pt);
+        assert_eq!(k.unwrap_message(&mut rng, &policy, &msg).unwrap(), pt);
         assert_eq!(k.public_key().verify(&msg, &sig), Ok(()));
         let mut other = msg.clone();
         other[3 + 2 + 10] ^= 1; // inside the wrapped key
         assert_eq!(k.public_key().verify(&other, &sig), Err(Error::InvalidSignature));
-        assert_eq!(k.unwrap_message(&mut rng, &other).err(), Some(Error::AuthenticationFailed));
+        assert_eq!(k.unwrap_message(&mut rng, &policy, &other).err(), Some(Error::AuthenticationFailed));
     }
 }
 
 #[test]
 fn round_trip_for_2048_and_3072_and_every_suite() {
     let mut rng = sealpost::os_rng();
+    let policy = all_suites();
     for name in ["rsa2048", "rsa3072"] {
         let k = key(name);
         for suite in Suite::ALL {
             let msg = k.public_key().wrap_message(&mut rng, suite, b"content").unwrap();
-            assert_eq!(k.unwrap_message(&mut rng, &msg).unwrap(), b"content");
+            assert_eq!(k.unwrap_message(&mut rng, &policy, &msg).unwrap(), b"content");
             let sig = k.sign(&mut rng, &msg);
             assert_eq!(sig.len() * 8, k.public_key().bits());
             k.public_key().verify(&msg, &sig).unwrap();
@@ -52,17 +58,18 @@ fn round_trip_for_2048_and_3072_and_every_suite() {
 #[test]
 fn tampering_and_wrong_keys_are_refused() {
     let mut rng = sealpost::os_rng();
+    let policy = all_suites();
     let (a, b) = (key("rsa2048"), key("rsa3072"));
     let msg = a.public_key().wrap_message(&mut rng, Suite::Aes256Gcm, b"for a only").unwrap();
-    assert_eq!(b.unwrap_message(&mut rng, &msg).err(), Some(Error::AuthenticationFailed));
+    assert_eq!(b.unwrap_message(&mut rng, &policy, &msg).err(), Some(Error::AuthenticationFailed));
     // Every part: wrapped key, salt, ciphertext, tag.
     for i in (5..msg.len()).step_by(7) {
         let mut t = msg.clone();
         t[i] ^= 0x40;
-        assert!(a.unwrap_message(&mut rng, &t).is_err(), "byte {i}");
+        assert!(a.unwrap_message(&mut rng, &policy, &t).is_err(), "byte {i}");
     }
     for len in 0..msg.len() {
-        assert!(a.unwrap_message(&mut rng, &msg[..len]).is_err());
+        assert!(a.unwrap_message(&mut rng, &policy, &msg[..len]).is_err());
     }
     let sig = a.sign(&mut rng, &msg);
     assert_eq!(b.public_key().verify(&msg, &sig), Err(Error::InvalidSignature));
@@ -99,4 +106,13 @@ fn weak_and_malformed_keys_are_refused() {
     assert_eq!(RsaPrivateKey::from_pkcs8_der(&[0x30, 0x03, 1, 2, 3]).err(), Some(Error::Malformed("rsa private key")));
     let mut rng = sealpost::os_rng();
     assert_eq!(RsaPrivateKey::generate(&mut rng, 1024).err(), Some(Error::WeakParameters));
+}
+
+#[test]
+fn the_policy_decides_which_suites_unwrap() {
+    let mut rng = sealpost::os_rng();
+    let k = key("rsa2048");
+    let msg = k.public_key().wrap_message(&mut rng, Suite::Aes256CbcHmacSha256, b"cbc").unwrap();
+    assert_eq!(k.unwrap_message(&mut rng, &SessionPolicy::default(), &msg).err(), Some(Error::SuiteNotAllowed(4)));
+    assert_eq!(k.unwrap_message(&mut rng, &all_suites(), &msg).unwrap(), b"cbc");
 }

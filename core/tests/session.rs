@@ -298,15 +298,53 @@ fn late_messages_from_a_previous_epoch_still_open() {
 }
 
 #[test]
-fn a_whole_skipped_epoch_can_arrive_after_the_next_one() {
+fn a_whole_missed_epoch_can_arrive_after_the_next_one() {
     let (mut rng, mut a, mut b) = conversation(18, SessionPolicy::default());
-    let e1 = a.encrypt(&mut rng, T0 + 3600, b"epoch one").unwrap();
+    let e1a = a.encrypt(&mut rng, T0 + 3600, b"epoch one, first").unwrap();
+    let e1b = a.encrypt(&mut rng, T0 + 3601, b"epoch one, second").unwrap();
     let e2 = a.encrypt(&mut rng, T0 + 7200, b"epoch two").unwrap();
-    let e3 = a.encrypt(&mut rng, T0 + 10800, b"epoch three").unwrap();
-    assert_eq!(b.decrypt(T0, &e3).unwrap(), b"epoch three");
-    assert_eq!(b.decrypt(T0, &e1).unwrap(), b"epoch one");
+    // Nothing of epoch one has arrived; epoch two's header names it.
     assert_eq!(b.decrypt(T0, &e2).unwrap(), b"epoch two");
+    assert_eq!(b.decrypt(T0, &e1b).unwrap(), b"epoch one, second");
+    assert_eq!(b.decrypt(T0, &e1a).unwrap(), b"epoch one, first");
+    assert_eq!(b.decrypt(T0, &e1a).err(), Some(Error::Replay));
     assert_eq!(b.decrypt(T0, &e2).err(), Some(Error::Replay));
+}
+
+#[test]
+fn two_missed_epochs_are_too_many_and_the_session_survives() {
+    let (mut rng, mut a, mut b) = conversation(22, SessionPolicy::default());
+    let e1 = a.encrypt(&mut rng, T0 + 3600, b"one").unwrap();
+    let e2 = a.encrypt(&mut rng, T0 + 7200, b"two").unwrap();
+    let e3 = a.encrypt(&mut rng, T0 + 10800, b"three").unwrap();
+    assert_eq!(b.decrypt(T0, &e3).err(), Some(Error::TooManySkipped));
+    assert_eq!(b.decrypt(T0, &e1).unwrap(), b"one");
+    assert_eq!(b.decrypt(T0, &e3).unwrap(), b"three");
+    assert_eq!(b.decrypt(T0, &e2).unwrap(), b"two");
+}
+
+/// Post-compromise security: someone who copied Alice's session once
+/// cannot inject messages after Alice and Bob have both used fresh
+/// ratchet keys, whatever epoch number it tries.
+#[test]
+fn a_stolen_copy_of_the_state_cannot_inject_after_the_conversation_heals() {
+    let (mut rng, mut a, mut b) = conversation(23, SessionPolicy::default());
+    let mut eve = a.clone();
+    // A turn in each direction: fresh ratchet keys on both sides.
+    let m = a.encrypt(&mut rng, T0 + 1, b"alice again").unwrap();
+    b.decrypt(T0 + 1, &m).unwrap();
+    let r = b.encrypt(&mut rng, T0 + 2, b"bob again").unwrap();
+    a.decrypt(T0 + 2, &r).unwrap();
+    let m = a.encrypt(&mut rng, T0 + 3, b"alice once more").unwrap();
+    b.decrypt(T0 + 3, &m).unwrap();
+    // Eve forges at every epoch number she can reach by rotating her copy.
+    for k in 0..6u64 {
+        let forged = eve.encrypt(&mut rng, T0 + 4 + k * 3600, b"transfer the money").unwrap();
+        assert!(b.decrypt(T0 + 4 + k * 3600, &forged).is_err(), "forged epoch {k} accepted");
+    }
+    // Bob's session is untouched by all of that.
+    let m = a.encrypt(&mut rng, T0 + 5, b"genuine").unwrap();
+    assert_eq!(b.decrypt(T0 + 5, &m).unwrap(), b"genuine");
 }
 
 #[test]
@@ -366,4 +404,12 @@ fn ratchet_message_header_is_authenticated() {
     t.header.salt[0] ^= 1;
     assert_eq!(b.decrypt(T0, &t.to_bytes().unwrap()).err(), Some(Error::AuthenticationFailed));
     assert_eq!(b.decrypt(T0, &m).unwrap(), b"hdr");
+}
+
+#[test]
+fn a_bundle_with_a_stale_signed_prekey_is_refused() {
+    let mut p = pair_with(24, SessionPolicy::default());
+    let later = T0 + sealpost::consts::MAX_SIGNED_PREKEY_AGE + 1;
+    assert_eq!(Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, later).err(), Some(Error::StalePrekey));
+    assert!(Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, later - 2).is_ok());
 }

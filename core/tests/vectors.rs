@@ -123,6 +123,8 @@ fn header(v: &Value) -> RatchetHeader {
         peer_epoch: u32v(&v["peer_epoch"]),
         counter: u32v(&v["counter"]),
         prev_count: u32v(&v["prev_count"]),
+        prev_ratchet_key: a32(&v["prev_ratchet_key"]),
+        prev_peer_epoch: u32v(&v["prev_peer_epoch"]),
         salt: a16(&v["salt"]),
     }
 }
@@ -188,6 +190,7 @@ fn envelope_vectors() {
         sender_key: a32(&v["sender_key"]),
         iteration: u32v(&v["iteration"]),
         chain_key: SymmetricKey::from_bytes(a32(&v["chain_key"])),
+        owner_signature: hx(&v["owner_signature"]).try_into().unwrap(),
     };
     assert_eq!(m.to_bytes().unwrap().to_vec(), hx(&v["encoding"]));
     assert_eq!(Envelope::from_bytes(&hx(&v["encoding"])).unwrap(), Envelope::SenderKeyDistribution(m));

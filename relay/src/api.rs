@@ -1,0 +1,552 @@
+//! The HTTP API, version 1 (`docs/RELAY.md` describes it for clients).
+//!
+//! Every handler checks its input fully before touching storage: wrong
+//! content types, bad JSON, unknown fields and bad base64 are 400; bodies
+//! over the limit are 413 before they are read; failed authentication is
+//! 401; a full mailbox is 507; rate limits are 429 with `Retry-After`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::auth::{Credentials, NonceCache, decode_fixed};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::handles::{CodeSink, code_hash, generate_code, normalize_handle};
+use crate::hub::Hub;
+use crate::limits::RateLimiter;
+use crate::metrics::Metrics;
+use crate::store::{AccountId, HandleCheck, SqliteStore, Store, account_name};
+
+/// The response type of every route.
+pub type Resp = Response<Full<Bytes>>;
+
+/// Everything a request handler needs.
+pub struct Relay {
+    /// Settings.
+    pub config: Config,
+    /// Storage.
+    pub store: Arc<SqliteStore>,
+    /// Nonces of recent signed requests.
+    pub nonces: NonceCache,
+    /// Per-account rate limit.
+    pub account_limits: RateLimiter<AccountId>,
+    /// Per-address rate limit.
+    pub ip_limits: RateLimiter<IpAddr>,
+    /// Connected WebSocket clients.
+    pub hub: Hub,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// Where handle verification codes go.
+    pub codes: Arc<dyn CodeSink>,
+    /// When the relay started.
+    pub started: Instant,
+}
+
+/// The current Unix time in seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl Relay {
+    /// Builds the relay state around an opened store.
+    pub fn new(config: Config, store: Arc<SqliteStore>, codes: Arc<dyn CodeSink>) -> Self {
+        Self {
+            account_limits: RateLimiter::new(config.rate_account_per_sec, config.rate_account_burst),
+            ip_limits: RateLimiter::new(config.rate_ip_per_sec, config.rate_ip_burst),
+            config,
+            store,
+            nonces: NonceCache::default(),
+            hub: Hub::default(),
+            metrics: Metrics::default(),
+            codes,
+            started: Instant::now(),
+        }
+    }
+
+    /// The largest request body accepted: a base64 envelope of the maximum
+    /// size plus room for the recipient list.
+    pub fn body_limit(&self) -> usize {
+        self.config
+            .max_envelope_bytes
+            .div_ceil(3)
+            .saturating_mul(4)
+            .saturating_add(self.config.max_recipients.saturating_mul(48))
+            .saturating_add(4096)
+    }
+
+    /// Runs a blocking store call off the async threads.
+    pub async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&SqliteStore) -> Result<T, crate::store::StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(&store)).await.map_err(ApiError::internal)?.map_err(ApiError::from)
+    }
+}
+
+/// A request after routing and body reading.
+pub struct Call {
+    method: Method,
+    path_and_query: String,
+    body: Bytes,
+    auth: Option<String>,
+}
+
+/// Answers one request. Never panics on input; every failure is a JSON error.
+pub async fn handle(relay: Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> Resp {
+    let start = Instant::now();
+    let route = route_name(req.method(), req.uri().path());
+    let resp = match dispatch(&relay, req, peer).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    relay.metrics.record(route, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+/// A low-cardinality route label for metrics.
+fn route_name(method: &Method, path: &str) -> &'static str {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method.as_str(), segs.as_slice()) {
+        (_, [""]) => "status",
+        (_, ["healthz"]) => "healthz",
+        (_, ["metrics"]) => "metrics",
+        (_, ["v1", "keys", "bundle"]) => "publish_bundle",
+        (_, ["v1", "keys", "one-time"]) => "upload_prekeys",
+        (_, ["v1", "keys", _]) => "fetch_bundle",
+        (_, ["v1", "messages"]) => "messages",
+        (_, ["v1", "messages", "ack"]) => "ack",
+        (_, ["v1", "ws"]) => "websocket",
+        (_, ["v1", "handles", "claim"]) => "claim_handle",
+        (_, ["v1", "handles", "verify"]) => "verify_handle",
+        (_, ["v1", "handles", _]) => "lookup_handle",
+        _ => "unknown",
+    }
+}
+
+async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> Result<Resp, ApiError> {
+    relay.ip_limits.check(&peer).map_err(ApiError::rate_limited)?;
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let segs: Vec<String> = path.trim_start_matches('/').split('/').map(str::to_owned).collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+
+    // Unauthenticated routes.
+    match (&method, segs.as_slice()) {
+        (&Method::GET, [""]) => return status_page(relay).await,
+        (&Method::GET, ["healthz"]) => return Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
+        (&Method::GET, ["metrics"]) => return metrics_page(relay).await,
+        (&Method::GET, ["v1", "ws"]) => return crate::ws::upgrade(Arc::clone(relay), req).await,
+        _ => {}
+    }
+    let allowed: &[Method] = match segs.as_slice() {
+        ["v1", "keys", "bundle"] | ["v1", "keys", "one-time"] | ["v1", "messages", "ack"] => &[Method::POST],
+        ["v1", "handles", "claim"] | ["v1", "handles", "verify"] => &[Method::POST],
+        ["v1", "messages"] => &[Method::GET, Method::POST],
+        ["v1", "keys", _] | ["v1", "handles", _] => &[Method::GET],
+        [""] | ["healthz"] | ["metrics"] | ["v1", "ws"] => &[Method::GET],
+        _ => return Err(ApiError::not_found("no_such_route", format!("no route {path}"))),
+    };
+    if !allowed.contains(&method) {
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} {path}")));
+    }
+
+    let call = read_call(relay, req).await?;
+    let account = authenticate(relay, &call)?;
+
+    match (&method, segs.as_slice()) {
+        (&Method::POST, ["v1", "keys", "bundle"]) => publish_bundle(relay, account, &call).await,
+        (&Method::POST, ["v1", "keys", "one-time"]) => upload_prekeys(relay, account, &call).await,
+        (&Method::GET, ["v1", "keys", who]) => fetch_bundle(relay, who).await,
+        (&Method::POST, ["v1", "messages"]) => deposit(relay, account, &call).await,
+        (&Method::GET, ["v1", "messages"]) => pull(relay, account, &call).await,
+        (&Method::POST, ["v1", "messages", "ack"]) => ack(relay, account, &call).await,
+        (&Method::POST, ["v1", "handles", "claim"]) => claim_handle(relay, account, &call).await,
+        (&Method::POST, ["v1", "handles", "verify"]) => verify_handle(relay, account, &call).await,
+        (&Method::GET, ["v1", "handles", handle]) => lookup_handle(relay, handle).await,
+        _ => Err(ApiError::not_found("no_such_route", format!("no route {path}"))),
+    }
+}
+
+/// Checks the content type and size, then reads the body.
+async fn read_call(relay: &Relay, req: Request<Incoming>) -> Result<Call, ApiError> {
+    let limit = relay.body_limit();
+    if let Some(len) = req.headers().get(CONTENT_LENGTH) {
+        let len: usize = len
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ApiError::bad_request("bad_content_length", "Content-Length is not a number"))?;
+        if len > limit {
+            return Err(ApiError::too_large(format!("request bodies are limited to {limit} bytes")));
+        }
+    }
+    let method = req.method().clone();
+    if method == Method::POST {
+        let ct = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::bad_request("unsupported_content_type", "POST bodies must be application/json"));
+        }
+    }
+    let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let auth = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = Limited::new(req.into_body(), limit).collect().await.map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            ApiError::too_large(format!("request bodies are limited to {limit} bytes"))
+        } else {
+            ApiError::bad_request("bad_body", "could not read the request body")
+        }
+    })?;
+    Ok(Call { method, path_and_query, body: body.to_bytes(), auth })
+}
+
+fn authenticate(relay: &Relay, call: &Call) -> Result<AccountId, ApiError> {
+    let header = call
+        .auth
+        .as_deref()
+        .ok_or_else(|| ApiError::unauthorized("missing_authorization", "this route needs a signed request"))?;
+    let creds = Credentials::parse(header)?;
+    creds.verify(
+        call.method.as_str(),
+        &call.path_and_query,
+        &call.body,
+        unix_now(),
+        relay.config.max_clock_skew_secs,
+        &relay.nonces,
+    )?;
+    relay.account_limits.check(&creds.account).map_err(ApiError::rate_limited)?;
+    Ok(creds.account)
+}
+
+/// Parses a JSON body strictly (unknown fields refused).
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_json", format!("invalid JSON body: {e}")))
+}
+
+fn b64(field: &str, value: &str) -> Result<Vec<u8>, ApiError> {
+    B64.decode(value)
+        .map_err(|_| ApiError::bad_request("bad_base64", format!("{field} is not base64url without padding")))
+}
+
+fn account_param(field: &str, value: &str) -> Result<AccountId, ApiError> {
+    decode_fixed(value).ok_or_else(|| {
+        ApiError::bad_request("bad_account", format!("{field} must be a 32-byte account id in base64url"))
+    })
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBundle {
+    bundle: String,
+}
+
+async fn publish_bundle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let req: PublishBundle = parse_json(&call.body)?;
+    let bytes = b64("bundle", &req.bundle)?;
+    let bundle = sealpost::PrekeyBundle::from_bytes(&bytes)
+        .map_err(|e| ApiError::bad_request("bad_bundle", format!("the bundle does not verify: {e}")))?;
+    if bundle.identity().signing_key() != &account {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_your_bundle", "the bundle's identity is not the caller"));
+    }
+    if bundle.one_time_prekey().is_some() {
+        return Err(ApiError::bad_request("bad_bundle", "publish the signed part only; upload one-time prekeys apart"));
+    }
+    let identity = bundle.identity().to_bytes().to_vec();
+    let now = unix_now();
+    relay.blocking(move |s| s.publish_bundle(account, identity, bytes, now)).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "account": B64.encode(account) })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadPrekeys {
+    prekeys: Vec<String>,
+}
+
+async fn upload_prekeys(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let req: UploadPrekeys = parse_json(&call.body)?;
+    if req.prekeys.is_empty() || req.prekeys.len() > 1000 {
+        return Err(ApiError::bad_request("bad_prekeys", "upload 1 to 1000 one-time prekeys at a time"));
+    }
+    let identity = relay
+        .blocking(move |s| s.identity(account))
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_account", "publish a bundle first"))?;
+    let identity = sealpost::IdentityPublic::from_bytes(&identity).map_err(ApiError::internal)?;
+    let mut keys = Vec::with_capacity(req.prekeys.len());
+    for (i, p) in req.prekeys.iter().enumerate() {
+        let bytes = b64("prekeys", p)?;
+        let otk = sealpost::OneTimePrekey::from_bytes(&bytes)
+            .map_err(|_| ApiError::bad_request("bad_prekeys", format!("prekey {i} is not 100 bytes")))?;
+        otk.verify(&identity)
+            .map_err(|_| ApiError::bad_request("bad_prekeys", format!("prekey {i} is not signed by the caller")))?;
+        keys.push((otk.id, bytes));
+    }
+    let max = relay.config.max_one_time_prekeys;
+    let held = relay.blocking(move |s| s.add_one_time_prekeys(account, keys, max)).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "one_time_prekeys": held })))
+}
+
+async fn fetch_bundle(relay: &Arc<Relay>, who: &str) -> Result<Resp, ApiError> {
+    let target = account_param("account", who)?;
+    let claimed = relay
+        .blocking(move |s| s.claim_bundle(target))
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_account", "no bundle published for this account"))?;
+    let mut bundle = claimed.bundle;
+    // The stored signed part ends with the presence byte 0; attach the key.
+    if let Some(otk) = claimed.one_time_prekey
+        && bundle.last() == Some(&0)
+    {
+        bundle.pop();
+        bundle.push(1);
+        bundle.extend_from_slice(&otk);
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "bundle": B64.encode(&bundle), "one_time_prekeys_left": claimed.remaining }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Deposit {
+    recipients: Vec<String>,
+    envelope: String,
+}
+
+async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let req: Deposit = parse_json(&call.body)?;
+    if req.recipients.is_empty() || req.recipients.len() > relay.config.max_recipients {
+        return Err(ApiError::bad_request(
+            "bad_recipients",
+            format!("1 to {} recipients per deposit", relay.config.max_recipients),
+        ));
+    }
+    let mut recipients = Vec::with_capacity(req.recipients.len());
+    for r in &req.recipients {
+        let id = account_param("recipients", r)?;
+        if recipients.contains(&id) {
+            return Err(ApiError::bad_request("bad_recipients", "a recipient is listed twice"));
+        }
+        recipients.push(id);
+    }
+    let envelope = b64("envelope", &req.envelope)?;
+    if envelope.is_empty() {
+        return Err(ApiError::bad_request("bad_envelope", "the envelope is empty"));
+    }
+    if envelope.len() > relay.config.max_envelope_bytes {
+        return Err(ApiError::too_large(format!("envelopes are limited to {} bytes", relay.config.max_envelope_bytes)));
+    }
+    let (now, cap, size) = (unix_now(), relay.config.max_mailbox_messages, envelope.len());
+    let notify = recipients.clone();
+    let started = Instant::now();
+    let ids = relay.blocking(move |s| s.deposit(sender, recipients, envelope, now, cap)).await?;
+    relay.metrics.deposited(ids.len(), size, started.elapsed());
+    for r in &notify {
+        relay.hub.notify(r);
+    }
+    Ok(json_response(StatusCode::CREATED, &json!({ "ids": ids })))
+}
+
+async fn pull(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let query = call.path_and_query.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let (mut after, mut limit) = (0i64, 100u32);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "after" => {
+                after = v.parse().map_err(|_| ApiError::bad_request("bad_query", "after must be a message id"))?
+            }
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=1000).contains(l))
+                    .ok_or_else(|| ApiError::bad_request("bad_query", "limit must be 1 to 1000"))?
+            }
+            _ => return Err(ApiError::bad_request("bad_query", format!("unknown query parameter {k}"))),
+        }
+    }
+    let messages = relay.blocking(move |s| s.pull(account, after, limit)).await?;
+    let next = messages.last().map_or(after, |m| m.id);
+    let list: Vec<_> = messages.iter().map(message_json).collect();
+    Ok(json_response(StatusCode::OK, &json!({ "messages": list, "next_after": next })))
+}
+
+/// The JSON form of a stored message (also used by the WebSocket).
+pub fn message_json(m: &crate::store::StoredMessage) -> serde_json::Value {
+    json!({
+        "id": m.id,
+        "sender": B64.encode(m.sender),
+        "envelope": B64.encode(&m.envelope),
+        "received_at": m.received_at,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ack {
+    ids: Vec<i64>,
+}
+
+async fn ack(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let req: Ack = parse_json(&call.body)?;
+    if req.ids.is_empty() || req.ids.len() > 1000 {
+        return Err(ApiError::bad_request("bad_ids", "acknowledge 1 to 1000 ids at a time"));
+    }
+    let deleted = relay.blocking(move |s| s.ack(account, req.ids)).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "deleted": deleted })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimHandle {
+    handle: String,
+}
+
+async fn claim_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let req: ClaimHandle = parse_json(&call.body)?;
+    let handle = normalize_handle(&req.handle)?;
+    if relay.blocking(move |s| s.identity(account)).await?.is_none() {
+        return Err(ApiError::not_found("unknown_account", "publish a bundle before claiming a handle"));
+    }
+    let code = generate_code();
+    let hash = code_hash(&handle, &account, &code);
+    let expires = unix_now().saturating_add(relay.config.code_ttl_secs);
+    let h = handle.clone();
+    relay.blocking(move |s| s.claim_handle(h, account, hash, expires)).await?;
+    relay
+        .codes
+        .deliver(&handle, &code)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "code_delivery_failed", e))?;
+    Ok(json_response(StatusCode::ACCEPTED, &json!({ "handle": handle, "expires_in": relay.config.code_ttl_secs })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyHandle {
+    handle: String,
+    code: String,
+}
+
+async fn verify_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let req: VerifyHandle = parse_json(&call.body)?;
+    let handle = normalize_handle(&req.handle)?;
+    if req.code.len() != 6 || !req.code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request("bad_code", "the code is six digits"));
+    }
+    let hash = code_hash(&handle, &account, &req.code);
+    let (now, max) = (unix_now(), relay.config.code_max_attempts);
+    let h = handle.clone();
+    match relay.blocking(move |s| s.verify_handle(h, account, hash, now, max)).await? {
+        HandleCheck::Bound => {
+            Ok(json_response(StatusCode::OK, &json!({ "handle": handle, "account": B64.encode(account) })))
+        }
+        HandleCheck::WrongCode(left) => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_code", format!("wrong code; {left} attempts left")))
+        }
+        HandleCheck::Expired => Err(ApiError::new(StatusCode::GONE, "code_expired", "the code expired; claim again")),
+        HandleCheck::TooManyAttempts => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many wrong codes; claim the handle again for a new code",
+        )),
+        HandleCheck::NoClaim => Err(ApiError::not_found("no_claim", "claim the handle first")),
+    }
+}
+
+async fn lookup_handle(relay: &Arc<Relay>, handle: &str) -> Result<Resp, ApiError> {
+    let handle = normalize_handle(&percent_decode(handle)?)?;
+    let h = handle.clone();
+    let (account, identity) = relay
+        .blocking(move |s| s.lookup_handle(h))
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_handle", "no account has verified this handle"))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "handle": handle, "account": B64.encode(account), "identity": B64.encode(identity) }),
+    ))
+}
+
+/// Decodes `%XX` escapes in a path segment (for `+` in phone numbers).
+fn percent_decode(s: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::bad_request("bad_handle", "bad percent-encoding");
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i.saturating_add(1)..i.saturating_add(3)).ok_or_else(bad)?;
+            let v = std::str::from_utf8(hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(bad)?;
+            out.push(v);
+            i = i.saturating_add(3);
+        } else {
+            out.push(b);
+            i = i.saturating_add(1);
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+async fn metrics_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
+    let stats = relay.blocking(|s| s.stats()).await?;
+    let text = relay.metrics.render(&stats, relay.hub.connections(), relay.started.elapsed().as_secs());
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    Ok(resp)
+}
+
+async fn status_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
+    let stats = relay.blocking(|s| s.stats()).await?;
+    let up = relay.started.elapsed().as_secs();
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sealpost relay</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;color:#222}}\
+         td{{padding:.2rem 1rem .2rem 0}}code{{background:#f3f3f3;padding:0 .2rem}}</style></head><body>\
+         <h1>Sealpost relay</h1><p>This relay stores and forwards sealed envelopes. It cannot read them.</p>\
+         <table><tr><td>Version</td><td>{}</td></tr><tr><td>Up for</td><td>{}h {}m {}s</td></tr>\
+         <tr><td>Accounts</td><td>{}</td></tr><tr><td>Messages waiting</td><td>{}</td></tr>\
+         <tr><td>One-time prekeys held</td><td>{}</td></tr><tr><td>Push connections</td><td>{}</td></tr></table>\
+         <p>API: <code>/v1/…</code> (see docs/RELAY.md) · health: <a href=\"/healthz\">/healthz</a> · \
+         metrics: <a href=\"/metrics\">/metrics</a></p></body></html>",
+        env!("CARGO_PKG_VERSION"),
+        up / 3600,
+        (up / 60) % 60,
+        up % 60,
+        stats.accounts,
+        stats.messages,
+        stats.one_time_prekeys,
+        relay.hub.connections(),
+    );
+    let mut resp = Response::new(Full::new(Bytes::from(html)));
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    Ok(resp)
+}
+
+/// The account name of an id, for logs.
+pub fn name(account: &AccountId) -> String {
+    account_name(account)
+}

@@ -1,0 +1,67 @@
+//! Who is connected for push: a wake-up channel per open WebSocket.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::mpsc;
+
+use crate::store::AccountId;
+
+/// The wake-up senders of one account's connections, by connection id.
+type Wakers = Vec<(u64, mpsc::Sender<()>)>;
+
+/// Connected WebSocket clients by account.
+#[derive(Default)]
+pub struct Hub {
+    next: AtomicU64,
+    clients: Mutex<HashMap<AccountId, Wakers>>,
+}
+
+/// A registration; dropping it unregisters.
+pub struct Registration<'a> {
+    hub: &'a Hub,
+    account: AccountId,
+    id: u64,
+    /// Wakes when new messages may be waiting.
+    pub wake: mpsc::Receiver<()>,
+}
+
+impl Hub {
+    /// Registers a connection of `account`.
+    pub fn register(&self, account: AccountId) -> Registration<'_> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(1);
+        if let Ok(mut c) = self.clients.lock() {
+            c.entry(account).or_default().push((id, tx));
+        }
+        Registration { hub: self, account, id, wake: rx }
+    }
+
+    /// Wakes every connection of `account` (coalesced: at most one pending).
+    pub fn notify(&self, account: &AccountId) {
+        if let Ok(c) = self.clients.lock() {
+            for (_, tx) in c.get(account).into_iter().flatten() {
+                let _ = tx.try_send(());
+            }
+        }
+    }
+
+    /// How many connections are open.
+    pub fn connections(&self) -> usize {
+        self.clients.lock().map(|c| c.values().map(Vec::len).sum()).unwrap_or(0)
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.hub.clients.lock()
+            && let Some(list) = c.get_mut(&self.account)
+        {
+            list.retain(|(id, _)| *id != self.id);
+            if list.is_empty() {
+                c.remove(&self.account);
+            }
+        }
+    }
+}

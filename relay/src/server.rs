@@ -1,0 +1,175 @@
+//! Listening: plain TCP or TLS (rustls), HTTP/1.1 and HTTP/2, graceful
+//! shutdown, and the periodic purge.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::api::{Relay, handle, unix_now};
+use crate::config::Config;
+use crate::handles::{CodeSink, StdoutSink, WebhookSink};
+use crate::store::{SqliteStore, Store};
+
+/// Builds the TLS acceptor from PEM files (ALPN: h2, http/1.1).
+pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("reading {}: {e}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("parsing {}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("reading {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("TLS certificate/key: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Builds the relay state from a configuration: opens the store and
+/// chooses the code sink.
+pub fn build(config: Config, codes: Option<Arc<dyn CodeSink>>) -> Result<Arc<Relay>, String> {
+    let store = Arc::new(SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?);
+    let codes: Arc<dyn CodeSink> = match (codes, &config.code_webhook) {
+        (Some(c), _) => c,
+        (None, Some(url)) => Arc::new(WebhookSink::new(url)?),
+        (None, None) => Arc::new(StdoutSink),
+    };
+    Ok(Arc::new(Relay::new(config, store, codes)))
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, lets in-flight
+/// requests finish (up to the grace period) and closes the store after
+/// its last commit.
+pub async fn serve(
+    relay: Arc<Relay>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let purge = tokio::spawn(purge_loop(Arc::clone(&relay)));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let relay = Arc::clone(&relay);
+        let service = service_fn(move |req| {
+            let relay = Arc::clone(&relay);
+            async move { Ok::<_, std::convert::Infallible>(handle(relay, req, peer.ip()).await) }
+        });
+        match &tls {
+            None => {
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    };
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    let grace = Duration::from_secs(relay.config.shutdown_grace_secs);
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("grace period over; closing remaining connections");
+    }
+    purge.abort();
+    let store = Arc::clone(&relay.store);
+    let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn purge_loop(relay: Arc<Relay>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(relay.config.purge_interval_secs));
+    loop {
+        tick.tick().await;
+        let before = unix_now().saturating_sub(relay.config.retention_secs);
+        match relay.blocking(move |s| s.purge(before)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired envelopes purged"),
+            Err(e) => tracing::warn!(error = %e.message, "purge failed"),
+        }
+        relay.nonces.purge(unix_now());
+        relay.ip_limits.purge();
+        relay.account_limits.purge();
+    }
+}
+
+/// A relay running in the background (for tests and embedding).
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The relay state.
+    pub relay: Arc<Relay>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    /// Starts a relay on `config.listen` (port 0 picks a free port).
+    pub async fn start(config: Config, codes: Option<Arc<dyn CodeSink>>) -> Result<Self, String> {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
+            _ => None,
+        };
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| format!("bind {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let relay = build(config, codes)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(Arc::clone(&relay), listener, tls, async move {
+            let _ = stopped.await;
+        }));
+        Ok(Self { addr, relay, stop: Some(stop), task })
+    }
+
+    /// Stops gracefully and waits until the store is closed.
+    pub async fn stop(mut self) -> Result<(), String> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.map_err(|e| e.to_string())?
+    }
+}

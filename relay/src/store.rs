@@ -1,0 +1,623 @@
+//! Storage behind one trait, and its SQLite implementation.
+//!
+//! The SQLite store runs in WAL mode with `synchronous=FULL`. All writes go
+//! through one writer thread that takes every write waiting in its queue,
+//! applies them in one transaction (each in its own savepoint, so one
+//! refused write does not undo the others) and commits once: a *group
+//! commit*. A write is answered only after that commit returned, so a
+//! deposit acknowledged with 2xx survives a process crash, and with
+//! `synchronous=FULL` also a power loss (the WAL is fsynced at commit).
+//! Reads use a small pool of separate connections, which WAL lets run
+//! alongside the writer.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use subtle::ConstantTimeEq;
+
+/// An account id: the identity's Ed25519 signing key.
+pub type AccountId = [u8; 32];
+
+/// Store failures. Only `Internal` is the relay's fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A recipient's mailbox is at its cap (the string names it).
+    #[error("mailbox of {0} is full")]
+    MailboxFull(String),
+    /// The account has not published a bundle (the string names it).
+    #[error("unknown account {0}")]
+    UnknownAccount(String),
+    /// The handle is bound to another account.
+    #[error("handle taken")]
+    HandleTaken,
+    /// Anything else: the database failed.
+    #[error("storage failure: {0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Internal(e.to_string())
+    }
+}
+
+/// Result of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A message waiting in a mailbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Position in the relay's sequence (the pull cursor).
+    pub id: i64,
+    /// Who deposited it.
+    pub sender: AccountId,
+    /// The sealed envelope.
+    pub envelope: Vec<u8>,
+    /// When it was deposited (Unix seconds).
+    pub received_at: u64,
+}
+
+/// A bundle handed out, with at most one one-time prekey claimed for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimedBundle {
+    /// The signed part of the bundle.
+    pub bundle: Vec<u8>,
+    /// The claimed one-time prekey (100 bytes), if any were left.
+    pub one_time_prekey: Option<Vec<u8>>,
+    /// One-time prekeys left after this claim.
+    pub remaining: u64,
+}
+
+/// Outcome of a handle verification attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandleCheck {
+    /// The code matched; the handle is now bound to the account.
+    Bound,
+    /// Wrong code; this many attempts remain.
+    WrongCode(u32),
+    /// The code expired.
+    Expired,
+    /// Too many wrong codes: the claim is locked until a new one.
+    TooManyAttempts,
+    /// No claim of this handle by this account.
+    NoClaim,
+}
+
+/// Counts for the status page and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Accounts with a published bundle.
+    pub accounts: u64,
+    /// Messages waiting.
+    pub messages: u64,
+    /// One-time prekeys held.
+    pub one_time_prekeys: u64,
+}
+
+/// Everything the relay keeps. Calls block; the server calls them from
+/// blocking threads.
+pub trait Store: Send + Sync + 'static {
+    /// Stores (or replaces) an account's identity and signed bundle.
+    fn publish_bundle(&self, account: AccountId, identity: Vec<u8>, bundle: Vec<u8>, now: u64) -> StoreResult<()>;
+    /// Adds one-time prekeys `(id, 100-byte encoding)`; keeps at most `max`
+    /// per account (extra ones are ignored). Returns how many are held.
+    fn add_one_time_prekeys(&self, account: AccountId, prekeys: Vec<(u32, Vec<u8>)>, max: u64) -> StoreResult<u64>;
+    /// The identity (128 bytes) of an account, if it published a bundle.
+    fn identity(&self, account: AccountId) -> StoreResult<Option<Vec<u8>>>;
+    /// Hands out the bundle with one one-time prekey, which is deleted in
+    /// the same transaction: each is handed out exactly once.
+    fn claim_bundle(&self, account: AccountId) -> StoreResult<Option<ClaimedBundle>>;
+    /// Deposits an envelope for every recipient, all or nothing. Fails if a
+    /// recipient is unknown or its mailbox holds `cap` messages.
+    fn deposit(
+        &self,
+        sender: AccountId,
+        recipients: Vec<AccountId>,
+        envelope: Vec<u8>,
+        now: u64,
+        cap: u64,
+    ) -> StoreResult<Vec<i64>>;
+    /// Messages for `account` with id greater than `after`, oldest first.
+    fn pull(&self, account: AccountId, after: i64, limit: u32) -> StoreResult<Vec<StoredMessage>>;
+    /// Deletes the given messages of `account` (others' are untouched).
+    fn ack(&self, account: AccountId, ids: Vec<i64>) -> StoreResult<u64>;
+    /// Deletes messages received before `before`. Returns how many.
+    fn purge(&self, before: u64) -> StoreResult<u64>;
+    /// Records a claim of `handle` by `account` with the hash of its code.
+    fn claim_handle(&self, handle: String, account: AccountId, code_hash: [u8; 32], expires_at: u64)
+    -> StoreResult<()>;
+    /// Checks a code hash (in constant time); binds the handle on success.
+    fn verify_handle(
+        &self,
+        handle: String,
+        account: AccountId,
+        code_hash: [u8; 32],
+        now: u64,
+        max_attempts: u32,
+    ) -> StoreResult<HandleCheck>;
+    /// The account and identity a handle is bound to.
+    fn lookup_handle(&self, handle: String) -> StoreResult<Option<(AccountId, Vec<u8>)>>;
+    /// Counts.
+    fn stats(&self) -> StoreResult<Stats>;
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    account BLOB PRIMARY KEY,
+    identity BLOB NOT NULL,
+    bundle BLOB NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS one_time_prekeys (
+    account BLOB NOT NULL,
+    key_id INTEGER NOT NULL,
+    prekey BLOB NOT NULL,
+    PRIMARY KEY (account, key_id)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient BLOB NOT NULL,
+    sender BLOB NOT NULL,
+    envelope BLOB NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_recipient ON messages (recipient, id);
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages (received_at);
+CREATE TABLE IF NOT EXISTS mailbox_counts (
+    account BLOB PRIMARY KEY,
+    n INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS handles (
+    handle TEXT PRIMARY KEY,
+    account BLOB NOT NULL,
+    bound_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS handle_claims (
+    handle TEXT NOT NULL,
+    account BLOB NOT NULL,
+    code_hash BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    PRIMARY KEY (handle, account)
+);
+";
+
+/// A write waiting for the writer thread.
+trait WriteJob: Send {
+    /// Runs inside the batch transaction; false means "roll this one back".
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the batch committed (or failed to).
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Job<T, F> {
+    work: Option<F>,
+    result: Option<StoreResult<T>>,
+    reply: SyncSender<StoreResult<T>>,
+}
+
+impl<T: Send, F: FnOnce(&Connection) -> StoreResult<T> + Send> WriteJob for Job<T, F> {
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else { return false };
+        let result = work(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let answer = match (committed, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Err(e), Some(Ok(_))) => Err(StoreError::Internal(e)),
+            (_, Some(Err(e))) => Err(e),
+            (_, None) => Err(StoreError::Internal("write job did not run".into())),
+        };
+        // The caller may have gone away (request cancelled); nothing to do then.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Most writes applied in one transaction.
+const MAX_BATCH: usize = 512;
+/// Writes that may wait for the writer before callers block.
+const QUEUE: usize = 4096;
+/// Read connections kept open.
+const READERS: usize = 4;
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    writer: Mutex<Option<SyncSender<Box<dyn WriteJob>>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+fn open_connection(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (or creates) `dir/sealpost.sqlite3` and starts the writer.
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Internal(format!("creating {}: {e}", dir.display())))?;
+        let path = dir.join("sealpost.sqlite3");
+        let conn = open_connection(&path)?;
+        conn.execute_batch(SCHEMA)?;
+        let (tx, rx) = sync_channel::<Box<dyn WriteJob>>(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("sealpost-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(Self {
+            writer: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            readers: Mutex::new(Vec::new()),
+            path,
+        })
+    }
+
+    /// Stops the writer after it has committed everything queued.
+    pub fn close(&self) {
+        if let Ok(mut w) = self.writer.lock() {
+            w.take();
+        }
+        if let Some(handle) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = handle.join();
+        }
+    }
+
+    fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = sync_channel(1);
+        let job: Box<dyn WriteJob> = Box::new(Job { work: Some(work), result: None, reply });
+        let sender = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?
+            .clone()
+            .ok_or_else(|| StoreError::Internal("store is closed".into()))?;
+        sender.send(job).map_err(|_| StoreError::Internal("writer stopped".into()))?;
+        answer.recv().map_err(|_| StoreError::Internal("writer stopped".into()))?
+    }
+
+    fn read<T>(&self, work: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = match self.readers.lock().map_err(|_| StoreError::Internal("pool poisoned".into()))?.pop() {
+            Some(c) => c,
+            None => open_connection(&self.path)?,
+        };
+        let result = work(&conn);
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < READERS
+        {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn writer_loop(conn: Connection, rx: Receiver<Box<dyn WriteJob>>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = run_batch(&conn, &mut jobs);
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, batch = jobs.len(), "write batch failed");
+        }
+        for job in jobs {
+            job.finish(committed.clone());
+        }
+    }
+}
+
+fn run_batch(conn: &Connection, jobs: &mut [Box<dyn WriteJob>]) -> Result<(), String> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+    for job in jobs.iter_mut() {
+        let step = (|| -> Result<(), String> {
+            conn.execute_batch("SAVEPOINT job").map_err(|e| e.to_string())?;
+            if job.run(conn) {
+                conn.execute_batch("RELEASE job").map_err(|e| e.to_string())
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job").map_err(|e| e.to_string())
+            }
+        })();
+        if let Err(e) = step {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        e.to_string()
+    })
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn account_of(blob: Vec<u8>) -> StoreResult<AccountId> {
+    blob.try_into().map_err(|_| StoreError::Internal("stored account id has the wrong length".into()))
+}
+
+/// Base64url of an account, for error messages.
+pub fn account_name(account: &AccountId) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(account)
+}
+
+impl Store for SqliteStore {
+    fn publish_bundle(&self, account: AccountId, identity: Vec<u8>, bundle: Vec<u8>, now: u64) -> StoreResult<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO accounts (account, identity, bundle, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account) DO UPDATE SET identity = ?2, bundle = ?3, updated_at = ?4",
+                params![&account[..], identity, bundle, to_i64(now)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn add_one_time_prekeys(&self, account: AccountId, prekeys: Vec<(u32, Vec<u8>)>, max: u64) -> StoreResult<u64> {
+        self.write(move |c| {
+            let exists: Option<i64> =
+                c.query_row("SELECT 1 FROM accounts WHERE account = ?1", [&account[..]], |r| r.get(0)).optional()?;
+            if exists.is_none() {
+                return Err(StoreError::UnknownAccount(account_name(&account)));
+            }
+            let mut held: i64 =
+                c.query_row("SELECT COUNT(*) FROM one_time_prekeys WHERE account = ?1", [&account[..]], |r| r.get(0))?;
+            let mut insert = c.prepare_cached(
+                "INSERT INTO one_time_prekeys (account, key_id, prekey) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (account, key_id) DO NOTHING",
+            )?;
+            for (id, key) in prekeys {
+                if to_u64(held) >= max {
+                    break;
+                }
+                held = held.saturating_add(i64::try_from(insert.execute(params![&account[..], id, key])?).unwrap_or(0));
+            }
+            Ok(to_u64(held))
+        })
+    }
+
+    fn identity(&self, account: AccountId) -> StoreResult<Option<Vec<u8>>> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT identity FROM accounts WHERE account = ?1", [&account[..]], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn claim_bundle(&self, account: AccountId) -> StoreResult<Option<ClaimedBundle>> {
+        self.write(move |c| {
+            let bundle: Option<Vec<u8>> = c
+                .query_row("SELECT bundle FROM accounts WHERE account = ?1", [&account[..]], |r| r.get(0))
+                .optional()?;
+            let Some(bundle) = bundle else { return Ok(None) };
+            let otk: Option<(i64, Vec<u8>)> = c
+                .query_row(
+                    "SELECT key_id, prekey FROM one_time_prekeys WHERE account = ?1 ORDER BY key_id LIMIT 1",
+                    [&account[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((id, _)) = &otk {
+                c.execute(
+                    "DELETE FROM one_time_prekeys WHERE account = ?1 AND key_id = ?2",
+                    params![&account[..], id],
+                )?;
+            }
+            let remaining: i64 =
+                c.query_row("SELECT COUNT(*) FROM one_time_prekeys WHERE account = ?1", [&account[..]], |r| r.get(0))?;
+            Ok(Some(ClaimedBundle { bundle, one_time_prekey: otk.map(|(_, k)| k), remaining: to_u64(remaining) }))
+        })
+    }
+
+    fn deposit(
+        &self,
+        sender: AccountId,
+        recipients: Vec<AccountId>,
+        envelope: Vec<u8>,
+        now: u64,
+        cap: u64,
+    ) -> StoreResult<Vec<i64>> {
+        self.write(move |c| {
+            let mut ids = Vec::with_capacity(recipients.len());
+            let mut known = c.prepare_cached("SELECT 1 FROM accounts WHERE account = ?1")?;
+            let mut count = c.prepare_cached("SELECT n FROM mailbox_counts WHERE account = ?1")?;
+            let mut insert = c.prepare_cached(
+                "INSERT INTO messages (recipient, sender, envelope, received_at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut bump = c.prepare_cached(
+                "INSERT INTO mailbox_counts (account, n) VALUES (?1, 1)
+                 ON CONFLICT (account) DO UPDATE SET n = n + 1",
+            )?;
+            for r in &recipients {
+                if known.query_row([&r[..]], |row| row.get::<_, i64>(0)).optional()?.is_none() {
+                    return Err(StoreError::UnknownAccount(account_name(r)));
+                }
+                let n: i64 = count.query_row([&r[..]], |row| row.get(0)).optional()?.unwrap_or(0);
+                if to_u64(n) >= cap {
+                    return Err(StoreError::MailboxFull(account_name(r)));
+                }
+                insert.execute(params![&r[..], &sender[..], &envelope, to_i64(now)])?;
+                ids.push(c.last_insert_rowid());
+                bump.execute([&r[..]])?;
+            }
+            Ok(ids)
+        })
+    }
+
+    fn pull(&self, account: AccountId, after: i64, limit: u32) -> StoreResult<Vec<StoredMessage>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, sender, envelope, received_at FROM messages
+                 WHERE recipient = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![&account[..], after, limit], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, sender, envelope, at) = row?;
+                out.push(StoredMessage { id, sender: account_of(sender)?, envelope, received_at: to_u64(at) });
+            }
+            Ok(out)
+        })
+    }
+
+    fn ack(&self, account: AccountId, ids: Vec<i64>) -> StoreResult<u64> {
+        self.write(move |c| {
+            let mut del = c.prepare_cached("DELETE FROM messages WHERE id = ?1 AND recipient = ?2")?;
+            let mut deleted: u64 = 0;
+            for id in ids {
+                deleted = deleted.saturating_add(u64::try_from(del.execute(params![id, &account[..]])?).unwrap_or(0));
+            }
+            if deleted > 0 {
+                c.execute(
+                    "UPDATE mailbox_counts SET n = MAX(0, n - ?2) WHERE account = ?1",
+                    params![&account[..], to_i64(deleted)],
+                )?;
+            }
+            Ok(deleted)
+        })
+    }
+
+    fn purge(&self, before: u64) -> StoreResult<u64> {
+        self.write(move |c| {
+            let n = c.execute("DELETE FROM messages WHERE received_at < ?1", [to_i64(before)])?;
+            if n > 0 {
+                c.execute_batch(
+                    "DELETE FROM mailbox_counts;
+                     INSERT INTO mailbox_counts (account, n) SELECT recipient, COUNT(*) FROM messages GROUP BY recipient;",
+                )?;
+            }
+            c.execute("DELETE FROM handle_claims WHERE expires_at < ?1", [to_i64(before)])?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn claim_handle(
+        &self,
+        handle: String,
+        account: AccountId,
+        code_hash: [u8; 32],
+        expires_at: u64,
+    ) -> StoreResult<()> {
+        self.write(move |c| {
+            let bound: Option<Vec<u8>> =
+                c.query_row("SELECT account FROM handles WHERE handle = ?1", [&handle], |r| r.get(0)).optional()?;
+            if bound.is_some_and(|b| b != account) {
+                return Err(StoreError::HandleTaken);
+            }
+            c.execute(
+                "INSERT INTO handle_claims (handle, account, code_hash, expires_at, attempts) VALUES (?1, ?2, ?3, ?4, 0)
+                 ON CONFLICT (handle, account) DO UPDATE SET code_hash = ?3, expires_at = ?4, attempts = 0",
+                params![handle, &account[..], &code_hash[..], to_i64(expires_at)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn verify_handle(
+        &self,
+        handle: String,
+        account: AccountId,
+        code_hash: [u8; 32],
+        now: u64,
+        max_attempts: u32,
+    ) -> StoreResult<HandleCheck> {
+        self.write(move |c| {
+            let claim: Option<(Vec<u8>, i64, i64)> = c
+                .query_row(
+                    "SELECT code_hash, expires_at, attempts FROM handle_claims WHERE handle = ?1 AND account = ?2",
+                    params![handle, &account[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((stored, expires_at, attempts)) = claim else { return Ok(HandleCheck::NoClaim) };
+            let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+            if attempts >= max_attempts {
+                return Ok(HandleCheck::TooManyAttempts);
+            }
+            if to_u64(expires_at) < now {
+                return Ok(HandleCheck::Expired);
+            }
+            if bool::from(stored.as_slice().ct_eq(&code_hash[..])) {
+                let bound: Option<Vec<u8>> =
+                    c.query_row("SELECT account FROM handles WHERE handle = ?1", [&handle], |r| r.get(0)).optional()?;
+                if bound.is_some_and(|b| b != account) {
+                    return Err(StoreError::HandleTaken);
+                }
+                c.execute(
+                    "INSERT INTO handles (handle, account, bound_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (handle) DO UPDATE SET account = ?2, bound_at = ?3",
+                    params![handle, &account[..], to_i64(now)],
+                )?;
+                c.execute("DELETE FROM handle_claims WHERE handle = ?1", [&handle])?;
+                Ok(HandleCheck::Bound)
+            } else {
+                let used = attempts.saturating_add(1);
+                c.execute(
+                    "UPDATE handle_claims SET attempts = ?3 WHERE handle = ?1 AND account = ?2",
+                    params![handle, &account[..], used],
+                )?;
+                Ok(if used >= max_attempts {
+                    HandleCheck::TooManyAttempts
+                } else {
+                    HandleCheck::WrongCode(max_attempts.saturating_sub(used))
+                })
+            }
+        })
+    }
+
+    fn lookup_handle(&self, handle: String) -> StoreResult<Option<(AccountId, Vec<u8>)>> {
+        self.read(|c| {
+            let row: Option<(Vec<u8>, Vec<u8>)> = c
+                .query_row(
+                    "SELECT h.account, a.identity FROM handles h JOIN accounts a ON a.account = h.account
+                     WHERE h.handle = ?1",
+                    [&handle],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            row.map(|(a, id)| Ok((account_of(a)?, id))).transpose()
+        })
+    }
+
+    fn stats(&self) -> StoreResult<Stats> {
+        self.read(|c| {
+            let n = |sql: &str| -> StoreResult<u64> { Ok(to_u64(c.query_row(sql, [], |r| r.get(0))?)) };
+            Ok(Stats {
+                accounts: n("SELECT COUNT(*) FROM accounts")?,
+                messages: n("SELECT COALESCE(SUM(n), 0) FROM mailbox_counts")?,
+                one_time_prekeys: n("SELECT COUNT(*) FROM one_time_prekeys")?,
+            })
+        })
+    }
+}

@@ -1,0 +1,183 @@
+//! WebSocket push: `GET /v1/ws`, signed like any request (the
+//! `Authorization` header, or for browsers an `auth` query parameter with
+//! the same value, URL-encoded; the signed path is then `/v1/ws`).
+//!
+//! The relay sends every waiting message as a text frame
+//! `{"type":"message","id":…,"sender":…,"envelope":…,"received_at":…}` and
+//! then each new one as it is deposited. The client acknowledges with
+//! `{"type":"ack","ids":[…]}`, answered by `{"type":"acked","deleted":n}`.
+//! Malformed frames get `{"type":"error","code":…,"message":…}`; the
+//! connection stays open.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::json;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use crate::api::{Relay, Resp, message_json, unix_now};
+use crate::auth::Credentials;
+use crate::error::ApiError;
+use crate::store::{AccountId, Store};
+
+/// Messages pushed per store read.
+const BATCH: u32 = 100;
+/// A quiet connection re-checks its mailbox this often anyway.
+const POLL: Duration = Duration::from_secs(30);
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let decoded = (b == b'%')
+            .then(|| bytes.get(i.saturating_add(1)..i.saturating_add(3)))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match decoded {
+            Some(v) => {
+                out.push(v);
+                i = i.saturating_add(3);
+            }
+            None => {
+                out.push(if b == b'+' { b' ' } else { b });
+                i = i.saturating_add(1);
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Authenticates and upgrades the connection.
+pub async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let (header, signed_path) = match req.headers().get(hyper::header::AUTHORIZATION) {
+        Some(h) => (
+            h.to_str().map_err(|_| ApiError::unauthorized("bad_authorization", "bad header"))?.to_owned(),
+            req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default(),
+        ),
+        None => (
+            query_param(&query, "auth")
+                .ok_or_else(|| ApiError::unauthorized("missing_authorization", "sign the upgrade request"))?,
+            req.uri().path().to_owned(),
+        ),
+    };
+    let creds = Credentials::parse(&header)?;
+    creds.verify("GET", &signed_path, b"", unix_now(), relay.config.max_clock_skew_secs, &relay.nonces)?;
+    relay.account_limits.check(&creds.account).map_err(ApiError::rate_limited)?;
+
+    let key = req
+        .headers()
+        .get(SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| ApiError::bad_request("not_websocket", "this route needs a WebSocket upgrade"))?
+        .clone();
+    let is_upgrade =
+        req.headers().get(UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !is_upgrade {
+        return Err(ApiError::bad_request("not_websocket", "this route needs a WebSocket upgrade"));
+    }
+    let accept = derive_accept_key(key.as_bytes());
+    let account = creds.account;
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+                if let Err(e) = session(relay, account, ws).await {
+                    tracing::debug!(error = %e, "websocket closed");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+    });
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&accept).map_err(ApiError::internal)?);
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum ClientFrame {
+    Ack { ids: Vec<i64> },
+}
+
+async fn session<S>(relay: Arc<Relay>, account: AccountId, ws: WebSocketStream<S>) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut tx, mut rx) = ws.split();
+    let mut registration = relay.hub.register(account);
+    let mut cursor = 0i64;
+    let mut poll = tokio::time::interval(POLL);
+    loop {
+        // Push everything new since the cursor.
+        loop {
+            let after = cursor;
+            let batch = relay.blocking(move |s| s.pull(account, after, BATCH)).await.map_err(|e| e.to_string())?;
+            let full = batch.len() == usize::try_from(BATCH).unwrap_or(usize::MAX);
+            for m in &batch {
+                let mut frame = message_json(m);
+                if let Some(o) = frame.as_object_mut() {
+                    o.insert("type".into(), json!("message"));
+                }
+                tx.send(Message::text(frame.to_string())).await.map_err(|e| e.to_string())?;
+                cursor = cursor.max(m.id);
+            }
+            if !full {
+                break;
+            }
+        }
+        tokio::select! {
+            woke = registration.wake.recv() => {
+                if woke.is_none() { return Ok(()); }
+            }
+            _ = poll.tick() => {}
+            frame = rx.next() => {
+                let Some(frame) = frame else { return Ok(()) };
+                match frame.map_err(|e| e.to_string())? {
+                    Message::Text(text) => {
+                        let reply = match serde_json::from_str::<ClientFrame>(text.as_str()) {
+                            Ok(ClientFrame::Ack { ids }) if !ids.is_empty() && ids.len() <= 1000 => {
+                                match relay.blocking(move |s| s.ack(account, ids)).await {
+                                    Ok(n) => json!({ "type": "acked", "deleted": n }),
+                                    Err(e) => json!({ "type": "error", "code": e.code, "message": e.message }),
+                                }
+                            }
+                            Ok(ClientFrame::Ack { .. }) => {
+                                json!({ "type": "error", "code": "bad_ids", "message": "acknowledge 1 to 1000 ids" })
+                            }
+                            Err(e) => json!({ "type": "error", "code": "bad_json", "message": e.to_string() }),
+                        };
+                        tx.send(Message::text(reply.to_string())).await.map_err(|e| e.to_string())?;
+                    }
+                    Message::Ping(p) => tx.send(Message::Pong(p)).await.map_err(|e| e.to_string())?,
+                    Message::Close(_) => return Ok(()),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
