@@ -1,0 +1,514 @@
+//! The relay over real loopback sockets: the full flow of two clients,
+//! authentication, handles, one-time prekeys under concurrency, limits,
+//! persistence, malformed requests and WebSocket push.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{NOW, start, start_with, user};
+use hyper::Method;
+use sealpost::{Envelope, Session, SessionPolicy};
+use sealpost_relay::client::{Client, PushEvent};
+
+fn json_body(v: serde_json::Value) -> Vec<u8> {
+    v.to_string().into_bytes()
+}
+
+fn ct() -> Vec<(&'static str, String)> {
+    vec![("content-type", "application/json".to_owned())]
+}
+
+#[tokio::test]
+async fn two_clients_converse_through_the_relay_with_push() {
+    let relay = start().await;
+    let mut alice = user(&relay, 5).await;
+    let mut bob = user(&relay, 5).await;
+    let policy = SessionPolicy::default();
+    let mut rng = sealpost::os_rng();
+    let mut bob_push = bob.client.connect_push().await.unwrap();
+
+    // Alice fetches Bob's bundle (a one-time prekey comes with it) and writes.
+    let (bundle, left) = alice.client.fetch_bundle(&bob.client.account()).await.unwrap();
+    assert!(bundle.one_time_prekey().is_some());
+    assert_eq!(left, 4);
+    let mut to_bob = Session::initiate(&mut rng, &alice.account, &bundle, &policy, NOW).unwrap();
+    let first = to_bob.encrypt(&mut rng, NOW, b"hello Bob").unwrap();
+    alice.client.deposit(&[bob.client.account()], &first).await.unwrap();
+
+    // Bob is online: the envelope is pushed to him.
+    let PushEvent::Message(m) =
+        tokio::time::timeout(Duration::from_secs(5), bob_push.next()).await.unwrap().unwrap().unwrap()
+    else {
+        panic!("expected a message")
+    };
+    assert_eq!(m.sender, alice.client.account());
+    let Envelope::Prekey(pm) = Envelope::from_bytes(&m.envelope).unwrap() else { panic!() };
+    let (mut to_alice, text) = bob.account.accept(&policy, NOW, &pm).unwrap();
+    assert_eq!(text, b"hello Bob");
+    bob_push.ack(&[m.id]).await.unwrap();
+    assert_eq!(bob_push.next().await.unwrap().unwrap(), PushEvent::Acked(1));
+
+    // Bob answers; Alice (offline) pulls, decrypts and acknowledges.
+    for i in 0..3u8 {
+        let reply = to_alice.encrypt(&mut rng, NOW + 1, &[b'r', i]).unwrap();
+        bob.client.deposit(&[alice.client.account()], &reply).await.unwrap();
+    }
+    let inbox = alice.client.pull(0, 100).await.unwrap();
+    assert_eq!(inbox.len(), 3);
+    for (i, m) in inbox.iter().enumerate() {
+        assert_eq!(m.sender, bob.client.account());
+        assert_eq!(to_bob.decrypt(NOW + 1, &m.envelope).unwrap(), [b'r', i as u8]);
+    }
+    // The cursor skips what was already seen.
+    assert!(alice.client.pull(inbox[1].id, 100).await.unwrap().len() == 1);
+    let ids: Vec<i64> = inbox.iter().map(|m| m.id).collect();
+    assert_eq!(alice.client.ack(&ids).await.unwrap(), 3);
+    assert!(alice.client.pull(0, 100).await.unwrap().is_empty());
+    assert_eq!(alice.client.ack(&ids).await.unwrap(), 0);
+
+    // The safety number both compute from what the relay served matches.
+    assert_eq!(to_bob.safety_number(), to_alice.safety_number());
+    let _ = (&mut alice, &mut bob);
+}
+
+#[tokio::test]
+async fn one_deposit_reaches_many_recipients() {
+    let relay = start().await;
+    let alice = user(&relay, 0).await;
+    let bob = user(&relay, 0).await;
+    let carol = user(&relay, 0).await;
+    let ids = alice.client.deposit(&[bob.client.account(), carol.client.account()], b"group envelope").await.unwrap();
+    assert_eq!(ids.len(), 2);
+    for u in [&bob, &carol] {
+        let got = u.client.pull(0, 10).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].envelope, b"group envelope");
+    }
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_signature_get_401() {
+    let relay = start().await;
+    let alice = user(&relay, 0).await;
+    let path = "/v1/messages?after=0&limit=10";
+    // No Authorization header.
+    let r = alice.client.raw(Method::GET, path, &[], vec![], false).await.unwrap();
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["code"], "missing_authorization");
+    // A signature over another path.
+    let auth = alice.client.sign("GET", "/v1/messages?after=1&limit=10", b"");
+    let r = alice.client.raw(Method::GET, path, &[("authorization", auth)], vec![], false).await.unwrap();
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["code"], "bad_signature");
+    // A signature over another body.
+    let body = json_body(serde_json::json!({ "ids": [1] }));
+    let auth = alice.client.sign("POST", "/v1/messages/ack", b"{\"ids\":[2]}");
+    let mut h = ct();
+    h.push(("authorization", auth));
+    let r = alice.client.raw(Method::POST, "/v1/messages/ack", &h, body, false).await.unwrap();
+    assert_eq!(r.status, 401);
+    // A stale timestamp.
+    let identity = alice.account.identity_keys();
+    let old = sealpost_relay::auth::authorization(identity, "GET", path, 1_000, &[1; 16], b"");
+    let r = alice.client.raw(Method::GET, path, &[("authorization", old)], vec![], false).await.unwrap();
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["code"], "stale_request");
+    // A reused nonce.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let once = sealpost_relay::auth::authorization(identity, "GET", path, now, &[7; 16], b"");
+    let r = alice.client.raw(Method::GET, path, &[("authorization", once.clone())], vec![], false).await.unwrap();
+    assert_eq!(r.status, 200);
+    let r = alice.client.raw(Method::GET, path, &[("authorization", once)], vec![], false).await.unwrap();
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["code"], "replayed_request");
+    // Garbage in the header.
+    for bad in ["Bearer xyz", "Sealpost key=abc", "Sealpost key=a,ts=1,nonce=b,sig=c,extra=d", "Sealpost"] {
+        let r = alice.client.raw(Method::GET, path, &[("authorization", bad.to_owned())], vec![], false).await.unwrap();
+        assert_eq!(r.status, 401, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn no_account_can_read_acknowledge_or_overwrite_anothers_data() {
+    let relay = start().await;
+    let alice = user(&relay, 0).await;
+    let bob = user(&relay, 0).await;
+    let mallory = user(&relay, 0).await;
+    let ids = bob.client.deposit(&[alice.client.account()], b"for alice only").await.unwrap();
+    // Mallory's pull shows only her own (empty) mailbox.
+    assert!(mallory.client.pull(0, 100).await.unwrap().is_empty());
+    // Mallory cannot delete Alice's message.
+    assert_eq!(mallory.client.ack(&ids).await.unwrap(), 0);
+    assert_eq!(alice.client.pull(0, 100).await.unwrap().len(), 1);
+    // Mallory cannot publish a bundle for Alice.
+    let err =
+        mallory.client.publish_bundle(&alice.account.bundle(&SessionPolicy::default()).unwrap()).await.unwrap_err();
+    assert_eq!(err.status(), Some(403));
+    // Nor upload prekeys signed by someone else into her own account.
+    let mut rng = sealpost::os_rng();
+    let mut other = sealpost::Account::new(&mut rng, NOW);
+    let foreign = other.generate_one_time_prekeys(&mut rng, 1);
+    assert_eq!(mallory.client.upload_prekeys(&foreign).await.unwrap_err().status(), Some(400));
+    // Nor sign as Alice: a request under Alice's key with Mallory's signature.
+    let forged = Client::new(&relay.base, mallory.account.identity_keys().clone()).unwrap();
+    let auth = forged.sign("GET", "/v1/messages?after=0&limit=10", b"").replacen(
+        &sealpost_relay::client::account_id(mallory.account.identity()),
+        &sealpost_relay::client::account_id(alice.account.identity()),
+        1,
+    );
+    let r = forged
+        .raw(Method::GET, "/v1/messages?after=0&limit=10", &[("authorization", auth)], vec![], false)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn handles_are_bound_by_a_code_with_expiry_and_attempt_limits() {
+    let relay = start_with(|c| {
+        c.code_max_attempts = 3;
+        c.code_ttl_secs = 600;
+    })
+    .await;
+    let alice = user(&relay, 0).await;
+    let bob = user(&relay, 0).await;
+    alice.client.claim_handle("Alice").await.unwrap();
+    let code = relay.codes.get("alice");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let err = alice.client.verify_handle("alice", wrong).await.unwrap_err();
+    assert_eq!(err.status(), Some(403));
+    // Bob cannot use Alice's code for himself.
+    assert_eq!(bob.client.verify_handle("alice", &code).await.unwrap_err().status(), Some(404));
+    alice.client.verify_handle("alice", &code).await.unwrap();
+    let found = bob.client.lookup_handle("ALICE").await.unwrap();
+    assert_eq!(&found, alice.account.identity());
+    // Bob cannot take the handle now.
+    assert_eq!(bob.client.claim_handle("alice").await.unwrap_err().status(), Some(409));
+    // Phone numbers work too.
+    bob.client.claim_handle("+4915112345678").await.unwrap();
+    bob.client.verify_handle("+4915112345678", &relay.codes.get("+4915112345678")).await.unwrap();
+    assert_eq!(&alice.client.lookup_handle("+4915112345678").await.unwrap(), bob.account.identity());
+    // Too many wrong codes lock the claim, even for the right code.
+    bob.client.claim_handle("bobby").await.unwrap();
+    let right = relay.codes.get("bobby");
+    let wrong = if right == "000000" { "111111" } else { "000000" };
+    assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(403));
+    assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(403));
+    assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(429));
+    assert_eq!(bob.client.verify_handle("bobby", &right).await.unwrap_err().status(), Some(429));
+    // A new claim gives a new code and a fresh count.
+    bob.client.claim_handle("bobby").await.unwrap();
+    bob.client.verify_handle("bobby", &relay.codes.get("bobby")).await.unwrap();
+    // Unknown and malformed handles.
+    assert_eq!(alice.client.lookup_handle("nobody").await.unwrap_err().status(), Some(404));
+    assert_eq!(alice.client.claim_handle("a b").await.unwrap_err().status(), Some(400));
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let relay = start_with(|c| c.code_ttl_secs = 1).await;
+    let alice = user(&relay, 0).await;
+    alice.client.claim_handle("slowpoke").await.unwrap();
+    let code = relay.codes.get("slowpoke");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let err = alice.client.verify_handle("slowpoke", &code).await.unwrap_err();
+    assert_eq!(err.status(), Some(410));
+}
+
+#[tokio::test]
+async fn each_one_time_prekey_is_handed_out_once_under_concurrency() {
+    let relay = start().await;
+    let bob = user(&relay, 40).await;
+    let fetchers: Vec<_> = futures_join(5, &relay).await;
+    let target = bob.client.account();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let c = fetchers[i % fetchers.len()].clone();
+        tasks.push(tokio::spawn(async move { c.fetch_bundle(&target).await.unwrap().0 }));
+    }
+    let mut ids = Vec::new();
+    let mut without = 0;
+    for t in tasks {
+        match t.await.unwrap().one_time_prekey() {
+            Some(k) => ids.push(k.id),
+            None => without += 1,
+        }
+    }
+    let distinct: HashSet<u32> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), 40, "every key handed out");
+    assert_eq!(distinct.len(), 40, "none twice");
+    assert_eq!(without, 20);
+}
+
+async fn futures_join(n: usize, relay: &common::TestRelay) -> Vec<Client> {
+    let mut v = Vec::new();
+    for _ in 0..n {
+        v.push(user(relay, 0).await.client);
+    }
+    v
+}
+
+#[tokio::test]
+async fn oversized_envelopes_get_413_before_the_body_is_read() {
+    let relay = start_with(|c| c.max_envelope_bytes = 1000).await;
+    let alice = user(&relay, 0).await;
+    let bob = user(&relay, 0).await;
+    // An envelope over the limit inside a body under the body limit.
+    let err = alice.client.deposit(&[bob.client.account()], &[0u8; 1001]).await.unwrap_err();
+    assert_eq!(err.status(), Some(413));
+    alice.client.deposit(&[bob.client.account()], &[0u8; 1000]).await.unwrap();
+    // A Content-Length over the body limit: refused on the header alone,
+    // without sending (let alone buffering) the body.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = relay.running.as_ref().unwrap().addr;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 99999999\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("too_large"));
+    // A chunked body without a length that grows past the limit.
+    let big = vec![b'a'; 100_000];
+    let r = alice.client.raw(Method::POST, "/v1/messages", &ct(), big, true).await.unwrap();
+    assert_eq!(r.status, 413);
+}
+
+#[tokio::test]
+async fn a_full_mailbox_refuses_the_whole_deposit() {
+    let relay = start_with(|c| c.max_mailbox_messages = 3).await;
+    let alice = user(&relay, 0).await;
+    let bob = user(&relay, 0).await;
+    let carol = user(&relay, 0).await;
+    for _ in 0..3 {
+        alice.client.deposit(&[bob.client.account()], b"x").await.unwrap();
+    }
+    let err = alice.client.deposit(&[carol.client.account(), bob.client.account()], b"y").await.unwrap_err();
+    assert_eq!(err.status(), Some(507));
+    // All or nothing: Carol got nothing either.
+    assert!(carol.client.pull(0, 10).await.unwrap().is_empty());
+    assert_eq!(bob.client.pull(0, 10).await.unwrap().len(), 3);
+    // Acknowledging makes room again.
+    let ids: Vec<i64> = bob.client.pull(0, 10).await.unwrap().iter().map(|m| m.id).collect();
+    bob.client.ack(&ids[..1]).await.unwrap();
+    alice.client.deposit(&[bob.client.account()], b"z").await.unwrap();
+    // Unknown recipients are refused the same way.
+    assert_eq!(alice.client.deposit(&[[9u8; 32]], b"?").await.unwrap_err().status(), Some(404));
+}
+
+#[tokio::test]
+async fn expired_envelopes_are_purged() {
+    let relay = start_with(|c| {
+        c.retention_secs = 1;
+        c.purge_interval_secs = 1;
+    })
+    .await;
+    let alice = user(&relay, 0).await;
+    let bob = user(&relay, 0).await;
+    alice.client.deposit(&[bob.client.account()], b"short-lived").await.unwrap();
+    assert_eq!(bob.client.pull(0, 10).await.unwrap().len(), 1);
+    let mut gone = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if bob.client.pull(0, 10).await.unwrap().is_empty() {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the envelope was not purged");
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let relay = start_with(|c| {
+        c.rate_account_per_sec = 1.0;
+        c.rate_account_burst = 3.0;
+    })
+    .await;
+    let alice = user(&relay, 0).await; // two requests: publish (no prekeys)
+    let _ = alice.client.pull(0, 1).await.unwrap();
+    let mut limited = None;
+    for _ in 0..5 {
+        let r = alice.client.raw(Method::GET, "/v1/messages?after=0&limit=1", &[], vec![], true).await.unwrap();
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let r = limited.expect("the account limit applies");
+    assert!(r.headers.get("retry-after").is_some());
+    assert_eq!(r.json()["error"]["code"], "rate_limited");
+
+    let relay = start_with(|c| {
+        c.rate_ip_per_sec = 1.0;
+        c.rate_ip_burst = 5.0;
+    })
+    .await;
+    let probe = Client::new(&relay.base, sealpost::IdentityKeyPair::generate(&mut sealpost::os_rng())).unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(probe.raw(Method::GET, "/healthz", &[], vec![], false).await.unwrap().status.as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn envelopes_survive_a_restart() {
+    let mut relay = start().await;
+    let alice = user(&relay, 3).await;
+    let bob = user(&relay, 0).await;
+    alice.client.deposit(&[bob.client.account()], b"kept on disk").await.unwrap();
+    relay.restart().await;
+    let bob = Client::new(&relay.base, bob.account.identity_keys().clone()).unwrap();
+    let got = bob.pull(0, 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].envelope, b"kept on disk");
+    // The prekey directory survived too.
+    let (_, left) = bob.fetch_bundle(&alice.client.account()).await.unwrap();
+    assert_eq!(left, 2);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_400_with_a_json_error_never_500() {
+    let relay = start().await;
+    let alice = user(&relay, 0).await;
+    let cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>, u16, &str)> = vec![
+        ("/v1/messages", ct(), b"{not json".to_vec(), 400, "bad_json"),
+        (
+            "/v1/messages",
+            ct(),
+            json_body(serde_json::json!({"recipients": ["AA"], "envelope": "AA", "x": 1})),
+            400,
+            "bad_json",
+        ),
+        (
+            "/v1/messages",
+            ct(),
+            json_body(serde_json::json!({"recipients": ["!!!"], "envelope": "AA"})),
+            400,
+            "bad_account",
+        ),
+        (
+            "/v1/messages",
+            ct(),
+            json_body(
+                serde_json::json!({"recipients": [sealpost_relay::client::account_id(alice.account.identity())], "envelope": "***"}),
+            ),
+            400,
+            "bad_base64",
+        ),
+        (
+            "/v1/messages",
+            vec![("content-type", "text/plain".to_owned())],
+            b"{}".to_vec(),
+            400,
+            "unsupported_content_type",
+        ),
+        ("/v1/messages", vec![], b"{}".to_vec(), 400, "unsupported_content_type"),
+        (
+            "/v1/messages",
+            ct(),
+            json_body(serde_json::json!({"recipients": [], "envelope": "AA"})),
+            400,
+            "bad_recipients",
+        ),
+        ("/v1/messages/ack", ct(), json_body(serde_json::json!({"ids": "seven"})), 400, "bad_json"),
+        ("/v1/keys/bundle", ct(), json_body(serde_json::json!({"bundle": "AAAA"})), 400, "bad_bundle"),
+        ("/v1/keys/one-time", ct(), json_body(serde_json::json!({"prekeys": ["AAAA"]})), 400, "bad_prekeys"),
+        (
+            "/v1/handles/verify",
+            ct(),
+            json_body(serde_json::json!({"handle": "alice", "code": "12ab56"})),
+            400,
+            "bad_code",
+        ),
+        ("/v1/handles/claim", ct(), json_body(serde_json::json!({"handle": "x"})), 400, "bad_handle"),
+    ];
+    for (path, headers, body, status, code) in cases {
+        let r = alice.client.raw(Method::POST, path, &headers, body, true).await.unwrap();
+        assert_eq!(r.status.as_u16(), status, "{path} {code}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["error"]["code"], code, "{path}");
+        assert_eq!(r.headers["content-type"], "application/json");
+    }
+    let gets = [
+        ("/v1/messages?after=x", 400, "bad_query"),
+        ("/v1/messages?limit=0", 400, "bad_query"),
+        ("/v1/messages?color=red", 400, "bad_query"),
+        ("/v1/keys/not-an-account", 400, "bad_account"),
+        ("/v1/handles/%zz", 400, "bad_handle"),
+        ("/v1/nothing", 404, "no_such_route"),
+    ];
+    for (path, status, code) in gets {
+        let r = alice.client.raw(Method::GET, path, &[], vec![], true).await.unwrap();
+        assert_eq!(r.status.as_u16(), status, "{path}");
+        assert_eq!(r.json()["error"]["code"], code, "{path}");
+    }
+    let r = alice.client.raw(Method::DELETE, "/v1/messages", &[], vec![], true).await.unwrap();
+    assert_eq!(r.status, 405);
+    let r = alice.client.raw(Method::GET, "/v1/ws", &[], vec![], true).await.unwrap();
+    assert_eq!(r.status, 400, "a plain GET on the WebSocket route");
+    // Nothing of that disturbed the relay.
+    assert_eq!(alice.client.raw(Method::GET, "/healthz", &[], vec![], false).await.unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn health_metrics_and_status_page() {
+    let relay = start().await;
+    let alice = user(&relay, 2).await;
+    let r = alice.client.raw(Method::GET, "/healthz", &[], vec![], false).await.unwrap();
+    assert_eq!(r.json()["status"], "ok");
+    let r = alice.client.raw(Method::GET, "/metrics", &[], vec![], false).await.unwrap();
+    let text = String::from_utf8_lossy(&r.body);
+    assert!(text.contains("sealpost_accounts 1"), "{text}");
+    assert!(text.contains("sealpost_one_time_prekeys 2"));
+    assert!(text.contains("sealpost_requests_total{route=\"publish_bundle\",status=\"200\"} 1"));
+    let r = alice.client.raw(Method::GET, "/", &[], vec![], false).await.unwrap();
+    assert!(String::from_utf8_lossy(&r.body).contains("Sealpost relay"));
+}
+
+async fn next(p: &mut sealpost_relay::client::Push) -> PushEvent {
+    tokio::time::timeout(Duration::from_secs(5), p.next()).await.unwrap().unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn websocket_push_takes_acks_and_survives_bad_frames() {
+    let relay = start().await;
+    let alice = user(&relay, 0).await;
+    let bob = user(&relay, 0).await;
+    // A message waiting before Bob connects is pushed on connect.
+    alice.client.deposit(&[bob.client.account()], b"waiting").await.unwrap();
+    let mut push = bob.client.connect_push().await.unwrap();
+    let PushEvent::Message(m1) = next(&mut push).await else { panic!() };
+    assert_eq!(m1.envelope, b"waiting");
+    push.send_text("{not json".into()).await.unwrap();
+    assert_eq!(next(&mut push).await, PushEvent::Error("bad_json".into()));
+    push.send_text(r#"{"type":"ack","ids":[]}"#.into()).await.unwrap();
+    assert_eq!(next(&mut push).await, PushEvent::Error("bad_ids".into()));
+    alice.client.deposit(&[bob.client.account()], b"live").await.unwrap();
+    let PushEvent::Message(m2) = next(&mut push).await else { panic!() };
+    assert_eq!(m2.envelope, b"live");
+    push.ack(&[m1.id, m2.id]).await.unwrap();
+    assert_eq!(next(&mut push).await, PushEvent::Acked(2));
+    assert!(bob.client.pull(0, 10).await.unwrap().is_empty());
+    // Unsigned upgrades are refused.
+    let url = format!("{}/v1/ws", relay.base.replacen("http", "ws", 1));
+    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+    push.close().await;
+}
+
+#[tokio::test]
+async fn a_deposit_cannot_be_made_for_nobody_and_reveals_nothing_of_others() {
+    let relay = start().await;
+    let alice = user(&relay, 0).await;
+    let r = alice.client.deposit(&[], b"x").await.unwrap_err();
+    assert_eq!(r.status(), Some(400));
+    let dup = alice.client.account();
+    assert_eq!(alice.client.deposit(&[dup, dup], b"x").await.unwrap_err().status(), Some(400));
+}

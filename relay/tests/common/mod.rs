@@ -1,0 +1,106 @@
+//! Shared set-up: a relay on a real loopback socket with a temporary data
+//! directory, clients for fresh accounts, and a code sink the tests read.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use sealpost::{Account, SessionPolicy};
+use sealpost_relay::client::Client;
+use sealpost_relay::handles::CodeSink;
+use sealpost_relay::{Config, Running};
+
+pub(crate) const NOW: u64 = 1_700_000_000;
+
+/// Remembers the last code sent for each handle.
+#[derive(Default)]
+pub(crate) struct Codes(pub(crate) Mutex<HashMap<String, String>>);
+
+impl CodeSink for Codes {
+    fn deliver<'a>(
+        &'a self,
+        handle: &'a str,
+        code: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        self.0.lock().unwrap().insert(handle.to_owned(), code.to_owned());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl Codes {
+    pub(crate) fn get(&self, handle: &str) -> String {
+        self.0.lock().unwrap().get(handle).cloned().expect("a code was sent")
+    }
+}
+
+pub(crate) struct TestRelay {
+    pub(crate) running: Option<Running>,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) codes: Arc<Codes>,
+    pub(crate) base: String,
+}
+
+/// Generous rate limits unless a test is about them.
+pub(crate) fn config(dir: &std::path::Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        rate_account_per_sec: 10_000.0,
+        rate_account_burst: 10_000.0,
+        rate_ip_per_sec: 10_000.0,
+        rate_ip_burst: 10_000.0,
+        ..Config::default()
+    }
+}
+
+pub(crate) async fn start_with(edit: impl FnOnce(&mut Config)) -> TestRelay {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    edit(&mut cfg);
+    let codes = Arc::new(Codes::default());
+    let running = Running::start(cfg, Some(codes.clone())).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    TestRelay { running: Some(running), dir, codes, base }
+}
+
+pub(crate) async fn start() -> TestRelay {
+    start_with(|_| {}).await
+}
+
+impl TestRelay {
+    pub(crate) async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.unwrap();
+        }
+    }
+
+    /// Starts again on the same data directory (a new port).
+    pub(crate) async fn restart(&mut self) {
+        self.stop().await;
+        let cfg = config(self.dir.path());
+        let running = Running::start(cfg, Some(self.codes.clone())).await.unwrap();
+        self.base = format!("http://{}", running.addr);
+        self.running = Some(running);
+    }
+}
+
+/// A person: an account and a client acting for it.
+pub(crate) struct User {
+    pub(crate) account: Account,
+    pub(crate) client: Client,
+}
+
+/// A new account that published its bundle and `otks` one-time prekeys.
+pub(crate) async fn user(relay: &TestRelay, otks: usize) -> User {
+    let mut rng = sealpost::os_rng();
+    let mut account = Account::new(&mut rng, NOW);
+    let client = Client::new(&relay.base, account.identity_keys().clone()).unwrap();
+    client.publish_bundle(&account.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
+    if otks > 0 {
+        let keys = account.generate_one_time_prekeys(&mut rng, otks);
+        client.upload_prekeys(&keys).await.unwrap();
+    }
+    User { account, client }
+}
