@@ -379,7 +379,8 @@ async fn envelopes_survive_a_restart() {
 async fn malformed_requests_get_400_with_a_json_error_never_500() {
     let relay = start().await;
     let alice = user(&relay, 0).await;
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>, u16, &str)> = vec![
+    type Case = (&'static str, Vec<(&'static str, String)>, Vec<u8>, u16, &'static str);
+    let cases: Vec<Case> = vec![
         ("/v1/messages", ct(), b"{not json".to_vec(), 400, "bad_json"),
         (
             "/v1/messages",
