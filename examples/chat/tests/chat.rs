@@ -1,0 +1,122 @@
+//! Three people chat through a real relay on loopback: handles, adding
+//! people, broadcast and direct messages.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sealpost_chat::Chat;
+use sealpost_relay::handles::CodeSink;
+use sealpost_relay::{Config, Running};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
+
+#[derive(Default)]
+struct Codes(Mutex<HashMap<String, String>>);
+
+impl CodeSink for Codes {
+    fn deliver<'a>(
+        &'a self,
+        handle: &'a str,
+        code: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        self.0.lock().unwrap().insert(handle.to_owned(), code.to_owned());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+struct Person {
+    keyboard: DuplexStream,
+    screen: Lines<BufReader<DuplexStream>>,
+}
+
+impl Person {
+    async fn type_line(&mut self, line: &str) {
+        self.keyboard.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+    }
+
+    /// Reads screen lines until one contains `needle`; returns the lines read.
+    async fn expect(&mut self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(10), self.screen.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {needle:?}; saw {seen:?}"))
+                .unwrap()
+                .unwrap();
+            let hit = line.contains(needle);
+            seen.push(line);
+            if hit {
+                return seen;
+            }
+        }
+    }
+}
+
+async fn person(base: &str) -> Person {
+    let (keyboard, input) = tokio::io::duplex(1 << 16);
+    let (output, screen) = tokio::io::duplex(1 << 16);
+    let chat = Chat::join(base, "lobby", output).await.unwrap();
+    tokio::spawn(async move { chat.run(BufReader::new(input)).await.unwrap() });
+    let mut p = Person { keyboard, screen: BufReader::new(screen).lines() };
+    p.expect("connected").await;
+    p
+}
+
+async fn register(p: &mut Person, codes: &Codes, handle: &str) {
+    p.type_line(&format!("/claim {handle}")).await;
+    p.expect("on its way").await;
+    let code = codes.0.lock().unwrap().get(handle).cloned().unwrap();
+    p.type_line(&format!("/verify {handle} {code}")).await;
+    p.expect(&format!("you are @{handle}")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_people_chat_with_broadcast_and_direct_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let codes = Arc::new(Codes::default());
+    let config =
+        Config { listen: "127.0.0.1:0".parse().unwrap(), data_dir: dir.path().to_path_buf(), ..Config::default() };
+    let relay = Running::start(config, Some(codes.clone())).await.unwrap();
+    let base = format!("http://{}", relay.addr);
+
+    let mut alice = person(&base).await;
+    let mut bob = person(&base).await;
+    let mut carol = person(&base).await;
+    register(&mut alice, &codes, "alice").await;
+    register(&mut bob, &codes, "bob").await;
+    register(&mut carol, &codes, "carol").await;
+
+    alice.type_line("/add bob").await;
+    alice.expect("@bob joined; safety number").await;
+    let seen = bob.expect("@alice joined; safety number").await;
+    // Both see the same safety number.
+    let sn_bob = seen.last().unwrap().split("safety number ").nth(1).unwrap().to_owned();
+    alice.type_line("/safety bob").await;
+    let sn_alice = alice.expect("safety number with bob").await.last().unwrap().split(": ").nth(1).unwrap().to_owned();
+    assert_eq!(sn_alice, sn_bob);
+
+    alice.type_line("/add carol").await;
+    carol.expect("@alice joined").await;
+    carol.type_line("/add bob").await;
+    bob.expect("@carol joined").await;
+
+    alice.type_line("hello everyone").await;
+    bob.expect("[alice] hello everyone").await;
+    carol.expect("[alice] hello everyone").await;
+
+    alice.type_line("/msg bob just between us").await;
+    bob.expect("[alice → you] just between us").await;
+    // Carol gets the next broadcast without ever seeing the direct message.
+    bob.type_line("lunch?").await;
+    let lines = carol.expect("[bob] lunch?").await;
+    assert!(lines.iter().all(|l| !l.contains("between us")), "{lines:?}");
+    alice.expect("[bob] lunch?").await;
+
+    alice.type_line("/who").await;
+    let who = alice.expect("in the room").await;
+    assert!(who.last().unwrap().contains("@bob") && who.last().unwrap().contains("@carol"));
+    relay.stop().await.unwrap();
+}
