@@ -1,0 +1,94 @@
+//! Helper of the load benchmark (`scripts/bench-relay.sh`).
+//!
+//! `load prepare URL COUNT DIR`: registers a sender and a recipient at the
+//! relay and writes `DIR/body.json` (a deposit of one 1 KiB envelope to the
+//! recipient) and `DIR/auth.txt` (COUNT signed Authorization headers for
+//! it, each with its own nonce) for wrk to replay, plus the recipient's
+//! account pickle.
+//!
+//! `load deliver URL DIR SECONDS`: connects as the recipient over the
+//! WebSocket, acknowledges every pushed envelope, and prints how many
+//! arrived (the "deliver" half of deposit-and-deliver).
+
+use std::io::Write;
+use std::time::Duration;
+
+use base64::Engine;
+use rand_core::Rng;
+use sealpost::{Account, PickleKey, SessionPolicy, SymmetricKey};
+use sealpost_relay::client::{Client, PushEvent, account_id};
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| args.get(i).cloned().ok_or("usage: load prepare URL COUNT DIR | load deliver URL DIR SECONDS");
+    let mut rng = sealpost::os_rng();
+    match arg(1)?.as_str() {
+        "prepare" => {
+            let (url, count, dir) = (arg(2)?, arg(3)?.parse::<usize>()?, arg(4)?);
+            let sender = Account::new(&mut rng, now());
+            let recipient = Account::new(&mut rng, now());
+            for a in [&sender, &recipient] {
+                Client::new(&url, a.identity_keys().clone())?.publish_bundle(&a.bundle(&SessionPolicy::default())?).await?;
+            }
+            let mut envelope = vec![0u8; 1024];
+            rng.fill_bytes(&mut envelope);
+            let body = serde_json::json!({
+                "recipients": [account_id(recipient.identity())],
+                "envelope": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&envelope),
+            })
+            .to_string();
+            std::fs::write(format!("{dir}/body.json"), &body)?;
+            let mut out = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/auth.txt"))?);
+            let ts = now();
+            for _ in 0..count {
+                let mut nonce = [0u8; 16];
+                rng.fill_bytes(&mut nonce);
+                let auth = sealpost_relay::auth::authorization(
+                    sender.identity_keys(),
+                    "POST",
+                    "/v1/messages",
+                    ts,
+                    &nonce,
+                    body.as_bytes(),
+                );
+                writeln!(out, "{auth}")?;
+            }
+            out.flush()?;
+            // A benchmark throwaway: the pickle key is fixed.
+            let key = PickleKey::Key(SymmetricKey::from_bytes([0; 32]));
+            std::fs::write(format!("{dir}/recipient.pickle"), recipient.pickle(&mut rng, &key)?)?;
+        }
+        "deliver" => {
+            let (url, dir, secs) = (arg(2)?, arg(3)?, arg(4)?.parse::<u64>()?);
+            let key = PickleKey::Key(SymmetricKey::from_bytes([0; 32]));
+            let recipient = Account::from_pickle(&std::fs::read(format!("{dir}/recipient.pickle"))?, &key)?;
+            let client = Client::new(&url, recipient.identity_keys().clone())?;
+            let mut push = client.connect_push().await?;
+            let mut delivered = 0u64;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+            let mut pending = Vec::new();
+            loop {
+                match tokio::time::timeout_at(deadline, push.next()).await {
+                    Err(_) | Ok(None) => break,
+                    Ok(Some(Ok(PushEvent::Message(m)))) => {
+                        delivered += 1;
+                        pending.push(m.id);
+                        if pending.len() >= 200 {
+                            push.ack(&pending).await?;
+                            pending.clear();
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                }
+            }
+            println!("{delivered}");
+        }
+        _ => return Err("usage: load prepare URL COUNT DIR | load deliver URL DIR SECONDS".into()),
+    }
+    Ok(())
+}
