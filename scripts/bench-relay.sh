@@ -53,7 +53,7 @@ for conns in 64 256; do
   relay_pid=$!
   pids+=($relay_pid)
   wait_up http://127.0.0.1:9390/healthz
-  "$bin/examples/load" prepare http://127.0.0.1:9390 $((secs * 40000)) "$tmp/prep-$conns"
+  SEALPOST_BENCH_THREADS=$threads "$bin/examples/load" prepare http://127.0.0.1:9390 $((secs * 50000)) "$tmp/prep-$conns"
   base=$(SEALPOST_BENCH_DIR="$tmp/prep-$conns" wrk -t$threads -c$conns -d${secs}s --latency -s scripts/bench/baseline.lua http://127.0.0.1:9391/ | summarize)
   kill "${pids[-2]}" 2>/dev/null || true
   read -r b_rps b_p50 b_p99 b_err <<<"$base"

@@ -20,7 +20,8 @@ fn writer(dir: String, rx: Receiver<Job>) {
     let conn = rusqlite::Connection::open(format!("{dir}/baseline.sqlite3")).expect("open database");
     conn.pragma_update(None, "journal_mode", "WAL").expect("WAL");
     conn.pragma_update(None, "synchronous", "FULL").expect("synchronous");
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL)").expect("schema");
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+        .expect("schema");
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while let Ok(j) = rx.try_recv() {

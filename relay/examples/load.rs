@@ -1,10 +1,11 @@
 //! Helper of the load benchmark (`scripts/bench-relay.sh`).
 //!
 //! `load prepare URL COUNT DIR`: registers a sender and a recipient at the
-//! relay and writes `DIR/body.json` (a deposit of one 1 KiB envelope to the
-//! recipient) and `DIR/auth.txt` (COUNT signed Authorization headers for
-//! it, each with its own nonce) for wrk to replay, plus the recipient's
-//! account pickle.
+//! relay, opens a relay session for the sender and writes `DIR/body.json`
+//! (a deposit of one 1 KiB envelope to the recipient) and `DIR/auth.txt`
+//! (for each of `$SEALPOST_BENCH_THREADS` sessions, `DIR/auth-T.txt`: COUNT
+//! Authorization headers, sequence numbers 1 to COUNT) for wrk to replay,
+//! plus the recipient's account pickle.
 //!
 //! `load deliver URL DIR SECONDS`: connects as the recipient over the
 //! WebSocket, acknowledges every pushed envelope, and prints how many
@@ -16,6 +17,7 @@ use std::time::Duration;
 use base64::Engine;
 use rand_core::Rng;
 use sealpost::{Account, PickleKey, SessionPolicy, SymmetricKey};
+use sealpost_relay::auth::{decode_fixed, session_authorization};
 use sealpost_relay::client::{Client, PushEvent, account_id};
 
 fn now() -> u64 {
@@ -33,7 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let sender = Account::new(&mut rng, now());
             let recipient = Account::new(&mut rng, now());
             for a in [&sender, &recipient] {
-                Client::new(&url, a.identity_keys().clone())?.publish_bundle(&a.bundle(&SessionPolicy::default())?).await?;
+                Client::new(&url, a.identity_keys().clone())?
+                    .publish_bundle(&a.bundle(&SessionPolicy::default())?)
+                    .await?;
             }
             let mut envelope = vec![0u8; 1024];
             rng.fill_bytes(&mut envelope);
@@ -43,22 +47,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .to_string();
             std::fs::write(format!("{dir}/body.json"), &body)?;
-            let mut out = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/auth.txt"))?);
-            let ts = now();
-            for _ in 0..count {
-                let mut nonce = [0u8; 16];
-                rng.fill_bytes(&mut nonce);
-                let auth = sealpost_relay::auth::authorization(
-                    sender.identity_keys(),
-                    "POST",
-                    "/v1/messages",
-                    ts,
-                    &nonce,
-                    body.as_bytes(),
-                );
-                writeln!(out, "{auth}")?;
+            // Deposits are authenticated with a relay session, as the client does.
+            let client = Client::new(&url, sender.identity_keys().clone())?;
+            let headers = [("content-type", "application/json".to_owned())];
+            // One session per load-generator thread, as one per device.
+            let threads: usize = std::env::var("SEALPOST_BENCH_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(2);
+            for t in 0..threads {
+                let session =
+                    client.raw(hyper::Method::POST, "/v1/sessions", &headers, b"{}".to_vec(), true).await?.json();
+                let id: [u8; 16] = decode_fixed(session["id"].as_str().ok_or("no session id")?).ok_or("bad id")?;
+                let key: [u8; 32] = decode_fixed(session["key"].as_str().ok_or("no session key")?).ok_or("bad key")?;
+                let mut out = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/auth-{t}.txt"))?);
+                for seq in 1..=u64::try_from(count)? {
+                    let auth = session_authorization(&id, &key, "POST", "/v1/messages", seq, body.as_bytes());
+                    writeln!(out, "{auth}")?;
+                }
+                out.flush()?;
             }
-            out.flush()?;
             // A benchmark throwaway: the pickle key is fixed.
             let key = PickleKey::Key(SymmetricKey::from_bytes([0; 32]));
             std::fs::write(format!("{dir}/recipient.pickle"), recipient.pickle(&mut rng, &key)?)?;

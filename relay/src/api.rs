@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::auth::{Credentials, NonceCache, decode_fixed};
+use crate::auth::{Credentials, NonceCache, SESSION_SCHEME, Sessions, decode_fixed};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::handles::{CodeSink, code_hash, generate_code, normalize_handle};
@@ -28,6 +28,9 @@ use crate::hub::Hub;
 use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
 use crate::store::{AccountId, HandleCheck, SqliteStore, Store, account_name};
+
+/// How long a relay session lasts.
+pub const SESSION_TTL: u64 = 3600;
 
 /// The response type of every route.
 pub type Resp = Response<Full<Bytes>>;
@@ -40,6 +43,8 @@ pub struct Relay {
     pub store: Arc<SqliteStore>,
     /// Nonces of recent signed requests.
     pub nonces: NonceCache,
+    /// Relay sessions (MAC-authenticated deposits).
+    pub sessions: Sessions,
     /// Per-account rate limit.
     pub account_limits: RateLimiter<AccountId>,
     /// Per-address rate limit.
@@ -68,6 +73,7 @@ impl Relay {
             config,
             store,
             nonces: NonceCache::default(),
+            sessions: Sessions::default(),
             hub: Hub::default(),
             metrics: Metrics::default(),
             codes,
@@ -84,15 +90,6 @@ impl Relay {
             .saturating_mul(4)
             .saturating_add(self.config.max_recipients.saturating_mul(48))
             .saturating_add(4096)
-    }
-
-    /// Runs a blocking store call off the async threads.
-    pub async fn blocking<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&SqliteStore) -> Result<T, crate::store::StoreError> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(&store)).await.map_err(ApiError::internal)?.map_err(ApiError::from)
     }
 }
 
@@ -129,6 +126,7 @@ fn route_name(method: &Method, path: &str) -> &'static str {
         (_, ["v1", "messages"]) => "messages",
         (_, ["v1", "messages", "ack"]) => "ack",
         (_, ["v1", "ws"]) => "websocket",
+        (_, ["v1", "sessions"]) => "open_session",
         (_, ["v1", "handles", "claim"]) => "claim_handle",
         (_, ["v1", "handles", "verify"]) => "verify_handle",
         (_, ["v1", "handles", _]) => "lookup_handle",
@@ -152,7 +150,9 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         _ => {}
     }
     let allowed: &[Method] = match segs.as_slice() {
-        ["v1", "keys", "bundle"] | ["v1", "keys", "one-time"] | ["v1", "messages", "ack"] => &[Method::POST],
+        ["v1", "keys", "bundle"] | ["v1", "keys", "one-time"] | ["v1", "messages", "ack"] | ["v1", "sessions"] => {
+            &[Method::POST]
+        }
         ["v1", "handles", "claim"] | ["v1", "handles", "verify"] => &[Method::POST],
         ["v1", "messages"] => &[Method::GET, Method::POST],
         ["v1", "keys", _] | ["v1", "handles", _] => &[Method::GET],
@@ -164,10 +164,17 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
     }
 
     let call = read_call(relay, req).await?;
-    let account = authenticate(relay, &call)?;
+    let is_deposit = method == Method::POST && segs.as_slice() == ["v1", "messages"];
+    let account = authenticate(relay, &call, is_deposit)?;
+    // Every route but publishing one's bundle needs a registered account.
+    let publishing = segs.as_slice() == ["v1", "keys", "bundle"];
+    if !publishing && !relay.store.is_known(&account) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_registered", "publish a bundle first"));
+    }
 
     match (&method, segs.as_slice()) {
         (&Method::POST, ["v1", "keys", "bundle"]) => publish_bundle(relay, account, &call).await,
+        (&Method::POST, ["v1", "sessions"]) => open_session(relay, account, &call),
         (&Method::POST, ["v1", "keys", "one-time"]) => upload_prekeys(relay, account, &call).await,
         (&Method::GET, ["v1", "keys", who]) => fetch_bundle(relay, who).await,
         (&Method::POST, ["v1", "messages"]) => deposit(relay, account, &call).await,
@@ -213,22 +220,41 @@ async fn read_call(relay: &Relay, req: Request<Incoming>) -> Result<Call, ApiErr
     Ok(Call { method, path_and_query, body: body.to_bytes(), auth })
 }
 
-fn authenticate(relay: &Relay, call: &Call) -> Result<AccountId, ApiError> {
+/// Checks the request's signature (any route) or, where `allow_session`,
+/// its session MAC; then the account's rate limit.
+fn authenticate(relay: &Relay, call: &Call, allow_session: bool) -> Result<AccountId, ApiError> {
     let header = call
         .auth
         .as_deref()
         .ok_or_else(|| ApiError::unauthorized("missing_authorization", "this route needs a signed request"))?;
-    let creds = Credentials::parse(header)?;
-    creds.verify(
-        call.method.as_str(),
-        &call.path_and_query,
-        &call.body,
-        unix_now(),
-        relay.config.max_clock_skew_secs,
-        &relay.nonces,
-    )?;
-    relay.account_limits.check(&creds.account).map_err(ApiError::rate_limited)?;
-    Ok(creds.account)
+    let account = if header.starts_with(SESSION_SCHEME) {
+        if !allow_session {
+            return Err(ApiError::unauthorized("signature_required", "this route needs an identity signature"));
+        }
+        relay.sessions.verify(header, call.method.as_str(), &call.path_and_query, &call.body, unix_now())?
+    } else {
+        let creds = Credentials::parse(header)?;
+        creds.verify(
+            call.method.as_str(),
+            &call.path_and_query,
+            &call.body,
+            unix_now(),
+            relay.config.max_clock_skew_secs,
+            &relay.nonces,
+        )?;
+        creds.account
+    };
+    relay.account_limits.check(&account).map_err(ApiError::rate_limited)?;
+    Ok(account)
+}
+
+fn open_session(relay: &Relay, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let _: serde_json::Map<String, serde_json::Value> = parse_json(&call.body)?;
+    let (id, key) = relay.sessions.create(account, unix_now(), SESSION_TTL)?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({ "id": B64.encode(id), "key": B64.encode(&key[..]), "expires_in": SESSION_TTL }),
+    ))
 }
 
 /// Parses a JSON body strictly (unknown fields refused).
@@ -274,7 +300,7 @@ async fn publish_bundle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> 
     }
     let identity = bundle.identity().to_bytes().to_vec();
     let now = unix_now();
-    relay.blocking(move |s| s.publish_bundle(account, identity, bytes, now)).await?;
+    relay.store.publish_bundle(account, identity, bytes, now).await?;
     Ok(json_response(StatusCode::OK, &json!({ "account": B64.encode(account) })))
 }
 
@@ -290,7 +316,8 @@ async fn upload_prekeys(relay: &Arc<Relay>, account: AccountId, call: &Call) -> 
         return Err(ApiError::bad_request("bad_prekeys", "upload 1 to 1000 one-time prekeys at a time"));
     }
     let identity = relay
-        .blocking(move |s| s.identity(account))
+        .store
+        .identity(account)
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_account", "publish a bundle first"))?;
     let identity = sealpost::IdentityPublic::from_bytes(&identity).map_err(ApiError::internal)?;
@@ -304,14 +331,15 @@ async fn upload_prekeys(relay: &Arc<Relay>, account: AccountId, call: &Call) -> 
         keys.push((otk.id, bytes));
     }
     let max = relay.config.max_one_time_prekeys;
-    let held = relay.blocking(move |s| s.add_one_time_prekeys(account, keys, max)).await?;
+    let held = relay.store.add_one_time_prekeys(account, keys, max).await?;
     Ok(json_response(StatusCode::OK, &json!({ "one_time_prekeys": held })))
 }
 
 async fn fetch_bundle(relay: &Arc<Relay>, who: &str) -> Result<Resp, ApiError> {
     let target = account_param("account", who)?;
     let claimed = relay
-        .blocking(move |s| s.claim_bundle(target))
+        .store
+        .claim_bundle(target)
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_account", "no bundle published for this account"))?;
     let mut bundle = claimed.bundle;
@@ -362,7 +390,7 @@ async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<R
     let (now, cap, size) = (unix_now(), relay.config.max_mailbox_messages, envelope.len());
     let notify = recipients.clone();
     let started = Instant::now();
-    let ids = relay.blocking(move |s| s.deposit(sender, recipients, envelope, now, cap)).await?;
+    let ids = relay.store.deposit(sender, recipients, envelope, now, cap).await?;
     relay.metrics.deposited(ids.len(), size, started.elapsed());
     for r in &notify {
         relay.hub.notify(r);
@@ -389,7 +417,7 @@ async fn pull(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Res
             _ => return Err(ApiError::bad_request("bad_query", format!("unknown query parameter {k}"))),
         }
     }
-    let messages = relay.blocking(move |s| s.pull(account, after, limit)).await?;
+    let messages = relay.store.pull(account, after, limit).await?;
     let next = messages.last().map_or(after, |m| m.id);
     let list: Vec<_> = messages.iter().map(message_json).collect();
     Ok(json_response(StatusCode::OK, &json!({ "messages": list, "next_after": next })))
@@ -416,7 +444,7 @@ async fn ack(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp
     if req.ids.is_empty() || req.ids.len() > 1000 {
         return Err(ApiError::bad_request("bad_ids", "acknowledge 1 to 1000 ids at a time"));
     }
-    let deleted = relay.blocking(move |s| s.ack(account, req.ids)).await?;
+    let deleted = relay.store.ack(account, req.ids).await?;
     Ok(json_response(StatusCode::OK, &json!({ "deleted": deleted })))
 }
 
@@ -429,14 +457,10 @@ struct ClaimHandle {
 async fn claim_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
     let req: ClaimHandle = parse_json(&call.body)?;
     let handle = normalize_handle(&req.handle)?;
-    if relay.blocking(move |s| s.identity(account)).await?.is_none() {
-        return Err(ApiError::not_found("unknown_account", "publish a bundle before claiming a handle"));
-    }
     let code = generate_code();
     let hash = code_hash(&handle, &account, &code);
-    let expires = unix_now().saturating_add(relay.config.code_ttl_secs);
-    let h = handle.clone();
-    relay.blocking(move |s| s.claim_handle(h, account, hash, expires)).await?;
+    let (now, ttl) = (unix_now(), relay.config.code_ttl_secs);
+    relay.store.claim_handle(handle.clone(), account, hash, now, ttl, relay.config.code_cooldown_secs).await?;
     relay
         .codes
         .deliver(&handle, &code)
@@ -460,8 +484,7 @@ async fn verify_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> R
     }
     let hash = code_hash(&handle, &account, &req.code);
     let (now, max) = (unix_now(), relay.config.code_max_attempts);
-    let h = handle.clone();
-    match relay.blocking(move |s| s.verify_handle(h, account, hash, now, max)).await? {
+    match relay.store.verify_handle(handle.clone(), account, hash, now, max).await? {
         HandleCheck::Bound => {
             Ok(json_response(StatusCode::OK, &json!({ "handle": handle, "account": B64.encode(account) })))
         }
@@ -472,7 +495,7 @@ async fn verify_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> R
         HandleCheck::TooManyAttempts => Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
-            "too many wrong codes; claim the handle again for a new code",
+            "too many wrong codes; ask for a new code once this one has expired",
         )),
         HandleCheck::NoClaim => Err(ApiError::not_found("no_claim", "claim the handle first")),
     }
@@ -482,7 +505,8 @@ async fn lookup_handle(relay: &Arc<Relay>, handle: &str) -> Result<Resp, ApiErro
     let handle = normalize_handle(&percent_decode(handle)?)?;
     let h = handle.clone();
     let (account, identity) = relay
-        .blocking(move |s| s.lookup_handle(h))
+        .store
+        .lookup_handle(h)
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_handle", "no account has verified this handle"))?;
     Ok(json_response(
@@ -512,7 +536,7 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
 }
 
 async fn metrics_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
-    let stats = relay.blocking(|s| s.stats()).await?;
+    let stats = relay.store.stats().await?;
     let text = relay.metrics.render(&stats, relay.hub.connections(), relay.started.elapsed().as_secs());
     let mut resp = Response::new(Full::new(Bytes::from(text)));
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
@@ -520,7 +544,7 @@ async fn metrics_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
 }
 
 async fn status_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
-    let stats = relay.blocking(|s| s.stats()).await?;
+    let stats = relay.store.stats().await?;
     let up = relay.started.elapsed().as_secs();
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sealpost relay</title>\

@@ -105,12 +105,21 @@ impl RawResponse {
     }
 }
 
+/// A relay session: deposits are authenticated with a MAC under its key.
+struct RelaySession {
+    id: [u8; 16],
+    key: zeroize::Zeroizing<[u8; 32]>,
+    seq: u64,
+    expires: std::time::Instant,
+}
+
 /// A client acting for one account.
 #[derive(Clone)]
 pub struct Client {
     base: String,
     identity: IdentityKeyPair,
     http: HttpClient<HttpConnector, Full<Bytes>>,
+    session: std::sync::Arc<tokio::sync::Mutex<Option<RelaySession>>>,
 }
 
 fn now() -> u64 {
@@ -134,7 +143,7 @@ impl Client {
             return Err(ClientError::Transport("this client speaks http:// (use a TLS proxy for https)".into()));
         }
         let http = HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new());
-        Ok(Self { base: base.trim_end_matches('/').to_owned(), identity, http })
+        Ok(Self { base: base.trim_end_matches('/').to_owned(), identity, http, session: Default::default() })
     }
 
     /// This client's account id.
@@ -214,16 +223,65 @@ impl Client {
         Ok((bundle, v["one_time_prekeys_left"].as_u64().unwrap_or(0)))
     }
 
+    /// Opens a relay session (one identity-signed request); deposits are
+    /// then authenticated with a cheap MAC under the session key.
+    pub async fn open_session(&self) -> ClientResult<()> {
+        let v = self.call(Method::POST, "/v1/sessions", Some(json!({}))).await?;
+        let id = decode("id", &v["id"])?.try_into().map_err(|_| ClientError::Protocol("bad session id".into()))?;
+        let key: [u8; 32] =
+            decode("key", &v["key"])?.try_into().map_err(|_| ClientError::Protocol("bad session key".into()))?;
+        let ttl = v["expires_in"].as_u64().unwrap_or(0).saturating_sub(30);
+        *self.session.lock().await = Some(RelaySession {
+            id,
+            key: zeroize::Zeroizing::new(key),
+            seq: 0,
+            expires: std::time::Instant::now() + std::time::Duration::from_secs(ttl),
+        });
+        Ok(())
+    }
+
+    /// The next session credentials, opening a session when needed.
+    async fn next_session(&self) -> ClientResult<([u8; 16], zeroize::Zeroizing<[u8; 32]>, u64)> {
+        let fresh = self.session.lock().await.as_ref().is_some_and(|s| s.expires > std::time::Instant::now());
+        if !fresh {
+            self.open_session().await?;
+        }
+        let mut guard = self.session.lock().await;
+        let s = guard.as_mut().ok_or_else(|| ClientError::Protocol("no session".into()))?;
+        s.seq = s.seq.saturating_add(1);
+        Ok((s.id, s.key.clone(), s.seq))
+    }
+
     /// Deposits an envelope for one or more recipients; returns the ids.
+    /// Authenticated with the relay session (opened on first use, renewed
+    /// when the relay forgot it, for example after a restart).
     pub async fn deposit(&self, recipients: &[[u8; 32]], envelope: &[u8]) -> ClientResult<Vec<i64>> {
         let rs: Vec<String> = recipients.iter().map(|r| B64.encode(r)).collect();
-        let v = self
-            .call(Method::POST, "/v1/messages", Some(json!({ "recipients": rs, "envelope": B64.encode(envelope) })))
-            .await?;
-        v["ids"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_i64).collect())
-            .ok_or_else(|| ClientError::Protocol("ids missing".into()))
+        let body = json!({ "recipients": rs, "envelope": B64.encode(envelope) }).to_string().into_bytes();
+        for attempt in 0..2 {
+            let (id, key, seq) = self.next_session().await?;
+            let auth = crate::auth::session_authorization(&id, &key, "POST", "/v1/messages", seq, &body);
+            let headers = [("content-type", "application/json".to_owned()), ("authorization", auth)];
+            let resp = self.raw(Method::POST, "/v1/messages", &headers, body.clone(), false).await?;
+            let v = resp.json();
+            if resp.status.is_success() {
+                return v["ids"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_i64).collect())
+                    .ok_or_else(|| ClientError::Protocol("ids missing".into()));
+            }
+            let code = v.pointer("/error/code").and_then(Value::as_str).unwrap_or("").to_owned();
+            if attempt == 0 && matches!(code.as_str(), "unknown_session" | "session_expired") {
+                *self.session.lock().await = None;
+                continue;
+            }
+            return Err(ClientError::Http {
+                status: resp.status.as_u16(),
+                code,
+                message: v.pointer("/error/message").and_then(Value::as_str).unwrap_or("").to_owned(),
+            });
+        }
+        Err(ClientError::Protocol("the relay refused every session".into()))
     }
 
     /// Reads up to `limit` messages with id above `after`.

@@ -38,8 +38,10 @@ pub struct Config {
     pub max_one_time_prekeys: u64,
     /// Seconds a handle verification code is valid.
     pub code_ttl_secs: u64,
-    /// Wrong codes allowed before a claim is locked.
+    /// Wrong codes allowed before a claim is locked (until its code expires).
     pub code_max_attempts: u32,
+    /// Seconds before the same account may ask again for a code for the same handle.
+    pub code_cooldown_secs: u64,
     /// Where verification codes go: `log` (the relay's log) or a webhook URL.
     pub code_webhook: Option<String>,
     /// TLS certificate chain (PEM); TLS is on when both paths are set.
@@ -80,6 +82,7 @@ impl Default for Config {
             max_one_time_prekeys: 1000,
             code_ttl_secs: 600,
             code_max_attempts: 5,
+            code_cooldown_secs: 60,
             code_webhook: None,
             tls_cert: None,
             tls_key: None,
@@ -108,8 +111,9 @@ pub struct Cli {
     /// Directory for the SQLite database (WAL) [default: ./sealpost-data].
     #[arg(long, env = "SEALPOST_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Largest envelope accepted, in bytes; larger requests get 413 before
-    /// their body is read [default: 262144].
+    /// Largest envelope accepted, in bytes; larger envelopes get 413 (a
+    /// request whose Content-Length exceeds what such an envelope needs is
+    /// refused before its body is read) [default: 262144].
     #[arg(long, env = "SEALPOST_MAX_ENVELOPE_BYTES", value_name = "BYTES")]
     pub max_envelope_bytes: Option<usize>,
     /// Most messages waiting in one mailbox; a deposit that would exceed it
@@ -146,12 +150,17 @@ pub struct Cli {
     /// Seconds a handle verification code stays valid [default: 600].
     #[arg(long, env = "SEALPOST_CODE_TTL_SECS", value_name = "SECS")]
     pub code_ttl_secs: Option<u64>,
-    /// Wrong codes allowed before a handle claim is locked [default: 5].
+    /// Wrong codes allowed before a handle claim is locked until its code
+    /// expires; asking again does not reset the count [default: 5].
     #[arg(long, env = "SEALPOST_CODE_MAX_ATTEMPTS", value_name = "N")]
     pub code_max_attempts: Option<u32>,
+    /// Seconds before an account may ask again for a code for the same
+    /// handle (limits code floods to the handle's owner) [default: 60].
+    #[arg(long, env = "SEALPOST_CODE_COOLDOWN_SECS", value_name = "SECS")]
+    pub code_cooldown_secs: Option<u64>,
     /// Deliver verification codes by POSTing {"handle","code"} as JSON to
-    /// this http:// URL (an SMS or e-mail gateway) instead of writing them
-    /// to the log.
+    /// this http:// URL (an SMS or e-mail gateway) instead of printing them
+    /// on standard output.
     #[arg(long, env = "SEALPOST_CODE_WEBHOOK", value_name = "URL")]
     pub code_webhook: Option<String>,
     /// TLS certificate chain in PEM; with --tls-key, serve HTTPS (HTTP/1.1 and HTTP/2).
@@ -187,6 +196,7 @@ struct FileConfig {
     max_one_time_prekeys: Option<u64>,
     code_ttl_secs: Option<u64>,
     code_max_attempts: Option<u32>,
+    code_cooldown_secs: Option<u64>,
     code_webhook: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -227,6 +237,7 @@ impl Config {
             max_one_time_prekeys: pick!(max_one_time_prekeys),
             code_ttl_secs: pick!(code_ttl_secs),
             code_max_attempts: pick!(code_max_attempts),
+            code_cooldown_secs: pick!(code_cooldown_secs),
             code_webhook: cli.code_webhook.or(file.code_webhook),
             tls_cert: cli.tls_cert.or(file.tls_cert),
             tls_key: cli.tls_key.or(file.tls_key),

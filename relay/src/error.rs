@@ -89,6 +89,7 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::UnknownAccount(who) => {
                 ApiError::not_found("unknown_account", format!("no account {who} has published a bundle"))
             }
+            StoreError::RetryLater(secs) => ApiError { retry_after: Some(secs), ..ApiError::rate_limited(secs) },
             StoreError::HandleTaken => {
                 ApiError::new(StatusCode::CONFLICT, "handle_taken", "the handle is bound to another account")
             }

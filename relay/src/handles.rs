@@ -20,8 +20,9 @@ pub trait CodeSink: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 }
 
-/// The default: writes the code to standard output (for development and
-/// small deployments where the operator relays it).
+/// The default: writes the code to standard output (not to the log, which
+/// goes to standard error), for development and small deployments where the
+/// operator relays it.
 pub struct StdoutSink;
 
 impl CodeSink for StdoutSink {
@@ -117,6 +118,10 @@ pub fn normalize_handle(raw: &str) -> Result<String, ApiError> {
         return Err(bad());
     }
     let lower = raw.to_ascii_lowercase();
+    // These are route names under /v1/handles/.
+    if matches!(lower.as_str(), "claim" | "verify") {
+        return Err(bad());
+    }
     if (3..=32).contains(&lower.len())
         && lower.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'))
     {

@@ -123,18 +123,26 @@ pub async fn serve(
 }
 
 async fn purge_loop(relay: Arc<Relay>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(relay.config.purge_interval_secs));
+    let mut purge = tokio::time::interval(Duration::from_secs(relay.config.purge_interval_secs));
+    // Nonces, sessions and idle rate-limit buckets expire within minutes.
+    let mut sweep = tokio::time::interval(Duration::from_secs(30));
     loop {
-        tick.tick().await;
-        let before = unix_now().saturating_sub(relay.config.retention_secs);
-        match relay.blocking(move |s| s.purge(before)).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, "expired envelopes purged"),
-            Err(e) => tracing::warn!(error = %e.message, "purge failed"),
+        tokio::select! {
+            _ = purge.tick() => {
+                let before = unix_now().saturating_sub(relay.config.retention_secs);
+                match relay.store.purge(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "expired envelopes purged"),
+                    Err(e) => tracing::warn!(error = %e, "purge failed"),
+                }
+            }
+            _ = sweep.tick() => {
+                relay.nonces.purge(unix_now());
+                relay.sessions.purge(unix_now());
+                relay.ip_limits.purge();
+                relay.account_limits.purge();
+            }
         }
-        relay.nonces.purge(unix_now());
-        relay.ip_limits.purge();
-        relay.account_limits.purge();
     }
 }
 

@@ -8,12 +8,18 @@
 //! deposit acknowledged with 2xx survives a process crash, and with
 //! `synchronous=FULL` also a power loss (the WAL is fsynced at commit).
 //! Reads use a small pool of separate connections, which WAL lets run
-//! alongside the writer.
+//! alongside the writer. The writer also keeps, in memory, which accounts
+//! exist and how full each mailbox is, so a deposit costs one `INSERT` per
+//! recipient.
 
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use subtle::ConstantTimeEq;
@@ -30,6 +36,9 @@ pub enum StoreError {
     /// The account has not published a bundle (the string names it).
     #[error("unknown account {0}")]
     UnknownAccount(String),
+    /// Too soon to repeat the operation (seconds to wait).
+    #[error("retry in {0} s")]
+    RetryLater(u64),
     /// The handle is bound to another account.
     #[error("handle taken")]
     HandleTaken,
@@ -97,19 +106,24 @@ pub struct Stats {
     pub one_time_prekeys: u64,
 }
 
-/// Everything the relay keeps. Calls block; the server calls them from
-/// blocking threads.
+/// A store operation under way.
+pub type StoreFuture<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
+
+/// Everything the relay keeps. Every call returns a future, so that a
+/// backend can queue writes (SQLite's group commit) or talk to a server.
 pub trait Store: Send + Sync + 'static {
     /// Stores (or replaces) an account's identity and signed bundle.
-    fn publish_bundle(&self, account: AccountId, identity: Vec<u8>, bundle: Vec<u8>, now: u64) -> StoreResult<()>;
+    fn publish_bundle(&self, account: AccountId, identity: Vec<u8>, bundle: Vec<u8>, now: u64) -> StoreFuture<()>;
     /// Adds one-time prekeys `(id, 100-byte encoding)`; keeps at most `max`
     /// per account (extra ones are ignored). Returns how many are held.
-    fn add_one_time_prekeys(&self, account: AccountId, prekeys: Vec<(u32, Vec<u8>)>, max: u64) -> StoreResult<u64>;
+    fn add_one_time_prekeys(&self, account: AccountId, prekeys: Vec<(u32, Vec<u8>)>, max: u64) -> StoreFuture<u64>;
+    /// Whether the account has published a bundle (answered from memory).
+    fn is_known(&self, account: &AccountId) -> bool;
     /// The identity (128 bytes) of an account, if it published a bundle.
-    fn identity(&self, account: AccountId) -> StoreResult<Option<Vec<u8>>>;
+    fn identity(&self, account: AccountId) -> StoreFuture<Option<Vec<u8>>>;
     /// Hands out the bundle with one one-time prekey, which is deleted in
     /// the same transaction: each is handed out exactly once.
-    fn claim_bundle(&self, account: AccountId) -> StoreResult<Option<ClaimedBundle>>;
+    fn claim_bundle(&self, account: AccountId) -> StoreFuture<Option<ClaimedBundle>>;
     /// Deposits an envelope for every recipient, all or nothing. Fails if a
     /// recipient is unknown or its mailbox holds `cap` messages.
     fn deposit(
@@ -119,16 +133,26 @@ pub trait Store: Send + Sync + 'static {
         envelope: Vec<u8>,
         now: u64,
         cap: u64,
-    ) -> StoreResult<Vec<i64>>;
+    ) -> StoreFuture<Vec<i64>>;
     /// Messages for `account` with id greater than `after`, oldest first.
-    fn pull(&self, account: AccountId, after: i64, limit: u32) -> StoreResult<Vec<StoredMessage>>;
+    fn pull(&self, account: AccountId, after: i64, limit: u32) -> StoreFuture<Vec<StoredMessage>>;
     /// Deletes the given messages of `account` (others' are untouched).
-    fn ack(&self, account: AccountId, ids: Vec<i64>) -> StoreResult<u64>;
+    fn ack(&self, account: AccountId, ids: Vec<i64>) -> StoreFuture<u64>;
     /// Deletes messages received before `before`. Returns how many.
-    fn purge(&self, before: u64) -> StoreResult<u64>;
+    fn purge(&self, before: u64) -> StoreFuture<u64>;
     /// Records a claim of `handle` by `account` with the hash of its code.
-    fn claim_handle(&self, handle: String, account: AccountId, code_hash: [u8; 32], expires_at: u64)
-    -> StoreResult<()>;
+    /// A claim renewed within `cooldown` seconds is refused (`RetryLater`);
+    /// a renewed claim keeps the wrong-attempt count unless the old code
+    /// had expired.
+    fn claim_handle(
+        &self,
+        handle: String,
+        account: AccountId,
+        code_hash: [u8; 32],
+        now: u64,
+        ttl: u64,
+        cooldown: u64,
+    ) -> StoreFuture<()>;
     /// Checks a code hash (in constant time); binds the handle on success.
     fn verify_handle(
         &self,
@@ -137,11 +161,13 @@ pub trait Store: Send + Sync + 'static {
         code_hash: [u8; 32],
         now: u64,
         max_attempts: u32,
-    ) -> StoreResult<HandleCheck>;
+    ) -> StoreFuture<HandleCheck>;
     /// The account and identity a handle is bound to.
-    fn lookup_handle(&self, handle: String) -> StoreResult<Option<(AccountId, Vec<u8>)>>;
+    fn lookup_handle(&self, handle: String) -> StoreFuture<Option<(AccountId, Vec<u8>)>>;
     /// Counts.
-    fn stats(&self) -> StoreResult<Stats>;
+    fn stats(&self) -> StoreFuture<Stats>;
+    /// Stops after everything queued is committed.
+    fn close(&self);
 }
 
 const SCHEMA: &str = "
@@ -166,10 +192,6 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_recipient ON messages (recipient, id);
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages (received_at);
-CREATE TABLE IF NOT EXISTS mailbox_counts (
-    account BLOB PRIMARY KEY,
-    n INTEGER NOT NULL
-);
 CREATE TABLE IF NOT EXISTS handles (
     handle TEXT PRIMARY KEY,
     account BLOB NOT NULL,
@@ -181,14 +203,45 @@ CREATE TABLE IF NOT EXISTS handle_claims (
     code_hash BLOB NOT NULL,
     expires_at INTEGER NOT NULL,
     attempts INTEGER NOT NULL,
+    claimed_at INTEGER NOT NULL,
     PRIMARY KEY (handle, account)
 );
 ";
 
+/// What only the writer thread touches: the connection and the mailbox
+/// sizes it has counted (exact, because every change goes through it).
+struct Writer {
+    conn: Connection,
+    counts: HashMap<AccountId, u64>,
+}
+
+impl Writer {
+    fn count(&mut self, account: &AccountId) -> StoreResult<u64> {
+        if let Some(n) = self.counts.get(account) {
+            return Ok(*n);
+        }
+        let n: i64 =
+            self.conn.query_row("SELECT COUNT(*) FROM messages WHERE recipient = ?1", [&account[..]], |r| r.get(0))?;
+        let n = to_u64(n);
+        self.counts.insert(*account, n);
+        Ok(n)
+    }
+
+    fn adjust(&mut self, account: &AccountId, delta: i64) {
+        if let Some(n) = self.counts.get_mut(account) {
+            *n = if delta >= 0 {
+                n.saturating_add(delta.unsigned_abs())
+            } else {
+                n.saturating_sub(delta.unsigned_abs())
+            };
+        }
+    }
+}
+
 /// A write waiting for the writer thread.
 trait WriteJob: Send {
     /// Runs inside the batch transaction; false means "roll this one back".
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, w: &mut Writer) -> bool;
     /// Answers the caller once the batch committed (or failed to).
     fn finish(self: Box<Self>, committed: Result<(), String>);
 }
@@ -196,13 +249,13 @@ trait WriteJob: Send {
 struct Job<T, F> {
     work: Option<F>,
     result: Option<StoreResult<T>>,
-    reply: SyncSender<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
 }
 
-impl<T: Send, F: FnOnce(&Connection) -> StoreResult<T> + Send> WriteJob for Job<T, F> {
-    fn run(&mut self, conn: &Connection) -> bool {
+impl<T: Send, F: FnOnce(&mut Writer) -> StoreResult<T> + Send> WriteJob for Job<T, F> {
+    fn run(&mut self, w: &mut Writer) -> bool {
         let Some(work) = self.work.take() else { return false };
-        let result = work(conn);
+        let result = work(w);
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -222,16 +275,17 @@ impl<T: Send, F: FnOnce(&Connection) -> StoreResult<T> + Send> WriteJob for Job<
 
 /// Most writes applied in one transaction.
 const MAX_BATCH: usize = 512;
-/// Writes that may wait for the writer before callers block.
-const QUEUE: usize = 4096;
+/// Writes that may wait for the writer before callers wait for room.
+const QUEUE: usize = 8192;
 /// Read connections kept open.
 const READERS: usize = 4;
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
-    writer: Mutex<Option<SyncSender<Box<dyn WriteJob>>>>,
+    writer: Mutex<Option<mpsc::Sender<Box<dyn WriteJob>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    known: Arc<RwLock<HashSet<AccountId>>>,
     path: std::path::PathBuf,
 }
 
@@ -239,7 +293,6 @@ fn open_connection(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn)
 }
@@ -251,58 +304,69 @@ impl SqliteStore {
         let path = dir.join("sealpost.sqlite3");
         let conn = open_connection(&path)?;
         conn.execute_batch(SCHEMA)?;
-        let (tx, rx) = sync_channel::<Box<dyn WriteJob>>(QUEUE);
+        let known: HashSet<AccountId> = {
+            let mut stmt = conn.prepare("SELECT account FROM accounts")?;
+            let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+            let mut set = HashSet::new();
+            for row in rows {
+                set.insert(account_of(row?)?);
+            }
+            set
+        };
+        let known = Arc::new(RwLock::new(known));
+        let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>(QUEUE);
+        let writer = Writer { conn, counts: HashMap::new() };
         let thread = std::thread::Builder::new()
             .name("sealpost-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(writer, rx))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Self {
             writer: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
-            readers: Mutex::new(Vec::new()),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            known,
             path,
         })
     }
 
-    /// Stops the writer after it has committed everything queued.
-    pub fn close(&self) {
-        if let Ok(mut w) = self.writer.lock() {
-            w.take();
-        }
-        if let Some(handle) = self.thread.lock().ok().and_then(|mut t| t.take()) {
-            let _ = handle.join();
-        }
+    fn write<T, F>(&self, work: F) -> StoreFuture<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Writer) -> StoreResult<T> + Send + 'static,
+    {
+        let sender = self.writer.lock().ok().and_then(|w| w.clone());
+        Box::pin(async move {
+            let sender = sender.ok_or_else(|| StoreError::Internal("store is closed".into()))?;
+            let (reply, answer) = oneshot::channel();
+            let job: Box<dyn WriteJob> = Box::new(Job { work: Some(work), result: None, reply });
+            sender.send(job).await.map_err(|_| StoreError::Internal("writer stopped".into()))?;
+            answer.await.map_err(|_| StoreError::Internal("writer stopped".into()))?
+        })
     }
 
-    fn write<T, F>(&self, work: F) -> StoreResult<T>
+    fn read<T, F>(&self, work: F) -> StoreFuture<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let (reply, answer) = sync_channel(1);
-        let job: Box<dyn WriteJob> = Box::new(Job { work: Some(work), result: None, reply });
-        let sender = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?
-            .clone()
-            .ok_or_else(|| StoreError::Internal("store is closed".into()))?;
-        sender.send(job).map_err(|_| StoreError::Internal("writer stopped".into()))?;
-        answer.recv().map_err(|_| StoreError::Internal("writer stopped".into()))?
-    }
-
-    fn read<T>(&self, work: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let conn = match self.readers.lock().map_err(|_| StoreError::Internal("pool poisoned".into()))?.pop() {
-            Some(c) => c,
-            None => open_connection(&self.path)?,
-        };
-        let result = work(&conn);
-        if let Ok(mut pool) = self.readers.lock()
-            && pool.len() < READERS
-        {
-            pool.push(conn);
-        }
-        result
+        let (pool, path) = (Arc::clone(&self.readers), self.path.clone());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = match pool.lock().map_err(|_| StoreError::Internal("pool poisoned".into()))?.pop() {
+                    Some(c) => c,
+                    None => open_connection(&path)?,
+                };
+                let result = work(&conn);
+                if let Ok(mut p) = pool.lock()
+                    && p.len() < READERS
+                {
+                    p.push(conn);
+                }
+                result
+            })
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?
+        })
     }
 }
 
@@ -312,8 +376,8 @@ impl Drop for SqliteStore {
     }
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<Box<dyn WriteJob>>) {
-    while let Ok(first) = rx.recv() {
+fn writer_loop(mut w: Writer, mut rx: mpsc::Receiver<Box<dyn WriteJob>>) {
+    while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -321,9 +385,11 @@ fn writer_loop(conn: Connection, rx: Receiver<Box<dyn WriteJob>>) {
                 Err(_) => break,
             }
         }
-        let committed = run_batch(&conn, &mut jobs);
+        let committed = run_batch(&mut w, &mut jobs);
         if let Err(e) = &committed {
             tracing::error!(error = %e, batch = jobs.len(), "write batch failed");
+            // The counts may include writes that were rolled back: recount.
+            w.counts.clear();
         }
         for job in jobs {
             job.finish(committed.clone());
@@ -331,24 +397,24 @@ fn writer_loop(conn: Connection, rx: Receiver<Box<dyn WriteJob>>) {
     }
 }
 
-fn run_batch(conn: &Connection, jobs: &mut [Box<dyn WriteJob>]) -> Result<(), String> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+fn run_batch(w: &mut Writer, jobs: &mut [Box<dyn WriteJob>]) -> Result<(), String> {
+    w.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
     for job in jobs.iter_mut() {
         let step = (|| -> Result<(), String> {
-            conn.execute_batch("SAVEPOINT job").map_err(|e| e.to_string())?;
-            if job.run(conn) {
-                conn.execute_batch("RELEASE job").map_err(|e| e.to_string())
+            w.conn.execute_batch("SAVEPOINT job").map_err(|e| e.to_string())?;
+            if job.run(w) {
+                w.conn.execute_batch("RELEASE job").map_err(|e| e.to_string())
             } else {
-                conn.execute_batch("ROLLBACK TO job; RELEASE job").map_err(|e| e.to_string())
+                w.conn.execute_batch("ROLLBACK TO job; RELEASE job").map_err(|e| e.to_string())
             }
         })();
         if let Err(e) = step {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = w.conn.execute_batch("ROLLBACK");
             return Err(e);
         }
     }
-    conn.execute_batch("COMMIT").map_err(|e| {
-        let _ = conn.execute_batch("ROLLBACK");
+    w.conn.execute_batch("COMMIT").map_err(|e| {
+        let _ = w.conn.execute_batch("ROLLBACK");
         e.to_string()
     })
 }
@@ -372,24 +438,29 @@ pub fn account_name(account: &AccountId) -> String {
 }
 
 impl Store for SqliteStore {
-    fn publish_bundle(&self, account: AccountId, identity: Vec<u8>, bundle: Vec<u8>, now: u64) -> StoreResult<()> {
-        self.write(move |c| {
-            c.execute(
+    fn publish_bundle(&self, account: AccountId, identity: Vec<u8>, bundle: Vec<u8>, now: u64) -> StoreFuture<()> {
+        let known = Arc::clone(&self.known);
+        self.write(move |w| {
+            w.conn.execute(
                 "INSERT INTO accounts (account, identity, bundle, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (account) DO UPDATE SET identity = ?2, bundle = ?3, updated_at = ?4",
                 params![&account[..], identity, bundle, to_i64(now)],
             )?;
+            // Marking it known before the commit is harmless: a failed commit
+            // only lets deposits to it fail later with "unknown account".
+            if let Ok(mut k) = known.write() {
+                k.insert(account);
+            }
             Ok(())
         })
     }
 
-    fn add_one_time_prekeys(&self, account: AccountId, prekeys: Vec<(u32, Vec<u8>)>, max: u64) -> StoreResult<u64> {
-        self.write(move |c| {
-            let exists: Option<i64> =
-                c.query_row("SELECT 1 FROM accounts WHERE account = ?1", [&account[..]], |r| r.get(0)).optional()?;
-            if exists.is_none() {
-                return Err(StoreError::UnknownAccount(account_name(&account)));
-            }
+    fn add_one_time_prekeys(&self, account: AccountId, prekeys: Vec<(u32, Vec<u8>)>, max: u64) -> StoreFuture<u64> {
+        if !self.is_known(&account) {
+            return Box::pin(async move { Err(StoreError::UnknownAccount(account_name(&account))) });
+        }
+        self.write(move |w| {
+            let c = &w.conn;
             let mut held: i64 =
                 c.query_row("SELECT COUNT(*) FROM one_time_prekeys WHERE account = ?1", [&account[..]], |r| r.get(0))?;
             let mut insert = c.prepare_cached(
@@ -406,15 +477,20 @@ impl Store for SqliteStore {
         })
     }
 
-    fn identity(&self, account: AccountId) -> StoreResult<Option<Vec<u8>>> {
-        self.read(|c| {
+    fn is_known(&self, account: &AccountId) -> bool {
+        self.known.read().map(|k| k.contains(account)).unwrap_or(false)
+    }
+
+    fn identity(&self, account: AccountId) -> StoreFuture<Option<Vec<u8>>> {
+        self.read(move |c| {
             Ok(c.query_row("SELECT identity FROM accounts WHERE account = ?1", [&account[..]], |r| r.get(0))
                 .optional()?)
         })
     }
 
-    fn claim_bundle(&self, account: AccountId) -> StoreResult<Option<ClaimedBundle>> {
-        self.write(move |c| {
+    fn claim_bundle(&self, account: AccountId) -> StoreFuture<Option<ClaimedBundle>> {
+        self.write(move |w| {
+            let c = &w.conn;
             let bundle: Option<Vec<u8>> = c
                 .query_row("SELECT bundle FROM accounts WHERE account = ?1", [&account[..]], |r| r.get(0))
                 .optional()?;
@@ -445,36 +521,37 @@ impl Store for SqliteStore {
         envelope: Vec<u8>,
         now: u64,
         cap: u64,
-    ) -> StoreResult<Vec<i64>> {
-        self.write(move |c| {
-            let mut ids = Vec::with_capacity(recipients.len());
-            let mut known = c.prepare_cached("SELECT 1 FROM accounts WHERE account = ?1")?;
-            let mut count = c.prepare_cached("SELECT n FROM mailbox_counts WHERE account = ?1")?;
-            let mut insert = c.prepare_cached(
-                "INSERT INTO messages (recipient, sender, envelope, received_at) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let mut bump = c.prepare_cached(
-                "INSERT INTO mailbox_counts (account, n) VALUES (?1, 1)
-                 ON CONFLICT (account) DO UPDATE SET n = n + 1",
-            )?;
+    ) -> StoreFuture<Vec<i64>> {
+        if let Some(r) = recipients.iter().find(|r| !self.is_known(r)) {
+            let name = account_name(r);
+            return Box::pin(async move { Err(StoreError::UnknownAccount(name)) });
+        }
+        self.write(move |w| {
+            // Check every mailbox first: all or nothing.
             for r in &recipients {
-                if known.query_row([&r[..]], |row| row.get::<_, i64>(0)).optional()?.is_none() {
-                    return Err(StoreError::UnknownAccount(account_name(r)));
-                }
-                let n: i64 = count.query_row([&r[..]], |row| row.get(0)).optional()?.unwrap_or(0);
-                if to_u64(n) >= cap {
+                if w.count(r)? >= cap {
                     return Err(StoreError::MailboxFull(account_name(r)));
                 }
-                insert.execute(params![&r[..], &sender[..], &envelope, to_i64(now)])?;
-                ids.push(c.last_insert_rowid());
-                bump.execute([&r[..]])?;
+            }
+            let mut ids = Vec::with_capacity(recipients.len());
+            {
+                let mut insert = w.conn.prepare_cached(
+                    "INSERT INTO messages (recipient, sender, envelope, received_at) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for r in &recipients {
+                    insert.execute(params![&r[..], &sender[..], &envelope, to_i64(now)])?;
+                    ids.push(w.conn.last_insert_rowid());
+                }
+            }
+            for r in &recipients {
+                w.adjust(r, 1);
             }
             Ok(ids)
         })
     }
 
-    fn pull(&self, account: AccountId, after: i64, limit: u32) -> StoreResult<Vec<StoredMessage>> {
-        self.read(|c| {
+    fn pull(&self, account: AccountId, after: i64, limit: u32) -> StoreFuture<Vec<StoredMessage>> {
+        self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, sender, envelope, received_at FROM messages
                  WHERE recipient = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
@@ -491,33 +568,28 @@ impl Store for SqliteStore {
         })
     }
 
-    fn ack(&self, account: AccountId, ids: Vec<i64>) -> StoreResult<u64> {
-        self.write(move |c| {
-            let mut del = c.prepare_cached("DELETE FROM messages WHERE id = ?1 AND recipient = ?2")?;
+    fn ack(&self, account: AccountId, ids: Vec<i64>) -> StoreFuture<u64> {
+        self.write(move |w| {
             let mut deleted: u64 = 0;
-            for id in ids {
-                deleted = deleted.saturating_add(u64::try_from(del.execute(params![id, &account[..]])?).unwrap_or(0));
+            {
+                let mut del = w.conn.prepare_cached("DELETE FROM messages WHERE id = ?1 AND recipient = ?2")?;
+                for id in ids {
+                    deleted =
+                        deleted.saturating_add(u64::try_from(del.execute(params![id, &account[..]])?).unwrap_or(0));
+                }
             }
-            if deleted > 0 {
-                c.execute(
-                    "UPDATE mailbox_counts SET n = MAX(0, n - ?2) WHERE account = ?1",
-                    params![&account[..], to_i64(deleted)],
-                )?;
-            }
+            w.adjust(&account, -i64::try_from(deleted).unwrap_or(0));
             Ok(deleted)
         })
     }
 
-    fn purge(&self, before: u64) -> StoreResult<u64> {
-        self.write(move |c| {
-            let n = c.execute("DELETE FROM messages WHERE received_at < ?1", [to_i64(before)])?;
+    fn purge(&self, before: u64) -> StoreFuture<u64> {
+        self.write(move |w| {
+            let n = w.conn.execute("DELETE FROM messages WHERE received_at < ?1", [to_i64(before)])?;
             if n > 0 {
-                c.execute_batch(
-                    "DELETE FROM mailbox_counts;
-                     INSERT INTO mailbox_counts (account, n) SELECT recipient, COUNT(*) FROM messages GROUP BY recipient;",
-                )?;
+                w.counts.clear();
             }
-            c.execute("DELETE FROM handle_claims WHERE expires_at < ?1", [to_i64(before)])?;
+            w.conn.execute("DELETE FROM handle_claims WHERE expires_at < ?1", [to_i64(before)])?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }
@@ -527,18 +599,41 @@ impl Store for SqliteStore {
         handle: String,
         account: AccountId,
         code_hash: [u8; 32],
-        expires_at: u64,
-    ) -> StoreResult<()> {
-        self.write(move |c| {
+        now: u64,
+        ttl: u64,
+        cooldown: u64,
+    ) -> StoreFuture<()> {
+        self.write(move |w| {
+            let c = &w.conn;
             let bound: Option<Vec<u8>> =
                 c.query_row("SELECT account FROM handles WHERE handle = ?1", [&handle], |r| r.get(0)).optional()?;
             if bound.is_some_and(|b| b != account) {
                 return Err(StoreError::HandleTaken);
             }
+            let previous: Option<(i64, i64, i64)> = c
+                .query_row(
+                    "SELECT claimed_at, expires_at, attempts FROM handle_claims WHERE handle = ?1 AND account = ?2",
+                    params![handle, &account[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let mut attempts = 0i64;
+            if let Some((claimed_at, expires_at, used)) = previous {
+                let wait = to_u64(claimed_at).saturating_add(cooldown).saturating_sub(now);
+                if wait > 0 {
+                    return Err(StoreError::RetryLater(wait));
+                }
+                // Wrong guesses count across renewed claims while the old code lived.
+                if to_u64(expires_at) >= now {
+                    attempts = used;
+                }
+            }
             c.execute(
-                "INSERT INTO handle_claims (handle, account, code_hash, expires_at, attempts) VALUES (?1, ?2, ?3, ?4, 0)
-                 ON CONFLICT (handle, account) DO UPDATE SET code_hash = ?3, expires_at = ?4, attempts = 0",
-                params![handle, &account[..], &code_hash[..], to_i64(expires_at)],
+                "INSERT INTO handle_claims (handle, account, code_hash, expires_at, attempts, claimed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (handle, account) DO UPDATE SET code_hash = ?3, expires_at = ?4, attempts = ?5,
+                 claimed_at = ?6",
+                params![handle, &account[..], &code_hash[..], to_i64(now.saturating_add(ttl)), attempts, to_i64(now)],
             )?;
             Ok(())
         })
@@ -551,8 +646,9 @@ impl Store for SqliteStore {
         code_hash: [u8; 32],
         now: u64,
         max_attempts: u32,
-    ) -> StoreResult<HandleCheck> {
-        self.write(move |c| {
+    ) -> StoreFuture<HandleCheck> {
+        self.write(move |w| {
+            let c = &w.conn;
             let claim: Option<(Vec<u8>, i64, i64)> = c
                 .query_row(
                     "SELECT code_hash, expires_at, attempts FROM handle_claims WHERE handle = ?1 AND account = ?2",
@@ -596,8 +692,8 @@ impl Store for SqliteStore {
         })
     }
 
-    fn lookup_handle(&self, handle: String) -> StoreResult<Option<(AccountId, Vec<u8>)>> {
-        self.read(|c| {
+    fn lookup_handle(&self, handle: String) -> StoreFuture<Option<(AccountId, Vec<u8>)>> {
+        self.read(move |c| {
             let row: Option<(Vec<u8>, Vec<u8>)> = c
                 .query_row(
                     "SELECT h.account, a.identity FROM handles h JOIN accounts a ON a.account = h.account
@@ -610,14 +706,23 @@ impl Store for SqliteStore {
         })
     }
 
-    fn stats(&self) -> StoreResult<Stats> {
+    fn stats(&self) -> StoreFuture<Stats> {
         self.read(|c| {
             let n = |sql: &str| -> StoreResult<u64> { Ok(to_u64(c.query_row(sql, [], |r| r.get(0))?)) };
             Ok(Stats {
                 accounts: n("SELECT COUNT(*) FROM accounts")?,
-                messages: n("SELECT COALESCE(SUM(n), 0) FROM mailbox_counts")?,
+                messages: n("SELECT COUNT(*) FROM messages")?,
                 one_time_prekeys: n("SELECT COUNT(*) FROM one_time_prekeys")?,
             })
         })
+    }
+
+    fn close(&self) {
+        if let Ok(mut w) = self.writer.lock() {
+            w.take();
+        }
+        if let Some(handle) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = handle.join();
+        }
     }
 }

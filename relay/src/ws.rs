@@ -83,6 +83,9 @@ pub async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Result<Re
     };
     let creds = Credentials::parse(&header)?;
     creds.verify("GET", &signed_path, b"", unix_now(), relay.config.max_clock_skew_secs, &relay.nonces)?;
+    if !relay.store.is_known(&creds.account) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_registered", "publish a bundle first"));
+    }
     relay.account_limits.check(&creds.account).map_err(ApiError::rate_limited)?;
 
     let key = req
@@ -136,7 +139,7 @@ where
         // Push everything new since the cursor.
         loop {
             let after = cursor;
-            let batch = relay.blocking(move |s| s.pull(account, after, BATCH)).await.map_err(|e| e.to_string())?;
+            let batch = relay.store.pull(account, after, BATCH).await.map_err(|e| e.to_string())?;
             let full = batch.len() == usize::try_from(BATCH).unwrap_or(usize::MAX);
             for m in &batch {
                 let mut frame = message_json(m);
@@ -161,7 +164,7 @@ where
                     Message::Text(text) => {
                         let reply = match serde_json::from_str::<ClientFrame>(text.as_str()) {
                             Ok(ClientFrame::Ack { ids }) if !ids.is_empty() && ids.len() <= 1000 => {
-                                match relay.blocking(move |s| s.ack(account, ids)).await {
+                                match relay.store.ack(account, ids).await.map_err(ApiError::from) {
                                     Ok(n) => json!({ "type": "acked", "deleted": n }),
                                     Err(e) => json!({ "type": "error", "code": e.code, "message": e.message }),
                                 }

@@ -199,12 +199,36 @@ async fn handles_are_bound_by_a_code_with_expiry_and_attempt_limits() {
     assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(403));
     assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(429));
     assert_eq!(bob.client.verify_handle("bobby", &right).await.unwrap_err().status(), Some(429));
-    // A new claim gives a new code and a fresh count.
-    bob.client.claim_handle("bobby").await.unwrap();
-    bob.client.verify_handle("bobby", &relay.codes.get("bobby")).await.unwrap();
+    // Asking again at once is refused (no code floods to the owner)...
+    let again = bob.client.claim_handle("bobby").await.unwrap_err();
+    assert_eq!(again.status(), Some(429));
     // Unknown and malformed handles.
     assert_eq!(alice.client.lookup_handle("nobody").await.unwrap_err().status(), Some(404));
     assert_eq!(alice.client.claim_handle("a b").await.unwrap_err().status(), Some(400));
+}
+
+#[tokio::test]
+async fn a_locked_claim_stays_locked_until_its_code_expires() {
+    let relay = start_with(|c| {
+        c.code_ttl_secs = 2;
+        c.code_cooldown_secs = 1;
+        c.code_max_attempts = 2;
+    })
+    .await;
+    let bob = user(&relay, 0).await;
+    bob.client.claim_handle("bobby").await.unwrap();
+    let right = relay.codes.get("bobby");
+    let wrong = if right == "000000" { "111111" } else { "000000" };
+    assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(403));
+    assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(429));
+    // A new claim after the cooldown but while the old code lives keeps the count.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    bob.client.claim_handle("bobby").await.unwrap();
+    assert_eq!(bob.client.verify_handle("bobby", &relay.codes.get("bobby")).await.unwrap_err().status(), Some(429));
+    // Once the old code has expired, a new claim starts afresh.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    bob.client.claim_handle("bobby").await.unwrap();
+    bob.client.verify_handle("bobby", &relay.codes.get("bobby")).await.unwrap();
 }
 
 #[tokio::test]
@@ -512,4 +536,61 @@ async fn a_deposit_cannot_be_made_for_nobody_and_reveals_nothing_of_others() {
     assert_eq!(r.status(), Some(400));
     let dup = alice.client.account();
     assert_eq!(alice.client.deposit(&[dup, dup], b"x").await.unwrap_err().status(), Some(400));
+}
+
+#[tokio::test]
+async fn deposits_use_relay_sessions_with_replay_protection() {
+    let mut relay = start().await;
+    let alice = user(&relay, 0).await;
+    let bob = user(&relay, 0).await;
+    // The client opens a session on its first deposit and reuses it.
+    alice.client.deposit(&[bob.client.account()], b"one").await.unwrap();
+    alice.client.deposit(&[bob.client.account()], b"two").await.unwrap();
+    // A session request, built by hand, replayed.
+    let r = alice.client.raw(Method::POST, "/v1/sessions", &ct(), b"{}".to_vec(), true).await.unwrap();
+    assert_eq!(r.status, 201);
+    let v = r.json();
+    let id: [u8; 16] = sealpost_relay::auth::decode_fixed(v["id"].as_str().unwrap()).unwrap();
+    let key: [u8; 32] = sealpost_relay::auth::decode_fixed(v["key"].as_str().unwrap()).unwrap();
+    let body = json_body(serde_json::json!({
+        "recipients": [sealpost_relay::client::account_id(bob.account.identity())],
+        "envelope": "dGhyZWU",
+    }));
+    let send = |seq: u64, mac_key: [u8; 32], path: &'static str, method: Method| {
+        let auth = sealpost_relay::auth::session_authorization(&id, &mac_key, method.as_str(), path, seq, &body);
+        let mut h = ct();
+        h.push(("authorization", auth));
+        let c = alice.client.clone();
+        let body = body.clone();
+        async move { c.raw(method, path, &h, body, false).await.unwrap() }
+    };
+    assert_eq!(send(7, key, "/v1/messages", Method::POST).await.status, 201);
+    let r = send(7, key, "/v1/messages", Method::POST).await;
+    assert_eq!((r.status.as_u16(), r.json()["error"]["code"].clone()), (401, "replayed_request".into()));
+    // Out of order but new: fine. Far too old: refused.
+    assert_eq!(send(5, key, "/v1/messages", Method::POST).await.status, 201);
+    assert_eq!(send(5000, key, "/v1/messages", Method::POST).await.status, 201);
+    assert_eq!(send(6, key, "/v1/messages", Method::POST).await.status, 401);
+    // A wrong key, and a session used where an identity signature is required.
+    let r = send(5001, [0; 32], "/v1/messages", Method::POST).await;
+    assert_eq!(r.json()["error"]["code"], "bad_mac");
+    let r = send(5002, key, "/v1/messages/ack", Method::POST).await;
+    assert_eq!(r.json()["error"]["code"], "signature_required");
+    assert_eq!(bob.client.pull(0, 100).await.unwrap().len(), 5);
+    // After a restart the relay has forgotten sessions: the old one is
+    // refused and the client opens a new one by itself.
+    relay.restart().await;
+    let r = send(5003, key, "/v1/messages", Method::POST).await;
+    assert_eq!(r.json()["error"]["code"], "unknown_session");
+    alice.client.deposit(&[bob.client.account()], b"after restart").await.unwrap();
+    assert_eq!(bob.client.pull(0, 100).await.unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn unregistered_keys_get_403() {
+    let relay = start().await;
+    let stranger = Client::new(&relay.base, sealpost::IdentityKeyPair::generate(&mut sealpost::os_rng())).unwrap();
+    let err = stranger.pull(0, 10).await.unwrap_err();
+    assert_eq!((err.status(), err.to_string().contains("not_registered")), (Some(403), true));
+    assert_eq!(stranger.open_session().await.unwrap_err().status(), Some(403));
 }

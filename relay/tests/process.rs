@@ -78,6 +78,7 @@ fn help_explains_every_flag() {
         "--max-one-time-prekeys",
         "--code-ttl-secs",
         "--code-max-attempts",
+        "--code-cooldown-secs",
         "--code-webhook",
         "--tls-cert",
         "--tls-key",

@@ -1,5 +1,6 @@
--- wrk script: replays pre-signed deposits (one nonce each) from
--- $SEALPOST_BENCH_DIR/auth.txt with the body $SEALPOST_BENCH_DIR/body.json.
+-- wrk script: replays pre-authenticated deposits from
+-- $SEALPOST_BENCH_DIR/auth-<thread>.txt (one relay session per thread, each
+-- line the next sequence number) with the body $SEALPOST_BENCH_DIR/body.json.
 local counter = 0
 local threads = {}
 
@@ -15,13 +16,8 @@ function init(args)
   body = f:read("*a")
   f:close()
   auths = {}
-  local i = 0
-  for line in io.lines(dir .. "/auth.txt") do
-    -- Each thread keeps every n-th header so no two threads share a nonce.
-    if i % tonumber(os.getenv("SEALPOST_BENCH_THREADS")) == tid then
-      table.insert(auths, line)
-    end
-    i = i + 1
+  for line in io.lines(dir .. "/auth-" .. tid .. ".txt") do
+    table.insert(auths, line)
   end
   idx = 1
 end
@@ -30,7 +26,7 @@ function request()
   local a = auths[idx]
   idx = idx + 1
   if a == nil then
-    a = auths[1] -- exhausted: the relay will answer 401 (counted as errors)
+    a = auths[1] -- exhausted: the relay answers 401, counted as non-2xx
   end
   return wrk.format("POST", "/v1/messages", { ["Content-Type"] = "application/json", ["Authorization"] = a }, body)
 end

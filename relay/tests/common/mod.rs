@@ -76,10 +76,14 @@ impl TestRelay {
         }
     }
 
-    /// Starts again on the same data directory (a new port).
+    /// Starts again on the same data directory and address.
     pub(crate) async fn restart(&mut self) {
+        let addr = self.running.as_ref().map(|r| r.addr);
         self.stop().await;
-        let cfg = config(self.dir.path());
+        let mut cfg = config(self.dir.path());
+        if let Some(addr) = addr {
+            cfg.listen = addr;
+        }
         let running = Running::start(cfg, Some(self.codes.clone())).await.unwrap();
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
