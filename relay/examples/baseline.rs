@@ -16,12 +16,22 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 type Job = (Bytes, SyncSender<bool>);
 
+fn open(dir: &str) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(format!("{dir}/baseline.sqlite3"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")?;
+    Ok(conn)
+}
+
 fn writer(dir: String, rx: Receiver<Job>) {
-    let conn = rusqlite::Connection::open(format!("{dir}/baseline.sqlite3")).expect("open database");
-    conn.pragma_update(None, "journal_mode", "WAL").expect("WAL");
-    conn.pragma_update(None, "synchronous", "FULL").expect("synchronous");
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
-        .expect("schema");
+    let conn = match open(&dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("baseline: opening the database: {e}");
+            std::process::exit(1);
+        }
+    };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while let Ok(j) = rx.try_recv() {
