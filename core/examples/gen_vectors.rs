@@ -391,19 +391,74 @@ fn conversation(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
     }))
 }
 
+/// A deterministic group exchange: three members' distributions and
+/// messages, with real sealing and signatures.
+fn group(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
+    use sealpost::GroupSession;
+    let policy = SessionPolicy { suites: vec![Suite::ChaCha20Poly1305], ..SessionPolicy::default() };
+    let mut steps = Vec::new();
+    let mut members = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let mut rec = recorder(rng);
+        let id = IdentityKeyPair::generate(&mut rec);
+        let view = GroupSession::new(&mut rec, b"book-club", id.public(), &policy)?;
+        let skd = view.distribution();
+        steps.push(json!({
+            "step": "member", "name": name, "draws": rec.draws,
+            "identity": h(&id.public().to_bytes()),
+            "distribution": h(&skd.to_bytes()?),
+        }));
+        members.push((name, id, view));
+    }
+    // Everyone installs everyone's chain.
+    let skds: Vec<_> = members.iter().map(|(_, _, v)| v.distribution()).collect();
+    let ids: Vec<_> = members.iter().map(|(_, id, _)| *id.public()).collect();
+    for (i, (_, _, view)) in members.iter_mut().enumerate() {
+        for (j, skd) in skds.iter().enumerate() {
+            if i != j {
+                view.add_member(ids[j])?;
+                view.process_distribution(&ids[j], skd)?;
+            }
+        }
+    }
+    for (from, text) in [(0usize, "first book: Dune"), (1, "I'm in"), (0, "chapter 1 by Friday"), (2, "")] {
+        let mut rec = recorder(rng);
+        let envelope = members[from].2.encrypt(&mut rec, text.as_bytes())?;
+        for (to, (_, _, view)) in members.iter_mut().enumerate() {
+            if to != from {
+                let (sender, pt) = view.decrypt(&envelope)?;
+                if sender != ids[from] || pt != text.as_bytes() {
+                    return Err(sealpost::Error::AuthenticationFailed);
+                }
+            }
+        }
+        steps.push(json!({
+            "step": "send", "from": members[from].0, "draws": rec.draws,
+            "plaintext": h(text.as_bytes()), "envelope": h(&envelope),
+        }));
+    }
+    Ok(json!({
+        "description": "A group of three with sender keys: each member's identity and distribution (draws: identity seed and X25519 secret, then the sender chain's signing seed and chain key), then group messages with their draws (the salt), envelopes and plaintexts. Every member other than the sender opens each message.",
+        "group_id": h(b"book-club"),
+        "suite": Suite::ChaCha20Poly1305.id(),
+        "steps": steps,
+    }))
+}
+
 type Generator = fn(&mut ChaCha20Rng) -> Result<Value, sealpost::Error>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "test-vectors".into()));
     std::fs::create_dir_all(&dir)?;
     // One generator per file, so adding vectors to one file leaves the others unchanged.
-    let files: [(&str, Generator); 6] = [
+    let files: [(&str, Generator); 7] = [
         ("suites.json", suites),
         ("kdf.json", kdf),
         ("identities.json", identities),
         ("bundles.json", bundles),
         ("envelopes.json", envelopes),
         ("conversation.json", conversation),
+        ("group.json", group),
     ];
     for (i, (name, generate)) in files.iter().enumerate() {
         let mut seed = [0u8; 32];

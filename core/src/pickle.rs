@@ -525,9 +525,10 @@ impl Session {
     /// rolled-back database). So that the restored session does not reuse
     /// chain positions its peer has already consumed, its next message
     /// starts a new sending epoch; the random per-message salt already
-    /// guarantees that no key and nonce is ever used twice. If the real
-    /// state had moved on by more than one epoch, the peer cannot follow and
-    /// the session must be started again.
+    /// guarantees that no key and nonce is ever used twice. If the lost part
+    /// of the state had started an epoch that the peer already saw, the peer
+    /// refuses the restored side's messages and the session must be started
+    /// again.
     pub fn from_pickle(pickle: &[u8], key: &PickleKey) -> Result<Self> {
         Self::decode_pickle(&open(pickle, PickleKind::Session, key)?)
     }

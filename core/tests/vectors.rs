@@ -195,3 +195,42 @@ fn envelope_vectors() {
     assert_eq!(m.to_bytes().unwrap().to_vec(), hx(&v["encoding"]));
     assert_eq!(Envelope::from_bytes(&hx(&v["encoding"])).unwrap(), Envelope::SenderKeyDistribution(m));
 }
+
+#[test]
+fn group_vector_opens_and_verifies() {
+    use sealpost::GroupSession;
+    let doc = load("group.json");
+    let group_id = hx(&doc["group_id"]);
+    let policy = sealpost::SessionPolicy {
+        suites: vec![Suite::from_id(u8::try_from(doc["suite"].as_u64().unwrap()).unwrap()).unwrap()],
+        ..sealpost::SessionPolicy::default()
+    };
+    let mut rng = sealpost::os_rng();
+    // A fresh observer who knows the three members' chains (as a fourth member would).
+    let observer = IdentityKeyPair::generate(&mut rng);
+    let mut view = GroupSession::new(&mut rng, &group_id, observer.public(), &policy).unwrap();
+    let mut names = std::collections::HashMap::new();
+    let mut sent = 0;
+    for step in doc["steps"].as_array().unwrap() {
+        match step["step"].as_str().unwrap() {
+            "member" => {
+                let identity = IdentityPublic::from_bytes(&hx(&step["identity"])).unwrap();
+                let Envelope::SenderKeyDistribution(skd) = Envelope::from_bytes(&hx(&step["distribution"])).unwrap()
+                else {
+                    panic!("not a distribution")
+                };
+                view.add_member(identity).unwrap();
+                view.process_distribution(&identity, &skd).unwrap();
+                names.insert(step["name"].as_str().unwrap().to_owned(), identity);
+            }
+            "send" => {
+                let (from, pt) = view.decrypt(&hx(&step["envelope"])).unwrap();
+                assert_eq!(from, names[step["from"].as_str().unwrap()]);
+                assert_eq!(pt, hx(&step["plaintext"]));
+                sent += 1;
+            }
+            other => panic!("unknown step {other}"),
+        }
+    }
+    assert_eq!(sent, 4);
+}

@@ -42,7 +42,7 @@ pub struct Config {
     pub code_max_attempts: u32,
     /// Seconds before the same account may ask again for a code for the same handle.
     pub code_cooldown_secs: u64,
-    /// Where verification codes go: `log` (the relay's log) or a webhook URL.
+    /// Where verification codes go: standard output (`None`) or a webhook URL.
     pub code_webhook: Option<String>,
     /// TLS certificate chain (PEM); TLS is on when both paths are set.
     pub tls_cert: Option<PathBuf>,
