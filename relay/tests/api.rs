@@ -594,3 +594,44 @@ async fn unregistered_keys_get_403() {
     assert_eq!((err.status(), err.to_string().contains("not_registered")), (Some(403), true));
     assert_eq!(stranger.open_session().await.unwrap_err().status(), Some(403));
 }
+
+/// The webhook code sender POSTs {"handle","code"} to the configured URL.
+#[tokio::test]
+async fn codes_can_go_to_a_webhook() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = hook.local_addr().unwrap();
+    let received = tokio::spawn(async move {
+        let (mut s, _) = hook.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Read until the JSON body is complete.
+        loop {
+            let n = s.read(&mut chunk).await.unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            if n == 0 || buf.ends_with(b"}") {
+                break;
+            }
+        }
+        s.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+        String::from_utf8(buf).unwrap()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.code_webhook = Some(format!("http://{hook_addr}/sms"));
+    let running = sealpost_relay::Running::start(config, None).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let mut rng = sealpost::os_rng();
+    let account = sealpost::Account::new(&mut rng, NOW);
+    let client = Client::new(&base, account.identity_keys().clone()).unwrap();
+    client.publish_bundle(&account.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
+    client.claim_handle("+4930123456789").await.unwrap();
+    let request = tokio::time::timeout(Duration::from_secs(5), received).await.unwrap().unwrap();
+    assert!(request.starts_with("POST /sms HTTP/1.1"), "{request}");
+    let body = &request[request.find("\r\n\r\n").unwrap() + 4..];
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["handle"], "+4930123456789");
+    let code = v["code"].as_str().unwrap().to_owned();
+    client.verify_handle("+4930123456789", &code).await.unwrap();
+    running.stop().await.unwrap();
+}
