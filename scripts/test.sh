@@ -35,6 +35,9 @@ cargo test --workspace --all-features
 step "independent Python implementation checks every vector (from docs/PROTOCOL.md alone)"
 python3 test-vectors/verify.py
 
+step "fuzz every target briefly (fuzz/README.md says how to run them for hours)"
+bash fuzz/run.sh "${SEALPOST_FUZZ_SECONDS:-15}"
+
 step "RSA interop with Python's cryptography, both directions"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -93,6 +93,17 @@ pub mod hazmat {
         identity.secret_bytes()
     }
 
+    /// Seals an arbitrary plaintext as a pickle of `kind` (for fuzzing the
+    /// pickle decoders past the authentication layer).
+    pub fn seal_pickle<R: rand_core::CryptoRng + ?Sized>(
+        rng: &mut R,
+        kind: crate::pickle::PickleKind,
+        key: &crate::PickleKey,
+        plaintext: &[u8],
+    ) -> crate::Result<alloc::vec::Vec<u8>> {
+        crate::pickle::seal(rng, kind, key, plaintext)
+    }
+
     /// The suite keys with which `session` would open `envelope`, computed
     /// without changing the session. Lets tests show that no key and nonce
     /// is ever used twice.

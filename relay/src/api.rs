@@ -287,11 +287,17 @@ struct PublishBundle {
     bundle: String,
 }
 
-async fn publish_bundle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
-    let req: PublishBundle = parse_json(&call.body)?;
+/// Parses and verifies a published bundle.
+fn parse_bundle(body: &[u8]) -> Result<(sealpost::PrekeyBundle, Vec<u8>), ApiError> {
+    let req: PublishBundle = parse_json(body)?;
     let bytes = b64("bundle", &req.bundle)?;
     let bundle = sealpost::PrekeyBundle::from_bytes(&bytes)
         .map_err(|e| ApiError::bad_request("bad_bundle", format!("the bundle does not verify: {e}")))?;
+    Ok((bundle, bytes))
+}
+
+async fn publish_bundle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let (bundle, bytes) = parse_bundle(&call.body)?;
     if bundle.identity().signing_key() != &account {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "not_your_bundle", "the bundle's identity is not the caller"));
     }
@@ -310,22 +316,35 @@ struct UploadPrekeys {
     prekeys: Vec<String>,
 }
 
-async fn upload_prekeys(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
-    let req: UploadPrekeys = parse_json(&call.body)?;
+/// Parses an upload of one-time prekeys (signatures are checked against
+/// the caller's identity afterwards).
+fn parse_prekeys(body: &[u8]) -> Result<Vec<(sealpost::OneTimePrekey, Vec<u8>)>, ApiError> {
+    let req: UploadPrekeys = parse_json(body)?;
     if req.prekeys.is_empty() || req.prekeys.len() > 1000 {
         return Err(ApiError::bad_request("bad_prekeys", "upload 1 to 1000 one-time prekeys at a time"));
     }
+    req.prekeys
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let bytes = b64("prekeys", p)?;
+            let otk = sealpost::OneTimePrekey::from_bytes(&bytes)
+                .map_err(|_| ApiError::bad_request("bad_prekeys", format!("prekey {i} is not 100 bytes")))?;
+            Ok((otk, bytes))
+        })
+        .collect()
+}
+
+async fn upload_prekeys(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let parsed = parse_prekeys(&call.body)?;
     let identity = relay
         .store
         .identity(account)
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_account", "publish a bundle first"))?;
     let identity = sealpost::IdentityPublic::from_bytes(&identity).map_err(ApiError::internal)?;
-    let mut keys = Vec::with_capacity(req.prekeys.len());
-    for (i, p) in req.prekeys.iter().enumerate() {
-        let bytes = b64("prekeys", p)?;
-        let otk = sealpost::OneTimePrekey::from_bytes(&bytes)
-            .map_err(|_| ApiError::bad_request("bad_prekeys", format!("prekey {i} is not 100 bytes")))?;
+    let mut keys = Vec::with_capacity(parsed.len());
+    for (i, (otk, bytes)) in parsed.into_iter().enumerate() {
         otk.verify(&identity)
             .map_err(|_| ApiError::bad_request("bad_prekeys", format!("prekey {i} is not signed by the caller")))?;
         keys.push((otk.id, bytes));
@@ -364,12 +383,13 @@ struct Deposit {
     envelope: String,
 }
 
-async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<Resp, ApiError> {
-    let req: Deposit = parse_json(&call.body)?;
-    if req.recipients.is_empty() || req.recipients.len() > relay.config.max_recipients {
+/// Parses and checks a deposit body: recipients and envelope.
+fn parse_deposit(config: &Config, body: &[u8]) -> Result<(Vec<AccountId>, Vec<u8>), ApiError> {
+    let req: Deposit = parse_json(body)?;
+    if req.recipients.is_empty() || req.recipients.len() > config.max_recipients {
         return Err(ApiError::bad_request(
             "bad_recipients",
-            format!("1 to {} recipients per deposit", relay.config.max_recipients),
+            format!("1 to {} recipients per deposit", config.max_recipients),
         ));
     }
     let mut recipients = Vec::with_capacity(req.recipients.len());
@@ -384,9 +404,14 @@ async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<R
     if envelope.is_empty() {
         return Err(ApiError::bad_request("bad_envelope", "the envelope is empty"));
     }
-    if envelope.len() > relay.config.max_envelope_bytes {
-        return Err(ApiError::too_large(format!("envelopes are limited to {} bytes", relay.config.max_envelope_bytes)));
+    if envelope.len() > config.max_envelope_bytes {
+        return Err(ApiError::too_large(format!("envelopes are limited to {} bytes", config.max_envelope_bytes)));
     }
+    Ok((recipients, envelope))
+}
+
+async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let (recipients, envelope) = parse_deposit(&relay.config, &call.body)?;
     let (now, cap, size) = (unix_now(), relay.config.max_mailbox_messages, envelope.len());
     let notify = recipients.clone();
     let started = Instant::now();
@@ -439,12 +464,17 @@ struct Ack {
     ids: Vec<i64>,
 }
 
-async fn ack(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
-    let req: Ack = parse_json(&call.body)?;
+fn parse_ack(body: &[u8]) -> Result<Vec<i64>, ApiError> {
+    let req: Ack = parse_json(body)?;
     if req.ids.is_empty() || req.ids.len() > 1000 {
         return Err(ApiError::bad_request("bad_ids", "acknowledge 1 to 1000 ids at a time"));
     }
-    let deleted = relay.store.ack(account, req.ids).await?;
+    Ok(req.ids)
+}
+
+async fn ack(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let ids = parse_ack(&call.body)?;
+    let deleted = relay.store.ack(account, ids).await?;
     Ok(json_response(StatusCode::OK, &json!({ "deleted": deleted })))
 }
 
@@ -476,13 +506,18 @@ struct VerifyHandle {
     code: String,
 }
 
-async fn verify_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
-    let req: VerifyHandle = parse_json(&call.body)?;
+fn parse_verify(body: &[u8]) -> Result<(String, String), ApiError> {
+    let req: VerifyHandle = parse_json(body)?;
     let handle = normalize_handle(&req.handle)?;
     if req.code.len() != 6 || !req.code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::bad_request("bad_code", "the code is six digits"));
     }
-    let hash = code_hash(&handle, &account, &req.code);
+    Ok((handle, req.code))
+}
+
+async fn verify_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let (handle, code) = parse_verify(&call.body)?;
+    let hash = code_hash(&handle, &account, &code);
     let (now, max) = (unix_now(), relay.config.code_max_attempts);
     match relay.store.verify_handle(handle.clone(), account, hash, now, max).await? {
         HandleCheck::Bound => {
@@ -568,6 +603,23 @@ async fn status_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
     let mut resp = Response::new(Full::new(Bytes::from(html)));
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     Ok(resp)
+}
+
+/// Runs a request body through the parsing and checks its route applies
+/// before any storage access (JSON, base64, bundle and prekey decoding,
+/// handle and code rules) — for fuzzing: nothing here may panic.
+#[doc(hidden)]
+pub fn check_body(route: &str, body: &[u8]) -> Result<(), ApiError> {
+    match route {
+        "publish_bundle" => parse_bundle(body).map(drop),
+        "upload_prekeys" => parse_prekeys(body).map(drop),
+        "deposit" => parse_deposit(&Config::default(), body).map(drop),
+        "ack" => parse_ack(body).map(drop),
+        "claim_handle" => parse_json::<ClaimHandle>(body).and_then(|r| normalize_handle(&r.handle)).map(drop),
+        "verify_handle" => parse_verify(body).map(drop),
+        "open_session" => parse_json::<serde_json::Map<String, serde_json::Value>>(body).map(drop),
+        _ => Err(ApiError::not_found("no_such_route", route.to_owned())),
+    }
 }
 
 /// The account name of an id, for logs.

@@ -1,0 +1,24 @@
+//! The relay's request parsing: Authorization headers (signature and
+//! session schemes) and every route's JSON body. 4xx errors only, no panics.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sealpost_relay::auth::{Credentials, NonceCache, Sessions};
+
+const ROUTES: [&str; 7] =
+    ["publish_bundle", "upload_prekeys", "deposit", "ack", "claim_handle", "verify_handle", "open_session"];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else { return };
+    let text = String::from_utf8_lossy(rest);
+    if let Ok(creds) = Credentials::parse(&text) {
+        let nonces = NonceCache::default();
+        let _ = creds.verify("POST", "/v1/messages", rest, creds.ts, 300, &nonces);
+    }
+    let sessions = Sessions::default();
+    let _ = sessions.verify(&text, "POST", "/v1/messages", rest, 0);
+    let _ = sealpost_relay::handles::normalize_handle(&text);
+    if let Err(e) = sealpost_relay::api::check_body(ROUTES[usize::from(selector) % ROUTES.len()], rest) {
+        assert!(e.status.is_client_error(), "{e}");
+    }
+});
