@@ -1,0 +1,202 @@
+//! Sealpost's protocol operations next to vodozemac's Olm in the same run:
+//! session creation (initiator and responder), 1 KiB message round trips
+//! in a steady one-way stream and alternating (a Diffie-Hellman step each
+//! turn), pickling, and a group message to 100 members.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use sealpost::{
+    Account, Envelope, GroupSession, IdentityKeyPair, PickleKey, PrekeyBundle, Session, SessionPolicy, SymmetricKey,
+};
+use vodozemac::olm::{Account as OlmAccount, OlmMessage, SessionConfig};
+
+const NOW: u64 = 1_700_000_000;
+const KIB: [u8; 1024] = [0x42; 1024];
+
+fn seeded() -> ChaCha20Rng {
+    ChaCha20Rng::from_seed([5; 32])
+}
+
+fn bundle_of(bob: &mut Account, rng: &mut ChaCha20Rng, policy: &SessionPolicy) -> PrekeyBundle {
+    let otk = bob.generate_one_time_prekeys(rng, 1)[0];
+    bob.bundle(policy).unwrap().with_one_time_prekey(otk).unwrap()
+}
+
+/// Alice's and Bob's sessions after a first message and a reply.
+fn sealpost_pair() -> (ChaCha20Rng, Session, Session) {
+    let mut rng = seeded();
+    let policy = SessionPolicy::default();
+    let alice = Account::new(&mut rng, NOW);
+    let mut bob = Account::new(&mut rng, NOW);
+    let bundle = bundle_of(&mut bob, &mut rng, &policy);
+    let mut a = Session::initiate(&mut rng, &alice, &bundle, &policy, NOW).unwrap();
+    let first = a.encrypt(&mut rng, NOW, b"hi").unwrap();
+    let Envelope::Prekey(m) = Envelope::from_bytes(&first).unwrap() else { unreachable!() };
+    let (mut b, _) = bob.accept(&policy, NOW, &m).unwrap();
+    let r = b.encrypt(&mut rng, NOW, b"hi").unwrap();
+    a.decrypt(NOW, &r).unwrap();
+    (rng, a, b)
+}
+
+fn olm_pair() -> (vodozemac::olm::Session, vodozemac::olm::Session) {
+    let alice = OlmAccount::new();
+    let mut bob = OlmAccount::new();
+    bob.generate_one_time_keys(1);
+    let otk = *bob.one_time_keys().values().next().unwrap();
+    let mut a = alice.create_outbound_session(SessionConfig::version_1(), bob.curve25519_key(), otk).unwrap();
+    let OlmMessage::PreKey(m) = a.encrypt(b"hi").unwrap() else { unreachable!() };
+    let mut b = bob.create_inbound_session(SessionConfig::version_1(), alice.curve25519_key(), &m).unwrap().session;
+    let r = b.encrypt(b"hi").unwrap();
+    a.decrypt(&r).unwrap();
+    (a, b)
+}
+
+fn session_creation(c: &mut Criterion) {
+    let mut g = c.benchmark_group("session_start");
+    let policy = SessionPolicy::default();
+    let mut rng = seeded();
+    let alice = Account::new(&mut rng, NOW);
+    let mut bob = Account::new(&mut rng, NOW);
+    let bundle = bundle_of(&mut bob, &mut rng, &policy);
+    g.bench_function("sealpost/initiator", |b| {
+        b.iter(|| Session::initiate(&mut rng, &alice, black_box(&bundle), &policy, NOW).unwrap())
+    });
+    g.bench_function("sealpost/responder", |b| {
+        b.iter_batched(
+            || {
+                let mut rng = seeded();
+                let mut bob = Account::new(&mut rng, NOW);
+                let bundle = bundle_of(&mut bob, &mut rng, &policy);
+                let mut a = Session::initiate(&mut rng, &alice, &bundle, &policy, NOW).unwrap();
+                let Envelope::Prekey(m) = Envelope::from_bytes(&a.encrypt(&mut rng, NOW, &KIB).unwrap()).unwrap()
+                else {
+                    unreachable!()
+                };
+                (bob, m)
+            },
+            |(mut bob, m)| bob.accept(&policy, NOW, &m).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    let olm_alice = OlmAccount::new();
+    let mut olm_bob = OlmAccount::new();
+    olm_bob.generate_one_time_keys(1);
+    let otk = *olm_bob.one_time_keys().values().next().unwrap();
+    let bob_key = olm_bob.curve25519_key();
+    g.bench_function("vodozemac/initiator", |b| {
+        b.iter(|| olm_alice.create_outbound_session(SessionConfig::version_1(), bob_key, black_box(otk)).unwrap())
+    });
+    g.bench_function("vodozemac/responder", |b| {
+        b.iter_batched(
+            || {
+                let mut bob = OlmAccount::new();
+                bob.generate_one_time_keys(1);
+                let otk = *bob.one_time_keys().values().next().unwrap();
+                let mut a =
+                    olm_alice.create_outbound_session(SessionConfig::version_1(), bob.curve25519_key(), otk).unwrap();
+                let OlmMessage::PreKey(m) = a.encrypt(KIB).unwrap() else { unreachable!() };
+                (bob, m)
+            },
+            |(mut bob, m)| bob.create_inbound_session(SessionConfig::version_1(), olm_alice.curve25519_key(), &m).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+fn round_trips(c: &mut Criterion) {
+    let mut g = c.benchmark_group("round_trip_1k");
+    let (mut rng, mut a, mut b) = sealpost_pair();
+    g.bench_function("sealpost/steady", |bench| {
+        bench.iter(|| {
+            let m = a.encrypt(&mut rng, NOW, black_box(&KIB)).unwrap();
+            b.decrypt(NOW, &m).unwrap()
+        })
+    });
+    let (mut rng, mut a, mut b) = sealpost_pair();
+    g.bench_function("sealpost/alternating", |bench| {
+        bench.iter(|| {
+            let m = a.encrypt(&mut rng, NOW, black_box(&KIB)).unwrap();
+            b.decrypt(NOW, &m).unwrap();
+            let r = b.encrypt(&mut rng, NOW, black_box(&KIB)).unwrap();
+            a.decrypt(NOW, &r).unwrap()
+        })
+    });
+    let (mut oa, mut ob) = olm_pair();
+    g.bench_function("vodozemac/steady", |bench| {
+        bench.iter(|| {
+            let m = oa.encrypt(black_box(KIB)).unwrap();
+            ob.decrypt(&m).unwrap()
+        })
+    });
+    let (mut oa, mut ob) = olm_pair();
+    g.bench_function("vodozemac/alternating", |bench| {
+        bench.iter(|| {
+            let m = oa.encrypt(black_box(KIB)).unwrap();
+            ob.decrypt(&m).unwrap();
+            let r = ob.encrypt(black_box(KIB)).unwrap();
+            oa.decrypt(&r).unwrap()
+        })
+    });
+    g.finish();
+}
+
+fn pickles(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pickle");
+    let (mut rng, a, _) = sealpost_pair();
+    let key = PickleKey::Key(SymmetricKey::from_bytes([1; 32]));
+    let pickle = a.pickle(&mut rng, &key).unwrap();
+    g.bench_function("sealpost/session pickle", |b| b.iter(|| a.pickle(&mut rng, &key).unwrap()));
+    g.bench_function("sealpost/session restore", |b| b.iter(|| Session::from_pickle(black_box(&pickle), &key).unwrap()));
+    let (oa, _) = olm_pair();
+    let olm_pickle = oa.pickle().encrypt(&[1; 32]);
+    g.bench_function("vodozemac/session pickle", |b| b.iter(|| oa.pickle().encrypt(&[1; 32])));
+    g.bench_function("vodozemac/session restore", |b| {
+        b.iter(|| vodozemac::olm::SessionPickle::from_encrypted(black_box(&olm_pickle), &[1; 32]).unwrap())
+    });
+    g.finish();
+}
+
+fn group(c: &mut Criterion) {
+    let mut g = c.benchmark_group("group_100");
+    let mut rng = seeded();
+    let policy = SessionPolicy::default();
+    let ids: Vec<IdentityKeyPair> = (0..101).map(|_| IdentityKeyPair::generate(&mut rng)).collect();
+    let mut sender = GroupSession::new(&mut rng, b"bench", ids[0].public(), &policy).unwrap();
+    let skd = sender.distribution();
+    let mut members: Vec<GroupSession> = ids[1..]
+        .iter()
+        .map(|id| {
+            let mut m = GroupSession::new(&mut rng, b"bench", id.public(), &policy).unwrap();
+            m.add_member(*ids[0].public()).unwrap();
+            m.process_distribution(ids[0].public(), &skd).unwrap();
+            m
+        })
+        .collect();
+    g.bench_function("sealpost/encrypt once", |b| b.iter(|| sender.encrypt(&mut rng, black_box(&KIB)).unwrap()));
+    g.bench_function("sealpost/encrypt and 100 members decrypt", |b| {
+        b.iter(|| {
+            let m = sender.encrypt(&mut rng, black_box(&KIB)).unwrap();
+            for member in members.iter_mut() {
+                member.decrypt(&m).unwrap();
+            }
+        })
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2))
+        .without_plots()
+}
+
+criterion_group! { name = benches; config = config(); targets = session_creation, round_trips, pickles, group }
+criterion_main!(benches);
