@@ -401,7 +401,8 @@ SUITE_NONCE = {1: 12, 2: 12, 3: 24}
 
 
 def suite_keys(suite, secret, salt):
-    okm = hkdf(salt, secret, LABEL["suite-keys"] + u8(suite), SUITE_TOTAL[suite])
+    # HKDF-Expand only: the secret is already a uniform key; the salt is in the info.
+    okm = hkdf_expand(secret, LABEL["suite-keys"] + u8(suite) + salt, SUITE_TOTAL[suite])
     if suite in (1, 2, 3):
         return okm[:32], b"", okm[32:32 + SUITE_NONCE[suite]]
     return okm[:32], okm[32:64], okm[64:80]

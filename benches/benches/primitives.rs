@@ -1,7 +1,7 @@
 //! Cipher suites through Sealpost's seal/open (per-message key derivation
 //! included), next to the raw AEADs they use (RustCrypto) and `ring`'s, at
 //! 64 B, 1 KiB, 16 KiB and 1 MiB, in the same run.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use std::hint::black_box;
 use std::time::Duration;

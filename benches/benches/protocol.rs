@@ -102,7 +102,9 @@ fn session_creation(c: &mut Criterion) {
                 let OlmMessage::PreKey(m) = a.encrypt(KIB).unwrap() else { unreachable!() };
                 (bob, m)
             },
-            |(mut bob, m)| bob.create_inbound_session(SessionConfig::version_1(), olm_alice.curve25519_key(), &m).unwrap(),
+            |(mut bob, m)| {
+                bob.create_inbound_session(SessionConfig::version_1(), olm_alice.curve25519_key(), &m).unwrap()
+            },
             BatchSize::SmallInput,
         )
     });
@@ -152,7 +154,9 @@ fn pickles(c: &mut Criterion) {
     let key = PickleKey::Key(SymmetricKey::from_bytes([1; 32]));
     let pickle = a.pickle(&mut rng, &key).unwrap();
     g.bench_function("sealpost/session pickle", |b| b.iter(|| a.pickle(&mut rng, &key).unwrap()));
-    g.bench_function("sealpost/session restore", |b| b.iter(|| Session::from_pickle(black_box(&pickle), &key).unwrap()));
+    g.bench_function("sealpost/session restore", |b| {
+        b.iter(|| Session::from_pickle(black_box(&pickle), &key).unwrap())
+    });
     let (oa, _) = olm_pair();
     let olm_pickle = oa.pickle().encrypt(&[1; 32]);
     g.bench_function("vodozemac/session pickle", |b| b.iter(|| oa.pickle().encrypt(&[1; 32])));

@@ -1,6 +1,6 @@
 //! The relay's deposit-and-deliver path in-process, over loopback: one
 //! authenticated 1 KiB deposit, then the recipient pulls and acknowledges.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use std::time::Duration;
 
@@ -39,9 +39,7 @@ fn relay(c: &mut Criterion) {
     let envelope = vec![0x42u8; 1024];
     let to = [bob.account()];
     let mut g = c.benchmark_group("relay");
-    g.bench_function("deposit 1 KiB (durable)", |b| {
-        b.iter(|| rt.block_on(alice.deposit(&to, &envelope)).unwrap())
-    });
+    g.bench_function("deposit 1 KiB (durable)", |b| b.iter(|| rt.block_on(alice.deposit(&to, &envelope)).unwrap()));
     rt.block_on(async {
         // Drain what the previous benchmark left.
         loop {

@@ -57,7 +57,7 @@ fn suites(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         }
     }
     Ok(json!({
-        "description": "Suite seal: HKDF-SHA-256(salt, secret, \"sealpost/v1/suite-keys\" || suite id) gives enc_key || [mac_key] || nonce; ciphertext includes the tag.",
+        "description": "Suite seal: HKDF-SHA-256-Expand(PRK = secret, info = \"sealpost/v1/suite-keys\" || suite id || salt) gives enc_key || [mac_key] || nonce; ciphertext includes the tag.",
         "vectors": out,
     }))
 }

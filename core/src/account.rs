@@ -31,6 +31,8 @@ pub(crate) struct SignedPrekey {
 pub(crate) struct OneTimeSecret {
     pub(crate) id: u32,
     pub(crate) secret: StaticSecret,
+    /// Its public key (kept so accepting a session needs no extra scalar multiplication).
+    pub(crate) public: [u8; 32],
 }
 
 /// Someone's long-term keys: the identity, the signed prekey (rotated by
@@ -131,8 +133,9 @@ impl Account {
             .map(|_| {
                 let secret = random_secret(rng);
                 let id = self.take_id();
-                let public = OneTimePrekey::sign(&self.identity, id, DhPublic::from(&secret).to_bytes());
-                self.one_time.push(OneTimeSecret { id, secret });
+                let key = DhPublic::from(&secret).to_bytes();
+                let public = OneTimePrekey::sign(&self.identity, id, key);
+                self.one_time.push(OneTimeSecret { id, secret, public: key });
                 public
             })
             .collect()
@@ -153,12 +156,17 @@ impl Account {
         PrekeyBundle::sign(&self.identity, versions, policy.suite_ids(), spk)
     }
 
-    pub(crate) fn signed_prekey_secret(&self, id: u32) -> Result<&StaticSecret> {
-        self.signed_prekeys.iter().find(|k| k.public.id == id).map(|k| &k.secret).ok_or(Error::UnknownPrekey)
+    pub(crate) fn signed_prekey(&self, id: u32) -> Result<&SignedPrekey> {
+        self.signed_prekeys.iter().find(|k| k.public.id == id).ok_or(Error::UnknownPrekey)
     }
 
-    pub(crate) fn one_time_prekey_secret(&self, id: u32) -> Result<&StaticSecret> {
-        self.one_time.iter().find(|k| k.id == id).map(|k| &k.secret).ok_or(Error::UnknownPrekey)
+    #[cfg(test)]
+    pub(crate) fn signed_prekey_secret(&self, id: u32) -> Result<&StaticSecret> {
+        self.signed_prekey(id).map(|k| &k.secret)
+    }
+
+    pub(crate) fn one_time_prekey(&self, id: u32) -> Result<&OneTimeSecret> {
+        self.one_time.iter().find(|k| k.id == id).ok_or(Error::UnknownPrekey)
     }
 
     pub(crate) fn remember_base_key(&mut self, key: [u8; 32]) {

@@ -459,6 +459,16 @@ impl Padding {
         }
     }
 
+    /// Appends `plaintext`, the marker and the padding to `out`.
+    pub fn pad_into(self, plaintext: &[u8], out: &mut Vec<u8>) {
+        let total = self.padded_len(plaintext.len());
+        out.reserve(total.saturating_add(crate::suite::CBC_TAG_LEN));
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        out.push(0x80);
+        out.resize(start.saturating_add(total), 0);
+    }
+
     /// Appends the marker and padding, returning the buffer to seal.
     pub fn pad(self, plaintext: &[u8]) -> Zeroizing<Vec<u8>> {
         let total = self.padded_len(plaintext.len());
@@ -472,9 +482,15 @@ impl Padding {
 
 /// Strips the padding of an opened plaintext.
 pub fn unpad(padded: &[u8]) -> Result<&[u8]> {
+    let end = unpadded_len(padded)?;
+    padded.get(..end).ok_or(Error::Malformed("padding"))
+}
+
+/// The length of the plaintext inside `padded` (before the `0x80` marker).
+pub fn unpadded_len(padded: &[u8]) -> Result<usize> {
     let end = padded.iter().rposition(|b| *b != 0).ok_or(Error::Malformed("padding"))?;
     match padded.get(end) {
-        Some(0x80) => padded.get(..end).ok_or(Error::Malformed("padding")),
+        Some(0x80) => Ok(end),
         _ => Err(Error::Malformed("padding")),
     }
 }

@@ -192,7 +192,6 @@ impl crate::Account {
         use crate::Error;
         use crate::identity::dh;
         use crate::ratchet::{NewSession, OwnKey, Role, Session};
-        use x25519_dalek::PublicKey;
 
         policy.validate()?;
         if message.version < policy.min_version || !crate::policy::SUPPORTED_VERSIONS.contains(&message.version) {
@@ -206,13 +205,16 @@ impl crate::Account {
         if self.seen_base_keys.contains(&message.base_key) {
             return Err(Error::Replay);
         }
-        let spk = self.signed_prekey_secret(message.signed_prekey_id)?.clone();
-        let spk_pub = PublicKey::from(&spk).to_bytes();
+        let spk_record = self.signed_prekey(message.signed_prekey_id)?;
+        let (spk, spk_pub) = (spk_record.secret.clone(), spk_record.public.key);
         let otk = match message.one_time_prekey_id {
-            Some(id) => Some((id, self.one_time_prekey_secret(id)?.clone())),
+            Some(id) => Some((id, self.one_time_prekey(id)?.secret.clone())),
             None => None,
         };
-        let otk_pub = otk.as_ref().map(|(id, s)| (*id, PublicKey::from(s).to_bytes()));
+        let otk_pub = match message.one_time_prekey_id {
+            Some(id) => Some((id, self.one_time_prekey(id)?.public)),
+            None => None,
+        };
 
         let dh1 = dh(&spk, message.identity.dh_key())?;
         let dh2 = dh(self.identity_keys().dh_secret(), &message.base_key)?;

@@ -316,7 +316,9 @@ impl Account {
         let n = read_len(&mut r, crate::account::MAX_ONE_TIME_PREKEYS)?;
         let mut one_time = Vec::with_capacity(n);
         for _ in 0..n {
-            one_time.push(OneTimeSecret { id: r.u32()?, secret: read_secret(&mut r)? });
+            let (id, secret) = (r.u32()?, read_secret(&mut r)?);
+            let public = DhPublic::from(&secret).to_bytes();
+            one_time.push(OneTimeSecret { id, secret, public });
         }
         let n = read_len(&mut r, MAX_SEEN_BASE_KEYS)?;
         let mut seen_base_keys = VecDeque::with_capacity(n);

@@ -52,19 +52,19 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::account::random_secret;
 use crate::consts::{
     MAX_FINISHED_CHAINS, MAX_OWN_RATCHET_KEYS, MAX_RECEIVING_CHAINS, MAX_SKIP_PER_CHAIN_CAP, MAX_SKIPPED_TOTAL_CAP,
 };
-use crate::envelope::{Envelope, PrekeyMessage, RatchetHeader, RatchetMessage, SALT_LEN, unpad};
+use crate::envelope::{Envelope, PrekeyMessage, RatchetHeader, RatchetMessage, SALT_LEN, unpadded_len};
 use crate::error::{Error, Result};
 use crate::identity::{IdentityPublic, SafetyNumber, dh};
 use crate::kdf::{hkdf_expand_sha256, hkdf_sha256, label};
 use crate::policy::SessionPolicy;
 use crate::secret::SymmetricKey;
-use crate::suite::Suite;
+use crate::suite::{Suite, SuiteKeys};
 
 /// Which side of the session start this party was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -458,32 +458,33 @@ impl Session {
             salt,
         };
         let next_counter = chain.counter.checked_add(1).ok_or(Error::SessionExpired)?;
-        let padded = self.policy.padding.pad(plaintext);
-        let bytes = match &self.pending_start {
-            Some(start) => {
-                let mut msg = PrekeyMessage {
-                    version: self.version,
-                    suite: self.suite,
-                    identity: self.local_identity,
-                    initiator_suites: start.initiator_suites.clone(),
-                    signed_prekey_id: start.signed_prekey_id,
-                    one_time_prekey_id: start.one_time_prekey_id,
-                    base_key: start.base_key,
-                    header,
-                    ciphertext: Vec::new(),
-                };
-                let aad = self.aad(&msg.header_bytes()?);
-                msg.ciphertext = self.suite.seal(&secret, &salt, &aad, &padded)?;
-                msg.to_bytes()?
+        // The envelope is built in one buffer: header, length, then the
+        // padded plaintext, sealed in place (no plaintext copy is left).
+        let mut out = match &self.pending_start {
+            Some(start) => PrekeyMessage {
+                version: self.version,
+                suite: self.suite,
+                identity: self.local_identity,
+                initiator_suites: start.initiator_suites.clone(),
+                signed_prekey_id: start.signed_prekey_id,
+                one_time_prekey_id: start.one_time_prekey_id,
+                base_key: start.base_key,
+                header,
+                ciphertext: Vec::new(),
             }
-            None => {
-                let mut msg =
-                    RatchetMessage { version: self.version, suite: self.suite, header, ciphertext: Vec::new() };
-                let aad = self.aad(&msg.header_bytes());
-                msg.ciphertext = self.suite.seal(&secret, &salt, &aad, &padded)?;
-                msg.to_bytes()?
-            }
+            .header_bytes()?,
+            None => RatchetMessage { version: self.version, suite: self.suite, header, ciphertext: Vec::new() }
+                .header_bytes(),
         };
+        let aad = self.aad(&out);
+        let len_at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let start = out.len();
+        self.policy.padding.pad_into(plaintext, &mut out);
+        SuiteKeys::derive(self.suite, &secret, &salt)?.seal_in_place(&aad, &mut out, start)?;
+        let ct_len = u32::try_from(out.len().saturating_sub(start)).map_err(|_| Error::TooLarge)?;
+        out.get_mut(len_at..start).ok_or(Error::TooLarge)?.copy_from_slice(&ct_len.to_be_bytes());
+        let bytes = out;
         if let Some(chain) = self.sending.as_mut() {
             chain.ck = next_ck;
             chain.counter = next_counter;
@@ -509,8 +510,19 @@ impl Session {
     /// the session is unchanged.
     pub fn decrypt(&mut self, now: u64, envelope: &[u8]) -> Result<Vec<u8>> {
         match Envelope::from_bytes(envelope)? {
-            Envelope::Ratchet(m) => self.decrypt_ratchet(now, &m),
-            Envelope::Prekey(m) => self.decrypt_prekey(now, &m),
+            Envelope::Ratchet(m) => {
+                self.check_suite(m.version, m.suite)?;
+                let aad = self.aad(&m.header_bytes());
+                self.open(now, &m.header, &aad, m.ciphertext)
+            }
+            Envelope::Prekey(m) => {
+                if !self.matches(&m) {
+                    return Err(Error::UnknownPrekey);
+                }
+                self.check_suite(m.version, m.suite)?;
+                let aad = self.aad(&m.header_bytes()?);
+                self.open(now, &m.header, &aad, m.ciphertext)
+            }
             _ => Err(Error::Malformed("not a pairwise message")),
         }
     }
@@ -519,7 +531,7 @@ impl Session {
     pub fn decrypt_ratchet(&mut self, now: u64, message: &RatchetMessage) -> Result<Vec<u8>> {
         self.check_suite(message.version, message.suite)?;
         let aad = self.aad(&message.header_bytes());
-        self.open(now, &message.header, &aad, &message.ciphertext)
+        self.open(now, &message.header, &aad, message.ciphertext.clone())
     }
 
     /// Decrypts a parsed prekey message that belongs to this session.
@@ -529,7 +541,7 @@ impl Session {
         }
         self.check_suite(message.version, message.suite)?;
         let aad = self.aad(&message.header_bytes()?);
-        self.open(now, &message.header, &aad, &message.ciphertext)
+        self.open(now, &message.header, &aad, message.ciphertext.clone())
     }
 
     fn check_suite(&self, version: u8, suite: Suite) -> Result<()> {
@@ -550,13 +562,29 @@ impl Session {
         usize::try_from(self.policy.max_skipped_total.min(MAX_SKIPPED_TOTAL_CAP)).unwrap_or(usize::MAX)
     }
 
-    fn seal_open(&self, secret: &SymmetricKey, header: &RatchetHeader, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>> {
-        let padded = Zeroizing::new(self.suite.open(secret, &header.salt, aad, ct)?);
-        Ok(unpad(&padded)?.to_vec())
+    /// Opens `buf` (ciphertext) in place and strips the padding.
+    fn seal_open(
+        &self,
+        secret: &SymmetricKey,
+        header: &RatchetHeader,
+        aad: &[u8],
+        mut buf: Vec<u8>,
+    ) -> Result<Vec<u8>> {
+        SuiteKeys::derive(self.suite, secret, &header.salt)?.open_in_place(aad, &mut buf)?;
+        match unpadded_len(&buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(buf)
+            }
+            Err(e) => {
+                buf.zeroize();
+                Err(e)
+            }
+        }
     }
 
     /// The receive path; see the module documentation.
-    pub(crate) fn open(&mut self, now: u64, header: &RatchetHeader, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn open(&mut self, now: u64, header: &RatchetHeader, aad: &[u8], ct: Vec<u8>) -> Result<Vec<u8>> {
         let (secret, commit) = self.locate(header)?;
         let plaintext = self.seal_open(&secret, header, aad, ct)?;
         self.apply(header, commit)?;
@@ -567,9 +595,9 @@ impl Session {
     /// The suite keys that would open a message with this header, without
     /// changing the session (for conformance tests; feature `hazmat`).
     #[cfg_attr(not(feature = "hazmat"), allow(dead_code))]
-    pub(crate) fn message_keys(&self, header: &RatchetHeader) -> Result<crate::suite::SuiteKeys> {
+    pub(crate) fn message_keys(&self, header: &RatchetHeader) -> Result<SuiteKeys> {
         let (secret, _) = self.locate(header)?;
-        crate::suite::SuiteKeys::derive(self.suite, &secret, &header.salt)
+        SuiteKeys::derive(self.suite, &secret, &header.salt)
     }
 
     /// Finds or derives the message secret for `header` without changing

@@ -1,9 +1,10 @@
 //! Cipher suites: one byte on the wire, one seal/open interface.
 //!
 //! A suite never sees a long-term key. Each message has its own 32-byte
-//! secret (from a ratchet chain or a sender chain) and a random per-message
-//! salt; [`SuiteKeys::derive`] expands the two with HKDF-SHA-256 into exactly
-//! the keys and nonce or IV the suite needs. A key and nonce are therefore
+//! secret (from a ratchet chain or a sender chain, itself an HKDF output and
+//! so a uniformly random key) and a random per-message salt;
+//! [`SuiteKeys::derive`] expands the secret with HKDF-SHA-256-Expand, the salt
+//! in the info, into exactly the keys and nonce or IV the suite needs. A key and nonce are therefore
 //! used for one message only, and the salt keeps them unique even when the
 //! same chain position is used twice (a session restored from an old pickle).
 //!
@@ -31,7 +32,7 @@ use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
-use crate::kdf::{hkdf_sha256, label};
+use crate::kdf::{hkdf_expand_sha256, label};
 use crate::secret::SymmetricKey;
 
 /// A cipher suite, identified on the wire by [`Suite::id`].
@@ -181,13 +182,15 @@ pub struct SuiteKeys {
 
 #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub, dead_code))]
 impl SuiteKeys {
-    /// HKDF-SHA-256 with salt `salt`, input `secret` and info
-    /// `"sealpost/v1/suite-keys" || suite id`, split as the module table says.
+    /// HKDF-SHA-256-Expand with PRK `secret` and info
+    /// `"sealpost/v1/suite-keys" || suite id || salt`, split as the module
+    /// table says. (The secret is already a uniformly random key, so the
+    /// extract step is not needed.)
     pub fn derive(suite: Suite, secret: &SymmetricKey, salt: &[u8]) -> Result<Self> {
         let mut okm = Zeroizing::new([0u8; MAX_KEY_MATERIAL]);
         let len = suite.key_material_len();
         let out = okm.get_mut(..len).ok_or(Error::TooLarge)?;
-        hkdf_sha256(salt, secret.as_bytes(), &[label::SUITE_KEYS, &[suite.id()]], out)?;
+        hkdf_expand_sha256(secret.as_bytes(), &[label::SUITE_KEYS, &[suite.id()], salt], out)?;
         let mut keys = Self { suite, enc_key: [0; 32], mac_key: [0; CBC_MAC_KEY_LEN], nonce: [0; 24] };
         let (enc, rest) = out.split_at(32);
         keys.enc_key.copy_from_slice(enc);
@@ -234,38 +237,107 @@ impl SuiteKeys {
         self.nonce.get(..self.suite.nonce_len()).unwrap_or(&[])
     }
 
+    /// Seals `buf[start..]` in place, authenticating `aad`: afterwards
+    /// `buf[start..]` is the ciphertext with its tag. No copy of the
+    /// plaintext is left behind.
+    pub fn seal_in_place(&self, aad: &[u8], buf: &mut Vec<u8>, start: usize) -> Result<()> {
+        if start > buf.len() {
+            return Err(Error::TooLarge);
+        }
+        let tag = match self.suite {
+            Suite::Aes256Gcm => {
+                aead_seal_in_place(&aes_gcm::Aes256Gcm::new(&self.enc_key.into()), self.nonce(), aad, buf, start)?
+            }
+            Suite::ChaCha20Poly1305 => aead_seal_in_place(
+                &chacha20poly1305::ChaCha20Poly1305::new(&self.enc_key.into()),
+                self.nonce(),
+                aad,
+                buf,
+                start,
+            )?,
+            Suite::XChaCha20Poly1305 => aead_seal_in_place(
+                &chacha20poly1305::XChaCha20Poly1305::new(&self.enc_key.into()),
+                self.nonce(),
+                aad,
+                buf,
+                start,
+            )?,
+            Suite::Aes256CbcHmacSha256 | Suite::Twofish256CbcHmacSha256 => {
+                let sealed = match self.suite {
+                    Suite::Aes256CbcHmacSha256 => {
+                        self.cbc_seal::<aes::Aes256>(aad, buf.get(start..).ok_or(Error::TooLarge)?)?
+                    }
+                    _ => self.cbc_seal::<twofish::Twofish>(aad, buf.get(start..).ok_or(Error::TooLarge)?)?,
+                };
+                buf.zeroize_tail(start);
+                buf.extend_from_slice(&sealed);
+                return Ok(());
+            }
+        };
+        buf.extend_from_slice(&tag);
+        Ok(())
+    }
+
+    /// Opens `buf` (ciphertext with tag) in place; afterwards `buf` is the
+    /// plaintext. On failure `buf` is wiped and the error is
+    /// [`Error::AuthenticationFailed`].
+    pub fn open_in_place(&self, aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+        let result = match self.suite {
+            Suite::Aes256Gcm => {
+                aead_open_in_place(&aes_gcm::Aes256Gcm::new(&self.enc_key.into()), self.nonce(), aad, buf)
+            }
+            Suite::ChaCha20Poly1305 => aead_open_in_place(
+                &chacha20poly1305::ChaCha20Poly1305::new(&self.enc_key.into()),
+                self.nonce(),
+                aad,
+                buf,
+            ),
+            Suite::XChaCha20Poly1305 => aead_open_in_place(
+                &chacha20poly1305::XChaCha20Poly1305::new(&self.enc_key.into()),
+                self.nonce(),
+                aad,
+                buf,
+            ),
+            Suite::Aes256CbcHmacSha256 => self.cbc_open::<aes::Aes256>(aad, buf).map(|pt| {
+                buf.zeroize();
+                *buf = pt;
+            }),
+            Suite::Twofish256CbcHmacSha256 => self.cbc_open::<twofish::Twofish>(aad, buf).map(|pt| {
+                buf.zeroize();
+                *buf = pt;
+            }),
+        };
+        if result.is_err() {
+            buf.zeroize();
+            buf.clear();
+        }
+        result
+    }
+
     /// Seals `plaintext`, authenticating `aad`.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
         match self.suite {
-            Suite::Aes256Gcm => aead_seal(&aes_gcm::Aes256Gcm::new(&self.enc_key.into()), self.nonce(), aad, plaintext),
-            Suite::ChaCha20Poly1305 => {
-                aead_seal(&chacha20poly1305::ChaCha20Poly1305::new(&self.enc_key.into()), self.nonce(), aad, plaintext)
-            }
-            Suite::XChaCha20Poly1305 => {
-                aead_seal(&chacha20poly1305::XChaCha20Poly1305::new(&self.enc_key.into()), self.nonce(), aad, plaintext)
-            }
             Suite::Aes256CbcHmacSha256 => self.cbc_seal::<aes::Aes256>(aad, plaintext),
             Suite::Twofish256CbcHmacSha256 => self.cbc_seal::<twofish::Twofish>(aad, plaintext),
+            _ => {
+                let mut buf = Vec::with_capacity(plaintext.len().saturating_add(AEAD_TAG_LEN));
+                buf.extend_from_slice(plaintext);
+                self.seal_in_place(aad, &mut buf, 0)?;
+                Ok(buf)
+            }
         }
     }
 
     /// Opens `ciphertext`; every failure is [`Error::AuthenticationFailed`].
     pub fn open(&self, aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
         match self.suite {
-            Suite::Aes256Gcm => {
-                aead_open(&aes_gcm::Aes256Gcm::new(&self.enc_key.into()), self.nonce(), aad, ciphertext)
-            }
-            Suite::ChaCha20Poly1305 => {
-                aead_open(&chacha20poly1305::ChaCha20Poly1305::new(&self.enc_key.into()), self.nonce(), aad, ciphertext)
-            }
-            Suite::XChaCha20Poly1305 => aead_open(
-                &chacha20poly1305::XChaCha20Poly1305::new(&self.enc_key.into()),
-                self.nonce(),
-                aad,
-                ciphertext,
-            ),
             Suite::Aes256CbcHmacSha256 => self.cbc_open::<aes::Aes256>(aad, ciphertext),
             Suite::Twofish256CbcHmacSha256 => self.cbc_open::<twofish::Twofish>(aad, ciphertext),
+            _ => {
+                let mut buf = ciphertext.to_vec();
+                self.open_in_place(aad, &mut buf)?;
+                Ok(buf)
+            }
         }
     }
 
@@ -324,26 +396,40 @@ impl fmt::Debug for SuiteKeys {
     }
 }
 
-fn aead_seal<A: AeadInOut>(cipher: &A, nonce: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
-    let nonce = nonce.try_into().map_err(|_| Error::Malformed("nonce"))?;
-    let mut out = Vec::with_capacity(plaintext.len().checked_add(AEAD_TAG_LEN).ok_or(Error::TooLarge)?);
-    out.extend_from_slice(plaintext);
-    let tag = cipher.encrypt_inout_detached(nonce, aad, out.as_mut_slice().into()).map_err(|_| Error::TooLarge)?;
-    out.extend_from_slice(&tag);
-    Ok(out)
+/// Wipes `buf[start..]` and truncates it to `start`.
+trait ZeroizeTail {
+    fn zeroize_tail(&mut self, start: usize);
 }
 
-fn aead_open<A: AeadInOut>(cipher: &A, nonce: &[u8], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
-    let nonce = nonce.try_into().map_err(|_| Error::AuthenticationFailed)?;
-    let body_len = ciphertext.len().checked_sub(AEAD_TAG_LEN).ok_or(Error::AuthenticationFailed)?;
-    let (body, tag) = ciphertext.split_at(body_len);
-    let tag = tag.try_into().map_err(|_| Error::AuthenticationFailed)?;
-    let mut out = body.to_vec();
-    match cipher.decrypt_inout_detached(nonce, aad, out.as_mut_slice().into(), tag) {
-        Ok(()) => Ok(out),
-        Err(_) => {
-            out.zeroize();
-            Err(Error::AuthenticationFailed)
+impl ZeroizeTail for Vec<u8> {
+    fn zeroize_tail(&mut self, start: usize) {
+        if let Some(tail) = self.get_mut(start..) {
+            tail.zeroize();
         }
+        self.truncate(start);
     }
+}
+
+fn aead_seal_in_place<A: AeadInOut>(
+    cipher: &A,
+    nonce: &[u8],
+    aad: &[u8],
+    buf: &mut [u8],
+    start: usize,
+) -> Result<[u8; AEAD_TAG_LEN]> {
+    let nonce = nonce.try_into().map_err(|_| Error::Malformed("nonce"))?;
+    let body = buf.get_mut(start..).ok_or(Error::TooLarge)?;
+    let tag = cipher.encrypt_inout_detached(nonce, aad, body.into()).map_err(|_| Error::TooLarge)?;
+    tag.as_slice().try_into().map_err(|_| Error::TooLarge)
+}
+
+fn aead_open_in_place<A: AeadInOut>(cipher: &A, nonce: &[u8], aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+    let nonce = nonce.try_into().map_err(|_| Error::AuthenticationFailed)?;
+    let body_len = buf.len().checked_sub(AEAD_TAG_LEN).ok_or(Error::AuthenticationFailed)?;
+    let (body, tag) = buf.split_at_mut(body_len);
+    let tag: [u8; AEAD_TAG_LEN] = (&*tag).try_into().map_err(|_| Error::AuthenticationFailed)?;
+    let tag = (&tag[..]).try_into().map_err(|_| Error::AuthenticationFailed)?;
+    cipher.decrypt_inout_detached(nonce, aad, body.into(), tag).map_err(|_| Error::AuthenticationFailed)?;
+    buf.truncate(body_len);
+    Ok(())
 }

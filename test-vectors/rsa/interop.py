@@ -9,7 +9,7 @@ independent implementation: Python's `cryptography` package.
 Formats (docs/PROTOCOL.md, "RSA interoperability"):
   wrapped message = 0x01 || 0x05 || suite || u16(W) || OAEP(content key) || salt(16) || u32(C) || ciphertext
   OAEP: SHA-256, MGF1-SHA-256, label "sealpost/v1/rsa-wrap"; the content key is 32 random bytes
-  suite keys: HKDF-SHA-256(salt, content key, "sealpost/v1/suite-keys" || suite id); AAD = header bytes
+  suite keys: HKDF-SHA-256-Expand(PRK = content key, info = "sealpost/v1/suite-keys" || suite id || salt); AAD = header bytes
   PSS: SHA-256, MGF1-SHA-256, salt length 32, over "sealpost/v1/rsa-pss" || envelope
 """
 import json
@@ -20,7 +20,7 @@ import sys
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OAEP_LABEL = b"sealpost/v1/rsa-wrap"
@@ -37,7 +37,7 @@ def pss():
 
 
 def suite_keys(suite, secret, salt):
-    okm = HKDF(hashes.SHA256(), 44, salt, b"sealpost/v1/suite-keys" + bytes([suite])).derive(secret)
+    okm = HKDFExpand(hashes.SHA256(), 44, b"sealpost/v1/suite-keys" + bytes([suite]) + salt).derive(secret)
     return okm[:32], okm[32:44]
 
 
