@@ -59,6 +59,7 @@ pub mod ratchet;
 pub mod room;
 mod secret;
 pub mod suite;
+mod twofish;
 
 pub use account::{Account, MAX_ONE_TIME_PREKEYS, SIGNED_PREKEY_KEEP_FOR, SIGNED_PREKEY_ROTATE_AFTER};
 pub use bundle::{OneTimePrekey, PrekeyBundle, SignedPrekeyPublic};

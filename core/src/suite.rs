@@ -267,7 +267,7 @@ impl SuiteKeys {
                     Suite::Aes256CbcHmacSha256 => {
                         self.cbc_seal::<aes::Aes256>(aad, buf.get(start..).ok_or(Error::TooLarge)?)?
                     }
-                    _ => self.cbc_seal::<twofish::Twofish>(aad, buf.get(start..).ok_or(Error::TooLarge)?)?,
+                    _ => self.twofish_seal(aad, buf.get(start..).ok_or(Error::TooLarge)?)?,
                 };
                 buf.zeroize_tail(start);
                 buf.extend_from_slice(&sealed);
@@ -302,7 +302,7 @@ impl SuiteKeys {
                 buf.zeroize();
                 *buf = pt;
             }),
-            Suite::Twofish256CbcHmacSha256 => self.cbc_open::<twofish::Twofish>(aad, buf).map(|pt| {
+            Suite::Twofish256CbcHmacSha256 => self.twofish_open(aad, buf).map(|pt| {
                 buf.zeroize();
                 *buf = pt;
             }),
@@ -318,7 +318,7 @@ impl SuiteKeys {
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
         match self.suite {
             Suite::Aes256CbcHmacSha256 => self.cbc_seal::<aes::Aes256>(aad, plaintext),
-            Suite::Twofish256CbcHmacSha256 => self.cbc_seal::<twofish::Twofish>(aad, plaintext),
+            Suite::Twofish256CbcHmacSha256 => self.twofish_seal(aad, plaintext),
             _ => {
                 let mut buf = Vec::with_capacity(plaintext.len().saturating_add(AEAD_TAG_LEN));
                 buf.extend_from_slice(plaintext);
@@ -332,13 +332,52 @@ impl SuiteKeys {
     pub fn open(&self, aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
         match self.suite {
             Suite::Aes256CbcHmacSha256 => self.cbc_open::<aes::Aes256>(aad, ciphertext),
-            Suite::Twofish256CbcHmacSha256 => self.cbc_open::<twofish::Twofish>(aad, ciphertext),
+            Suite::Twofish256CbcHmacSha256 => self.twofish_open(aad, ciphertext),
             _ => {
                 let mut buf = ciphertext.to_vec();
                 self.open_in_place(aad, &mut buf)?;
                 Ok(buf)
             }
         }
+    }
+
+    fn iv(&self) -> Result<[u8; BLOCK]> {
+        self.nonce().try_into().map_err(|_| Error::AuthenticationFailed)
+    }
+
+    /// Twofish-256-CBC with PKCS#7, then the same MAC as the AES suite.
+    fn twofish_seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        let padded_len = self.suite.ciphertext_len(plaintext.len()).checked_sub(CBC_TAG_LEN).ok_or(Error::TooLarge)?;
+        let pad = padded_len.checked_sub(plaintext.len()).ok_or(Error::TooLarge)?;
+        let mut out = Vec::with_capacity(padded_len.saturating_add(CBC_TAG_LEN));
+        out.extend_from_slice(plaintext);
+        out.resize(padded_len, u8::try_from(pad).map_err(|_| Error::TooLarge)?);
+        crate::twofish::Twofish256::new(&self.enc_key).cbc_encrypt(&self.iv()?, &mut out);
+        let tag = self.cbc_mac(aad, &out)?.finalize().into_bytes();
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    fn twofish_open(&self, aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
+        let body_len = ciphertext.len().checked_sub(CBC_TAG_LEN).ok_or(Error::AuthenticationFailed)?;
+        let (body, tag) = ciphertext.split_at(body_len);
+        // The tag is checked first and in constant time; the padding only after.
+        self.cbc_mac(aad, body)?.verify_slice(tag).map_err(|_| Error::AuthenticationFailed)?;
+        if body.is_empty() || body.len() % BLOCK != 0 {
+            return Err(Error::AuthenticationFailed);
+        }
+        let mut buf = body.to_vec();
+        crate::twofish::Twofish256::new(&self.enc_key).cbc_decrypt(&self.iv()?, &mut buf);
+        let pad = buf.last().copied().map(usize::from).unwrap_or(0);
+        let ok = (1..=BLOCK).contains(&pad)
+            && buf.len() >= pad
+            && buf.iter().rev().take(pad).all(|b| usize::from(*b) == pad);
+        if !ok {
+            buf.zeroize();
+            return Err(Error::AuthenticationFailed);
+        }
+        buf.truncate(buf.len().saturating_sub(pad));
+        Ok(buf)
     }
 
     fn cbc_mac(&self, aad: &[u8], ciphertext: &[u8]) -> Result<Hmac<Sha256>> {

@@ -1,0 +1,322 @@
+//! Twofish-256 with full keying: the one primitive Sealpost implements
+//! itself (issue 6), because the `twofish` crate recomputes its
+//! key-dependent tables for every block (about 1.3 MB/s here).
+//!
+//! At key setup the four key-dependent S-boxes are combined with the MDS
+//! matrix into four 256-entry tables, so the round function `g` is four
+//! table look-ups. The construction follows the Twofish paper (Schneier et
+//! al., 1998): the q0/q1 permutations from their 4-bit tables, the RS code
+//! for the S-box key words, the h function, the 40 subkeys, 16 Feistel
+//! rounds with input and output whitening.
+//!
+//! Verified by the official known-answer tables (`core/tests/kat/twofish.json`,
+//! 256-bit keys), by a differential test against the `twofish` crate on
+//! random keys and blocks, and by the `suite_differential` fuzz target.
+//!
+//! **Side channels:** like every table-driven block cipher, look-ups
+//! indexed by key- and data-dependent bytes can leak through cache timing.
+//! This is why the Twofish suite is off by default; see docs/SECURITY.md.
+
+// Every index below is a byte into a 256-entry table (or a nibble into a
+// 16-entry one), so it is always in bounds.
+#![allow(clippy::indexing_slicing)]
+// The const table builders need `as` (no const `From`); every value is a
+// byte or a nibble, and every index or subkey product below is small and
+// bounded (subkey additions use wrapping arithmetic, as the cipher defines).
+#![allow(clippy::as_conversions, clippy::arithmetic_side_effects)]
+
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// The 4-bit tables of q0 and q1.
+const Q0_T: [[u8; 16]; 4] = [
+    [0x8, 0x1, 0x7, 0xD, 0x6, 0xF, 0x3, 0x2, 0x0, 0xB, 0x5, 0x9, 0xE, 0xC, 0xA, 0x4],
+    [0xE, 0xC, 0xB, 0x8, 0x1, 0x2, 0x3, 0x5, 0xF, 0x4, 0xA, 0x6, 0x7, 0x0, 0x9, 0xD],
+    [0xB, 0xA, 0x5, 0xE, 0x6, 0xD, 0x9, 0x0, 0xC, 0x8, 0xF, 0x3, 0x2, 0x4, 0x7, 0x1],
+    [0xD, 0x7, 0xF, 0x4, 0x1, 0x2, 0x6, 0xE, 0x9, 0xB, 0x3, 0x0, 0x8, 0x5, 0xC, 0xA],
+];
+const Q1_T: [[u8; 16]; 4] = [
+    [0x2, 0x8, 0xB, 0xD, 0xF, 0x7, 0x6, 0xE, 0x3, 0x1, 0x9, 0x4, 0x0, 0xA, 0xC, 0x5],
+    [0x1, 0xE, 0x2, 0xB, 0x4, 0xC, 0x3, 0x7, 0x6, 0xD, 0xA, 0x5, 0xF, 0x9, 0x0, 0x8],
+    [0x4, 0xC, 0x7, 0x5, 0x1, 0x6, 0x9, 0xA, 0x0, 0xE, 0xD, 0x8, 0x2, 0xB, 0x3, 0xF],
+    [0xB, 0x9, 0x5, 0x1, 0xC, 0x3, 0xD, 0xE, 0x6, 0x4, 0x7, 0xF, 0x2, 0x0, 0x8, 0xA],
+];
+
+const fn ror4(x: u8) -> u8 {
+    ((x >> 1) | (x << 3)) & 0xF
+}
+
+const fn q(t: &[[u8; 16]; 4], x: u8) -> u8 {
+    let (a0, b0) = (x >> 4, x & 0xF);
+    let a1 = a0 ^ b0;
+    let b1 = (a0 ^ ror4(b0) ^ (a0 << 3)) & 0xF;
+    let (a2, b2) = (t[0][a1 as usize], t[1][b1 as usize]);
+    let a3 = a2 ^ b2;
+    let b3 = (a2 ^ ror4(b2) ^ (a2 << 3)) & 0xF;
+    let (a4, b4) = (t[2][a3 as usize], t[3][b3 as usize]);
+    (b4 << 4) | a4
+}
+
+const fn q_table(t: &[[u8; 16]; 4]) -> [u8; 256] {
+    let mut out = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        out[i] = q(t, i as u8);
+        i += 1;
+    }
+    out
+}
+
+const Q0: [u8; 256] = q_table(&Q0_T);
+const Q1: [u8; 256] = q_table(&Q1_T);
+
+/// Multiplication in GF(2^8) modulo `poly` (given without the x^8 bit).
+const fn gf_mul(mut a: u8, mut b: u8, poly: u8) -> u8 {
+    let mut r = 0u8;
+    while b != 0 {
+        if b & 1 != 0 {
+            r ^= a;
+        }
+        let carry = a & 0x80 != 0;
+        a <<= 1;
+        if carry {
+            a ^= poly;
+        }
+        b >>= 1;
+    }
+    r
+}
+
+/// MDS matrix, field polynomial x^8 + x^6 + x^5 + x^3 + 1.
+const MDS: [[u8; 4]; 4] =
+    [[0x01, 0xEF, 0x5B, 0x5B], [0x5B, 0xEF, 0xEF, 0x01], [0xEF, 0x5B, 0x01, 0xEF], [0xEF, 0x01, 0xEF, 0x5B]];
+const MDS_POLY: u8 = 0x69;
+
+/// Reed-Solomon matrix, field polynomial x^8 + x^6 + x^3 + x^2 + 1.
+const RS: [[u8; 8]; 4] = [
+    [0x01, 0xA4, 0x55, 0x87, 0x5A, 0x58, 0xDB, 0x9E],
+    [0xA4, 0x56, 0x82, 0xF3, 0x1E, 0xC6, 0x68, 0xE5],
+    [0x02, 0xA1, 0xFC, 0xC1, 0x47, 0xAE, 0x3D, 0x19],
+    [0xA4, 0x55, 0x87, 0x5A, 0x58, 0xDB, 0x9E, 0x03],
+];
+const RS_POLY: u8 = 0x4D;
+
+/// The MDS column `j` times the byte `y`, as a word.
+fn mds_column(j: usize, y: u8) -> u32 {
+    let mut z = 0u32;
+    for (i, row) in MDS.iter().enumerate() {
+        z |= u32::from(gf_mul(row[j], y, MDS_POLY)) << (8 * i);
+    }
+    z
+}
+
+/// The byte chain of h for byte position `j` (k = 4), given the key words
+/// `l[0..4]` as bytes.
+fn h_byte(j: usize, x: u8, l: &[[u8; 4]; 4]) -> u8 {
+    // Which permutation each stage applies at each byte position.
+    const STAGE4: [bool; 4] = [true, false, false, true]; // true = q1
+    const STAGE3: [bool; 4] = [true, true, false, false];
+    const STAGE2: [bool; 4] = [false, true, false, true];
+    const STAGE1: [bool; 4] = [false, false, true, true];
+    const STAGE0: [bool; 4] = [true, false, true, false];
+    let p = |one: bool, v: u8| if one { Q1[usize::from(v)] } else { Q0[usize::from(v)] };
+    let mut y = p(STAGE4[j], x) ^ l[3][j];
+    y = p(STAGE3[j], y) ^ l[2][j];
+    y = p(STAGE2[j], y) ^ l[1][j];
+    y = p(STAGE1[j], y) ^ l[0][j];
+    p(STAGE0[j], y)
+}
+
+/// h(X, L) with L given as four little-endian words.
+fn h(x: u32, l: &[[u8; 4]; 4]) -> u32 {
+    let b = x.to_le_bytes();
+    (0..4).fold(0, |z, j| z ^ mds_column(j, h_byte(j, b[j], l)))
+}
+
+/// A Twofish-256 key schedule: 40 subkeys and the four key-dependent
+/// g-function tables. Wiped on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct Twofish256 {
+    k: [u32; 40],
+    s: [[u32; 256]; 4],
+}
+
+impl Twofish256 {
+    /// Runs the key schedule.
+    pub(crate) fn new(key: &[u8; 32]) -> Self {
+        let mut m = [[0u8; 4]; 8];
+        for (i, w) in m.iter_mut().enumerate() {
+            w.copy_from_slice(&key[4 * i..4 * i + 4]);
+        }
+        let me = [m[0], m[2], m[4], m[6]];
+        let mo = [m[1], m[3], m[5], m[7]];
+        // S-box key words, in the reverse order h takes them.
+        let mut s_words = [[0u8; 4]; 4];
+        for i in 0..4 {
+            for (r, row) in RS.iter().enumerate() {
+                let mut acc = 0u8;
+                for (c, coef) in row.iter().enumerate() {
+                    acc ^= gf_mul(*coef, key[8 * i + c], RS_POLY);
+                }
+                s_words[3 - i][r] = acc;
+            }
+        }
+        let mut k = [0u32; 40];
+        for i in 0..20u32 {
+            let rho = 0x0101_0101u32;
+            let a = h(2 * i * rho, &me);
+            let b = h((2 * i + 1) * rho, &mo).rotate_left(8);
+            k[2 * i as usize] = a.wrapping_add(b);
+            k[2 * i as usize + 1] = a.wrapping_add(b.wrapping_mul(2)).rotate_left(9);
+        }
+        let mut s = [[0u32; 256]; 4];
+        for (j, table) in s.iter_mut().enumerate() {
+            for (x, entry) in table.iter_mut().enumerate() {
+                *entry = mds_column(j, h_byte(j, x as u8, &s_words));
+            }
+        }
+        s_words.zeroize();
+        m.zeroize();
+        Self { k, s }
+    }
+
+    #[inline(always)]
+    fn g(&self, x: u32) -> u32 {
+        let b = x.to_le_bytes();
+        self.s[0][usize::from(b[0])]
+            ^ self.s[1][usize::from(b[1])]
+            ^ self.s[2][usize::from(b[2])]
+            ^ self.s[3][usize::from(b[3])]
+    }
+
+    /// Encrypts one 16-byte block in place.
+    pub(crate) fn encrypt_block(&self, block: &mut [u8; 16]) {
+        let w = |i: usize| u32::from_le_bytes([block[4 * i], block[4 * i + 1], block[4 * i + 2], block[4 * i + 3]]);
+        let k = &self.k;
+        let (mut r0, mut r1, mut r2, mut r3) = (w(0) ^ k[0], w(1) ^ k[1], w(2) ^ k[2], w(3) ^ k[3]);
+        for r in (0..16).step_by(2) {
+            let t0 = self.g(r0);
+            let t1 = self.g(r1.rotate_left(8));
+            r2 = (r2 ^ t0.wrapping_add(t1).wrapping_add(k[2 * r + 8])).rotate_right(1);
+            r3 = r3.rotate_left(1) ^ t0.wrapping_add(t1.wrapping_mul(2)).wrapping_add(k[2 * r + 9]);
+            let t0 = self.g(r2);
+            let t1 = self.g(r3.rotate_left(8));
+            r0 = (r0 ^ t0.wrapping_add(t1).wrapping_add(k[2 * r + 10])).rotate_right(1);
+            r1 = r1.rotate_left(1) ^ t0.wrapping_add(t1.wrapping_mul(2)).wrapping_add(k[2 * r + 11]);
+        }
+        let out = [r2 ^ k[4], r3 ^ k[5], r0 ^ k[6], r1 ^ k[7]];
+        for (i, v) in out.iter().enumerate() {
+            block[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Decrypts one 16-byte block in place.
+    pub(crate) fn decrypt_block(&self, block: &mut [u8; 16]) {
+        let w = |i: usize| u32::from_le_bytes([block[4 * i], block[4 * i + 1], block[4 * i + 2], block[4 * i + 3]]);
+        let k = &self.k;
+        let (mut r2, mut r3, mut r0, mut r1) = (w(0) ^ k[4], w(1) ^ k[5], w(2) ^ k[6], w(3) ^ k[7]);
+        for r in (0..16).step_by(2).rev() {
+            let t0 = self.g(r2);
+            let t1 = self.g(r3.rotate_left(8));
+            r0 = r0.rotate_left(1) ^ t0.wrapping_add(t1).wrapping_add(k[2 * r + 10]);
+            r1 = (r1 ^ t0.wrapping_add(t1.wrapping_mul(2)).wrapping_add(k[2 * r + 11])).rotate_right(1);
+            let t0 = self.g(r0);
+            let t1 = self.g(r1.rotate_left(8));
+            r2 = r2.rotate_left(1) ^ t0.wrapping_add(t1).wrapping_add(k[2 * r + 8]);
+            r3 = (r3 ^ t0.wrapping_add(t1.wrapping_mul(2)).wrapping_add(k[2 * r + 9])).rotate_right(1);
+        }
+        let out = [r0 ^ k[0], r1 ^ k[1], r2 ^ k[2], r3 ^ k[3]];
+        for (i, v) in out.iter().enumerate() {
+            block[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
+impl Twofish256 {
+    /// CBC-encrypts `data` (a whole number of blocks) in place.
+    pub(crate) fn cbc_encrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
+        let mut prev = *iv;
+        for chunk in data.chunks_exact_mut(16) {
+            let mut block = [0u8; 16];
+            for (b, (c, p)) in block.iter_mut().zip(chunk.iter().zip(prev.iter())) {
+                *b = c ^ p;
+            }
+            self.encrypt_block(&mut block);
+            chunk.copy_from_slice(&block);
+            prev = block;
+        }
+    }
+
+    /// CBC-decrypts `data` (a whole number of blocks) in place.
+    pub(crate) fn cbc_decrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
+        let mut prev = *iv;
+        for chunk in data.chunks_exact_mut(16) {
+            let mut block = [0u8; 16];
+            block.copy_from_slice(chunk);
+            let ct = block;
+            self.decrypt_block(&mut block);
+            for (c, (b, p)) in chunk.iter_mut().zip(block.iter().zip(prev.iter())) {
+                *c = b ^ p;
+            }
+            prev = ct;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cbc::cipher::{BlockCipherEncrypt, KeyInit};
+
+    #[test]
+    fn q_permutations_are_permutations() {
+        let mut seen0 = [false; 256];
+        let mut seen1 = [false; 256];
+        for x in 0..=255u8 {
+            seen0[usize::from(Q0[usize::from(x)])] = true;
+            seen1[usize::from(Q1[usize::from(x)])] = true;
+        }
+        assert!(seen0.iter().all(|s| *s) && seen1.iter().all(|s| *s));
+    }
+
+    #[test]
+    fn zero_key_zero_block_matches_the_published_table() {
+        // ECB_TBL.TXT, KEYSIZE=256, I=1.
+        let t = Twofish256::new(&[0; 32]);
+        let mut b = [0u8; 16];
+        t.encrypt_block(&mut b);
+        assert_eq!(b, [0x57, 0xFF, 0x73, 0x9D, 0x4D, 0xC9, 0x2C, 0x1B, 0xD7, 0xFC, 0x01, 0x70, 0x0C, 0xC8, 0x21, 0x6F]);
+        t.decrypt_block(&mut b);
+        assert_eq!(b, [0; 16]);
+    }
+
+    #[test]
+    fn differential_against_the_twofish_crate() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200 {
+            let mut key = [0u8; 32];
+            for chunk in key.chunks_mut(8) {
+                chunk.copy_from_slice(&next().to_le_bytes());
+            }
+            let mine = Twofish256::new(&key);
+            let theirs = twofish::Twofish::new_from_slice(&key).unwrap();
+            for _ in 0..5 {
+                let mut block = [0u8; 16];
+                block[..8].copy_from_slice(&next().to_le_bytes());
+                block[8..].copy_from_slice(&next().to_le_bytes());
+                let mut a = block;
+                mine.encrypt_block(&mut a);
+                let mut b = block.into();
+                theirs.encrypt_block(&mut b);
+                assert_eq!(a.as_slice(), b.as_slice());
+                mine.decrypt_block(&mut a);
+                assert_eq!(a, block);
+            }
+        }
+    }
+}
