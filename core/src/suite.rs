@@ -245,9 +245,19 @@ impl SuiteKeys {
             return Err(Error::TooLarge);
         }
         let tag = match self.suite {
+            #[cfg(all(feature = "ring", not(target_arch = "wasm32")))]
+            Suite::Aes256Gcm => {
+                ring_provider::seal(&ring::aead::AES_256_GCM, &self.enc_key, self.nonce(), aad, buf, start)?
+            }
+            #[cfg(all(feature = "ring", not(target_arch = "wasm32")))]
+            Suite::ChaCha20Poly1305 => {
+                ring_provider::seal(&ring::aead::CHACHA20_POLY1305, &self.enc_key, self.nonce(), aad, buf, start)?
+            }
+            #[cfg(not(all(feature = "ring", not(target_arch = "wasm32"))))]
             Suite::Aes256Gcm => {
                 aead_seal_in_place(&aes_gcm::Aes256Gcm::new(&self.enc_key.into()), self.nonce(), aad, buf, start)?
             }
+            #[cfg(not(all(feature = "ring", not(target_arch = "wasm32"))))]
             Suite::ChaCha20Poly1305 => aead_seal_in_place(
                 &chacha20poly1305::ChaCha20Poly1305::new(&self.enc_key.into()),
                 self.nonce(),
@@ -283,9 +293,17 @@ impl SuiteKeys {
     /// [`Error::AuthenticationFailed`].
     pub fn open_in_place(&self, aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
         let result = match self.suite {
+            #[cfg(all(feature = "ring", not(target_arch = "wasm32")))]
+            Suite::Aes256Gcm => ring_provider::open(&ring::aead::AES_256_GCM, &self.enc_key, self.nonce(), aad, buf),
+            #[cfg(all(feature = "ring", not(target_arch = "wasm32")))]
+            Suite::ChaCha20Poly1305 => {
+                ring_provider::open(&ring::aead::CHACHA20_POLY1305, &self.enc_key, self.nonce(), aad, buf)
+            }
+            #[cfg(not(all(feature = "ring", not(target_arch = "wasm32"))))]
             Suite::Aes256Gcm => {
                 aead_open_in_place(&aes_gcm::Aes256Gcm::new(&self.enc_key.into()), self.nonce(), aad, buf)
             }
+            #[cfg(not(all(feature = "ring", not(target_arch = "wasm32"))))]
             Suite::ChaCha20Poly1305 => aead_open_in_place(
                 &chacha20poly1305::ChaCha20Poly1305::new(&self.enc_key.into()),
                 self.nonce(),
@@ -471,4 +489,59 @@ fn aead_open_in_place<A: AeadInOut>(cipher: &A, nonce: &[u8], aad: &[u8], buf: &
     cipher.decrypt_inout_detached(nonce, aad, body.into(), tag).map_err(|_| Error::AuthenticationFailed)?;
     buf.truncate(body_len);
     Ok(())
+}
+
+/// The `ring` provider for AES-256-GCM and ChaCha20-Poly1305 (feature
+/// `ring`, native targets). It computes exactly what the RustCrypto code
+/// does; the suite vectors and known-answer tests run against whichever
+/// provider the build uses.
+#[cfg(all(feature = "ring", not(target_arch = "wasm32")))]
+mod ring_provider {
+    use alloc::vec::Vec;
+
+    use ring::aead::{Aad, Algorithm, LessSafeKey, Nonce, UnboundKey};
+    use zeroize::Zeroize;
+
+    use super::AEAD_TAG_LEN;
+    use crate::error::{Error, Result};
+
+    fn key(alg: &'static Algorithm, key: &[u8; 32]) -> Result<LessSafeKey> {
+        Ok(LessSafeKey::new(UnboundKey::new(alg, key).map_err(|_| Error::TooLarge)?))
+    }
+
+    fn nonce(n: &[u8]) -> Result<Nonce> {
+        Nonce::try_assume_unique_for_key(n).map_err(|_| Error::Malformed("nonce"))
+    }
+
+    pub(super) fn seal(
+        alg: &'static Algorithm,
+        k: &[u8; 32],
+        n: &[u8],
+        aad: &[u8],
+        buf: &mut [u8],
+        start: usize,
+    ) -> Result<[u8; AEAD_TAG_LEN]> {
+        let body = buf.get_mut(start..).ok_or(Error::TooLarge)?;
+        let tag =
+            key(alg, k)?.seal_in_place_separate_tag(nonce(n)?, Aad::from(aad), body).map_err(|_| Error::TooLarge)?;
+        tag.as_ref().try_into().map_err(|_| Error::TooLarge)
+    }
+
+    pub(super) fn open(alg: &'static Algorithm, k: &[u8; 32], n: &[u8], aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+        if buf.len() < AEAD_TAG_LEN {
+            return Err(Error::AuthenticationFailed);
+        }
+        let n = nonce(n).map_err(|_| Error::AuthenticationFailed)?;
+        match key(alg, k)?.open_in_place(n, Aad::from(aad), buf.as_mut_slice()) {
+            Ok(plain) => {
+                let len = plain.len();
+                buf.truncate(len);
+                Ok(())
+            }
+            Err(_) => {
+                buf.zeroize();
+                Err(Error::AuthenticationFailed)
+            }
+        }
+    }
 }

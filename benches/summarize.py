@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Prints criterion results (median and its 95% interval) and the ratios
+docs/PERFORMANCE.md reports. Run after `cargo bench -p sealpost-benches`."""
+import json
+import os
+import sys
+
+ROOT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "target", "criterion")
+
+
+def load():
+    out = {}
+    for dirpath, _, files in os.walk(ROOT):
+        if os.path.basename(dirpath) == "new" and "estimates.json" in files and "benchmark.json" in files:
+            with open(os.path.join(dirpath, "benchmark.json")) as f:
+                bench = json.load(f)
+            with open(os.path.join(dirpath, "estimates.json")) as f:
+                est = json.load(f)
+            m = est["median"]
+            out[bench["full_id"]] = (m["point_estimate"], m["confidence_interval"]["lower_bound"], m["confidence_interval"]["upper_bound"])
+    return out
+
+
+def fmt(ns):
+    return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.0f} ns"
+
+
+r = load()
+if not r:
+    sys.exit("no criterion results under " + ROOT)
+print("| benchmark | median | 95% interval |")
+print("|---|---|---|")
+for k in sorted(r):
+    m, lo, hi = r[k]
+    print(f"| {k} | {fmt(m)} | {fmt(lo)} – {fmt(hi)} |")
+
+
+def ratio(name, num, den, higher_is_better_for="den"):
+    if num in r and den in r:
+        print(f"| {name} | {r[den][0] / r[num][0]:.2f}x |")
+
+
+print()
+print("| ratio (how many times faster Sealpost is; above 1 is better) | value |")
+print("|---|---|")
+ratio("steady 1 KiB round trip vs vodozemac", "round_trip_1k/sealpost/steady", "round_trip_1k/vodozemac/steady")
+ratio("alternating 1 KiB round trip vs vodozemac", "round_trip_1k/sealpost/alternating", "round_trip_1k/vodozemac/alternating")
+ratio("session creation, initiator, vs vodozemac", "session_start/sealpost/initiator", "session_start/vodozemac/initiator")
+ratio("session creation, responder, vs vodozemac", "session_start/sealpost/responder", "session_start/vodozemac/responder")
+ratio("AES-256-GCM seal 16 KiB, RustCrypto raw vs ring", "raw/rustcrypto/aes-256-gcm seal/16384", "raw/ring/aes-256-gcm seal/16384")
+ratio("ChaCha20-Poly1305 seal 1 KiB, RustCrypto raw vs ring", "raw/rustcrypto/chacha20-poly1305 seal/1024", "raw/ring/chacha20-poly1305 seal/1024")
+ratio("AES-256-GCM suite seal 16 KiB vs ring", "suite/AES-256-GCM/seal/16384", "raw/ring/aes-256-gcm seal/16384")
+ratio("ChaCha20-Poly1305 suite seal 1 KiB vs ring", "suite/ChaCha20-Poly1305/seal/1024", "raw/ring/chacha20-poly1305 seal/1024")
+ratio("protocol overhead at 16 KiB: raw AES-GCM / suite seal (1/overhead)", "suite/AES-256-GCM/seal/16384", "raw/rustcrypto/aes-256-gcm seal/16384")
+ratio("protocol overhead at 16 KiB: raw ChaCha / suite seal (1/overhead)", "suite/ChaCha20-Poly1305/seal/16384", "raw/rustcrypto/chacha20-poly1305 seal/16384")
+tw = r.get("suite/Twofish-256-CBC-HMAC-SHA-256/seal/16384")
+if tw:
+    print(f"| Twofish suite seal at 16 KiB | {16384 / tw[0] * 1e3:.0f} MB/s |")
