@@ -51,8 +51,18 @@ ratio("AES-256-GCM seal 16 KiB, RustCrypto raw vs ring", "raw/rustcrypto/aes-256
 ratio("ChaCha20-Poly1305 seal 1 KiB, RustCrypto raw vs ring", "raw/rustcrypto/chacha20-poly1305 seal/1024", "raw/ring/chacha20-poly1305 seal/1024")
 ratio("AES-256-GCM suite seal 16 KiB vs ring", "suite/AES-256-GCM/seal/16384", "raw/ring/aes-256-gcm seal/16384")
 ratio("ChaCha20-Poly1305 suite seal 1 KiB vs ring", "suite/ChaCha20-Poly1305/seal/1024", "raw/ring/chacha20-poly1305 seal/1024")
-ratio("protocol overhead at 16 KiB: raw AES-GCM / suite seal (1/overhead)", "suite/AES-256-GCM/seal/16384", "raw/rustcrypto/aes-256-gcm seal/16384")
-ratio("protocol overhead at 16 KiB: raw ChaCha / suite seal (1/overhead)", "suite/ChaCha20-Poly1305/seal/16384", "raw/rustcrypto/chacha20-poly1305 seal/16384")
+ratio("pickle restore vs vodozemac", "pickle/sealpost/session restore", "pickle/vodozemac/session restore")
+ratio("pickle vs vodozemac", "pickle/sealpost/session pickle", "pickle/vodozemac/session pickle")
+
+
+def overhead(name, suite, raw):
+    if suite in r and raw in r:
+        print(f"| {name} | {r[suite][0] / r[raw][0]:.2f}x (lower is better) |")
+
+
+overhead("protocol overhead at 16 KiB: AES-256-GCM suite seal / ring raw seal", "suite/AES-256-GCM/seal/16384", "raw/ring/aes-256-gcm seal/16384")
+overhead("protocol overhead at 16 KiB: ChaCha20-Poly1305 suite seal / ring raw seal", "suite/ChaCha20-Poly1305/seal/16384", "raw/ring/chacha20-poly1305 seal/16384")
+overhead("protocol overhead at 16 KiB, portable: XChaCha20-Poly1305 suite seal / RustCrypto ChaCha20-Poly1305 raw", "suite/XChaCha20-Poly1305/seal/16384", "raw/rustcrypto/chacha20-poly1305 seal/16384")
 tw = r.get("suite/Twofish-256-CBC-HMAC-SHA-256/seal/16384")
 if tw:
     print(f"| Twofish suite seal at 16 KiB | {16384 / tw[0] * 1e3:.0f} MB/s |")

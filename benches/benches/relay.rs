@@ -20,6 +20,7 @@ fn relay(c: &mut Criterion) {
             rate_account_per_sec: 1e12,
             rate_ip_burst: 1e12,
             rate_ip_per_sec: 1e12,
+            max_mailbox_messages: u64::MAX,
             ..Config::default()
         };
         let running = Running::start(config, None).await.unwrap();

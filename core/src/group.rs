@@ -426,7 +426,8 @@ impl GroupSession {
             return Err(Error::Malformed("pickle"));
         }
         let suite = Suite::from_id(r.u8()?)?;
-        let own_identity = IdentityPublic::from_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
+        // The pickle is authenticated; its identities were verified on arrival.
+        let own_identity = IdentityPublic::from_trusted_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
         let policy = read_policy(&mut r)?;
         let seed = Zeroizing::new(r.array::<32>()?);
         let own = OwnChain {
@@ -440,7 +441,7 @@ impl GroupSession {
         }
         let mut members = Vec::with_capacity(n);
         for _ in 0..n {
-            let identity = IdentityPublic::from_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
+            let identity = IdentityPublic::from_trusted_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
             let nc = usize::from(r.u8()?);
             if nc > MAX_GROUP_CHAINS_PER_MEMBER {
                 return Err(Error::Malformed("pickle"));

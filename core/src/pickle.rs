@@ -420,8 +420,9 @@ impl Session {
         let version = r.u8()?;
         let suite = Suite::from_id(r.u8()?)?;
         let role = if read_bool(&mut r)? { Role::Responder } else { Role::Initiator };
-        let local_identity = IdentityPublic::from_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
-        let peer_identity = IdentityPublic::from_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
+        // The pickle is authenticated; its identities were verified on arrival.
+        let local_identity = IdentityPublic::from_trusted_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
+        let peer_identity = IdentityPublic::from_trusted_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
         let transcript = r.array()?;
         let policy = read_policy(&mut r)?;
         let pending_start = if read_bool(&mut r)? {
