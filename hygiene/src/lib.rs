@@ -1,0 +1,1 @@
+//! Test-only harness for secret hygiene; see `tests/`.
