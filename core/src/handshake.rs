@@ -78,11 +78,18 @@ pub(crate) struct RootKeys {
     pub(crate) responder_to_initiator: SymmetricKey,
 }
 
-/// Runs the key derivation over the Diffie-Hellman outputs, in order.
-pub(crate) fn derive_roots(dh_outputs: &[&[u8; 32]], transcript: &[u8; 32]) -> Result<RootKeys> {
-    let mut ikm = Zeroizing::new(Vec::with_capacity(32usize.saturating_mul(dh_outputs.len().saturating_add(1))));
+/// Runs the key derivation over DH1..DH3 and, if a one-time prekey was
+/// used, DH4.
+pub(crate) fn derive_roots(
+    dh1: &[u8; 32],
+    dh2: &[u8; 32],
+    dh3: &[u8; 32],
+    dh4: Option<&[u8; 32]>,
+    transcript: &[u8; 32],
+) -> Result<RootKeys> {
+    let mut ikm = Zeroizing::new(Vec::with_capacity(5 * 32));
     ikm.extend_from_slice(&[0xFF; 32]);
-    for dh in dh_outputs {
+    for dh in [Some(dh1), Some(dh2), Some(dh3), dh4].into_iter().flatten() {
         ikm.extend_from_slice(&dh[..]);
     }
     let mut okm = Zeroizing::new([0u8; 64]);
@@ -141,11 +148,7 @@ impl crate::ratchet::Session {
             base_key: &base_key,
         }
         .hash()?;
-        let mut outputs: Vec<&[u8; 32]> = alloc::vec![&dh1, &dh2, &dh3];
-        if let Some(d) = &dh4 {
-            outputs.push(d);
-        }
-        let roots = derive_roots(&outputs, &transcript)?;
+        let roots = derive_roots(&dh1, &dh2, &dh3, dh4.as_deref(), &transcript)?;
         let mut session = Session::new(NewSession {
             version,
             suite,
@@ -233,11 +236,7 @@ impl crate::Account {
             base_key: &message.base_key,
         }
         .hash()?;
-        let mut outputs: Vec<&[u8; 32]> = alloc::vec![&dh1, &dh2, &dh3];
-        if let Some(d) = &dh4 {
-            outputs.push(d);
-        }
-        let roots = derive_roots(&outputs, &transcript)?;
+        let roots = derive_roots(&dh1, &dh2, &dh3, dh4.as_deref(), &transcript)?;
         let mut session = Session::new(NewSession {
             version: message.version,
             suite: message.suite,
