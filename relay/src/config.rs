@@ -52,6 +52,14 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// `text` or `json` logs.
     pub log_format: LogFormat,
+    /// Open WebSocket push connections allowed per account.
+    pub ws_max_per_account: usize,
+    /// Seconds a WebSocket may stay silent (no frame, not even a pong to
+    /// the relay's pings) before the relay closes it.
+    pub ws_idle_secs: u64,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed
+    /// (for per-address rate limits); empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Log output format.
@@ -88,6 +96,9 @@ impl Default for Config {
             tls_key: None,
             shutdown_grace_secs: 30,
             log_format: LogFormat::Text,
+            ws_max_per_account: 8,
+            ws_idle_secs: 90,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -175,6 +186,17 @@ pub struct Cli {
     /// Log format [default: text]. The level comes from RUST_LOG (default info).
     #[arg(long, env = "SEALPOST_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Open WebSocket push connections allowed per account; more get 429 [default: 8].
+    #[arg(long, env = "SEALPOST_WS_MAX_PER_ACCOUNT", value_name = "N")]
+    pub ws_max_per_account: Option<usize>,
+    /// Seconds a WebSocket may stay silent before it is closed; the relay
+    /// pings every third of that [default: 90].
+    #[arg(long, env = "SEALPOST_WS_IDLE_SECS", value_name = "SECS")]
+    pub ws_idle_secs: Option<u64>,
+    /// Reverse proxies whose X-Forwarded-For header names the client for
+    /// per-address rate limits (comma-separated addresses) [default: none].
+    #[arg(long, env = "SEALPOST_TRUSTED_PROXIES", value_name = "ADDRS", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 /// The TOML file's shape: every key optional, unknown keys refused.
@@ -202,6 +224,9 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     shutdown_grace_secs: Option<u64>,
     log_format: Option<LogFormat>,
+    ws_max_per_account: Option<usize>,
+    ws_idle_secs: Option<u64>,
+    trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 impl Config {
@@ -243,6 +268,9 @@ impl Config {
             tls_key: cli.tls_key.or(file.tls_key),
             shutdown_grace_secs: pick!(shutdown_grace_secs),
             log_format: pick!(log_format),
+            ws_max_per_account: pick!(ws_max_per_account),
+            ws_idle_secs: pick!(ws_idle_secs),
+            trusted_proxies: cli.trusted_proxies.or(file.trusted_proxies).unwrap_or_default(),
         };
         config.check()?;
         Ok(config)
@@ -272,6 +300,9 @@ impl Config {
             && !url.starts_with("http://")
         {
             return Err("code_webhook must be an http:// URL (put a TLS proxy in front for https)".into());
+        }
+        if self.ws_max_per_account == 0 || self.ws_idle_secs < 3 {
+            return Err("ws_max_per_account must be positive and ws_idle_secs at least 3".into());
         }
         if self.code_max_attempts == 0 || self.code_ttl_secs == 0 || self.purge_interval_secs == 0 {
             return Err("code_max_attempts, code_ttl_secs and purge_interval_secs must be positive".into());

@@ -28,14 +28,22 @@ pub struct Registration<'a> {
 }
 
 impl Hub {
-    /// Registers a connection of `account`.
-    pub fn register(&self, account: AccountId) -> Registration<'_> {
+    /// Registers a connection of `account`, unless it already has `max`.
+    pub fn register(&self, account: AccountId, max: usize) -> Option<Registration<'_>> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(1);
-        if let Ok(mut c) = self.clients.lock() {
-            c.entry(account).or_default().push((id, tx));
+        let mut c = self.clients.lock().ok()?;
+        let list = c.entry(account).or_default();
+        if list.len() >= max {
+            return None;
         }
-        Registration { hub: self, account, id, wake: rx }
+        list.push((id, tx));
+        Some(Registration { hub: self, account, id, wake: rx })
+    }
+
+    /// How many connections `account` has open.
+    pub fn connections_of(&self, account: &AccountId) -> usize {
+        self.clients.lock().map(|c| c.get(account).map_or(0, Vec::len)).unwrap_or(0)
     }
 
     /// Wakes every connection of `account` (coalesced: at most one pending).

@@ -79,7 +79,10 @@ pub async fn serve(
         let relay = Arc::clone(&relay);
         let service = service_fn(move |req| {
             let relay = Arc::clone(&relay);
-            async move { Ok::<_, std::convert::Infallible>(handle(relay, req, peer.ip()).await) }
+            async move {
+                let client = client_address(&relay.config.trusted_proxies, peer.ip(), req.headers());
+                Ok::<_, std::convert::Infallible>(handle(relay, req, client).await)
+            }
         });
         match &tls {
             None => {
@@ -120,6 +123,27 @@ pub async fn serve(
     let _ = tokio::task::spawn_blocking(move || store.close()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The client's address: the TCP peer, unless the peer is a trusted proxy,
+/// in which case the right-most `X-Forwarded-For` entry that is not itself
+/// a trusted proxy (entries further left could be forged by the client).
+pub fn client_address(
+    trusted: &[std::net::IpAddr],
+    peer: std::net::IpAddr,
+    headers: &hyper::HeaderMap,
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded.into_iter().rev().find(|a| !trusted.contains(a)).unwrap_or(peer)
 }
 
 async fn purge_loop(relay: Arc<Relay>) {

@@ -87,6 +87,12 @@ pub async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Result<Re
         return Err(ApiError::new(StatusCode::FORBIDDEN, "not_registered", "publish a bundle first"));
     }
     relay.account_limits.check(&creds.account).map_err(ApiError::rate_limited)?;
+    if relay.hub.connections_of(&creds.account) >= relay.config.ws_max_per_account {
+        return Err(ApiError {
+            retry_after: Some(relay.config.ws_idle_secs),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_connections", "too many push connections")
+        });
+    }
 
     let key = req
         .headers()
@@ -132,9 +138,16 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let (mut tx, mut rx) = ws.split();
-    let mut registration = relay.hub.register(account);
+    let Some(mut registration) = relay.hub.register(account, relay.config.ws_max_per_account) else {
+        let _ = tx.send(Message::Close(None)).await;
+        return Ok(());
+    };
     let mut cursor = 0i64;
     let mut poll = tokio::time::interval(POLL);
+    let idle = Duration::from_secs(relay.config.ws_idle_secs);
+    let mut ping = tokio::time::interval(idle / 3);
+    ping.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         // Push everything new since the cursor.
         loop {
@@ -158,8 +171,16 @@ where
                 if woke.is_none() { return Ok(()); }
             }
             _ = poll.tick() => {}
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= idle {
+                    let _ = tx.send(Message::Close(None)).await;
+                    return Ok(());
+                }
+                tx.send(Message::Ping(Bytes::new())).await.map_err(|e| e.to_string())?;
+            }
             frame = rx.next() => {
                 let Some(frame) = frame else { return Ok(()) };
+                last_heard = tokio::time::Instant::now();
                 match frame.map_err(|e| e.to_string())? {
                     Message::Text(text) => {
                         let reply = match serde_json::from_str::<ClientFrame>(text.as_str()) {

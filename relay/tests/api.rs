@@ -635,3 +635,75 @@ async fn codes_can_go_to_a_webhook() {
     client.verify_handle("+4930123456789", &code).await.unwrap();
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn push_connections_are_capped_per_account_and_closed_when_idle() {
+    let relay = start_with(|c| {
+        c.ws_max_per_account = 2;
+        c.ws_idle_secs = 3;
+    })
+    .await;
+    let bob = user(&relay, 0).await;
+    let first = bob.client.connect_push().await.unwrap();
+    let _second = bob.client.connect_push().await.unwrap();
+    let third = bob.client.connect_push().await;
+    assert!(third.is_err(), "a third connection is refused");
+    let hub = &relay.running.as_ref().unwrap().relay.hub;
+    assert_eq!(hub.connections(), 2);
+    // Nobody reads these connections, so nobody answers the relay's pings:
+    // after the idle time the relay closes them.
+    let mut closed = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if hub.connections() == 0 {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "idle push connections were not closed");
+    drop(first);
+    // A connection that keeps reading stays open past the idle time.
+    let mut live = bob.client.connect_push().await.unwrap();
+    let reader = tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_millis(4500), live.next()).await;
+        live
+    });
+    tokio::time::sleep(Duration::from_millis(4000)).await;
+    assert_eq!(hub.connections(), 1, "a connection that answers pings stays open");
+    drop(reader.await.unwrap());
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_behind_trusted_proxies() {
+    let limited = |trusted: bool| {
+        start_with(move |c| {
+            c.rate_ip_per_sec = 0.01;
+            c.rate_ip_burst = 2.0;
+            if trusted {
+                c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            }
+        })
+    };
+    let statuses = |relay: &common::TestRelay, xff: &'static str| {
+        let c = Client::new(&relay.base, sealpost::IdentityKeyPair::generate(&mut sealpost::os_rng())).unwrap();
+        async move {
+            let mut v = Vec::new();
+            for _ in 0..3 {
+                let r = c
+                    .raw(Method::GET, "/healthz", &[("x-forwarded-for", xff.to_owned())], vec![], false)
+                    .await
+                    .unwrap();
+                v.push(r.status.as_u16());
+            }
+            v
+        }
+    };
+    let relay = limited(true).await;
+    assert_eq!(statuses(&relay, "10.0.0.1").await, [200, 200, 429]);
+    assert_eq!(statuses(&relay, "10.0.0.2").await, [200, 200, 429], "another client has its own bucket");
+    // A client cannot pick a new bucket by forging entries to the left.
+    assert_eq!(statuses(&relay, "1.2.3.4, 10.0.0.1").await, [429, 429, 429]);
+    let relay = limited(false).await;
+    assert_eq!(statuses(&relay, "10.0.0.1").await, [200, 200, 429]);
+    assert_eq!(statuses(&relay, "10.0.0.2").await, [429, 429, 429], "without a trusted proxy the header is ignored");
+}

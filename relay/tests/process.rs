@@ -84,6 +84,9 @@ fn help_explains_every_flag() {
         "--tls-key",
         "--shutdown-grace-secs",
         "--log-format",
+        "--ws-max-per-account",
+        "--ws-idle-secs",
+        "--trusted-proxies",
     ] {
         assert!(text.contains(flag), "--help does not mention {flag}");
     }
