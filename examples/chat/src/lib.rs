@@ -235,7 +235,8 @@ impl<W: AsyncWrite + Unpin> Chat<W> {
                 let text = String::from_utf8_lossy(&text).into_owned();
                 if let Some(handle) = text.strip_prefix(HELLO) {
                     // Believe the handle only if the relay binds it to this identity.
-                    if self.client.lookup_handle(handle).await.ok().as_ref() == Some(&from) {
+                    let known = self.names.get(from.signing_key()).map(String::as_str) == Some(handle);
+                    if !known && self.client.lookup_handle(handle).await.ok().as_ref() == Some(&from) {
                         self.names.insert(*from.signing_key(), handle.to_owned());
                         let sn = SafetyNumber::new(self.account.identity(), &from);
                         self.say(&format!("* @{handle} joined; safety number {sn}")).await?;
