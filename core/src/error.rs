@@ -51,6 +51,8 @@ pub enum Error {
     /// A group session restored from a pickle has a new sender chain that
     /// must be sent to the other members before it seals anything.
     RedistributionRequired,
+    /// The same request came again too soon (a rate limit).
+    RateLimited,
     /// A parameter is below the safe minimum (for example too few PBKDF2
     /// iterations) and the caller did not opt in explicitly.
     WeakParameters,
@@ -80,6 +82,7 @@ impl fmt::Display for Error {
             Self::StalePrekey => f.write_str("the bundle's signed prekey is too old"),
             Self::UnknownSender => f.write_str("unknown sender or sender key"),
             Self::RedistributionRequired => f.write_str("send the new sender key to the group first"),
+            Self::RateLimited => f.write_str("too soon to repeat this request"),
             Self::WeakParameters => f.write_str("parameters below the safe minimum"),
             Self::TooLarge => f.write_str("input too large"),
             Self::Rng => f.write_str("random number generator failure"),

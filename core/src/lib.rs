@@ -47,6 +47,7 @@ pub mod envelope;
 pub mod error;
 pub mod group;
 mod handshake;
+pub mod heal;
 pub mod identity;
 #[cfg(test)]
 mod kat;
@@ -66,6 +67,7 @@ pub use bundle::{OneTimePrekey, PrekeyBundle, SignedPrekeyPublic};
 pub use envelope::{Envelope, Padding};
 pub use error::{Error, Result};
 pub use group::GroupSession;
+pub use heal::{HealEvent, Healer};
 pub use identity::{IdentityKeyPair, IdentityPublic, SafetyNumber};
 pub use pickle::PickleKey;
 pub use policy::{PROTOCOL_VERSION, SessionPolicy, negotiate_suite};
