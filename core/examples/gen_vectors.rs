@@ -154,6 +154,7 @@ fn bundles(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         "one_time_prekey": { "id": otks[0].id, "key": h(&otks[0].key), "signature": h(&otks[0].signature) },
         "bundle_without_one_time_prekey": h(&bundle.to_bytes()),
         "bundle_with_one_time_prekey": h(&with_otk.to_bytes()),
+        "pq_prekey": bundle.pq_prekey().map(h),
     }))
 }
 
@@ -171,13 +172,14 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
     let ratchet = RatchetMessage { version: 1, suite: Suite::ChaCha20Poly1305, header, ciphertext: bytes(rng, 33) };
     let identity = IdentityKeyPair::from_secret_bytes(&arr(rng), &arr(rng));
     let prekey = PrekeyMessage {
-        version: 1,
+        version: 2,
         suite: Suite::Aes256Gcm,
         identity: *identity.public(),
         initiator_suites: vec![1, 2, 3],
         signed_prekey_id: 7,
         one_time_prekey_id: Some(9),
         base_key: arr(rng),
+        pq_ciphertext: Some(bytes(rng, sealpost::pq::PQ_CIPHERTEXT_LEN)),
         header: RatchetHeader {
             counter: 0,
             prev_count: 0,
@@ -190,6 +192,7 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         ciphertext: bytes(rng, 17),
     };
     let prekey_no_otk = PrekeyMessage { one_time_prekey_id: None, ..prekey.clone() };
+    let prekey_classical = PrekeyMessage { version: 1, pq_ciphertext: None, ..prekey.clone() };
     let group = GroupMessage {
         version: 1,
         suite: Suite::XChaCha20Poly1305,
@@ -226,6 +229,7 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
             "identity": h(&m.identity.to_bytes()), "initiator_suites": m.initiator_suites,
             "signed_prekey_id": m.signed_prekey_id, "one_time_prekey_id": m.one_time_prekey_id,
             "base_key": h(&m.base_key), "header": r(&m.header), "ciphertext": h(&m.ciphertext),
+            "pq_ciphertext": m.pq_ciphertext.as_deref().map(h),
             "header_bytes": h(&m.header_bytes()?), "encoding": h(&m.to_bytes()?),
         }))
     };
@@ -238,6 +242,7 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         },
         "prekey": p(&prekey)?,
         "prekey_without_one_time_prekey": p(&prekey_no_otk)?,
+        "prekey_classical": p(&prekey_classical)?,
         "group": {
             "type": 3, "version": group.version, "suite": group.suite.id(), "group_id": h(&group.group_id),
             "sender_key": h(&group.sender_key), "iteration": group.iteration, "salt": h(&group.salt),

@@ -23,6 +23,10 @@ pub const MAX_ONE_TIME_PREKEYS: usize = 1000;
 pub(crate) struct SignedPrekey {
     pub(crate) public: SignedPrekeyPublic,
     pub(crate) secret: StaticSecret,
+    /// The ML-KEM-768 prekey published with it (protocol version 2).
+    pub(crate) pq: crate::pq::PqSecret,
+    /// Its encapsulation key (kept to avoid recomputing it).
+    pub(crate) pq_public: Vec<u8>,
     /// When it stopped being the current one; `None` while current.
     pub(crate) retired_at: Option<u64>,
 }
@@ -97,9 +101,11 @@ impl Account {
             old.retired_at = Some(now);
         }
         let secret = random_secret(rng);
+        let pq = crate::pq::PqSecret::generate(rng);
+        let pq_public = pq.public();
         let id = self.take_id();
         let public = SignedPrekeyPublic { id, key: DhPublic::from(&secret).to_bytes(), created_at: now };
-        self.signed_prekeys.push(SignedPrekey { public, secret, retired_at: None });
+        self.signed_prekeys.push(SignedPrekey { public, secret, pq, pq_public, retired_at: None });
     }
 
     /// Rotates the signed prekey when it is older than
@@ -152,8 +158,9 @@ impl Account {
     pub fn bundle(&self, policy: &SessionPolicy) -> Result<PrekeyBundle> {
         policy.validate()?;
         let versions: Vec<u8> = SUPPORTED_VERSIONS.iter().copied().filter(|v| *v >= policy.min_version).collect();
-        let spk = self.current_signed_prekey().ok_or(Error::UnknownPrekey)?.public;
-        PrekeyBundle::sign(&self.identity, versions, policy.suite_ids(), spk)
+        let current = self.current_signed_prekey().ok_or(Error::UnknownPrekey)?;
+        let pq = versions.contains(&crate::policy::HYBRID_VERSION).then(|| current.pq_public.clone());
+        PrekeyBundle::sign(&self.identity, versions, policy.suite_ids(), current.public, pq)
     }
 
     pub(crate) fn signed_prekey(&self, id: u32) -> Result<&SignedPrekey> {

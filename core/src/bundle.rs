@@ -113,6 +113,7 @@ pub struct PrekeyBundle {
     versions: Vec<u8>,
     suites: Vec<u8>,
     signed_prekey: SignedPrekeyPublic,
+    pq_prekey: Option<Vec<u8>>,
     signature: [u8; 64],
     one_time_prekey: Option<OneTimePrekey>,
 }
@@ -125,12 +126,14 @@ impl PrekeyBundle {
         versions: Vec<u8>,
         suites: Vec<u8>,
         signed_prekey: SignedPrekeyPublic,
+        pq_prekey: Option<Vec<u8>>,
     ) -> Result<Self> {
         let mut bundle = Self {
             identity: *identity.public(),
             versions,
             suites,
             signed_prekey,
+            pq_prekey,
             signature: [0; 64],
             one_time_prekey: None,
         };
@@ -160,6 +163,12 @@ impl PrekeyBundle {
         &self.signed_prekey
     }
 
+    /// The ML-KEM-768 encapsulation key signed with the signed prekey
+    /// (present exactly when the versions include the hybrid version 2).
+    pub fn pq_prekey(&self) -> Option<&[u8]> {
+        self.pq_prekey.as_deref()
+    }
+
     /// The one-time prekey, if the relay had one left.
     pub fn one_time_prekey(&self) -> Option<&OneTimePrekey> {
         self.one_time_prekey.as_ref()
@@ -179,6 +188,12 @@ impl PrekeyBundle {
     }
 
     fn check_lists(&self) -> Result<()> {
+        let hybrid = self.versions.contains(&crate::policy::HYBRID_VERSION);
+        if hybrid != self.pq_prekey.is_some()
+            || self.pq_prekey.as_ref().is_some_and(|k| k.len() != crate::pq::PQ_PREKEY_LEN)
+        {
+            return Err(Error::Malformed("prekey bundle"));
+        }
         for list in [&self.versions, &self.suites] {
             if list.is_empty() || list.len() > MAX_LIST {
                 return Err(Error::Malformed("prekey bundle"));
@@ -194,7 +209,7 @@ impl PrekeyBundle {
 
     /// The bytes the bundle signature covers (everything before it).
     fn signed_body(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(1 + IDENTITY_PUBLIC_LEN + 2 + 2 * MAX_LIST + 44);
+        let mut out = Vec::with_capacity(1 + IDENTITY_PUBLIC_LEN + 2 + 2 * MAX_LIST + 45 + crate::pq::PQ_PREKEY_LEN);
         out.push(BUNDLE_FORMAT);
         out.extend_from_slice(&self.identity.to_bytes());
         put_bytes_u8(&mut out, &self.versions)?;
@@ -202,6 +217,13 @@ impl PrekeyBundle {
         put_u32(&mut out, self.signed_prekey.id);
         out.extend_from_slice(&self.signed_prekey.key);
         put_u64(&mut out, self.signed_prekey.created_at);
+        match &self.pq_prekey {
+            None => out.push(0),
+            Some(k) => {
+                out.push(1);
+                out.extend_from_slice(k);
+            }
+        }
         Ok(out)
     }
 
@@ -234,6 +256,11 @@ impl PrekeyBundle {
         let versions = r.bytes_u8()?.to_vec();
         let suites = r.bytes_u8()?.to_vec();
         let signed_prekey = SignedPrekeyPublic { id: r.u32()?, key: r.array()?, created_at: r.u64()? };
+        let pq_prekey = match r.u8()? {
+            0 => None,
+            1 => Some(r.take(crate::pq::PQ_PREKEY_LEN)?.to_vec()),
+            _ => return Err(Error::Malformed("prekey bundle")),
+        };
         let signature = r.array()?;
         let one_time_prekey = match r.u8()? {
             0 => None,
@@ -241,7 +268,7 @@ impl PrekeyBundle {
             _ => return Err(Error::Malformed("prekey bundle")),
         };
         r.finish()?;
-        let bundle = Self { identity, versions, suites, signed_prekey, signature, one_time_prekey };
+        let bundle = Self { identity, versions, suites, signed_prekey, pq_prekey, signature, one_time_prekey };
         bundle.check_lists()?;
         identity.verify(BUNDLE_CONTEXT, &bundle.signed_body()?, &bundle.signature)?;
         if let Some(otk) = &bundle.one_time_prekey {

@@ -24,7 +24,8 @@ pub const SALT_LEN: usize = 16;
 pub const MAX_GROUP_ID_LEN: usize = 64;
 /// Longest suite list in a prekey message.
 pub const MAX_SUITE_LIST: usize = 32;
-const PREKEY_FIXED_LEN: usize = 3 + IDENTITY_PUBLIC_LEN + 1 + 4 + 5 + 32 + RATCHET_HEADER_LEN + 4;
+const PREKEY_FIXED_LEN: usize =
+    3 + IDENTITY_PUBLIC_LEN + 1 + 4 + 5 + 32 + crate::pq::PQ_CIPHERTEXT_LEN + RATCHET_HEADER_LEN + 4;
 const GROUP_FIXED_LEN: usize = 3 + 1 + 32 + 4 + SALT_LEN + 4 + 64;
 
 /// The envelope type byte.
@@ -170,6 +171,9 @@ pub struct PrekeyMessage {
     pub one_time_prekey_id: Option<u32>,
     /// The initiator's ephemeral X25519 key for the agreement.
     pub base_key: [u8; 32],
+    /// The ML-KEM-768 ciphertext to the responder's PQ prekey: present
+    /// exactly in version 2 (hybrid) messages.
+    pub pq_ciphertext: Option<Vec<u8>>,
     /// Ratchet fields of the embedded message.
     pub header: RatchetHeader,
     /// Sealed padded plaintext, tag included.
@@ -193,6 +197,11 @@ impl PrekeyMessage {
             }
         }
         out.extend_from_slice(&self.base_key);
+        match (&self.pq_ciphertext, self.version >= crate::policy::HYBRID_VERSION) {
+            (Some(ct), true) if ct.len() == crate::pq::PQ_CIPHERTEXT_LEN => out.extend_from_slice(ct),
+            (None, false) => {}
+            _ => return Err(Error::Malformed("prekey message")),
+        }
         self.header.write(&mut out);
         Ok(out)
     }
@@ -222,6 +231,11 @@ impl PrekeyMessage {
             signed_prekey_id,
             one_time_prekey_id,
             base_key: r.array()?,
+            pq_ciphertext: if version >= crate::policy::HYBRID_VERSION {
+                Some(r.take(crate::pq::PQ_CIPHERTEXT_LEN)?.to_vec())
+            } else {
+                None
+            },
             header: RatchetHeader::read(r)?,
             ciphertext: r.bytes_u32(usize::MAX)?.to_vec(),
         })

@@ -40,6 +40,8 @@ pub(crate) struct Transcript<'a> {
     pub(crate) signed_prekey: &'a [u8; 32],
     pub(crate) one_time_prekey: Option<(u32, &'a [u8; 32])>,
     pub(crate) base_key: &'a [u8; 32],
+    /// Version 2: the ML-KEM encapsulation key and the ciphertext.
+    pub(crate) pq: Option<(&'a [u8], &'a [u8])>,
 }
 
 impl Transcript<'_> {
@@ -66,6 +68,10 @@ impl Transcript<'_> {
             }
         }
         h.update(self.base_key);
+        if let Some((key, ct)) = self.pq {
+            h.update(key);
+            h.update(ct);
+        }
         Ok(h.finalize().into())
     }
 }
@@ -85,12 +91,13 @@ pub(crate) fn derive_roots(
     dh2: &[u8; 32],
     dh3: &[u8; 32],
     dh4: Option<&[u8; 32]>,
+    pq_secret: Option<&[u8; 32]>,
     transcript: &[u8; 32],
 ) -> Result<RootKeys> {
-    let mut ikm = Zeroizing::new(Vec::with_capacity(5 * 32));
+    let mut ikm = Zeroizing::new(Vec::with_capacity(6 * 32));
     ikm.extend_from_slice(&[0xFF; 32]);
-    for dh in [Some(dh1), Some(dh2), Some(dh3), dh4].into_iter().flatten() {
-        ikm.extend_from_slice(&dh[..]);
+    for secret in [Some(dh1), Some(dh2), Some(dh3), dh4, pq_secret].into_iter().flatten() {
+        ikm.extend_from_slice(&secret[..]);
     }
     let mut okm = Zeroizing::new([0u8; 64]);
     hkdf_sha256(&[0u8; 32], &ikm, &[label::SESSION_START, transcript], &mut okm[..])?;
@@ -130,6 +137,14 @@ impl crate::ratchet::Session {
         let otk = bundle.one_time_prekey();
         let base = crate::account::random_secret(rng);
         let base_key = PublicKey::from(&base).to_bytes();
+        // Version 2: encapsulate to the signed ML-KEM prekey. A bundle that
+        // offers version 2 always carries one (its signature covers both).
+        let pq = if version >= crate::policy::HYBRID_VERSION {
+            let key = bundle.pq_prekey().ok_or(crate::Error::Downgrade)?;
+            Some((key, crate::pq::encapsulate(rng, key)?))
+        } else {
+            None
+        };
 
         let dh1 = dh(account.identity_keys().dh_secret(), &spk.key)?;
         let dh2 = dh(&base, bundle.identity().dh_key())?;
@@ -146,9 +161,11 @@ impl crate::ratchet::Session {
             signed_prekey: &spk.key,
             one_time_prekey: otk.map(|k| (k.id, &k.key)),
             base_key: &base_key,
+            pq: pq.as_ref().map(|(key, (ct, _))| (*key, ct.as_slice())),
         }
         .hash()?;
-        let roots = derive_roots(&dh1, &dh2, &dh3, dh4.as_deref(), &transcript)?;
+        let pq_secret = pq.as_ref().map(|(_, (_, ss))| &**ss);
+        let roots = derive_roots(&dh1, &dh2, &dh3, dh4.as_deref(), pq_secret, &transcript)?;
         let mut session = Session::new(NewSession {
             version,
             suite,
@@ -171,6 +188,7 @@ impl crate::ratchet::Session {
             signed_prekey_id: spk.id,
             one_time_prekey_id: otk.map(|k| k.id),
             base_key,
+            pq_ciphertext: pq.map(|(_, (ct, _))| ct),
         });
         Ok(session)
     }
@@ -210,6 +228,11 @@ impl crate::Account {
         }
         let spk_record = self.signed_prekey(message.signed_prekey_id)?;
         let (spk, spk_pub) = (spk_record.secret.clone(), spk_record.public.key);
+        let pq = match (&message.pq_ciphertext, message.version >= crate::policy::HYBRID_VERSION) {
+            (Some(ct), true) => Some((spk_record.pq_public.clone(), ct.clone(), spk_record.pq.decapsulate(ct)?)),
+            (None, false) => None,
+            _ => return Err(Error::Malformed("prekey message")),
+        };
         let otk = match message.one_time_prekey_id {
             Some(id) => Some((id, self.one_time_prekey(id)?.secret.clone())),
             None => None,
@@ -234,9 +257,11 @@ impl crate::Account {
             signed_prekey: &spk_pub,
             one_time_prekey: otk_pub.as_ref().map(|(id, k)| (*id, k)),
             base_key: &message.base_key,
+            pq: pq.as_ref().map(|(key, ct, _)| (key.as_slice(), ct.as_slice())),
         }
         .hash()?;
-        let roots = derive_roots(&dh1, &dh2, &dh3, dh4.as_deref(), &transcript)?;
+        let pq_secret = pq.as_ref().map(|(_, _, ss)| &**ss);
+        let roots = derive_roots(&dh1, &dh2, &dh3, dh4.as_deref(), pq_secret, &transcript)?;
         let mut session = Session::new(NewSession {
             version: message.version,
             suite: message.suite,

@@ -56,6 +56,7 @@ pub mod kdf;
 pub mod legacy;
 pub mod pickle;
 pub mod policy;
+pub mod pq;
 pub mod ratchet;
 pub mod room;
 mod secret;

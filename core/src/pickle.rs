@@ -272,6 +272,7 @@ impl Account {
         for k in &self.signed_prekeys {
             put_u32(&mut out, k.public.id);
             out.extend_from_slice(k.secret.as_bytes());
+            out.extend_from_slice(k.pq.seed());
             put_u64(&mut out, k.public.created_at);
             match k.retired_at {
                 None => out.push(0),
@@ -304,6 +305,8 @@ impl Account {
         for _ in 0..n {
             let id = r.u32()?;
             let secret = read_secret(&mut r)?;
+            let pq = crate::pq::PqSecret::from_seed(*Zeroizing::new(r.array::<64>()?));
+            let pq_public = pq.public();
             let created_at = r.u64()?;
             let retired_at = match r.u8()? {
                 0 => None,
@@ -311,7 +314,7 @@ impl Account {
                 _ => return Err(Error::Malformed("pickle")),
             };
             let public = SignedPrekeyPublic { id, key: DhPublic::from(&secret).to_bytes(), created_at };
-            signed_prekeys.push(SignedPrekey { public, secret, retired_at });
+            signed_prekeys.push(SignedPrekey { public, secret, pq, pq_public, retired_at });
         }
         let n = read_len(&mut r, crate::account::MAX_ONE_TIME_PREKEYS)?;
         let mut one_time = Vec::with_capacity(n);
@@ -356,6 +359,13 @@ impl Session {
                 put_u32(&mut out, p.signed_prekey_id);
                 put_opt_u32(&mut out, p.one_time_prekey_id);
                 out.extend_from_slice(&p.base_key);
+                match &p.pq_ciphertext {
+                    None => out.push(0),
+                    Some(ct) => {
+                        out.push(1);
+                        out.extend_from_slice(ct);
+                    }
+                }
             }
         }
         match &self.start_base_key {
@@ -431,6 +441,11 @@ impl Session {
                 signed_prekey_id: r.u32()?,
                 one_time_prekey_id: read_opt_u32(&mut r)?,
                 base_key: r.array()?,
+                pq_ciphertext: if read_bool(&mut r)? {
+                    Some(r.take(crate::pq::PQ_CIPHERTEXT_LEN)?.to_vec())
+                } else {
+                    None
+                },
             })
         } else {
             None

@@ -15,11 +15,16 @@ use crate::envelope::Padding;
 use crate::error::{Error, Result};
 use crate::suite::Suite;
 
-/// The protocol version this build speaks.
+/// The base protocol version: classical (X25519 only) session start, and
+/// the version of group, RSA and reset envelopes.
 pub const PROTOCOL_VERSION: u8 = 1;
 
+/// The hybrid post-quantum version: the session start also uses an
+/// ML-KEM-768 prekey.
+pub const HYBRID_VERSION: u8 = 2;
+
 /// The protocol versions this build can speak, newest first.
-pub const SUPPORTED_VERSIONS: &[u8] = &[PROTOCOL_VERSION];
+pub const SUPPORTED_VERSIONS: &[u8] = &[HYBRID_VERSION, PROTOCOL_VERSION];
 
 /// What a party accepts and how it keeps its sessions fresh.
 ///
@@ -35,7 +40,9 @@ pub struct SessionPolicy {
     /// Allowed suites, most preferred first. The CBC suites are not in the
     /// default list and must be added on purpose.
     pub suites: Vec<Suite>,
-    /// The lowest protocol version this party accepts.
+    /// The lowest protocol version this party accepts. The default, 2,
+    /// requires the hybrid post-quantum session start; 1 also allows
+    /// classical sessions with peers whose bundles have no ML-KEM prekey.
     pub min_version: u8,
     /// A sender starts a fresh ratchet key after this many messages in one
     /// chain, even if the peer never answers (default 1000).
@@ -60,7 +67,7 @@ impl Default for SessionPolicy {
     fn default() -> Self {
         Self {
             suites: default_suites(),
-            min_version: PROTOCOL_VERSION,
+            min_version: HYBRID_VERSION,
             max_messages_per_chain: 1000,
             rotate_after: 3600,
             expire_after: 24 * 3600,
@@ -213,16 +220,22 @@ mod tests {
         let mut p = SessionPolicy::default();
         p.suites.push(Suite::Aes256Gcm);
         assert!(p.validate().is_err());
-        let p = SessionPolicy { min_version: 2, ..SessionPolicy::default() };
-        assert_eq!(p.validate(), Err(Error::UnsupportedVersion(2)));
+        let p = SessionPolicy { min_version: 3, ..SessionPolicy::default() };
+        assert_eq!(p.validate(), Err(Error::UnsupportedVersion(3)));
     }
 
     #[test]
     fn version_choice_respects_minimum() {
+        // The default requires the hybrid version 2.
         let p = SessionPolicy::default();
-        assert_eq!(p.choose_version(&[1]), Ok(1));
-        assert_eq!(p.choose_version(&[7, 1]), Ok(1));
-        assert_eq!(p.choose_version(&[7]), Err(Error::UnsupportedVersion(7)));
+        assert_eq!(p.choose_version(&[2, 1]), Ok(2));
+        assert_eq!(p.choose_version(&[1]), Err(Error::UnsupportedVersion(1)));
+        assert_eq!(p.choose_version(&[7, 2]), Ok(2));
         assert_eq!(p.choose_version(&[]), Err(Error::UnsupportedVersion(0)));
+        // Allowing classical sessions.
+        let p = SessionPolicy { min_version: 1, ..SessionPolicy::default() };
+        assert_eq!(p.choose_version(&[1]), Ok(1));
+        assert_eq!(p.choose_version(&[2, 1]), Ok(2));
+        assert_eq!(p.choose_version(&[7]), Err(Error::UnsupportedVersion(7)));
     }
 }

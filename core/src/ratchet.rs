@@ -82,6 +82,7 @@ pub(crate) struct PendingStart {
     pub(crate) signed_prekey_id: u32,
     pub(crate) one_time_prekey_id: Option<u32>,
     pub(crate) base_key: [u8; 32],
+    pub(crate) pq_ciphertext: Option<Vec<u8>>,
 }
 
 /// One of this party's ratchet keys.
@@ -469,6 +470,7 @@ impl Session {
                 signed_prekey_id: start.signed_prekey_id,
                 one_time_prekey_id: start.one_time_prekey_id,
                 base_key: start.base_key,
+                pq_ciphertext: start.pq_ciphertext.clone(),
                 header,
                 ciphertext: Vec::new(),
             }

@@ -56,11 +56,13 @@ fn envelope() -> impl Strategy<Value = Envelope> {
             any::<Option<u32>>(),
             any::<[u8; 32]>(),
             header(),
-            ct.clone()
+            ct.clone(),
+            any::<bool>()
         )
-            .prop_map(|(suite, identity, initiator_suites, spk, otk, base_key, header, ciphertext)| {
+            .prop_map(|(suite, identity, initiator_suites, spk, otk, base_key, header, ciphertext, hybrid)| {
                 Envelope::Prekey(PrekeyMessage {
-                    version: 1,
+                    version: if hybrid { 2 } else { 1 },
+                    pq_ciphertext: hybrid.then(|| vec![0x42; sealpost::pq::PQ_CIPHERTEXT_LEN]),
                     suite,
                     identity,
                     initiator_suites,

@@ -111,6 +111,7 @@ fn bundle_vectors() {
         // Ed25519 is deterministic: the signature over the signed part is
         // reproduced from the identity secret.
         let body_len = wire.len() - 64 - 1 - if has_otk { 100 } else { 0 };
+        assert_eq!(bundle.pq_prekey().map(hex::encode), doc["pq_prekey"].as_str().map(str::to_owned));
         let sig = id.sign(b"sealpost/v1/bundle", &wire[..body_len]);
         assert_eq!(sig.to_vec(), wire[body_len..body_len + 64].to_vec());
     }
@@ -148,16 +149,17 @@ fn envelope_vectors() {
     assert_eq!(m.to_bytes().unwrap(), hx(&v["encoding"]));
     assert_eq!(Envelope::from_bytes(&hx(&v["encoding"])).unwrap(), Envelope::Ratchet(m));
 
-    for name in ["prekey", "prekey_without_one_time_prekey"] {
+    for name in ["prekey", "prekey_without_one_time_prekey", "prekey_classical"] {
         let v = &doc[name];
         let m = PrekeyMessage {
-            version: 1,
+            version: u8::try_from(v["version"].as_u64().unwrap()).unwrap(),
             suite: suite_of(v),
             identity: IdentityPublic::from_bytes(&hx(&v["identity"])).unwrap(),
             initiator_suites: bytes_list(&v["initiator_suites"]),
             signed_prekey_id: u32v(&v["signed_prekey_id"]),
             one_time_prekey_id: v["one_time_prekey_id"].as_u64().map(|x| u32::try_from(x).unwrap()),
             base_key: a32(&v["base_key"]),
+            pq_ciphertext: v["pq_ciphertext"].as_str().map(|x| hex::decode(x).unwrap()),
             header: header(&v["header"]),
             ciphertext: hx(&v["ciphertext"]),
         };

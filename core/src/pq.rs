@@ -1,0 +1,72 @@
+//! The post-quantum half of the hybrid session start: ML-KEM-768 (FIPS
+//! 203, the RustCrypto `ml-kem` crate).
+//!
+//! Each signed prekey comes with an ML-KEM-768 key pair generated from a
+//! 64-byte seed; its 1184-byte encapsulation key is in the bundle's signed
+//! part. The initiator encapsulates to it and sends the 1088-byte
+//! ciphertext in its prekey messages; the shared secret joins the X25519
+//! outputs in the root derivation (protocol version 2).
+
+use ml_kem::kem::{Decapsulate, KeyExport};
+use ml_kem::{DecapsulationKey, EncapsulationKey, MlKem768};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::error::{Error, Result};
+
+/// Length of an ML-KEM-768 encapsulation key.
+pub const PQ_PREKEY_LEN: usize = 1184;
+/// Length of an ML-KEM-768 ciphertext.
+pub const PQ_CIPHERTEXT_LEN: usize = 1088;
+
+/// An ML-KEM-768 decapsulation key kept as its 64-byte seed (d || z).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct PqSecret {
+    seed: [u8; 64],
+}
+
+impl PqSecret {
+    pub(crate) fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut seed = [0u8; 64];
+        rng.fill_bytes(&mut seed);
+        Self { seed }
+    }
+
+    pub(crate) fn from_seed(seed: [u8; 64]) -> Self {
+        Self { seed }
+    }
+
+    pub(crate) fn seed(&self) -> &[u8; 64] {
+        &self.seed
+    }
+
+    fn key(&self) -> DecapsulationKey<MlKem768> {
+        DecapsulationKey::<MlKem768>::from_seed(self.seed.into())
+    }
+
+    /// The encapsulation key to publish.
+    pub(crate) fn public(&self) -> alloc::vec::Vec<u8> {
+        self.key().encapsulation_key().to_bytes().to_vec()
+    }
+
+    /// The shared secret of a ciphertext (implicit rejection: a wrong
+    /// ciphertext gives an unrelated secret, and the session fails to open).
+    pub(crate) fn decapsulate(&self, ciphertext: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+        let ct = ciphertext.try_into().map_err(|_| Error::Malformed("ML-KEM ciphertext"))?;
+        let ss = self.key().decapsulate(ct);
+        Ok(Zeroizing::new(ss.into()))
+    }
+}
+
+/// Encapsulates to a published key with 32 bytes drawn from `rng`:
+/// (ciphertext, shared secret).
+pub(crate) fn encapsulate<R: rand_core::CryptoRng + ?Sized>(
+    rng: &mut R,
+    public: &[u8],
+) -> Result<(alloc::vec::Vec<u8>, Zeroizing<[u8; 32]>)> {
+    let key = public.try_into().map_err(|_| Error::InvalidKey)?;
+    let ek = EncapsulationKey::<MlKem768>::new(key).map_err(|_| Error::InvalidKey)?;
+    let mut m = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(&mut m[..]);
+    let (ct, ss) = ek.encapsulate_deterministic(&(*m).into());
+    Ok((ct.to_vec(), Zeroizing::new(ss.into())))
+}
