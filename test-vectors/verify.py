@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import (
     AESGCM, ChaCha20Poly1305)
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import mlkem
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RAW = serialization.Encoding.Raw
@@ -596,6 +597,9 @@ def bundle_decode(b):
     spk_id = r.u32()
     spk_key = r.take(32)
     created = r.u64()
+    pq_prekey = r.take(1184) if r.presence() else None  # 5.1: ML-KEM-768 key, signed
+    if (2 in versions) != (pq_prekey is not None):
+        raise ValueError("Malformed(prekey bundle): version 2 needs the ML-KEM prekey")
     signed_end = r.i
     sig = r.take(64)
     otk = None
@@ -612,13 +616,13 @@ def bundle_decode(b):
         if not ed_verify(S, otk["signature"], CTX_OTK + S + u32(otk["id"]) + otk["key"]):
             raise ValueError("InvalidSignature(one-time prekey)")
     return {"identity": ident, "versions": versions, "suites": suites,
-            "spk_id": spk_id, "spk_key": spk_key, "spk_created_at": created,
+            "spk_id": spk_id, "spk_key": spk_key, "spk_created_at": created, "pq_prekey": pq_prekey,
             "signature": sig, "otk": otk, "signed_part": b[:signed_end]}
 
 
-def bundle_encode(seed, ident, versions, suites, spk_id, spk_key, created, otk):
+def bundle_encode(seed, ident, versions, suites, spk_id, spk_key, created, otk, pq_prekey=None):
     signed = u8(1) + ident + vec8(bytes(versions)) + vec8(bytes(suites)) + \
-        u32(spk_id) + spk_key + u64(created)
+        u32(spk_id) + spk_key + u64(created) + (u8(1) + pq_prekey if pq_prekey else u8(0))
     out = signed + ed_sign(seed, CTX_BUNDLE + signed)
     if otk is None:
         return out + b"\x00"
@@ -650,7 +654,7 @@ def encode_ratchet_header(hd):
 def envelope_decode(b):
     r = Reader(b, "envelope")
     e = {"version": r.u8()}
-    if e["version"] != 1:
+    if e["version"] not in (1, 2):
         raise ValueError("UnsupportedVersion")
     e["type"] = r.u8()
     if e["type"] not in (1, 2, 3, 4):
@@ -672,6 +676,7 @@ def envelope_decode(b):
             raise ValueError("Malformed(prekey message)")
         e["one_time_prekey_id"] = r.u32() if p else None
         e["base_key"] = r.take(32)
+        e["pq_ciphertext"] = r.take(1088) if e["version"] >= 2 else None  # 7.3
         e["header"] = parse_ratchet_header(r)
     elif t == 2:
         e["header"] = parse_ratchet_header(r)
@@ -698,14 +703,14 @@ def envelope_decode(b):
     return e
 
 
-def encode_prekey_header(suite, ident, suites_a, spk_id, otk_id, base_key, hd):
-    return u8(1) + u8(1) + u8(suite) + ident + vec8(bytes(suites_a)) + u32(spk_id) + \
+def encode_prekey_header(suite, ident, suites_a, spk_id, otk_id, base_key, hd, version=1, pq_ct=None):
+    return u8(version) + u8(1) + u8(suite) + ident + vec8(bytes(suites_a)) + u32(spk_id) + \
         (u8(1) + u32(otk_id) if otk_id is not None else u8(0)) + base_key + \
-        encode_ratchet_header(hd)
+        (pq_ct if pq_ct else b"") + encode_ratchet_header(hd)
 
 
-def encode_ratchet_env_header(suite, hd):
-    return u8(1) + u8(2) + u8(suite) + encode_ratchet_header(hd)
+def encode_ratchet_env_header(suite, hd, version=1):
+    return u8(version) + u8(2) + u8(suite) + encode_ratchet_header(hd)
 
 
 # ==========================================================================
@@ -820,8 +825,9 @@ def check_bundles(c):
     c.eq(identity_encode(seed, dh), ident, "bundle identity encoding")
     spk = d["signed_prekey"]
     otk = d["one_time_prekey"]
-    for key, with_otk, length in (("bundle_without_one_time_prekey", False, 244),
-                                  ("bundle_with_one_time_prekey", True, 344)):
+    P = 1184 if d.get("pq_prekey") else 0
+    for key, with_otk, length in (("bundle_without_one_time_prekey", False, 245 + P),
+                                  ("bundle_with_one_time_prekey", True, 345 + P)):
         b = h(d[key])
         c.eq(len(b), length, key + " length")
         try:
@@ -835,7 +841,7 @@ def check_bundles(c):
         c.eq(p["spk_id"], spk["id"], key + " spk_id")
         c.eq(p["spk_key"], h(spk["key"]), key + " spk_key")
         c.eq(p["spk_created_at"], spk["created_at"], key + " spk_created_at")
-        c.eq(len(p["signed_part"]), 175 + 1 + 3, key + " signed part length")
+        c.eq(len(p["signed_part"]), 175 + 1 + 3 + 1 + P, key + " signed part length")
         c.eq(p["signature"], ed_sign(seed, CTX_BUNDLE + p["signed_part"]), key + " signature bytes")
         if with_otk:
             c.check(p["otk"] is not None, key + " otk present")
@@ -846,8 +852,10 @@ def check_bundles(c):
                  h(otk["signature"]), key + " otk signature bytes")
         else:
             c.check(p["otk"] is None, key + " otk absent")
+        pq = h(d["pq_prekey"]) if d.get("pq_prekey") else None
+        c.eq(p["pq_prekey"], pq, key + " pq_prekey")
         enc = bundle_encode(seed, ident, d["versions"], d["suites"], spk["id"], h(spk["key"]),
-                            spk["created_at"], (otk["id"], h(otk["key"])) if with_otk else None)
+                            spk["created_at"], (otk["id"], h(otk["key"])) if with_otk else None, pq)
         c.eq(enc, b, key + " re-encoding")
         # the bundle signature must not verify under another context
         c.check(not ed_verify(ident[:32], p["signature"], CTX_OTK + p["signed_part"]),
@@ -882,14 +890,18 @@ def check_envelopes(c):
         # re-encode from the JSON fields and compare
         t = v["type"]
         if t == 1:
+            pq_ct = h(v["pq_ciphertext"]) if v.get("pq_ciphertext") else None
+            c.eq(e.get("pq_ciphertext"), pq_ct, name + " pq_ciphertext")
             hb = encode_prekey_header(v["suite"], h(v["identity"]), v["initiator_suites"],
                                       v["signed_prekey_id"], v["one_time_prekey_id"],
                                       h(v["base_key"]),
-                                      {k: (h(x) if k in hdr_fields else x) for k, x in v["header"].items()})
+                                      {k: (h(x) if k in hdr_fields else x) for k, x in v["header"].items()},
+                                      v["version"], pq_ct)
             N = len(v["initiator_suites"])
             K = 4 if v["one_time_prekey_id"] is not None else 0
-            c.eq(len(hb), 269 + N + K, name + " header length")
-            c.eq(len(enc), 273 + N + K + len(h(v["ciphertext"])), name + " total length")
+            P = 1088 if pq_ct else 0
+            c.eq(len(hb), 269 + N + K + P, name + " header length")
+            c.eq(len(enc), 273 + N + K + P + len(h(v["ciphertext"])), name + " total length")
         elif t == 2:
             hb = encode_ratchet_env_header(v["suite"], {k: (h(x) if k in hdr_fields else x)
                                                         for k, x in v["header"].items()})
@@ -923,7 +935,7 @@ def check_envelopes(c):
     # strict parsing spot checks
     rat = h(d["ratchet"]["encoding"])
     for bad, why in ((rat + b"\0", "trailing byte"), (rat[:-1], "truncated"),
-                     (b"\x02" + rat[1:], "version 2"), (rat[:1] + b"\x05" + rat[2:], "type 5"),
+                     (b"\x03" + rat[1:], "version 3"), (b"\x00" + rat[1:], "version 0"), (rat[:1] + b"\x05" + rat[2:], "type 5"),
                      (rat[:2] + b"\x06" + rat[3:], "suite 6"), (b"", "empty")):
         try:
             envelope_decode(bad)
@@ -974,11 +986,25 @@ def chain_step(ck):
     return o[:32], o[32:]
 
 
-def transcript(version, suite, id_a, id_b, suites_a, suites_b, spk_id, spk_pub, otk, base_key):
+def transcript(version, suite, id_a, id_b, suites_a, suites_b, spk_id, spk_pub, otk, base_key,
+               pq=None):
     t = b"sealpost/v1/transcript" + u8(version) + u8(suite) + id_a + id_b + \
         vec8(bytes(suites_a)) + vec8(bytes(suites_b)) + u32(spk_id) + spk_pub
     t += (u8(1) + u32(otk[0]) + otk[1]) if otk is not None else u8(0)
-    return hashlib.sha256(t + base_key).digest()
+    t += base_key
+    if pq is not None:  # version 2: the ML-KEM encapsulation key, then the ciphertext
+        t += pq[0] + pq[1]
+    return hashlib.sha256(t).digest()
+
+
+def mlkem_public(seed):
+    """The ML-KEM-768 encapsulation key of a 64-byte seed (d || z, FIPS 203)."""
+    key = mlkem.MLKEM768PrivateKey.from_seed_bytes(seed)
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def mlkem_decapsulate(seed, ct):
+    return mlkem.MLKEM768PrivateKey.from_seed_bytes(seed).decapsulate(ct)
 
 
 def negotiate(ini, resp):
@@ -992,8 +1018,9 @@ class Session:
     """One party's view of a pairwise session (sections 8.5, 9)."""
 
     def __init__(self, role, suite, T, send_root, send_epoch, recv_root, recv_epoch,
-                 own_secrets, peer_epoch, peer_key, pending=None):
+                 own_secrets, peer_epoch, peer_key, pending=None, version=1):
         self.role = role
+        self.version = version
         self.suite = suite
         self.T = T
         self.next_send_root = send_root
@@ -1046,9 +1073,9 @@ class Session:
         if self.pending is not None:
             p = self.pending
             hb = encode_prekey_header(self.suite, p["identity"], p["suites_a"], p["spk_id"],
-                                      p["otk_id"], p["base_key"], hd)
+                                      p["otk_id"], p["base_key"], hd, self.version, p.get("pq_ct"))
         else:
-            hb = encode_ratchet_env_header(self.suite, hd)
+            hb = encode_ratchet_env_header(self.suite, hd, self.version)
         ct = seal(self.suite, secret, salt, self.T + hb, pad_plaintext(pt))
         return hb + u32(len(ct)) + ct
 
@@ -1146,9 +1173,10 @@ def check_conversation(c):
 
     # --- Bob's account. Draw order (not stated by the spec, our reading):
     # signing seed, X25519 identity secret, signed prekey secret, then one
-    # secret per one-time prekey.
+    # secret per one-time prekey. Each signed prekey is an X25519 secret
+    # followed by a 64-byte ML-KEM-768 seed.
     bob = Draws(st["bob_account"]["draws"])
-    b_seed, b_dh, b_spk = bob.take(32), bob.take(32), bob.take(32)
+    b_seed, b_dh, b_spk, b_pq = bob.take(32), bob.take(32), bob.take(32), bob.take(64)
     b_otks = [bob.take(32) for _ in range(st["bob_account"]["one_time_prekeys"])]
     c.check(bob.done(), "bob_account: unused draws")
     b_ident = identity_encode(b_seed, b_dh)
@@ -1162,14 +1190,17 @@ def check_conversation(c):
     c.eq(bundle["otk"]["key"], x25519_pub(b_otks[0]), "bob one-time prekey from draws")
     c.eq(bundle["otk"]["id"], 2, "one-time prekey id = 2 (counter)")
     c.eq(bundle["suites"], policy, "bundle suites = policy")
+    b_pq_pub = mlkem_public(b_pq) if 2 in bundle["versions"] else None
+    c.eq(bundle["pq_prekey"], b_pq_pub, "bob ML-KEM prekey from draws")
     c.eq(bundle_encode(b_seed, b_ident, bundle["versions"], bundle["suites"], 1,
                        x25519_pub(b_spk), bundle["spk_created_at"],
-                       (2, x25519_pub(b_otks[0]))), bundle_bytes, "bundle re-encoded from draws")
+                       (2, x25519_pub(b_otks[0])), b_pq_pub), bundle_bytes,
+         "bundle re-encoded from draws")
 
     # --- Alice's account: seed, X25519 identity secret, signed prekey
     # (her account makes one even though this conversation never uses it).
     al = Draws(st["alice_account"]["draws"])
-    a_seed, a_dh, a_spk = al.take(32), al.take(32), al.take(32)
+    a_seed, a_dh, a_spk, _a_pq = al.take(32), al.take(32), al.take(32), al.take(64)
     a_ident = identity_encode(a_seed, a_dh)
     c.eq(a_ident, h(st["alice_account"]["identity"]), "alice identity from draws")
     c.check(al.done(), "alice_account: unused draws")
@@ -1178,23 +1209,39 @@ def check_conversation(c):
     ini = Draws(st["alice_initiates"]["draws"])
     ek = ini.take(32)
     base_key = x25519_pub(ek)
-    version = max(v for v in bundle["versions"] if v == 1)
+    version = max(v for v in bundle["versions"] if v in (1, 2))
     suite = negotiate(policy, bundle["suites"])
     otk = (bundle["otk"]["id"], bundle["otk"]["key"])
     dh1 = x25519(a_dh, bundle["spk_key"])
     dh2 = x25519(ek, b_ident[32:64])
     dh3 = x25519(ek, bundle["spk_key"])
     dh4 = x25519(ek, otk[1])
+    pq, ss = None, b""
+    if version == 2:
+        # 8.2: the second draw is the ML-KEM encapsulation randomness m. The
+        # ciphertext cannot be recomputed without an ML-KEM implementation
+        # that takes m (OpenSSL does not), so it is taken from the first
+        # prekey message; the shared secret must then be both what Bob's
+        # seed decapsulates and K of FIPS 203 (K, r) = G(m || H(ek)).
+        m = ini.take(32)
+        first = next(s for s in steps if s["step"] == "send" and s["type"] == "prekey")
+        pq_ct = envelope_decode(h(first["envelope"]))["pq_ciphertext"]
+        ss = mlkem_decapsulate(b_pq, pq_ct)
+        g = hashlib.sha3_512(m + hashlib.sha3_256(bundle["pq_prekey"]).digest()).digest()
+        c.eq(g[:32], ss, "ML-KEM shared secret from m (FIPS 203 G) = decapsulated")
+        pq = (bundle["pq_prekey"], pq_ct)
     T_a = transcript(version, suite, a_ident, b_ident, policy, bundle["suites"],
-                     bundle["spk_id"], bundle["spk_key"], otk, base_key)
-    okm = hkdf(bytes(32), b"\xff" * 32 + dh1 + dh2 + dh3 + dh4,
+                     bundle["spk_id"], bundle["spk_key"], otk, base_key, pq)
+    okm = hkdf(bytes(32), b"\xff" * 32 + dh1 + dh2 + dh3 + dh4 + ss,
                LABEL["session-start"] + T_a, 64)
     r_ab0, r_ba0 = okm[:32], okm[32:]
     alice = Session("initiator", suite, T_a, send_root=r_ab0, send_epoch=0,
                     recv_root=r_ba0, recv_epoch=1, own_secrets={},
                     peer_epoch=0, peer_key=bundle["spk_key"],
                     pending={"identity": a_ident, "suites_a": policy, "spk_id": bundle["spk_id"],
-                             "otk_id": otk[0], "base_key": base_key})
+                             "otk_id": otk[0], "base_key": base_key,
+                             "pq_ct": pq[1] if pq else None},
+                    version=version)
     c.check(ini.done(), "alice_initiates: unused draws")
 
     sess = {"alice": alice, "bob": None}
@@ -1234,16 +1281,22 @@ def check_conversation(c):
             d3 = x25519(b_spk, e["base_key"])
             d4 = x25519(b_otks[0], e["base_key"])
             c.eq((d1, d2, d3, d4), (dh1, dh2, dh3, dh4), "DH outputs agree")
+            pq_b, ss_b = None, b""
+            if e["version"] == 2:
+                ss_b = mlkem_decapsulate(b_pq, e["pq_ciphertext"])
+                pq_b = (mlkem_public(b_pq), e["pq_ciphertext"])
+            c.eq(e["version"], version, "prekey message version = negotiated")
             T_b = transcript(e["version"], e["suite"], e["identity"], b_ident,
                              e["initiator_suites"], policy, e["signed_prekey_id"],
                              x25519_pub(b_spk), (e["one_time_prekey_id"], x25519_pub(b_otks[0])),
-                             e["base_key"])
+                             e["base_key"], pq_b)
             c.eq(T_b, T_a, "transcript hash agrees")
-            okm_b = hkdf(bytes(32), b"\xff" * 32 + d1 + d2 + d3 + d4,
+            okm_b = hkdf(bytes(32), b"\xff" * 32 + d1 + d2 + d3 + d4 + ss_b,
                          LABEL["session-start"] + T_b, 64)
             bob_s = Session("responder", e["suite"], T_b, send_root=okm_b[32:],
                             send_epoch=1, recv_root=okm_b[:32], recv_epoch=0,
-                            own_secrets={0: b_spk}, peer_epoch=0, peer_key=None)
+                            own_secrets={0: b_spk}, peer_epoch=0, peer_key=None,
+                            version=e["version"])
             try:
                 pt = bob_s.decrypt(e)
                 c.eq(pt, h(s["plaintext"]), "msg %d accepted and decrypted by bob" % idx)

@@ -1,7 +1,9 @@
 //! Sealpost's protocol operations next to vodozemac's Olm in the same run:
 //! session creation (initiator and responder), 1 KiB message round trips
 //! in a steady one-way stream and alternating (a Diffie-Hellman step each
-//! turn), pickling, and a group message to 100 members.
+//! turn), pickling, and a group message to 100 members. Session creation
+//! is measured both in the default hybrid version 2 (X25519 + ML-KEM-768)
+//! and in classical version 1, so the post-quantum cost is a ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use std::hint::black_box;
@@ -24,7 +26,9 @@ fn seeded() -> ChaCha20Rng {
 
 fn bundle_of(bob: &mut Account, rng: &mut ChaCha20Rng, policy: &SessionPolicy) -> PrekeyBundle {
     let otk = bob.generate_one_time_prekeys(rng, 1)[0];
-    bob.bundle(policy).unwrap().with_one_time_prekey(otk).unwrap()
+    let signed =
+        if policy.min_version < 2 { sealpost::hazmat::classical_bundle(bob, policy) } else { bob.bundle(policy) };
+    signed.unwrap().with_one_time_prekey(otk).unwrap()
 }
 
 /// Alice's and Bob's sessions after a first message and a reply.
@@ -58,31 +62,54 @@ fn olm_pair() -> (vodozemac::olm::Session, vodozemac::olm::Session) {
 
 fn session_creation(c: &mut Criterion) {
     let mut g = c.benchmark_group("session_start");
-    let policy = SessionPolicy::default();
     let mut rng = seeded();
     let alice = Account::new(&mut rng, NOW);
+    let classical = SessionPolicy { min_version: 1, ..SessionPolicy::default() };
+    for (name, policy) in [("sealpost", SessionPolicy::default()), ("sealpost-classical", classical)] {
+        sealpost_session_creation(&mut g, name, &alice, &policy);
+    }
+    olm_session_creation(&mut g);
+    g.finish();
+}
+
+/// Initiator and responder cost of one Sealpost session start under
+/// `policy` (version 2 for the default, version 1 for `min_version: 1` with
+/// a classical bundle).
+fn sealpost_session_creation(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    alice: &Account,
+    policy: &SessionPolicy,
+) {
+    let mut rng = seeded();
     let mut bob = Account::new(&mut rng, NOW);
-    let bundle = bundle_of(&mut bob, &mut rng, &policy);
-    g.bench_function("sealpost/initiator", |b| {
-        b.iter(|| Session::initiate(&mut rng, &alice, black_box(&bundle), &policy, NOW).unwrap())
+    let bundle = bundle_of(&mut bob, &mut rng, policy);
+    let want = if policy.min_version < 2 { 1 } else { 2 };
+    assert_eq!(Session::initiate(&mut rng, alice, &bundle, policy, NOW).unwrap().version(), want);
+    g.bench_function(format!("{name}/initiator"), |b| {
+        b.iter(|| Session::initiate(&mut rng, alice, black_box(&bundle), policy, NOW).unwrap())
     });
-    g.bench_function("sealpost/responder", |b| {
+    g.bench_function(format!("{name}/responder"), |b| {
         b.iter_batched(
             || {
                 let mut rng = seeded();
                 let mut bob = Account::new(&mut rng, NOW);
-                let bundle = bundle_of(&mut bob, &mut rng, &policy);
-                let mut a = Session::initiate(&mut rng, &alice, &bundle, &policy, NOW).unwrap();
+                let bundle = bundle_of(&mut bob, &mut rng, policy);
+                let mut a = Session::initiate(&mut rng, alice, &bundle, policy, NOW).unwrap();
                 let Envelope::Prekey(m) = Envelope::from_bytes(&a.encrypt(&mut rng, NOW, &KIB).unwrap()).unwrap()
                 else {
                     unreachable!()
                 };
                 (bob, m)
             },
-            |(mut bob, m)| bob.accept(&policy, NOW, &m).unwrap(),
+            |(mut bob, m)| bob.accept(policy, NOW, &m).unwrap(),
             BatchSize::SmallInput,
         )
     });
+}
+
+/// vodozemac's Olm session start, the external baseline.
+fn olm_session_creation(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     let olm_alice = OlmAccount::new();
     let mut olm_bob = OlmAccount::new();
     olm_bob.generate_one_time_keys(1);
@@ -108,7 +135,6 @@ fn session_creation(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    g.finish();
 }
 
 fn round_trips(c: &mut Criterion) {

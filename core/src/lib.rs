@@ -97,6 +97,33 @@ pub mod hazmat {
         identity.secret_bytes()
     }
 
+    /// A bundle as a peer that only speaks the classical version 1 (no
+    /// ML-KEM prekey) would publish, for testing downgrade rules.
+    pub fn classical_bundle(
+        account: &crate::Account,
+        policy: &crate::SessionPolicy,
+    ) -> crate::Result<crate::PrekeyBundle> {
+        let spk =
+            account.signed_prekeys.iter().rev().find(|k| k.retired_at.is_none()).ok_or(crate::Error::UnknownPrekey)?;
+        crate::PrekeyBundle::sign(
+            &account.identity,
+            alloc::vec![crate::policy::PROTOCOL_VERSION],
+            policy.suite_ids(),
+            spk.public,
+            None,
+        )
+    }
+
+    /// The ML-KEM-768 encapsulation key of a 64-byte seed (d || z).
+    pub fn ml_kem_public(seed: &[u8; 64]) -> alloc::vec::Vec<u8> {
+        crate::pq::PqSecret::from_seed(*seed).public()
+    }
+
+    /// ML-KEM-768 decapsulation with the key of a 64-byte seed.
+    pub fn ml_kem_decapsulate(seed: &[u8; 64], ciphertext: &[u8]) -> crate::Result<[u8; 32]> {
+        Ok(*crate::pq::PqSecret::from_seed(*seed).decapsulate(ciphertext)?)
+    }
+
     /// Seals an arbitrary plaintext as a pickle of `kind` (for fuzzing the
     /// pickle decoders past the authentication layer).
     pub fn seal_pickle<R: rand_core::CryptoRng + ?Sized>(
