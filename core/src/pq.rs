@@ -9,7 +9,7 @@
 
 use ml_kem::kem::{Decapsulate, KeyExport};
 use ml_kem::{DecapsulationKey, EncapsulationKey, MlKem768};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
 
@@ -18,41 +18,44 @@ pub const PQ_PREKEY_LEN: usize = 1184;
 /// Length of an ML-KEM-768 ciphertext.
 pub const PQ_CIPHERTEXT_LEN: usize = 1088;
 
-/// An ML-KEM-768 decapsulation key kept as its 64-byte seed (d || z).
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+/// An ML-KEM-768 decapsulation key: its 64-byte seed (d || z), which is
+/// what pickles store, and the key expanded from it once (expansion costs
+/// about as much as a decapsulation). Both are wiped on drop (`ml-kem`'s
+/// `zeroize` feature wipes the expanded key).
+#[derive(Clone)]
 pub(crate) struct PqSecret {
-    seed: [u8; 64],
+    seed: Zeroizing<[u8; 64]>,
+    key: DecapsulationKey<MlKem768>,
 }
 
 impl PqSecret {
     pub(crate) fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        let mut seed = [0u8; 64];
-        rng.fill_bytes(&mut seed);
-        Self { seed }
+        let mut seed = Zeroizing::new([0u8; 64]);
+        rng.fill_bytes(&mut seed[..]);
+        Self::from_seed(*seed)
     }
 
-    pub(crate) fn from_seed(seed: [u8; 64]) -> Self {
-        Self { seed }
+    pub(crate) fn from_seed(mut seed: [u8; 64]) -> Self {
+        let key = DecapsulationKey::<MlKem768>::from_seed(seed.into());
+        let kept = Zeroizing::new(seed);
+        seed.zeroize();
+        Self { seed: kept, key }
     }
 
     pub(crate) fn seed(&self) -> &[u8; 64] {
         &self.seed
     }
 
-    fn key(&self) -> DecapsulationKey<MlKem768> {
-        DecapsulationKey::<MlKem768>::from_seed(self.seed.into())
-    }
-
     /// The encapsulation key to publish.
     pub(crate) fn public(&self) -> alloc::vec::Vec<u8> {
-        self.key().encapsulation_key().to_bytes().to_vec()
+        self.key.encapsulation_key().to_bytes().to_vec()
     }
 
     /// The shared secret of a ciphertext (implicit rejection: a wrong
     /// ciphertext gives an unrelated secret, and the session fails to open).
     pub(crate) fn decapsulate(&self, ciphertext: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         let ct = ciphertext.try_into().map_err(|_| Error::Malformed("ML-KEM ciphertext"))?;
-        let ss = self.key().decapsulate(ct);
+        let ss = self.key.decapsulate(ct);
         Ok(Zeroizing::new(ss.into()))
     }
 }
