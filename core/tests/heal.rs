@@ -9,28 +9,31 @@ mod common;
 use common::T0;
 use rand_chacha::ChaCha20Rng;
 use sealpost::heal::{HealEvent, Healer, is_session_reset};
-use sealpost::{Account, Envelope, Error, PickleKey, PrekeyBundle, Session, SessionPolicy, SymmetricKey};
+use sealpost::{Account, Envelope, Error, PickleKey, Session, SymmetricKey};
 
 struct Person {
     account: Account,
     healer: Healer,
 }
 
-fn bundle_of(p: &mut Person, rng: &mut ChaCha20Rng) -> PrekeyBundle {
-    let otk = p.account.generate_one_time_prekeys(rng, 1)[0];
-    let wire = p.account.bundle(&SessionPolicy::default()).unwrap().with_one_time_prekey(otk).unwrap().to_bytes();
-    PrekeyBundle::from_bytes(&wire).unwrap()
-}
-
 fn start(rng: &mut ChaCha20Rng, from: &mut Person, to: &mut Person, now: u64) -> (Session, Session) {
-    let policy = SessionPolicy::default();
-    let bundle = bundle_of(to, rng);
-    let mut s = Session::initiate(rng, &from.account, &bundle, &policy, now).unwrap();
-    let first = s.encrypt(rng, now, b"hello").unwrap();
-    let Envelope::Prekey(m) = Envelope::from_bytes(&first).unwrap() else { panic!() };
-    let (r, _) = to.account.accept(&policy, now, &m).unwrap();
+    let (s, r, _) = common::start_session(rng, &from.account, &mut to.account, now, b"hello");
     (s, r)
 }
+
+/// `from` reports a failure to decrypt `to`'s message in session `ID`.
+fn ask(
+    rng: &mut ChaCha20Rng,
+    healer: &mut Healer,
+    from: &Account,
+    to: &Account,
+    error: &Error,
+    now: u64,
+) -> Option<Vec<u8>> {
+    healer.on_decrypt_failure(rng, from.identity_keys(), to.identity(), Some(ID), error, now)
+}
+
+const ID: [u8; 32] = [7; 32];
 
 fn people(seed: u8) -> (ChaCha20Rng, Person, Person) {
     let mut rng = common::rng(seed);
@@ -101,59 +104,18 @@ fn resets_are_authenticated_fresh_single_use_and_rate_limited() {
     let mut alice = alice;
     let mallory = Account::new(&mut rng, T0);
     let mut mallory_healer = Healer::default();
-    let id = [7u8; 32];
     // Only errors that mean divergence trigger a request.
     for benign in [Error::Replay, Error::Malformed("envelope"), Error::SessionExpired] {
-        assert!(
-            alice
-                .healer
-                .on_decrypt_failure(
-                    &mut rng,
-                    alice.account.identity_keys(),
-                    bob.account.identity(),
-                    Some(id),
-                    &benign,
-                    T0
-                )
-                .is_none()
-        );
+        assert!(ask(&mut rng, &mut alice.healer, &alice.account, &bob.account, &benign, T0).is_none());
     }
-    let request = alice
-        .healer
-        .on_decrypt_failure(
-            &mut rng,
-            alice.account.identity_keys(),
-            bob.account.identity(),
-            Some(id),
-            &Error::AuthenticationFailed,
-            T0,
-        )
-        .unwrap();
+    let request =
+        ask(&mut rng, &mut alice.healer, &alice.account, &bob.account, &Error::AuthenticationFailed, T0).unwrap();
     // The asker sends at most one request per peer per interval.
     assert!(
-        alice
-            .healer
-            .on_decrypt_failure(
-                &mut rng,
-                alice.account.identity_keys(),
-                bob.account.identity(),
-                Some(id),
-                &Error::AuthenticationFailed,
-                T0 + 10
-            )
-            .is_none()
+        ask(&mut rng, &mut alice.healer, &alice.account, &bob.account, &Error::AuthenticationFailed, T0 + 10).is_none()
     );
     // Mallory cannot ask in Alice's name: her request names her own identity...
-    let forged = mallory_healer
-        .on_decrypt_failure(
-            &mut rng,
-            mallory.identity_keys(),
-            bob.account.identity(),
-            Some(id),
-            &Error::AuthenticationFailed,
-            T0,
-        )
-        .unwrap();
+    let forged = ask(&mut rng, &mut mallory_healer, &mallory, &bob.account, &Error::AuthenticationFailed, T0).unwrap();
     assert_eq!(bob.healer.accept(&forged, alice.account.identity(), T0).err(), Some(Error::InvalidSignature));
     // ...and any changed byte of Alice's request breaks its signature.
     for i in 3..request.len() {
@@ -169,26 +131,10 @@ fn resets_are_authenticated_fresh_single_use_and_rate_limited() {
     assert!(bob.healer.accept(&request, alice.account.identity(), T0 + 1).is_ok());
     assert_eq!(bob.healer.accept(&request, alice.account.identity(), T0 + 2).err(), Some(Error::Replay));
     let mut alice2 = Healer::default();
-    let again = alice2
-        .on_decrypt_failure(
-            &mut rng,
-            alice.account.identity_keys(),
-            bob.account.identity(),
-            Some(id),
-            &Error::AuthenticationFailed,
-            T0 + 60,
-        )
-        .unwrap();
+    let again =
+        ask(&mut rng, &mut alice2, &alice.account, &bob.account, &Error::AuthenticationFailed, T0 + 60).unwrap();
     assert_eq!(bob.healer.accept(&again, alice.account.identity(), T0 + 60).err(), Some(Error::RateLimited));
-    let later = alice2
-        .on_decrypt_failure(
-            &mut rng,
-            alice.account.identity_keys(),
-            bob.account.identity(),
-            Some(id),
-            &Error::AuthenticationFailed,
-            T0 + 3700,
-        )
-        .unwrap();
+    let later =
+        ask(&mut rng, &mut alice2, &alice.account, &bob.account, &Error::AuthenticationFailed, T0 + 3700).unwrap();
     assert!(bob.healer.accept(&later, alice.account.identity(), T0 + 3700).is_ok());
 }

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use common::T0;
 use rand_chacha::ChaCha20Rng;
 use sealpost::heal::{HealEvent, Healer, suggests_divergence};
-use sealpost::{Account, Envelope, Error, PickleKey, PrekeyBundle, Session, SessionPolicy, SymmetricKey};
+use sealpost::{Account, Envelope, Error, PickleKey, Session, SymmetricKey};
 
 const TEXT: &[u8] = b"the same words every time";
 const TAG: usize = 16;
@@ -44,28 +44,11 @@ fn pickle_key() -> PickleKey {
     PickleKey::Key(SymmetricKey::from_bytes([7; 32]))
 }
 
-fn bundle_of(account: &mut Account, rng: &mut ChaCha20Rng) -> PrekeyBundle {
-    let otk = account.generate_one_time_prekeys(rng, 1)[0];
-    let wire = account.bundle(&SessionPolicy::default()).unwrap().with_one_time_prekey(otk).unwrap().to_bytes();
-    PrekeyBundle::from_bytes(&wire).unwrap()
-}
-
-/// `from` starts a session with `to`; the first message is delivered.
-fn start(
-    rng: &mut ChaCha20Rng,
-    from: &mut Account,
-    to: &mut Account,
-    now: u64,
-    ledger: &mut Ledger,
-) -> (Session, Session) {
-    let policy = SessionPolicy::default();
-    let bundle = bundle_of(to, rng);
-    let mut s = Session::initiate(rng, from, &bundle, &policy, now).unwrap();
-    let first = s.encrypt(rng, now, TEXT).unwrap();
+/// `from` starts a session with `to`; the first message is delivered and
+/// recorded.
+fn start(rng: &mut ChaCha20Rng, from: &Account, to: &mut Account, now: u64, ledger: &mut Ledger) -> (Session, Session) {
+    let (s, r, first) = common::start_session(rng, from, to, now, TEXT);
     record(ledger, &first);
-    let Envelope::Prekey(m) = Envelope::from_bytes(&first).unwrap() else { panic!("not a prekey message") };
-    let (r, pt) = to.accept(&policy, now, &m).unwrap();
-    assert_eq!(pt, TEXT);
     (s, r)
 }
 
@@ -151,7 +134,7 @@ fn deliver(
                     .expect("a reset request");
                 let event = sender.healer.accept(&request, receiver.account.identity(), now).unwrap();
                 assert_eq!(event, HealEvent::Renewed { peer: *receiver.account.identity() });
-                let (s, r) = start(rng, &mut sender.account, &mut receiver.account, now, ledger);
+                let (s, r) = start(rng, &sender.account, &mut receiver.account, now, ledger);
                 sender.session = s;
                 receiver.session = r;
                 out.renewals += 1;
@@ -168,9 +151,9 @@ const SCRIPT: [usize; 12] = [1, 1, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1];
 fn run(seed: u8, restored: usize, backup_at: usize, restore_at: usize) -> Outcome {
     let mut rng = common::rng(seed);
     let mut ledger = Ledger::new();
-    let mut alice = Account::new(&mut rng, T0);
+    let alice = Account::new(&mut rng, T0);
     let mut bob = Account::new(&mut rng, T0);
-    let (a, b) = start(&mut rng, &mut alice, &mut bob, T0, &mut ledger);
+    let (a, b) = start(&mut rng, &alice, &mut bob, T0, &mut ledger);
     let mut people = [
         Person { account: alice, healer: Healer::new(1), session: a, backup: None },
         Person { account: bob, healer: Healer::new(1), session: b, backup: None },
@@ -239,9 +222,9 @@ fn every_rollback_point_reuses_no_key_and_recovers() {
 fn a_sender_restored_mid_chain_starts_a_fresh_epoch_the_peer_reads() {
     let mut rng = common::rng(200);
     let mut ledger = Ledger::new();
-    let mut alice = Account::new(&mut rng, T0);
+    let alice = Account::new(&mut rng, T0);
     let mut bob = Account::new(&mut rng, T0);
-    let (mut a, mut b) = start(&mut rng, &mut alice, &mut bob, T0, &mut ledger);
+    let (mut a, mut b) = start(&mut rng, &alice, &mut bob, T0, &mut ledger);
     let r = b.encrypt(&mut rng, T0, TEXT).unwrap();
     let (epoch, _, _) = record(&mut ledger, &r);
     a.decrypt(T0, &r).unwrap();

@@ -25,10 +25,34 @@ pub(crate) fn pair_with(seed: u8, policy: SessionPolicy) -> Pair {
     let mut rng = rng(seed);
     let alice = Account::new(&mut rng, T0);
     let mut bob = Account::new(&mut rng, T0);
-    let otk = bob.generate_one_time_prekeys(&mut rng, 1)[0];
-    let wire = bob.bundle(&policy).unwrap().with_one_time_prekey(otk).unwrap().to_bytes();
-    let bundle = PrekeyBundle::from_bytes(&wire).unwrap();
+    let bundle = published_bundle(&mut rng, &mut bob, &policy);
     Pair { rng, alice, bob, policy, bundle }
+}
+
+/// `account`'s bundle with one fresh one-time prekey, as a peer decodes it
+/// from the wire.
+pub(crate) fn published_bundle(rng: &mut ChaCha20Rng, account: &mut Account, policy: &SessionPolicy) -> PrekeyBundle {
+    let otk = account.generate_one_time_prekeys(rng, 1)[0];
+    let wire = account.bundle(policy).unwrap().with_one_time_prekey(otk).unwrap().to_bytes();
+    PrekeyBundle::from_bytes(&wire).unwrap()
+}
+
+/// `from` starts a session with `to` (default policy) and `to` accepts the
+/// first message, `first`: both sessions and the first envelope.
+pub(crate) fn start_session(
+    rng: &mut ChaCha20Rng,
+    from: &Account,
+    to: &mut Account,
+    now: u64,
+    first: &[u8],
+) -> (Session, Session, Vec<u8>) {
+    let policy = SessionPolicy::default();
+    let bundle = published_bundle(rng, to, &policy);
+    let mut s = Session::initiate(rng, from, &bundle, &policy, now).unwrap();
+    let envelope = s.encrypt(rng, now, first).unwrap();
+    let (r, pt) = to.accept(&policy, now, &prekey_message(&envelope)).unwrap();
+    assert_eq!(pt, first);
+    (s, r, envelope)
 }
 
 pub(crate) fn prekey_message(bytes: &[u8]) -> PrekeyMessage {
