@@ -228,24 +228,21 @@ impl crate::Account {
         }
         let spk_record = self.signed_prekey(message.signed_prekey_id)?;
         let (spk, spk_pub) = (spk_record.secret.clone(), spk_record.public.key);
+        // The one-time prekey lookup before the (costlier) decapsulation.
+        let otk = message
+            .one_time_prekey_id
+            .map(|id| self.one_time_prekey(id).map(|k| (id, k.secret.clone(), k.public)))
+            .transpose()?;
         let pq = match (&message.pq_ciphertext, message.version >= crate::policy::HYBRID_VERSION) {
-            (Some(ct), true) => Some((spk_record.pq_public.clone(), ct.clone(), spk_record.pq.decapsulate(ct)?)),
+            (Some(ct), true) => Some((spk_record.pq_public.as_slice(), ct.as_slice(), spk_record.pq.decapsulate(ct)?)),
             (None, false) => None,
             _ => return Err(Error::Malformed("prekey message")),
-        };
-        let otk = match message.one_time_prekey_id {
-            Some(id) => Some((id, self.one_time_prekey(id)?.secret.clone())),
-            None => None,
-        };
-        let otk_pub = match message.one_time_prekey_id {
-            Some(id) => Some((id, self.one_time_prekey(id)?.public)),
-            None => None,
         };
 
         let dh1 = dh(&spk, message.identity.dh_key())?;
         let dh2 = dh(self.identity_keys().dh_secret(), &message.base_key)?;
         let dh3 = dh(&spk, &message.base_key)?;
-        let dh4 = otk.as_ref().map(|(_, s)| dh(s, &message.base_key)).transpose()?;
+        let dh4 = otk.as_ref().map(|(_, s, _)| dh(s, &message.base_key)).transpose()?;
         let transcript = Transcript {
             version: message.version,
             suite: message.suite,
@@ -255,9 +252,9 @@ impl crate::Account {
             responder_suites: &responder_suites,
             signed_prekey_id: message.signed_prekey_id,
             signed_prekey: &spk_pub,
-            one_time_prekey: otk_pub.as_ref().map(|(id, k)| (*id, k)),
+            one_time_prekey: otk.as_ref().map(|(id, _, k)| (*id, k)),
             base_key: &message.base_key,
-            pq: pq.as_ref().map(|(key, ct, _)| (key.as_slice(), ct.as_slice())),
+            pq: pq.as_ref().map(|(key, ct, _)| (*key, *ct)),
         }
         .hash()?;
         let pq_secret = pq.as_ref().map(|(_, _, ss)| &**ss);

@@ -116,12 +116,12 @@ pub mod hazmat {
 
     /// The ML-KEM-768 encapsulation key of a 64-byte seed (d || z).
     pub fn ml_kem_public(seed: &[u8; 64]) -> alloc::vec::Vec<u8> {
-        crate::pq::PqSecret::from_seed(*seed).public()
+        crate::pq::PqSecret::from_seed(seed).public()
     }
 
     /// ML-KEM-768 decapsulation with the key of a 64-byte seed.
     pub fn ml_kem_decapsulate(seed: &[u8; 64], ciphertext: &[u8]) -> crate::Result<[u8; 32]> {
-        Ok(*crate::pq::PqSecret::from_seed(*seed).decapsulate(ciphertext)?)
+        Ok(*crate::pq::PqSecret::from_seed(seed).decapsulate(ciphertext)?)
     }
 
     /// Seals an arbitrary plaintext as a pickle of `kind` (for fuzzing the

@@ -262,7 +262,18 @@ pub(crate) fn read_policy(r: &mut Reader<'_>) -> Result<SessionPolicy> {
 
 impl Account {
     fn encode_pickle(&self) -> Result<Zeroizing<Vec<u8>>> {
-        let mut out = Zeroizing::new(Vec::new());
+        // Sized exactly up front: a growing Vec frees its old buffers
+        // without wiping them, and these hold the identity secrets.
+        const SIGNED_PREKEY: usize = 4 + 32 + 64 + 8 + 1 + 8;
+        let len = [
+            64 + 4 + 4 + 4 + 4,
+            self.signed_prekeys.len().saturating_mul(SIGNED_PREKEY),
+            self.one_time.len().saturating_mul(4 + 32),
+            self.seen_base_keys.len().saturating_mul(32),
+        ]
+        .into_iter()
+        .fold(0usize, usize::saturating_add);
+        let mut out = Zeroizing::new(Vec::with_capacity(len));
         let (seed, dh) = self.identity.secret_bytes();
         let (seed, dh) = (Zeroizing::new(seed), Zeroizing::new(dh));
         out.extend_from_slice(&seed[..]);
@@ -291,6 +302,7 @@ impl Account {
         for k in &self.seen_base_keys {
             out.extend_from_slice(k);
         }
+        debug_assert!(out.len() <= len, "account pickle outgrew its buffer");
         Ok(out)
     }
 
@@ -305,7 +317,7 @@ impl Account {
         for _ in 0..n {
             let id = r.u32()?;
             let secret = read_secret(&mut r)?;
-            let pq = crate::pq::PqSecret::from_seed(*Zeroizing::new(r.array::<64>()?));
+            let pq = crate::pq::PqSecret::from_seed(&Zeroizing::new(r.array::<64>()?));
             let pq_public = pq.public();
             let created_at = r.u64()?;
             let retired_at = match r.u8()? {

@@ -9,7 +9,7 @@
 
 use ml_kem::kem::{Decapsulate, KeyExport};
 use ml_kem::{DecapsulationKey, EncapsulationKey, MlKem768};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
@@ -32,14 +32,12 @@ impl PqSecret {
     pub(crate) fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut seed = Zeroizing::new([0u8; 64]);
         rng.fill_bytes(&mut seed[..]);
-        Self::from_seed(*seed)
+        Self::from_seed(&seed)
     }
 
-    pub(crate) fn from_seed(mut seed: [u8; 64]) -> Self {
-        let key = DecapsulationKey::<MlKem768>::from_seed(seed.into());
-        let kept = Zeroizing::new(seed);
-        seed.zeroize();
-        Self { seed: kept, key }
+    pub(crate) fn from_seed(seed: &[u8; 64]) -> Self {
+        let key = DecapsulationKey::<MlKem768>::from_seed((*seed).into());
+        Self { seed: Zeroizing::new(*seed), key }
     }
 
     pub(crate) fn seed(&self) -> &[u8; 64] {
@@ -55,8 +53,8 @@ impl PqSecret {
     /// ciphertext gives an unrelated secret, and the session fails to open).
     pub(crate) fn decapsulate(&self, ciphertext: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         let ct = ciphertext.try_into().map_err(|_| Error::Malformed("ML-KEM ciphertext"))?;
-        let ss = self.key.decapsulate(ct);
-        Ok(Zeroizing::new(ss.into()))
+        let ss = Zeroizing::new(self.key.decapsulate(ct));
+        Ok(Zeroizing::new((*ss).into()))
     }
 }
 
@@ -68,8 +66,10 @@ pub(crate) fn encapsulate<R: rand_core::CryptoRng + ?Sized>(
 ) -> Result<(alloc::vec::Vec<u8>, Zeroizing<[u8; 32]>)> {
     let key = public.try_into().map_err(|_| Error::InvalidKey)?;
     let ek = EncapsulationKey::<MlKem768>::new(key).map_err(|_| Error::InvalidKey)?;
-    let mut m = Zeroizing::new([0u8; 32]);
+    // m determines the shared secret: drawn into, and wiped from, one buffer.
+    let mut m = Zeroizing::new(ml_kem::B32::default());
     rng.fill_bytes(&mut m[..]);
-    let (ct, ss) = ek.encapsulate_deterministic(&(*m).into());
-    Ok((ct.to_vec(), Zeroizing::new(ss.into())))
+    let (ct, ss) = ek.encapsulate_deterministic(&m);
+    let ss = Zeroizing::new(ss);
+    Ok((ct.to_vec(), Zeroizing::new((*ss).into())))
 }
