@@ -10,14 +10,14 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::store::AccountId;
 
+/// What [`CodeSink::deliver`] returns: a boxed future, `Err` with a
+/// message if the code could not be delivered.
+pub type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
 /// Brings a verification code to the person who claims a handle.
 pub trait CodeSink: Send + Sync + 'static {
     /// Delivers `code` for `handle`.
-    fn deliver<'a>(
-        &'a self,
-        handle: &'a str,
-        code: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+    fn deliver<'a>(&'a self, handle: &'a str, code: &'a str) -> DeliverFuture<'a>;
 }
 
 /// The default: writes the code to standard output (not to the log, which
@@ -26,15 +26,30 @@ pub trait CodeSink: Send + Sync + 'static {
 pub struct StdoutSink;
 
 impl CodeSink for StdoutSink {
-    fn deliver<'a>(
-        &'a self,
-        handle: &'a str,
-        code: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+    fn deliver<'a>(&'a self, handle: &'a str, code: &'a str) -> DeliverFuture<'a> {
         Box::pin(async move {
             println!("verification code for {handle}: {code}");
             Ok(())
         })
+    }
+}
+
+/// Keeps the last code sent for each handle in memory, for tests and for
+/// an application that embeds the relay and delivers codes itself.
+#[derive(Default)]
+pub struct MemorySink(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl MemorySink {
+    /// The last code sent for `handle`, if any.
+    pub fn code(&self, handle: &str) -> Option<String> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(handle).cloned()
+    }
+}
+
+impl CodeSink for MemorySink {
+    fn deliver<'a>(&'a self, handle: &'a str, code: &'a str) -> DeliverFuture<'a> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(handle.to_owned(), code.to_owned());
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -58,11 +73,7 @@ impl WebhookSink {
 }
 
 impl CodeSink for WebhookSink {
-    fn deliver<'a>(
-        &'a self,
-        handle: &'a str,
-        code: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+    fn deliver<'a>(&'a self, handle: &'a str, code: &'a str) -> DeliverFuture<'a> {
         Box::pin(async move {
             let body = serde_json::json!({ "handle": handle, "code": code }).to_string();
             let req = hyper::Request::post(self.url.clone())

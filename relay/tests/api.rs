@@ -176,7 +176,7 @@ async fn handles_are_bound_by_a_code_with_expiry_and_attempt_limits() {
     let alice = user(&relay, 0).await;
     let bob = user(&relay, 0).await;
     alice.client.claim_handle("Alice").await.unwrap();
-    let code = relay.codes.get("alice");
+    let code = relay.codes.code("alice").expect("a code was sent");
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let err = alice.client.verify_handle("alice", wrong).await.unwrap_err();
     assert_eq!(err.status(), Some(403));
@@ -189,11 +189,14 @@ async fn handles_are_bound_by_a_code_with_expiry_and_attempt_limits() {
     assert_eq!(bob.client.claim_handle("alice").await.unwrap_err().status(), Some(409));
     // Phone numbers work too.
     bob.client.claim_handle("+4915112345678").await.unwrap();
-    bob.client.verify_handle("+4915112345678", &relay.codes.get("+4915112345678")).await.unwrap();
+    bob.client
+        .verify_handle("+4915112345678", &relay.codes.code("+4915112345678").expect("a code was sent"))
+        .await
+        .unwrap();
     assert_eq!(&alice.client.lookup_handle("+4915112345678").await.unwrap(), bob.account.identity());
     // Too many wrong codes lock the claim, even for the right code.
     bob.client.claim_handle("bobby").await.unwrap();
-    let right = relay.codes.get("bobby");
+    let right = relay.codes.code("bobby").expect("a code was sent");
     let wrong = if right == "000000" { "111111" } else { "000000" };
     assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(403));
     assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(403));
@@ -217,18 +220,25 @@ async fn a_locked_claim_stays_locked_until_its_code_expires() {
     .await;
     let bob = user(&relay, 0).await;
     bob.client.claim_handle("bobby").await.unwrap();
-    let right = relay.codes.get("bobby");
+    let right = relay.codes.code("bobby").expect("a code was sent");
     let wrong = if right == "000000" { "111111" } else { "000000" };
     assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(403));
     assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(429));
     // A new claim after the cooldown but while the old code lives keeps the count.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     bob.client.claim_handle("bobby").await.unwrap();
-    assert_eq!(bob.client.verify_handle("bobby", &relay.codes.get("bobby")).await.unwrap_err().status(), Some(429));
+    assert_eq!(
+        bob.client
+            .verify_handle("bobby", &relay.codes.code("bobby").expect("a code was sent"))
+            .await
+            .unwrap_err()
+            .status(),
+        Some(429)
+    );
     // Once the old code has expired, a new claim starts afresh.
     tokio::time::sleep(Duration::from_millis(3200)).await;
     bob.client.claim_handle("bobby").await.unwrap();
-    bob.client.verify_handle("bobby", &relay.codes.get("bobby")).await.unwrap();
+    bob.client.verify_handle("bobby", &relay.codes.code("bobby").expect("a code was sent")).await.unwrap();
 }
 
 #[tokio::test]
@@ -236,7 +246,7 @@ async fn an_expired_code_is_refused() {
     let relay = start_with(|c| c.code_ttl_secs = 1).await;
     let alice = user(&relay, 0).await;
     alice.client.claim_handle("slowpoke").await.unwrap();
-    let code = relay.codes.get("slowpoke");
+    let code = relay.codes.code("slowpoke").expect("a code was sent");
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let err = alice.client.verify_handle("slowpoke", &code).await.unwrap_err();
     assert_eq!(err.status(), Some(410));

@@ -2,30 +2,13 @@
 //! people, broadcast and direct messages.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sealpost_chat::Chat;
-use sealpost_relay::handles::CodeSink;
+use sealpost_relay::handles::MemorySink;
 use sealpost_relay::{Config, Running};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
-
-#[derive(Default)]
-struct Codes(Mutex<HashMap<String, String>>);
-
-impl CodeSink for Codes {
-    fn deliver<'a>(
-        &'a self,
-        handle: &'a str,
-        code: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
-        self.0.lock().unwrap().insert(handle.to_owned(), code.to_owned());
-        Box::pin(async { Ok(()) })
-    }
-}
 
 struct Person {
     keyboard: DuplexStream,
@@ -65,10 +48,10 @@ async fn person(base: &str) -> Person {
     p
 }
 
-async fn register(p: &mut Person, codes: &Codes, handle: &str) {
+async fn register(p: &mut Person, codes: &MemorySink, handle: &str) {
     p.type_line(&format!("/claim {handle}")).await;
     p.expect("on its way").await;
-    let code = codes.0.lock().unwrap().get(handle).cloned().unwrap();
+    let code = codes.code(handle).unwrap();
     p.type_line(&format!("/verify {handle} {code}")).await;
     p.expect(&format!("you are @{handle}")).await;
 }
@@ -76,7 +59,7 @@ async fn register(p: &mut Person, codes: &Codes, handle: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_people_chat_with_broadcast_and_direct_messages() {
     let dir = tempfile::tempdir().unwrap();
-    let codes = Arc::new(Codes::default());
+    let codes = Arc::new(MemorySink::default());
     let config =
         Config { listen: "127.0.0.1:0".parse().unwrap(), data_dir: dir.path().to_path_buf(), ..Config::default() };
     let relay = Running::start(config, Some(codes.clone())).await.unwrap();

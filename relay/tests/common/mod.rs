@@ -2,43 +2,19 @@
 //! directory, clients for fresh accounts, and a code sink the tests read.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sealpost::{Account, SessionPolicy};
 use sealpost_relay::client::Client;
-use sealpost_relay::handles::CodeSink;
+use sealpost_relay::handles::MemorySink;
 use sealpost_relay::{Config, Running};
 
 pub(crate) const NOW: u64 = 1_700_000_000;
 
-/// Remembers the last code sent for each handle.
-#[derive(Default)]
-pub(crate) struct Codes(pub(crate) Mutex<HashMap<String, String>>);
-
-impl CodeSink for Codes {
-    fn deliver<'a>(
-        &'a self,
-        handle: &'a str,
-        code: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
-        self.0.lock().unwrap().insert(handle.to_owned(), code.to_owned());
-        Box::pin(async { Ok(()) })
-    }
-}
-
-impl Codes {
-    pub(crate) fn get(&self, handle: &str) -> String {
-        self.0.lock().unwrap().get(handle).cloned().expect("a code was sent")
-    }
-}
-
 pub(crate) struct TestRelay {
     pub(crate) running: Option<Running>,
     pub(crate) dir: tempfile::TempDir,
-    pub(crate) codes: Arc<Codes>,
+    pub(crate) codes: Arc<MemorySink>,
     pub(crate) base: String,
 }
 
@@ -59,7 +35,7 @@ pub(crate) async fn start_with(edit: impl FnOnce(&mut Config)) -> TestRelay {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
     edit(&mut cfg);
-    let codes = Arc::new(Codes::default());
+    let codes = Arc::new(MemorySink::default());
     let running = Running::start(cfg, Some(codes.clone())).await.unwrap();
     let base = format!("http://{}", running.addr);
     TestRelay { running: Some(running), dir, codes, base }
