@@ -385,7 +385,13 @@ impl GroupSession {
 
     /// Serializes and seals the group session.
     pub fn pickle<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R, key: &PickleKey) -> Result<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::new());
+        use crate::pickle::{bound, secret_buffer};
+        // Fixed part (group id, identity, policy, own chain) under 1 KiB;
+        // per member 129 bytes, per chain 76, per skipped key 36.
+        let len = self.members.iter().fold(bound(1024, self.members.len(), 129), |n, m| {
+            m.chains.iter().fold(bound(n, m.chains.len(), 76), |n, c| bound(n, c.skipped.len(), 36))
+        });
+        let mut out = secret_buffer(len);
         put_bytes_u8(&mut out, &self.group_id)?;
         out.push(self.suite.id());
         out.extend_from_slice(&self.own_identity.to_bytes());
@@ -409,6 +415,7 @@ impl GroupSession {
                 }
             }
         }
+        debug_assert!(out.len() <= len, "group pickle outgrew its buffer");
         seal(rng, PickleKind::Group, key, &out)
     }
 

@@ -260,6 +260,19 @@ pub(crate) fn read_policy(r: &mut Reader<'_>) -> Result<SessionPolicy> {
     Ok(policy)
 }
 
+/// A buffer for pickle plaintext, allocated once with room for `bound`
+/// bytes: a `Vec` that grows frees its old allocation without wiping it,
+/// so every encoder sizes its buffer up front and checks (in debug builds)
+/// that it stayed within it.
+pub(crate) fn secret_buffer(bound: usize) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(Vec::with_capacity(bound))
+}
+
+/// `a + b * c`, saturating: the size bounds of the pickle encoders.
+pub(crate) fn bound(a: usize, b: usize, c: usize) -> usize {
+    a.saturating_add(b.saturating_mul(c))
+}
+
 impl Account {
     fn encode_pickle(&self) -> Result<Zeroizing<Vec<u8>>> {
         // Sized exactly up front: a growing Vec frees its old buffers
@@ -273,7 +286,7 @@ impl Account {
         ]
         .into_iter()
         .fold(0usize, usize::saturating_add);
-        let mut out = Zeroizing::new(Vec::with_capacity(len));
+        let mut out = secret_buffer(len);
         let (seed, dh) = self.identity.secret_bytes();
         let (seed, dh) = (Zeroizing::new(seed), Zeroizing::new(dh));
         out.extend_from_slice(&seed[..]);
@@ -357,7 +370,11 @@ impl Account {
 
 impl Session {
     fn encode_pickle(&self) -> Result<Zeroizing<Vec<u8>>> {
-        let mut out = Zeroizing::new(Vec::new());
+        // Everything but the skipped keys (72 bytes each) fits in 4 KiB:
+        // identities 256, policy and pending start under 1.3 KiB, and at
+        // most 4 own keys, 5 open and 16 closed chains (section 11.3).
+        let len = bound(4096, self.skipped.len(), 72);
+        let mut out = secret_buffer(len);
         out.extend_from_slice(&[self.version, self.suite.id(), matches!(self.role, Role::Responder).into()]);
         out.extend_from_slice(&self.local_identity.to_bytes());
         out.extend_from_slice(&self.peer_identity.to_bytes());
@@ -434,6 +451,7 @@ impl Session {
             put_key(&mut out, &k.secret);
         }
         put_u64(&mut out, self.last_activity);
+        debug_assert!(out.len() <= len, "session pickle outgrew its buffer");
         Ok(out)
     }
 
