@@ -64,17 +64,26 @@ fn suites(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
 
 fn kdf(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
     let mut hkdf = Vec::new();
+    // suite-keys is HKDF-Expand only (no extract step): pinned through the
+    // suite's own derivation, with PRK = the message secret and
+    // info = label || suite id (AES-256-GCM here) || the 16-byte salt.
+    let secret = arr::<32>(rng);
+    let msg_salt = arr::<SALT_LEN>(rng);
+    let keys = SuiteKeys::derive(Suite::Aes256Gcm, &SymmetricKey::from_bytes(secret), &msg_salt)?;
+    hkdf.push(json!({
+        "name": "suite-keys",
+        "prk": h(&secret),
+        "info": h(&[label::SUITE_KEYS, &[Suite::Aes256Gcm.id()], &msg_salt[..]].concat()),
+        "okm": h(&[keys.enc_key(), keys.nonce()].concat()),
+    }));
     for (name, lbl, ctx_len, len) in [
-        ("suite-keys", label::SUITE_KEYS, 0usize, 44usize),
-        ("session-start", label::SESSION_START, 32, 64),
+        ("session-start", label::SESSION_START, 32usize, 64usize),
         ("ratchet-step", label::RATCHET_STEP, 72, 64),
         ("pickle", label::PICKLE, 0, 32),
     ] {
         let salt = bytes(rng, 32);
         let ikm = bytes(rng, 32);
-        // The suite-keys context is a suite id (AES-256-GCM here).
         let ctx = match name {
-            "suite-keys" => vec![1u8],
             "pickle" => vec![2u8], // kind: session
             _ => bytes(rng, ctx_len),
         };
@@ -105,7 +114,7 @@ fn kdf(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         }));
     }
     Ok(json!({
-        "description": "HKDF-SHA-256 with Sealpost labels (info = label || context), and PBKDF2-HMAC-SHA-256 passphrase keys (32 bytes).",
+        "description": "HKDF-SHA-256 with Sealpost labels (info = label || context): suite-keys is HKDF-Expand only (prk, info, okm = enc_key || nonce of suite 1), the others extract then expand (salt, ikm, info, okm); and PBKDF2-HMAC-SHA-256 passphrase keys (32 bytes).",
         "hkdf": hkdf,
         "pbkdf2": pbkdf2,
     }))

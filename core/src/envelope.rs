@@ -66,7 +66,8 @@ impl EnvelopeType {
     }
 }
 
-/// The ratchet fields of pairwise messages (64 bytes on the wire).
+/// The ratchet fields of pairwise messages ([`RATCHET_HEADER_LEN`] = 100
+/// bytes on the wire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RatchetHeader {
     /// The sender's current ratchet public key.
