@@ -61,3 +61,13 @@ for route, body in [
     put("relay_request", bytes([route]) + json.dumps(body).encode())
 put("relay_request", b"\x00Sealpost key=AAAA,ts=1,nonce=AAAA,sig=AAAA")
 put("relay_request", b"\x02SealpostSession id=AAAAAAAAAAAAAAAAAAAAAA,seq=1,mac=" + b"A" * 43)
+for name in ("from_python.json", "from_sealpost.json"):
+    for v in load(os.path.join("rsa", name))["vectors"]:
+        m = bytes.fromhex(v["message"])
+        w = int.from_bytes(m[3:5], "big")
+        c = int.from_bytes(m[21 + w : 25 + w], "big")
+        unsigned = m[: 27 + w + c]
+        put("rsa_message", b"\x00" + m)
+        put("rsa_message", b"\x02" + unsigned)
+put("rsa_message", b"\x01")
+put("rsa_message", b"\x01\x00\x10\x01\x01\x20\x80")

@@ -54,7 +54,8 @@ pub enum Error {
     /// The same request came again too soon (a rate limit).
     RateLimited,
     /// A parameter is below the safe minimum (for example too few PBKDF2
-    /// iterations) and the caller did not opt in explicitly.
+    /// iterations) and the caller did not opt in explicitly, or outside the
+    /// supported set (an RSA modulus not exactly 2048 or 3072 bits).
     WeakParameters,
     /// A length exceeds what the format or the policy accepts.
     TooLarge,

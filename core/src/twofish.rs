@@ -13,9 +13,12 @@
 //! 256-bit keys), by a differential test against the `twofish` crate on
 //! random keys and blocks, and by the `suite_differential` fuzz target.
 //!
-//! **Side channels:** like every table-driven block cipher, look-ups
-//! indexed by key- and data-dependent bytes can leak through cache timing.
-//! This is why the Twofish suite is off by default; see docs/SECURITY.md.
+//! **Side channels:** the key schedule has no secret-dependent branches
+//! (mask arithmetic in GF(2^8), fixed loop counts) and its key words are
+//! wiped on drop. Like every table-driven block cipher, though, look-ups
+//! indexed by key- and data-dependent bytes (q0/q1 at key setup, the four
+//! g tables in every round) can leak through cache timing. This is why the
+//! Twofish suite is off by default; see docs/SECURITY.md, section 5.
 
 // Every index below is a byte into a 256-entry table (or a nibble into a
 // 16-entry one), so it is always in bounds.
@@ -69,19 +72,23 @@ const fn q_table(t: &[[u8; 16]; 4]) -> [u8; 256] {
 const Q0: [u8; 256] = q_table(&Q0_T);
 const Q1: [u8; 256] = q_table(&Q1_T);
 
-/// Multiplication in GF(2^8) modulo `poly` (given without the x^8 bit).
-const fn gf_mul(mut a: u8, mut b: u8, poly: u8) -> u8 {
+// --- key schedule: begin ---
+// Everything from here to the matching end marker touches key bytes. It is
+// branch-free: loops have fixed trip counts, conditional steps are mask
+// arithmetic, and the only key-dependent memory accesses are the q0/q1
+// look-ups in `h_byte` (docs/SECURITY.md, section 5). A unit test scans this
+// section for branching constructs.
+
+/// Multiplication in GF(2^8) modulo `poly` (given without the x^8 bit),
+/// in eight fixed steps: each conditional XOR is done with a mask made
+/// from the bit (0x00 or 0xFF), so the time does not depend on `a` or `b`.
+fn gf_mul(a: u8, b: u8, poly: u8) -> u8 {
+    let mut a = a;
     let mut r = 0u8;
-    while b != 0 {
-        if b & 1 != 0 {
-            r ^= a;
-        }
-        let carry = a & 0x80 != 0;
-        a <<= 1;
-        if carry {
-            a ^= poly;
-        }
-        b >>= 1;
+    for i in 0..8 {
+        r ^= a & ((b >> i) & 1).wrapping_neg();
+        let carry = (a >> 7).wrapping_neg();
+        a = (a << 1) ^ (poly & carry);
     }
     r
 }
@@ -109,27 +116,62 @@ fn mds_column(j: usize, y: u8) -> u32 {
     z
 }
 
+/// q0 and q1, indexed by the stage tables below (0 = q0, 1 = q1).
+const Q: [[u8; 256]; 2] = [Q0, Q1];
+
 /// The byte chain of h for byte position `j` (k = 4), given the key words
-/// `l[0..4]` as bytes.
+/// `l[0..4]` as bytes. Which permutation a stage applies depends only on the
+/// public position `j`; the byte it permutes is key-dependent (a table
+/// look-up, the remaining cache-timing exposure).
 fn h_byte(j: usize, x: u8, l: &[[u8; 4]; 4]) -> u8 {
-    // Which permutation each stage applies at each byte position.
-    const STAGE4: [bool; 4] = [true, false, false, true]; // true = q1
-    const STAGE3: [bool; 4] = [true, true, false, false];
-    const STAGE2: [bool; 4] = [false, true, false, true];
-    const STAGE1: [bool; 4] = [false, false, true, true];
-    const STAGE0: [bool; 4] = [true, false, true, false];
-    let p = |one: bool, v: u8| if one { Q1[usize::from(v)] } else { Q0[usize::from(v)] };
-    let mut y = p(STAGE4[j], x) ^ l[3][j];
-    y = p(STAGE3[j], y) ^ l[2][j];
-    y = p(STAGE2[j], y) ^ l[1][j];
-    y = p(STAGE1[j], y) ^ l[0][j];
-    p(STAGE0[j], y)
+    const STAGE4: [usize; 4] = [1, 0, 0, 1];
+    const STAGE3: [usize; 4] = [1, 1, 0, 0];
+    const STAGE2: [usize; 4] = [0, 1, 0, 1];
+    const STAGE1: [usize; 4] = [0, 0, 1, 1];
+    const STAGE0: [usize; 4] = [1, 0, 1, 0];
+    let mut y = Q[STAGE4[j]][usize::from(x)] ^ l[3][j];
+    y = Q[STAGE3[j]][usize::from(y)] ^ l[2][j];
+    y = Q[STAGE2[j]][usize::from(y)] ^ l[1][j];
+    y = Q[STAGE1[j]][usize::from(y)] ^ l[0][j];
+    Q[STAGE0[j]][usize::from(y)]
 }
 
 /// h(X, L) with L given as four little-endian words.
 fn h(x: u32, l: &[[u8; 4]; 4]) -> u32 {
     let b = x.to_le_bytes();
     (0..4).fold(0, |z, j| z ^ mds_column(j, h_byte(j, b[j], l)))
+}
+
+/// The key words the schedule works from, wiped on drop: the eight
+/// 32-bit key words `M`, their even and odd halves `Me` and `Mo`, and the
+/// S-box key words from the RS code (in the reverse order h takes them).
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct KeyWords {
+    m: [[u8; 4]; 8],
+    me: [[u8; 4]; 4],
+    mo: [[u8; 4]; 4],
+    s: [[u8; 4]; 4],
+}
+
+impl KeyWords {
+    fn new(key: &[u8; 32]) -> Self {
+        let mut w = Self { m: [[0; 4]; 8], me: [[0; 4]; 4], mo: [[0; 4]; 4], s: [[0; 4]; 4] };
+        for (i, word) in w.m.iter_mut().enumerate() {
+            word.copy_from_slice(&key[4 * i..4 * i + 4]);
+        }
+        for i in 0..4 {
+            w.me[i] = w.m[2 * i];
+            w.mo[i] = w.m[2 * i + 1];
+            for (r, row) in RS.iter().enumerate() {
+                let mut acc = 0u8;
+                for (c, coef) in row.iter().enumerate() {
+                    acc ^= gf_mul(*coef, key[8 * i + c], RS_POLY);
+                }
+                w.s[3 - i][r] = acc;
+            }
+        }
+        w
+    }
 }
 
 /// A Twofish-256 key schedule: 40 subkeys and the four key-dependent
@@ -141,44 +183,29 @@ pub(crate) struct Twofish256 {
 }
 
 impl Twofish256 {
-    /// Runs the key schedule.
+    /// Runs the key schedule. The subkeys and tables are written in place
+    /// into the returned value; the key words are wiped when `words` drops.
     pub(crate) fn new(key: &[u8; 32]) -> Self {
-        let mut m = [[0u8; 4]; 8];
-        for (i, w) in m.iter_mut().enumerate() {
-            w.copy_from_slice(&key[4 * i..4 * i + 4]);
-        }
-        let me = [m[0], m[2], m[4], m[6]];
-        let mo = [m[1], m[3], m[5], m[7]];
-        // S-box key words, in the reverse order h takes them.
-        let mut s_words = [[0u8; 4]; 4];
-        for i in 0..4 {
-            for (r, row) in RS.iter().enumerate() {
-                let mut acc = 0u8;
-                for (c, coef) in row.iter().enumerate() {
-                    acc ^= gf_mul(*coef, key[8 * i + c], RS_POLY);
-                }
-                s_words[3 - i][r] = acc;
-            }
-        }
-        let mut k = [0u32; 40];
+        let words = KeyWords::new(key);
+        let mut out = Self { k: [0; 40], s: [[0; 256]; 4] };
+        let rho = 0x0101_0101u32;
         for i in 0..20u32 {
-            let rho = 0x0101_0101u32;
-            let a = h(2 * i * rho, &me);
-            let b = h((2 * i + 1) * rho, &mo).rotate_left(8);
-            k[2 * i as usize] = a.wrapping_add(b);
-            k[2 * i as usize + 1] = a.wrapping_add(b.wrapping_mul(2)).rotate_left(9);
+            let a = h(2 * i * rho, &words.me);
+            let b = h((2 * i + 1) * rho, &words.mo).rotate_left(8);
+            out.k[2 * i as usize] = a.wrapping_add(b);
+            out.k[2 * i as usize + 1] = a.wrapping_add(b.wrapping_mul(2)).rotate_left(9);
         }
-        let mut s = [[0u32; 256]; 4];
-        for (j, table) in s.iter_mut().enumerate() {
+        for (j, table) in out.s.iter_mut().enumerate() {
             for (x, entry) in table.iter_mut().enumerate() {
-                *entry = mds_column(j, h_byte(j, x as u8, &s_words));
+                *entry = mds_column(j, h_byte(j, x as u8, &words.s));
             }
         }
-        s_words.zeroize();
-        m.zeroize();
-        Self { k, s }
+        out
     }
+}
+// --- key schedule: end ---
 
+impl Twofish256 {
     #[inline(always)]
     fn g(&self, x: u32) -> u32 {
         let b = x.to_le_bytes();
@@ -265,6 +292,8 @@ impl Twofish256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::String;
+    use alloc::vec::Vec;
     use cbc::cipher::{BlockCipherEncrypt, KeyInit};
 
     #[test]
@@ -276,6 +305,70 @@ mod tests {
             seen1[usize::from(Q1[usize::from(x)])] = true;
         }
         assert!(seen0.iter().all(|s| *s) && seen1.iter().all(|s| *s));
+    }
+
+    /// The textbook shift-and-add multiplication, with its branches: the
+    /// reference the branch-free `gf_mul` must equal.
+    fn gf_mul_reference(mut a: u8, mut b: u8, poly: u8) -> u8 {
+        let mut r = 0u8;
+        while b != 0 {
+            if b & 1 != 0 {
+                r ^= a;
+            }
+            let carry = a & 0x80 != 0;
+            a <<= 1;
+            if carry {
+                a ^= poly;
+            }
+            b >>= 1;
+        }
+        r
+    }
+
+    #[test]
+    fn branch_free_gf_mul_equals_the_reference_on_every_input() {
+        for poly in [MDS_POLY, RS_POLY] {
+            for a in 0..=255u8 {
+                for b in 0..=255u8 {
+                    assert_eq!(gf_mul(a, b, poly), gf_mul_reference(a, b, poly), "{a:#04x} * {b:#04x} mod {poly:#04x}");
+                }
+            }
+        }
+        // Two products from the Twofish paper's field (x^8+x^6+x^5+x^3+1).
+        assert_eq!(gf_mul(0x02, 0x80, MDS_POLY), 0x69);
+        assert_eq!(gf_mul(0xEF, 0x01, MDS_POLY), 0xEF);
+    }
+
+    /// The key-schedule section of this file, comments removed.
+    fn key_schedule_source() -> String {
+        let src = include_str!("twofish.rs");
+        let begin = src.find("// --- key schedule: begin ---").unwrap();
+        let end = src.find("// --- key schedule: end ---").unwrap();
+        src[begin..end].lines().map(|l| l.split("//").next().unwrap()).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn key_schedule_has_no_branching_constructs() {
+        let code = key_schedule_source();
+        assert!(code.contains("fn gf_mul(") && code.contains("fn new(key: &[u8; 32]) -> Self"));
+        let words: Vec<&str> = code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).collect();
+        for keyword in ["if", "else", "match", "while", "loop", "break", "continue", "return"] {
+            assert!(!words.contains(&keyword), "`{keyword}` in the key schedule");
+        }
+        for op in ["&&", "||", "==", "!=", "<=", ">=", "?", ".min(", ".max(", "bool"] {
+            assert!(!code.contains(op), "`{op}` in the key schedule");
+        }
+    }
+
+    #[test]
+    fn key_words_are_held_in_a_type_that_wipes_on_drop() {
+        fn wipes_on_drop<T: ZeroizeOnDrop>(_: &T) {}
+        let mut words = KeyWords::new(&[0xA5; 32]);
+        wipes_on_drop(&words);
+        assert_eq!(words.m[7], [0xA5; 4]);
+        assert_eq!(words.mo[3], [0xA5; 4]);
+        words.zeroize();
+        assert_eq!((words.m, words.me, words.mo, words.s), ([[0; 4]; 8], [[0; 4]; 4], [[0; 4]; 4], [[0; 4]; 4]));
     }
 
     #[test]
