@@ -78,29 +78,48 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Where encoders write: a `Vec<u8>`, or the fixed-size buffer that holds
+/// pickle secrets (`pickle::SecretBuffer`).
+pub(crate) trait Sink {
+    /// Appends `bytes`.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for zeroize::Zeroizing<Vec<u8>> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
 /// Appends a `u32` big-endian.
-pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_be_bytes());
+pub(crate) fn put_u32<S: Sink + ?Sized>(out: &mut S, v: u32) {
+    out.put(&v.to_be_bytes());
 }
 
 /// Appends a `u64` big-endian.
-pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_be_bytes());
+pub(crate) fn put_u64<S: Sink + ?Sized>(out: &mut S, v: u64) {
+    out.put(&v.to_be_bytes());
 }
 
 /// Appends a `u8` count and the bytes. Callers guarantee `bytes.len() <= 255`.
-pub(crate) fn put_bytes_u8(out: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
+pub(crate) fn put_bytes_u8<S: Sink + ?Sized>(out: &mut S, bytes: &[u8]) -> Result<()> {
     let n = u8::try_from(bytes.len()).map_err(|_| Error::TooLarge)?;
-    out.push(n);
-    out.extend_from_slice(bytes);
+    out.put(&[n]);
+    out.put(bytes);
     Ok(())
 }
 
 /// Appends a `u32` length and the bytes.
-pub(crate) fn put_bytes_u32(out: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
+pub(crate) fn put_bytes_u32<S: Sink + ?Sized>(out: &mut S, bytes: &[u8]) -> Result<()> {
     let n = u32::try_from(bytes.len()).map_err(|_| Error::TooLarge)?;
     put_u32(out, n);
-    out.extend_from_slice(bytes);
+    out.put(bytes);
     Ok(())
 }
 

@@ -24,6 +24,7 @@
 //! * Replays and reordering follow the pairwise rules: each key is used
 //!   once; late keys are kept within bounds.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
@@ -64,14 +65,20 @@ struct OwnChain {
 }
 
 /// Another member's sender chain, as far as this member has followed it.
+///
+/// Its secrets are boxed: the chains and their skipped keys sit in
+/// collections that grow and shrink, and a growing `Vec`/`VecDeque` frees
+/// its old buffer without wiping it (a removed element's bytes stay behind
+/// too). Boxed, the collections hold only pointers and each secret is
+/// wiped in its own allocation when dropped.
 #[derive(Clone)]
 struct PeerChain {
     sender_key: [u8; 32],
-    ck: SymmetricKey,
+    ck: Box<SymmetricKey>,
     next: u32,
     /// Iterations below this were evicted or predate the distribution.
     floor: u32,
-    skipped: VecDeque<(u32, SymmetricKey)>,
+    skipped: VecDeque<(u32, Box<SymmetricKey>)>,
 }
 
 #[derive(Clone)]
@@ -259,7 +266,7 @@ impl GroupSession {
         }
         member.chains.push(PeerChain {
             sender_key: skd.sender_key,
-            ck: skd.chain_key.clone(),
+            ck: Box::new(skd.chain_key.clone()),
             next: skd.iteration,
             floor: skd.iteration,
             skipped: VecDeque::new(),
@@ -339,7 +346,10 @@ impl GroupSession {
 
         let i = msg.iteration;
         let (secret, advance) = if let Some(pos) = chain.skipped.iter().position(|(n, _)| *n == i) {
-            (chain.skipped.get(pos).map(|(_, k)| k.clone()).ok_or(Error::OutsideWindow)?, Advance::Skipped(pos))
+            (
+                chain.skipped.get(pos).map(|(_, k)| SymmetricKey::clone(k)).ok_or(Error::OutsideWindow)?,
+                Advance::Skipped(pos),
+            )
         } else if i < chain.next {
             return Err(if i >= chain.floor { Error::Replay } else { Error::OutsideWindow });
         } else {
@@ -347,8 +357,8 @@ impl GroupSession {
             if gap > max_skip {
                 return Err(Error::TooManySkipped);
             }
-            let mut ck = chain.ck.clone();
-            let mut skipped = Vec::new();
+            let mut ck = SymmetricKey::clone(&chain.ck);
+            let mut skipped = Vec::with_capacity(usize::try_from(gap).unwrap_or(0));
             let mut n = chain.next;
             loop {
                 let (secret, next_ck) = chain_step(&ck, label::GROUP_CHAIN_STEP)?;
@@ -356,7 +366,7 @@ impl GroupSession {
                 if n == i {
                     break (secret, Advance::Forward { ck, skipped });
                 }
-                skipped.push((n, secret));
+                skipped.push((n, Box::new(secret)));
                 n = n.checked_add(1).ok_or(Error::OutsideWindow)?;
             }
         };
@@ -370,7 +380,7 @@ impl GroupSession {
                 chain.skipped.remove(pos);
             }
             Advance::Forward { ck, skipped } => {
-                chain.ck = ck;
+                *chain.ck = ck;
                 chain.next = i.saturating_add(1);
                 chain.skipped.extend(skipped);
                 while chain.skipped.len() > max_kept {
@@ -415,8 +425,7 @@ impl GroupSession {
                 }
             }
         }
-        debug_assert!(out.len() <= len, "group pickle outgrew its buffer");
-        seal(rng, PickleKind::Group, key, &out)
+        seal(rng, PickleKind::Group, key, &out.finish()?)
     }
 
     /// Opens and restores a group session pickle.
@@ -456,7 +465,7 @@ impl GroupSession {
             let mut chains = Vec::with_capacity(nc);
             for _ in 0..nc {
                 let sender_key = r.array()?;
-                let ck = SymmetricKey::from_bytes(r.array()?);
+                let ck = Box::new(SymmetricKey::from_bytes(r.array()?));
                 let next = r.u32()?;
                 let floor = r.u32()?;
                 let ns = usize::try_from(r.u32()?).map_err(|_| Error::Malformed("pickle"))?;
@@ -465,7 +474,7 @@ impl GroupSession {
                 }
                 let mut skipped = VecDeque::with_capacity(ns);
                 for _ in 0..ns {
-                    skipped.push_back((r.u32()?, SymmetricKey::from_bytes(r.array()?)));
+                    skipped.push_back((r.u32()?, Box::new(SymmetricKey::from_bytes(r.array()?))));
                 }
                 chains.push(PeerChain { sender_key, ck, next, floor, skipped });
             }
@@ -479,7 +488,7 @@ impl GroupSession {
 
 enum Advance {
     Skipped(usize),
-    Forward { ck: SymmetricKey, skipped: Vec<(u32, SymmetricKey)> },
+    Forward { ck: SymmetricKey, skipped: Vec<(u32, Box<SymmetricKey>)> },
 }
 
 fn envelope_len(msg: &GroupMessage) -> usize {

@@ -272,7 +272,7 @@ impl crate::Account {
             now,
         });
         session.next_send_epoch = 1;
-        session.own_keys.push(OwnKey { epoch: 0, secret: spk, public: spk_pub });
+        session.own_keys.push(OwnKey { epoch: 0, secret: alloc::boxed::Box::new(spk), public: spk_pub });
         session.start_base_key = Some(message.base_key);
         let plaintext = session.decrypt_prekey(now, message)?;
 

@@ -24,6 +24,7 @@
 //! # Ok::<(), sealpost::Error>(())
 //! ```
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
@@ -33,7 +34,7 @@ use zeroize::Zeroizing;
 
 use crate::account::{Account, OneTimeSecret, SignedPrekey};
 use crate::bundle::SignedPrekeyPublic;
-use crate::codec::{Reader, put_bytes_u8, put_u32, put_u64};
+use crate::codec::{Reader, Sink, put_bytes_u8, put_u32, put_u64};
 use crate::consts::{
     MAX_FINISHED_CHAINS, MAX_OWN_RATCHET_KEYS, MAX_RECEIVING_CHAINS, MAX_SEEN_BASE_KEYS, MAX_SKIPPED_TOTAL_CAP,
 };
@@ -170,7 +171,7 @@ pub(crate) fn open(bytes: &[u8], kind: PickleKind, key: &PickleKey) -> Result<Ze
 // ---------------------------------------------------------------------------
 // Plaintext encodings
 
-fn put_key(out: &mut Vec<u8>, key: &SymmetricKey) {
+fn put_key(out: &mut SecretBuffer, key: &SymmetricKey) {
     out.extend_from_slice(key.as_bytes());
 }
 
@@ -184,7 +185,7 @@ fn read_secret(r: &mut Reader<'_>) -> Result<StaticSecret> {
     Ok(StaticSecret::from(*bytes))
 }
 
-fn put_len(out: &mut Vec<u8>, n: usize) -> Result<()> {
+fn put_len(out: &mut SecretBuffer, n: usize) -> Result<()> {
     put_u32(out, u32::try_from(n).map_err(|_| Error::TooLarge)?);
     Ok(())
 }
@@ -194,7 +195,7 @@ fn read_len(r: &mut Reader<'_>, max: usize) -> Result<usize> {
     if n > max { Err(Error::Malformed("pickle")) } else { Ok(n) }
 }
 
-fn put_opt_u32(out: &mut Vec<u8>, v: Option<u32>) {
+fn put_opt_u32(out: &mut SecretBuffer, v: Option<u32>) {
     match v {
         None => out.push(0),
         Some(x) => {
@@ -220,20 +221,20 @@ fn read_bool(r: &mut Reader<'_>) -> Result<bool> {
     }
 }
 
-pub(crate) fn put_policy(out: &mut Vec<u8>, p: &SessionPolicy) -> Result<()> {
+pub(crate) fn put_policy<S: Sink + ?Sized>(out: &mut S, p: &SessionPolicy) -> Result<()> {
     put_bytes_u8(out, &p.suite_ids())?;
-    out.push(p.min_version);
+    out.put(&[p.min_version]);
     put_u32(out, p.max_messages_per_chain);
     put_u64(out, p.rotate_after);
     put_u64(out, p.expire_after);
     put_u32(out, p.max_skip_per_chain);
     put_u32(out, p.max_skipped_total);
     match p.padding {
-        Padding::None => out.extend_from_slice(&[0, 0, 0]),
-        Padding::Padme => out.extend_from_slice(&[1, 0, 0]),
+        Padding::None => out.put(&[0, 0, 0]),
+        Padding::Padme => out.put(&[1, 0, 0]),
         Padding::Block(b) => {
-            out.push(2);
-            out.extend_from_slice(&b.to_be_bytes());
+            out.put(&[2]);
+            out.put(&b.to_be_bytes());
         }
     }
     Ok(())
@@ -262,10 +263,48 @@ pub(crate) fn read_policy(r: &mut Reader<'_>) -> Result<SessionPolicy> {
 
 /// A buffer for pickle plaintext, allocated once with room for `bound`
 /// bytes: a `Vec` that grows frees its old allocation without wiping it,
-/// so every encoder sizes its buffer up front and checks (in debug builds)
-/// that it stayed within it.
-pub(crate) fn secret_buffer(bound: usize) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(Vec::with_capacity(bound))
+/// so every encoder sizes its buffer up front.
+pub(crate) fn secret_buffer(bound: usize) -> SecretBuffer {
+    SecretBuffer { buf: Zeroizing::new(Vec::with_capacity(bound)), overflow: false }
+}
+
+/// Pickle plaintext under construction: a fixed allocation that never
+/// grows, in every build. A write that does not fit is dropped and the
+/// buffer remembers it, so [`SecretBuffer::finish`] fails instead of
+/// letting the allocation move (and leave an unwiped copy behind). The
+/// bytes are wiped when it is dropped.
+pub(crate) struct SecretBuffer {
+    buf: Zeroizing<Vec<u8>>,
+    overflow: bool,
+}
+
+impl SecretBuffer {
+    /// Appends one byte.
+    pub(crate) fn push(&mut self, byte: u8) {
+        self.put(&[byte]);
+    }
+
+    /// Appends `bytes`.
+    pub(crate) fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.put(bytes);
+    }
+
+    /// The plaintext, or [`Error::TooLarge`] if a write did not fit (an
+    /// encoder whose size bound is wrong).
+    pub(crate) fn finish(self) -> Result<Zeroizing<Vec<u8>>> {
+        if self.overflow { Err(Error::TooLarge) } else { Ok(self.buf) }
+    }
+}
+
+impl Sink for SecretBuffer {
+    fn put(&mut self, bytes: &[u8]) {
+        let room = self.buf.capacity().saturating_sub(self.buf.len());
+        if self.overflow || bytes.len() > room {
+            self.overflow = true;
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
 }
 
 /// `a + b * c`, saturating: the size bounds of the pickle encoders.
@@ -315,8 +354,7 @@ impl Account {
         for k in &self.seen_base_keys {
             out.extend_from_slice(k);
         }
-        debug_assert!(out.len() <= len, "account pickle outgrew its buffer");
-        Ok(out)
+        out.finish()
     }
 
     fn decode_pickle(bytes: &[u8]) -> Result<Self> {
@@ -451,8 +489,7 @@ impl Session {
             put_key(&mut out, &k.secret);
         }
         put_u64(&mut out, self.last_activity);
-        debug_assert!(out.len() <= len, "session pickle outgrew its buffer");
-        Ok(out)
+        out.finish()
     }
 
     fn decode_pickle(bytes: &[u8]) -> Result<Self> {
@@ -501,7 +538,7 @@ impl Session {
             let epoch = r.u32()?;
             let secret = read_secret(&mut r)?;
             let public = DhPublic::from(&secret).to_bytes();
-            own_keys.push(OwnKey { epoch, secret, public });
+            own_keys.push(OwnKey { epoch, secret: Box::new(secret), public });
         }
         let peer_latest_epoch = r.u32()?;
         let peer_latest_key = r.array()?;
@@ -513,7 +550,7 @@ impl Session {
             receiving.push(RecvChain {
                 epoch: r.u32()?,
                 peer_key: r.array()?,
-                ck: read_key(&mut r)?,
+                ck: Box::new(read_key(&mut r)?),
                 next: r.u32()?,
                 floor: r.u32()?,
             });
@@ -530,7 +567,7 @@ impl Session {
                 epoch: r.u32()?,
                 counter: r.u32()?,
                 peer_key: r.array()?,
-                secret: read_key(&mut r)?,
+                secret: Box::new(read_key(&mut r)?),
             });
         }
         let last_activity = r.u64()?;

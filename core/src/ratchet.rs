@@ -47,6 +47,7 @@
 //! session only after the message authenticated. A forged, tampered or
 //! replayed envelope leaves the session exactly as it was.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
@@ -85,11 +86,18 @@ pub(crate) struct PendingStart {
     pub(crate) pq_ciphertext: Option<Vec<u8>>,
 }
 
+// Secrets kept in growing or shrinking collections (own ratchet keys,
+// open chains, skipped keys) live in a `Box` each: when a `Vec` or
+// `VecDeque` grows it frees its old buffer without wiping it, and removing
+// an element leaves its bytes behind in the buffer. Boxed, the collections
+// only ever hold (and leave behind) pointers; each secret is wiped in its
+// own allocation when it is dropped.
+
 /// One of this party's ratchet keys.
 #[derive(Clone)]
 pub(crate) struct OwnKey {
     pub(crate) epoch: u32,
-    pub(crate) secret: StaticSecret,
+    pub(crate) secret: Box<StaticSecret>,
     pub(crate) public: [u8; 32],
 }
 
@@ -116,7 +124,7 @@ pub(crate) struct PrevEpoch {
 pub(crate) struct RecvChain {
     pub(crate) epoch: u32,
     pub(crate) peer_key: [u8; 32],
-    pub(crate) ck: SymmetricKey,
+    pub(crate) ck: Box<SymmetricKey>,
     pub(crate) next: u32,
     /// Counters below this were evicted from the skipped store.
     pub(crate) floor: u32,
@@ -138,7 +146,7 @@ pub(crate) struct SkippedKey {
     pub(crate) epoch: u32,
     pub(crate) counter: u32,
     pub(crate) peer_key: [u8; 32],
-    pub(crate) secret: SymmetricKey,
+    pub(crate) secret: Box<SymmetricKey>,
 }
 
 /// A pairwise end-to-end encrypted session.
@@ -239,8 +247,17 @@ pub(crate) fn epoch_step(
     ))
 }
 
+#[cfg(all(test, feature = "std"))]
+std::thread_local! {
+    /// Chain steps taken on this thread, so tests can count what a
+    /// decryption derived.
+    static CHAIN_STEPS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
 /// One chain step: (message secret, next chain key).
 pub(crate) fn chain_step(ck: &SymmetricKey, info: &[u8]) -> Result<(SymmetricKey, SymmetricKey)> {
+    #[cfg(all(test, feature = "std"))]
+    CHAIN_STEPS.with(|c| c.set(c.get() + 1));
     let mut out = Zeroizing::new([0u8; 64]);
     hkdf_expand_sha256(ck.as_bytes(), &[info], &mut out[..])?;
     let (mk, next) = out.split_at(32);
@@ -250,28 +267,27 @@ pub(crate) fn chain_step(ck: &SymmetricKey, info: &[u8]) -> Result<(SymmetricKey
     ))
 }
 
+/// Message secrets to keep for late messages: (counter, secret).
+type KeptKeys = Vec<(u32, Box<SymmetricKey>)>;
+
 /// The change a successful decryption makes, computed before it is applied.
 enum Commit {
     /// Use and erase a kept key.
     Skipped { pos: usize },
     /// Advance an open chain, keeping the keys skipped on the way.
-    Chain { pos: usize, next_ck: SymmetricKey, skipped: Vec<(u32, SymmetricKey)> },
-    /// Open the chain of the next epoch; when the previous epoch was missed
-    /// entirely, `missed` holds its kept keys (derived from the header's
-    /// previous-epoch fields).
-    NewEpoch {
-        next_root: SymmetricKey,
-        missed: Option<Vec<(u32, SymmetricKey)>>,
-        next_ck: SymmetricKey,
-        skipped: Vec<(u32, SymmetricKey)>,
-    },
+    Chain { pos: usize, next_ck: SymmetricKey, skipped: KeptKeys },
+    /// Open the chain of the next epoch. When the previous epoch was
+    /// missed entirely, `missed` is its first chain key (derived from the
+    /// header's previous-epoch fields); its kept keys are derived only once
+    /// the message authenticated, since opening it does not need them.
+    NewEpoch { next_root: SymmetricKey, missed: Option<SymmetricKey>, next_ck: SymmetricKey, skipped: KeptKeys },
 }
 
 /// The keys of one chain walk.
 struct Plan {
     secret: SymmetricKey,
-    /// Keys skipped on the way, to store: (counter, secret).
-    skipped: Vec<(u32, SymmetricKey)>,
+    /// Keys skipped on the way, to store.
+    skipped: KeptKeys,
     next_ck: SymmetricKey,
 }
 
@@ -290,10 +306,20 @@ fn plan_chain(ck: &SymmetricKey, from: u32, to: u32, max_skip: u32) -> Result<Pl
         if counter == to {
             return Ok(Plan { secret, skipped, next_ck });
         }
-        skipped.push((counter, secret));
+        skipped.push((counter, Box::new(secret)));
         ck = next_ck;
         counter = counter.checked_add(1).ok_or(Error::OutsideWindow)?;
     }
+}
+
+/// The message secrets of counters `from .. end` of a chain whose key at
+/// `from` is `ck` (none if `end <= from`): what a chain being closed keeps.
+fn keys_until(ck: &SymmetricKey, from: u32, end: u32, max_skip: u32) -> Result<KeptKeys> {
+    let Some(last) = end.checked_sub(1).filter(|last| *last >= from) else { return Ok(Vec::new()) };
+    let plan = plan_chain(ck, from, last, max_skip)?;
+    let mut keys = plan.skipped;
+    keys.push((last, Box::new(plan.secret)));
+    Ok(keys)
 }
 
 impl Session {
@@ -405,7 +431,7 @@ impl Session {
         self.send_root = next_root;
         self.next_send_epoch = next_epoch;
         self.sending = Some(SendChain { epoch, peer_epoch: self.peer_latest_epoch, ck, counter: 0, started_at: now });
-        self.own_keys.push(OwnKey { epoch, secret, public });
+        self.own_keys.push(OwnKey { epoch, secret: Box::new(secret), public });
         while self.own_keys.len() > MAX_OWN_RATCHET_KEYS {
             self.own_keys.remove(0);
         }
@@ -613,7 +639,7 @@ impl Session {
             if key.peer_key != header.ratchet_key {
                 return Err(Error::AuthenticationFailed);
             }
-            return Ok((key.secret.clone(), Commit::Skipped { pos }));
+            return Ok((SymmetricKey::clone(&key.secret), Commit::Skipped { pos }));
         }
 
         // 2. An open receiving chain.
@@ -641,35 +667,34 @@ impl Session {
                 }
             });
         }
-        let (root, missed) = if missed_one {
-            let prev = n.saturating_sub(1);
-            if header.prev_ratchet_key == [0; 32] {
-                return Err(Error::AuthenticationFailed);
-            }
-            let own = self.own_key(header.prev_peer_epoch).ok_or(Error::OutsideWindow)?;
-            let shared = dh(&own.secret, &header.prev_ratchet_key)?;
-            let (ck, root) = epoch_step(
-                &self.recv_root,
-                &shared,
-                prev,
-                header.prev_peer_epoch,
-                &header.prev_ratchet_key,
-                &own.public,
-            )?;
-            let kept = match header.prev_count.min(self.max_skip()) {
-                0 => Vec::new(),
-                count => {
-                    let plan = plan_chain(&ck, 0, count.saturating_sub(1), self.max_skip())?;
-                    let mut keys = plan.skipped;
-                    keys.push((count.saturating_sub(1), plan.secret));
-                    keys
-                }
-            };
-            (root, Some(kept))
-        } else {
-            (self.recv_root.clone(), None)
-        };
+        // The cheap checks before any Diffie-Hellman or chain step.
+        if missed_one && header.prev_ratchet_key == [0; 32] {
+            return Err(Error::AuthenticationFailed);
+        }
+        let prev_own =
+            if missed_one { Some(self.own_key(header.prev_peer_epoch).ok_or(Error::OutsideWindow)?) } else { None };
         let own = self.own_key(header.peer_epoch).ok_or(Error::OutsideWindow)?;
+        if i > self.max_skip() {
+            return Err(Error::TooManySkipped);
+        }
+        let (root, missed) = match prev_own {
+            Some(prev_own) => {
+                // Only the missed epoch's root is needed to open this
+                // message: its chain key is kept for `apply`, which derives
+                // the epoch's kept keys once the message authenticated.
+                let shared = dh(&prev_own.secret, &header.prev_ratchet_key)?;
+                let (ck, root) = epoch_step(
+                    &self.recv_root,
+                    &shared,
+                    n.saturating_sub(1),
+                    header.prev_peer_epoch,
+                    &header.prev_ratchet_key,
+                    &prev_own.public,
+                )?;
+                (root, Some(ck))
+            }
+            None => (self.recv_root.clone(), None),
+        };
         let shared = dh(&own.secret, &header.ratchet_key)?;
         let (ck0, next_root) = epoch_step(&root, &shared, n, header.peer_epoch, &header.ratchet_key, &own.public)?;
         let plan = plan_chain(&ck0, 0, i, self.max_skip())?;
@@ -685,29 +710,44 @@ impl Session {
             }
             Commit::Chain { pos, next_ck, skipped } => {
                 if let Some(chain) = self.receiving.get_mut(pos) {
-                    chain.ck = next_ck;
+                    *chain.ck = next_ck;
                     chain.next = i.saturating_add(1);
                 }
                 self.store_skipped(n, header.ratchet_key, skipped);
             }
             Commit::NewEpoch { next_root, missed, next_ck, skipped } => {
+                // Everything that can fail first, so that the state
+                // changes all at once or not at all.
+                let max_skip = self.max_skip();
+                let missed = match (n.checked_sub(1), missed) {
+                    (Some(prev), Some(ck)) => {
+                        let end = header.prev_count.min(max_skip);
+                        Some((prev, end, keys_until(&ck, 0, end, max_skip)?))
+                    }
+                    _ => None,
+                };
+                let closing = self.close_previous(n, header.prev_count)?;
+
                 self.recv_root = next_root;
                 self.next_recv_epoch = n.saturating_add(1);
-                if let Some(kept) = missed {
-                    let prev = n.saturating_sub(1);
-                    let end = header.prev_count.min(self.max_skip());
-                    self.store_skipped(prev, header.prev_ratchet_key, kept);
+                if let Some((prev, end, kept)) = missed {
+                    // The record first, so that evictions below raise its floor.
                     self.finish(FinishedChain { epoch: prev, floor: 0, end });
+                    self.store_skipped(prev, header.prev_ratchet_key, kept);
                 }
                 if n >= self.peer_latest_epoch || self.peer_latest_key == [0; 32] {
                     self.peer_latest_epoch = n;
                     self.peer_latest_key = header.ratchet_key;
                 }
-                self.finish_previous(n, header.prev_count)?;
+                if let Some((pos, end, kept)) = closing {
+                    let chain = self.receiving.remove(pos);
+                    self.finish(FinishedChain { epoch: chain.epoch, floor: chain.floor, end });
+                    self.store_skipped(chain.epoch, chain.peer_key, kept);
+                }
                 self.receiving.push(RecvChain {
                     epoch: n,
                     peer_key: header.ratchet_key,
-                    ck: next_ck,
+                    ck: Box::new(next_ck),
                     next: i.saturating_add(1),
                     floor: 0,
                 });
@@ -717,28 +757,26 @@ impl Session {
                 }
                 self.store_skipped(n, header.ratchet_key, skipped);
                 self.pending_start = None;
+                // The peer has seen our epoch `peer_epoch`, and its later
+                // epochs combine with that one or newer: older ratchet
+                // secrets (the responder's signed-prekey copy among them)
+                // can open nothing any more.
+                self.own_keys.retain(|k| k.epoch >= header.peer_epoch);
             }
         }
         Ok(())
     }
 
-    /// The peer announced that its epoch `n - 1` had `count` messages: keep
-    /// the keys of those not yet seen and close that chain.
-    fn finish_previous(&mut self, n: u32, count: u32) -> Result<()> {
-        let Some(prev) = n.checked_sub(1) else { return Ok(()) };
-        let Some(pos) = self.receiving.iter().position(|c| c.epoch == prev) else { return Ok(()) };
-        let chain = self.receiving.remove(pos);
-        let end = count.min(chain.next.saturating_add(self.max_skip()));
-        if end > chain.next {
-            // `end - 1` is the last key to keep; plan_chain also returns the
-            // key at `to`, which is kept as well.
-            let plan = plan_chain(&chain.ck, chain.next, end.saturating_sub(1), self.max_skip())?;
-            let mut keys = plan.skipped;
-            keys.push((end.saturating_sub(1), plan.secret));
-            self.store_skipped(prev, chain.peer_key, keys);
-        }
-        self.finish(FinishedChain { epoch: prev, floor: chain.floor, end: end.max(chain.next) });
-        Ok(())
+    /// When a new chain of epoch `n` opens and the chain of epoch `n - 1`
+    /// is still open, the peer announced (`count`) how long that one was:
+    /// its position, where it ends, and the keys to keep of its messages
+    /// not yet seen (at most `max_skip_per_chain`).
+    fn close_previous(&self, n: u32, count: u32) -> Result<Option<(usize, u32, KeptKeys)>> {
+        let Some(prev) = n.checked_sub(1) else { return Ok(None) };
+        let Some(pos) = self.receiving.iter().position(|c| c.epoch == prev) else { return Ok(None) };
+        let chain = self.receiving.get(pos).ok_or(Error::OutsideWindow)?;
+        let end = count.min(chain.next.saturating_add(self.max_skip())).max(chain.next);
+        Ok(Some((pos, end, keys_until(&chain.ck, chain.next, end, self.max_skip())?)))
     }
 
     fn finish(&mut self, chain: FinishedChain) {
@@ -748,7 +786,7 @@ impl Session {
         }
     }
 
-    fn store_skipped(&mut self, epoch: u32, peer_key: [u8; 32], keys: Vec<(u32, SymmetricKey)>) {
+    fn store_skipped(&mut self, epoch: u32, peer_key: [u8; 32], keys: KeptKeys) {
         for (counter, secret) in keys {
             self.skipped.push_back(SkippedKey { epoch, counter, peer_key, secret });
         }
@@ -781,5 +819,138 @@ impl fmt::Debug for Session {
             .field("sending", &self.sending_position())
             .field("skipped_keys", &self.skipped.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+#[allow(clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::pickle::{PickleKind, open};
+    use crate::{Account, PickleKey, PrekeyBundle};
+
+    const NOW: u64 = 1_700_000_000;
+
+    struct Pair {
+        rng: ChaCha20Rng,
+        bob_account: Account,
+        alice: Session,
+        bob: Session,
+    }
+
+    /// Alice starts a session with Bob, who accepts her first message.
+    fn started(policy: &SessionPolicy) -> Pair {
+        let mut rng = ChaCha20Rng::from_seed([21; 32]);
+        let alice_account = Account::new(&mut rng, NOW);
+        let mut bob_account = Account::new(&mut rng, NOW);
+        let otk = bob_account.generate_one_time_prekeys(&mut rng, 1)[0];
+        let wire = bob_account.bundle(policy).unwrap().with_one_time_prekey(otk).unwrap().to_bytes();
+        let bundle = PrekeyBundle::from_bytes(&wire).unwrap();
+        let mut alice = Session::initiate(&mut rng, &alice_account, &bundle, policy, NOW).unwrap();
+        let first = alice.encrypt(&mut rng, NOW, b"m0").unwrap();
+        let Envelope::Prekey(m) = Envelope::from_bytes(&first).unwrap() else { panic!("not a prekey message") };
+        let (bob, plaintext) = bob_account.accept(policy, NOW, &m).unwrap();
+        assert_eq!(plaintext, b"m0");
+        Pair { rng, bob_account, alice, bob }
+    }
+
+    /// The session's pickle plaintext: its whole state, deterministically.
+    fn state(rng: &mut ChaCha20Rng, session: &Session) -> Vec<u8> {
+        let key = PickleKey::Key(SymmetricKey::from_bytes([3; 32]));
+        open(&session.pickle(rng, &key).unwrap(), PickleKind::Session, &key).unwrap().to_vec()
+    }
+
+    fn public_key(rng: &mut ChaCha20Rng) -> [u8; 32] {
+        DhPublic::from(&random_secret(rng)).to_bytes()
+    }
+
+    fn steps() -> u64 {
+        CHAIN_STEPS.with(core::cell::Cell::get)
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn a_forged_missed_epoch_message_derives_no_kept_keys_and_changes_nothing() {
+        let policy = SessionPolicy::default();
+        let Pair { mut rng, mut bob, .. } = started(&policy);
+        // Bob answers, so he holds his ratchet key of epoch 1 as well.
+        bob.encrypt(&mut rng, NOW, b"r1").unwrap();
+        assert_eq!((bob.next_recv_epoch, bob.own_keys.len()), (1, 2));
+
+        // A forger claims Alice's epoch 1 went by unseen with 900 messages
+        // and sends message 7 of her epoch 2.
+        let header = RatchetHeader {
+            ratchet_key: public_key(&mut rng),
+            epoch: 2,
+            peer_epoch: 1,
+            counter: 7,
+            prev_count: 900,
+            prev_ratchet_key: public_key(&mut rng),
+            prev_peer_epoch: 1,
+            salt: [9; SALT_LEN],
+        };
+        let forged =
+            RatchetMessage { version: bob.version, suite: bob.suite, header, ciphertext: alloc::vec![0x5A; 48] }
+                .to_bytes()
+                .unwrap();
+        let before = state(&mut rng, &bob);
+        let start = steps();
+        assert_eq!(bob.decrypt(NOW, &forged), Err(Error::AuthenticationFailed));
+        // Only the walk to counter 7 of epoch 2 (8 steps), none of the 900
+        // kept keys of the claimed missed epoch.
+        assert_eq!(steps() - start, 8);
+        assert_eq!(state(&mut rng, &bob), before);
+    }
+
+    #[test]
+    fn the_responders_signed_prekey_copy_is_dropped_once_the_peer_has_turned() {
+        let policy = SessionPolicy::default();
+        let Pair { mut rng, bob_account, mut alice, mut bob } = started(&policy);
+        let spk = *bob_account.signed_prekeys[0].secret.as_bytes();
+        let reply = bob.encrypt(&mut rng, NOW, b"r1").unwrap();
+        // Alice's second message is still of her epoch 0 (combined with the
+        // signed prekey): Bob must keep it until Alice has turned.
+        let late = alice.encrypt(&mut rng, NOW, b"m1").unwrap();
+        assert_eq!(alice.decrypt(NOW, &reply).unwrap(), b"r1");
+        let turned = alice.encrypt(&mut rng, NOW, b"m2").unwrap();
+        assert!(contains(&state(&mut rng, &bob), &spk), "the control: Bob holds the prekey copy before the turn");
+
+        assert_eq!(bob.decrypt(NOW, &turned).unwrap(), b"m2");
+        assert!(!contains(&state(&mut rng, &bob), &spk), "the signed-prekey secret outlived the turn");
+        assert_eq!(bob.own_keys.iter().map(|k| k.epoch).collect::<Vec<_>>(), [1]);
+        // A message of the epoch combined with it still opens: its chain was
+        // derived when it opened.
+        assert_eq!(bob.decrypt(NOW, &late).unwrap(), b"m1");
+    }
+
+    #[test]
+    fn a_missed_epoch_keeps_its_record_floor_and_the_older_open_chain() {
+        let policy = SessionPolicy { max_messages_per_chain: 10, max_skipped_total: 4, ..SessionPolicy::default() };
+        let Pair { mut rng, mut alice, mut bob, .. } = started(&policy);
+        // Alice's epoch 0 has m0 (delivered) and 9 more; her epoch 1 (10
+        // messages) is lost entirely; epoch 2's first message arrives.
+        let epoch0: Vec<_> = (1..10).map(|_| alice.encrypt(&mut rng, NOW, b"e0").unwrap()).collect();
+        let epoch1: Vec<_> = (0..10).map(|_| alice.encrypt(&mut rng, NOW, b"e1").unwrap()).collect();
+        let first_of_2 = alice.encrypt(&mut rng, NOW, b"e2").unwrap();
+        assert_eq!(alice.sending_position(), Some((2, 1)));
+
+        assert_eq!(bob.decrypt(NOW, &first_of_2).unwrap(), b"e2");
+        // Epoch 1's ten keys were kept, then the six oldest evicted (total
+        // bound 4): its closed-chain record's floor is 6.
+        assert_eq!(bob.skipped_key_count(), 4);
+        assert_eq!(bob.finished.iter().map(|c| (c.epoch, c.floor, c.end)).collect::<Vec<_>>(), [(1, 6, 10)]);
+        assert_eq!(bob.decrypt(NOW, &epoch1[2]), Err(Error::OutsideWindow));
+        assert_eq!(bob.decrypt(NOW, &epoch1[7]).unwrap(), b"e1");
+        assert_eq!(bob.decrypt(NOW, &epoch1[7]), Err(Error::Replay));
+        // Epoch 0's chain stays open (its end was announced only in epoch
+        // 1's headers): a later message of it still opens.
+        assert_eq!(bob.receiving.iter().map(|c| c.epoch).collect::<Vec<_>>(), [0, 2]);
+        assert_eq!(bob.decrypt(NOW, &epoch0[8]).unwrap(), b"e0");
     }
 }
