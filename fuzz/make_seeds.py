@@ -43,6 +43,24 @@ for step in load("group.json")["steps"]:
             e = bytes.fromhex(step[field])
             put("envelope_decode", e)
             put("group_decrypt", e)
+# room_payload: a mode byte (see the target), then a room payload (12.5),
+# edits, or an envelope. The room is "lobby".
+room = b"\x05lobby"
+put("room_payload", b"\x00\x01" + room + b"hello")
+put("room_payload", b"\x03\x01" + room + b"hello")
+put("room_payload", b"\x01")
+put("room_payload", b"\x01\x00\x05\x01")
+put("room_payload", b"\x00\x03" + room)
+for step in load("group.json")["steps"]:
+    for field in ("envelope", "distribution"):
+        if field in step:
+            e = bytes.fromhex(step[field])
+            put("room_payload", b"\x02" + e)
+            if field == "distribution":
+                put("room_payload", b"\x00\x02" + room + e)
+                put("room_payload", b"\x03\x02" + room + e)
+skd = bytes.fromhex(envelopes["sender_key_distribution"]["encoding"])
+put("room_payload", b"\x00\x02" + room + skd)
 bundles = load("bundles.json")
 for field in ("bundle_without_one_time_prekey", "bundle_with_one_time_prekey", "identity_public"):
     put("bundle_decode", bytes.fromhex(bundles[field]))

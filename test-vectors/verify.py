@@ -579,6 +579,9 @@ def ed_verify(pub, sig, msg):
 CTX_BINDING = b"sealpost/v1/identity-binding"
 CTX_BUNDLE = b"sealpost/v1/bundle"
 CTX_OTK = b"sealpost/v1/one-time-prekey"
+CTX_OWNER = b"sealpost/v1/sender-key-owner"              # identity key (7.6)
+CTX_DISTRIBUTION = b"sealpost/v1/sender-key-distribution"  # sender key (7.6)
+CTX_GROUP = b"sealpost/v1/group-message"                  # sender key (12.2)
 
 
 def identity_encode(signing_seed, dh_secret):
@@ -720,6 +723,8 @@ def envelope_decode(b):
         if t == 4:
             e["chain_key"] = r.take(32)
             e["owner_signature"] = r.take(64)
+            e["chain_signed"] = b[:r.i]
+            e["chain_signature"] = r.take(64)
             r.end()
             return e
         e["salt"] = r.take(16)
@@ -916,7 +921,8 @@ def check_envelopes(c):
         for f in ("version", "type", "suite"):
             c.eq(e[f], v[f], "%s %s" % (name, f))
         for f in ("ciphertext", "identity", "base_key", "group_id", "sender_key", "chain_key",
-                  "owner_signature", "signature", "salt", "header_bytes", "signed_bytes"):
+                  "owner_signature", "chain_signature", "signature", "salt", "header_bytes",
+                  "signed_bytes"):
             if f in v:
                 c.eq(e.get(f), h(v[f]), "%s %s" % (name, f))
         for f in ("initiator_suites", "signed_prekey_id", "one_time_prekey_id", "iteration"):
@@ -954,9 +960,10 @@ def check_envelopes(c):
         else:
             gid = h(v["group_id"])
             re = u8(1) + u8(4) + u8(v["suite"]) + vec8(gid) + h(v["sender_key"]) + \
-                u32(v["iteration"]) + h(v["chain_key"]) + h(v["owner_signature"])
+                u32(v["iteration"]) + h(v["chain_key"]) + h(v["owner_signature"]) + \
+                h(v["chain_signature"])
             c.eq(re, enc, name + " re-encoding")
-            c.eq(len(enc), 136 + len(gid), name + " length")
+            c.eq(len(enc), 200 + len(gid), name + " length")
             continue
         c.eq(hb, h(v["header_bytes"]), name + " header_bytes re-encoded")
         ct = h(v["ciphertext"])
@@ -1371,6 +1378,92 @@ def check_conversation(c):
     c.eq(T_a, h(d["session_id"]), "session_id (assumed = transcript hash T)")
 
 
+def group_chain_step(ck):
+    """12.1: secret_i || CK_{i+1} = HKDF-Expand(CK_i, group-chain-step, 64)."""
+    o = hkdf_expand(ck, LABEL["group-chain-step"], 64)
+    return o[:32], o[32:]
+
+
+def check_group(c):
+    d = load("group.json")
+    gid, suite = h(d["group_id"]), d["suite"]
+    members = {}  # name -> identity signing key, sender key, chain key, next position
+    by_sender_key = {}
+    sends = 0
+    for s in d["steps"]:
+        if s["step"] == "member":
+            name, draws = s["name"], [h(x) for x in s["draws"]]
+            c.eq(len(draws), 4, name + " draws: identity seed, X25519 secret, chain seed, chain key")
+            ident = h(s["identity"])
+            c.eq(identity_encode(draws[0], draws[1]), ident, name + " identity from its draws")
+            S, _ = identity_decode(ident)
+            raw = h(s["distribution"])
+            e = envelope_decode(raw)
+            c.eq((e["version"], e["type"], e["suite"]), (1, 4, suite), name + " distribution prefix")
+            c.eq(e["group_id"], gid, name + " distribution group id")
+            c.eq(len(raw), 200 + len(gid), name + " distribution length (7.6)")
+            c.eq(e["sender_key"], ed_pub(draws[2]), name + " sender key from its chain seed")
+            c.eq(e["chain_key"], draws[3], name + " chain key from its draws")
+            c.eq(e["iteration"], 0, name + " distribution at position 0")
+            owned = CTX_OWNER + vec8(gid) + e["sender_key"]
+            c.check(ed_verify(S, e["owner_signature"], owned),
+                    name + " owner_signature verifies under the identity key (7.6)")
+            c.eq(e["owner_signature"], ed_sign(draws[0], owned),
+                 name + " owner_signature = Ed25519(identity seed) (deterministic)")
+            chained = CTX_DISTRIBUTION + S + e["chain_signed"]
+            c.eq(len(e["chain_signed"]), 136 + len(gid), name + " chain-signed bytes [0, 136+L)")
+            c.check(ed_verify(e["sender_key"], e["chain_signature"], chained),
+                    name + " chain_signature verifies under the sender key (7.6)")
+            c.eq(e["chain_signature"], ed_sign(draws[2], chained),
+                 name + " chain_signature = Ed25519(chain seed) (deterministic)")
+            # the owner signature is the identity's, not the sender key's
+            c.check(not ed_verify(e["sender_key"], e["owner_signature"], owned),
+                    name + " owner_signature does not verify under the sender key")
+            for other, m in members.items():
+                c.check(not ed_verify(m["S"], e["owner_signature"], owned),
+                        "%s owner_signature does not verify for %s" % (name, other))
+                c.check(not ed_verify(e["sender_key"], e["chain_signature"],
+                                      CTX_DISTRIBUTION + m["S"] + e["chain_signed"]),
+                        "%s chain_signature does not name %s" % (name, other))
+            members[name] = {"S": S, "sender_key": e["sender_key"], "ck": e["chain_key"], "next": 0}
+            by_sender_key[e["sender_key"]] = name
+        elif s["step"] == "send":
+            raw = h(s["envelope"])
+            e = envelope_decode(raw)
+            c.eq((e["version"], e["type"], e["suite"]), (1, 3, suite), "send prefix")
+            c.eq(e["group_id"], gid, "send group id")
+            who = by_sender_key.get(e["sender_key"])
+            c.eq(who, s["from"], "message's sender key is its sender's chain")
+            if who is None:
+                continue
+            m = members[who]
+            c.check(ed_verify(e["sender_key"], e["signature"], CTX_GROUP + e["signed_bytes"]),
+                    "message %d signature (12.2)" % sends)
+            c.check(not ed_verify(e["sender_key"], e["signature"], e["signed_bytes"]),
+                    "message %d signature needs its context" % sends)
+            c.eq(e["iteration"], m["next"], "message %d position" % sends)
+            c.eq(e["salt"], h(s["draws"][0]), "message %d salt is its draw" % sends)
+            secret, m["ck"] = group_chain_step(m["ck"])
+            m["next"] += 1
+            pt = unpad_plaintext(open_(suite, secret, e["salt"], e["header_bytes"], e["ciphertext"]))
+            c.eq(pt, h(s["plaintext"]), "message %d decrypts (12.1, 2.3, 7.7)" % sends)
+            c.eq(seal(suite, secret, e["salt"], e["header_bytes"], pad_plaintext(pt)), e["ciphertext"],
+                 "message %d re-seals byte for byte (Padme)" % sends)
+            bad = bytearray(e["ciphertext"])
+            bad[0] ^= 1
+            try:
+                open_(suite, secret, e["salt"], e["header_bytes"], bytes(bad))
+                refused = False
+            except AuthFailed:
+                refused = True
+            c.check(refused, "message %d refused with a changed ciphertext" % sends)
+            sends += 1
+        else:
+            c.check(False, "unknown group step %r" % s["step"])
+    c.eq(len(members), 3, "group members")
+    c.eq(sends, 4, "group messages")
+
+
 def main():
     global VECTORS
     if len(sys.argv) > 2:
@@ -1389,6 +1482,7 @@ def main():
     c.group("bundles.json", check_bundles)
     c.group("envelopes", check_envelopes)
     c.group("conversation", check_conversation)
+    c.group("group.json", check_group)
     c.failed += len(missing)
     if c.passed + c.failed == 0:
         print("verify.py ran no check")

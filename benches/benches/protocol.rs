@@ -197,19 +197,19 @@ fn group(c: &mut Criterion) {
     let mut rng = seeded();
     let policy = SessionPolicy::default();
     let ids: Vec<IdentityKeyPair> = (0..101).map(|_| IdentityKeyPair::generate(&mut rng)).collect();
-    let mut sender = GroupSession::new(&mut rng, b"bench", ids[0].public(), &policy).unwrap();
+    let mut sender = GroupSession::new(&mut rng, b"bench", &ids[0], &policy).unwrap();
     let skd = sender.distribution();
     let mut members: Vec<GroupSession> = ids[1..]
         .iter()
         .map(|id| {
-            let mut m = GroupSession::new(&mut rng, b"bench", id.public(), &policy).unwrap();
+            let mut m = GroupSession::new(&mut rng, b"bench", id, &policy).unwrap();
             m.add_member(*ids[0].public()).unwrap();
             m.process_distribution(ids[0].public(), &skd).unwrap();
             m
         })
         .collect();
     // A sender whose messages nobody reads, for the sealing cost alone.
-    let mut lone = GroupSession::new(&mut rng, b"bench", ids[0].public(), &policy).unwrap();
+    let mut lone = GroupSession::new(&mut rng, b"bench", &ids[0], &policy).unwrap();
     g.bench_function("sealpost/encrypt once", |b| b.iter(|| lone.encrypt(&mut rng, black_box(&KIB)).unwrap()));
     g.bench_function("sealpost/encrypt and 100 members decrypt", |b| {
         b.iter(|| {

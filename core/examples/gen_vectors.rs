@@ -224,6 +224,11 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
             rng.fill_bytes(&mut sig);
             sig
         },
+        chain_signature: {
+            let mut sig = [0u8; 64];
+            rng.fill_bytes(&mut sig);
+            sig
+        },
     };
     let r = |m: &RatchetHeader| {
         json!({
@@ -262,7 +267,7 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         "sender_key_distribution": {
             "type": 4, "version": skd.version, "suite": skd.suite.id(), "group_id": h(&skd.group_id),
             "sender_key": h(&skd.sender_key), "iteration": skd.iteration, "chain_key": h(skd.chain_key.as_bytes()), "owner_signature": h(&skd.owner_signature),
-            "encoding": h(&skd.to_bytes()?),
+            "chain_signature": h(&skd.chain_signature), "encoding": h(&skd.to_bytes()?),
         },
     }))
 }
@@ -415,7 +420,7 @@ fn group(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
     for name in ["alice", "bob", "carol"] {
         let mut rec = recorder(rng);
         let id = IdentityKeyPair::generate(&mut rec);
-        let view = GroupSession::new(&mut rec, b"book-club", id.public(), &policy)?;
+        let view = GroupSession::new(&mut rec, b"book-club", &id, &policy)?;
         let skd = view.distribution();
         steps.push(json!({
             "step": "member", "name": name, "draws": rec.draws,
@@ -452,7 +457,7 @@ fn group(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         }));
     }
     Ok(json!({
-        "description": "A group of three with sender keys: each member's identity and distribution (draws: identity seed and X25519 secret, then the sender chain's signing seed and chain key), then group messages with their draws (the salt), envelopes and plaintexts. Every member other than the sender opens each message.",
+        "description": "A group of three with sender keys: each member's identity and distribution (draws: identity seed and X25519 secret, then the sender chain's signing seed and chain key; the distribution's owner_signature is by the member's identity key, its chain_signature by the sender key), then group messages with their draws (the salt), envelopes and plaintexts. Every member other than the sender opens each message.",
         "group_id": h(b"book-club"),
         "suite": Suite::ChaCha20Poly1305.id(),
         "steps": steps,

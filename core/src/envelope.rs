@@ -27,6 +27,7 @@ pub const MAX_SUITE_LIST: usize = 32;
 const PREKEY_FIXED_LEN: usize =
     3 + IDENTITY_PUBLIC_LEN + 1 + 4 + 5 + 32 + crate::pq::PQ_CIPHERTEXT_LEN + RATCHET_HEADER_LEN + 4;
 const GROUP_FIXED_LEN: usize = 3 + 1 + 32 + 4 + SALT_LEN + 4 + 64;
+const DISTRIBUTION_FIXED_LEN: usize = 3 + 1 + 32 + 4 + 32 + 64 + 64;
 
 /// The envelope type byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -335,17 +336,22 @@ pub struct SenderKeyDistribution {
     pub iteration: u32,
     /// The chain key at `iteration`.
     pub chain_key: SymmetricKey,
-    /// Ed25519 signature by `sender_key` over
-    /// `"sealpost/v1/sender-key-owner" || vec8(group_id) || owner's identity signing key`:
-    /// proves the sender key belongs to the member who sent it, so no member
-    /// can claim another's sender key as its own.
+    /// Ed25519 signature by the owner's **identity** key over
+    /// `"sealpost/v1/sender-key-owner" || vec8(group_id) || sender_key`:
+    /// only the owner can announce that this sender key is theirs.
     pub owner_signature: [u8; 64],
+    /// Ed25519 signature by `sender_key` over
+    /// `"sealpost/v1/sender-key-distribution" || owner's identity signing key (32)`
+    /// followed by every preceding byte of the encoding: nobody else can
+    /// claim this sender key as theirs or change the chain position or key.
+    pub chain_signature: [u8; 64],
 }
 
 impl SenderKeyDistribution {
     /// The wire encoding, in memory that is wiped on drop.
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(GROUP_FIXED_LEN.saturating_add(self.group_id.len())));
+        // Sized up front: growing would leave an unwiped copy of the chain key.
+        let mut out = Zeroizing::new(Vec::with_capacity(DISTRIBUTION_FIXED_LEN.saturating_add(self.group_id.len())));
         out.extend_from_slice(&[self.version, EnvelopeType::SenderKeyDistribution.id(), self.suite.id()]);
         check_group_id(&self.group_id)?;
         put_bytes_u8(&mut out, &self.group_id)?;
@@ -353,6 +359,16 @@ impl SenderKeyDistribution {
         put_u32(&mut out, self.iteration);
         out.extend_from_slice(self.chain_key.as_bytes());
         out.extend_from_slice(&self.owner_signature);
+        out.extend_from_slice(&self.chain_signature);
+        Ok(out)
+    }
+
+    /// The bytes `chain_signature` covers after its context and the owner's
+    /// signing key: every byte of the encoding before `chain_signature`.
+    pub(crate) fn chain_signed_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let mut out = self.to_bytes()?;
+        let signed_len = out.len().saturating_sub(64);
+        out.truncate(signed_len);
         Ok(out)
     }
 
@@ -363,7 +379,8 @@ impl SenderKeyDistribution {
         let iteration = r.u32()?;
         let chain_key = SymmetricKey::from_bytes(r.array()?);
         let owner_signature = r.array()?;
-        Ok(Self { version, suite, group_id, sender_key, iteration, chain_key, owner_signature })
+        let chain_signature = r.array()?;
+        Ok(Self { version, suite, group_id, sender_key, iteration, chain_key, owner_signature, chain_signature })
     }
 }
 

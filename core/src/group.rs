@@ -3,10 +3,15 @@
 //! Each member owns a **sender chain**: an Ed25519 signing key and a chain
 //! key. It hands the chain (the [`SenderKeyDistribution`]: the signing
 //! public key, the position and the chain key there) to every other member
-//! over their pairwise session, which authenticates who it came from. A
-//! group message is sealed once under the next key of the sender's chain
-//! and signed with the sender's signing key; every member opens it with its
-//! copy of that chain and checks the signature.
+//! over their pairwise session. The distribution carries two signatures:
+//! the owner's **identity** key vouches for the sender key (so nobody who
+//! knows only the owner's public identity can announce a sender key in its
+//! name), and the sender key signs the whole distribution together with
+//! the owner's identity (so nobody can claim another member's sender key
+//! as its own, or change the chain it hands out). A group message is
+//! sealed once under the next key of the sender's chain and signed with the
+//! sender's signing key; every member opens it with its copy of that chain
+//! and checks the signature.
 //!
 //! ```text
 //! secret_i || CK_{i+1} = HKDF-Expand(PRK = CK_i, info = "sealpost/v1/group-chain-step", L = 64)
@@ -36,7 +41,7 @@ use crate::codec::{Reader, put_bytes_u8, put_u32};
 use crate::consts::{MAX_GROUP_CHAINS_PER_MEMBER, MAX_GROUP_MEMBERS, MAX_SKIP_PER_CHAIN_CAP, MAX_SKIPPED_TOTAL_CAP};
 use crate::envelope::{Envelope, GroupMessage, MAX_GROUP_ID_LEN, SALT_LEN, SenderKeyDistribution, unpad};
 use crate::error::{Error, Result};
-use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityPublic};
+use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublic};
 use crate::kdf::label;
 use crate::pickle::{PickleKey, PickleKind, open, put_policy, read_policy, seal};
 use crate::policy::{PROTOCOL_VERSION, SessionPolicy};
@@ -45,14 +50,30 @@ use crate::secret::SymmetricKey;
 use crate::suite::Suite;
 
 const GROUP_SIGNATURE_CONTEXT: &[u8] = b"sealpost/v1/group-message";
+/// Signed by the owner's identity key: "this sender key is mine".
 const OWNER_CONTEXT: &[u8] = b"sealpost/v1/sender-key-owner";
+/// Signed by the sender key: the whole distribution and its owner.
+const DISTRIBUTION_CONTEXT: &[u8] = b"sealpost/v1/sender-key-distribution";
 
-/// What a sender key signs to prove which member owns it.
-fn owner_message(group_id: &[u8], owner: &IdentityPublic) -> Result<Vec<u8>> {
-    let mut m = Vec::with_capacity(OWNER_CONTEXT.len().saturating_add(group_id.len()).saturating_add(33));
-    m.extend_from_slice(OWNER_CONTEXT);
+/// What the owner's identity key signs after [`OWNER_CONTEXT`]:
+/// `vec8(group_id) || sender_key`.
+fn owner_message(group_id: &[u8], sender_key: &[u8; 32]) -> Result<Vec<u8>> {
+    let mut m = Vec::with_capacity(group_id.len().saturating_add(33));
     put_bytes_u8(&mut m, group_id)?;
+    m.extend_from_slice(sender_key);
+    Ok(m)
+}
+
+/// What the sender key signs: [`DISTRIBUTION_CONTEXT`], the owner's
+/// identity signing key, then every byte of the distribution before the
+/// chain signature. It holds the chain key, so it is wiped on drop.
+fn distribution_message(owner: &IdentityPublic, skd: &SenderKeyDistribution) -> Result<Zeroizing<Vec<u8>>> {
+    let body = skd.chain_signed_bytes()?;
+    let mut m =
+        Zeroizing::new(Vec::with_capacity(DISTRIBUTION_CONTEXT.len().saturating_add(32).saturating_add(body.len())));
+    m.extend_from_slice(DISTRIBUTION_CONTEXT);
     m.extend_from_slice(owner.signing_key());
+    m.extend_from_slice(&body);
     Ok(m)
 }
 
@@ -62,6 +83,8 @@ struct OwnChain {
     signing: SigningKey,
     ck: SymmetricKey,
     iteration: u32,
+    /// The identity signature over this chain's sender key ([`OWNER_CONTEXT`]).
+    owner_signature: [u8; 64],
 }
 
 /// Another member's sender chain, as far as this member has followed it.
@@ -97,8 +120,9 @@ struct Member {
 /// let policy = SessionPolicy::default();
 /// let alice = IdentityKeyPair::generate(&mut rng);
 /// let bob = IdentityKeyPair::generate(&mut rng);
-/// let mut a = GroupSession::new(&mut rng, b"book club", alice.public(), &policy)?;
-/// let mut b = GroupSession::new(&mut rng, b"book club", bob.public(), &policy)?;
+/// // Each identity signs its own sender key.
+/// let mut a = GroupSession::new(&mut rng, b"book club", &alice, &policy)?;
+/// let mut b = GroupSession::new(&mut rng, b"book club", &bob, &policy)?;
 /// a.add_member(*bob.public())?;
 /// b.add_member(*alice.public())?;
 /// // Each hands its chain to the other over their pairwise session.
@@ -121,19 +145,28 @@ pub struct GroupSession {
     redistribute: bool,
 }
 
-fn new_chain<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> OwnChain {
+/// A fresh sender chain of `own` in `group_id`, its sender key signed by
+/// `own`'s identity key.
+fn new_chain<R: rand_core::CryptoRng + ?Sized>(
+    rng: &mut R,
+    own: &IdentityKeyPair,
+    group_id: &[u8],
+) -> Result<OwnChain> {
     let mut seed = Zeroizing::new([0u8; 32]);
     rng.fill_bytes(&mut seed[..]);
-    OwnChain { signing: SigningKey::from_bytes(&seed), ck: SymmetricKey::random(rng), iteration: 0 }
+    let signing = SigningKey::from_bytes(&seed);
+    let owner_signature = own.sign(OWNER_CONTEXT, &owner_message(group_id, &signing.verifying_key().to_bytes())?);
+    Ok(OwnChain { signing, ck: SymmetricKey::random(rng), iteration: 0, owner_signature })
 }
 
 impl GroupSession {
-    /// A new group view with a fresh sender chain. The group's suite is the
-    /// policy's first choice; every member must use the same.
+    /// A new group view of the member `own`, with a fresh sender chain
+    /// whose sender key `own`'s identity key signs. The group's suite is
+    /// the policy's first choice; every member must use the same.
     pub fn new<R: rand_core::CryptoRng + ?Sized>(
         rng: &mut R,
         group_id: &[u8],
-        own_identity: &IdentityPublic,
+        own: &IdentityKeyPair,
         policy: &SessionPolicy,
     ) -> Result<Self> {
         policy.validate()?;
@@ -144,9 +177,9 @@ impl GroupSession {
         Ok(Self {
             group_id: group_id.to_vec(),
             suite,
-            own_identity: *own_identity,
+            own_identity: *own.public(),
             policy: policy.clone(),
-            own: new_chain(rng),
+            own: new_chain(rng, own, group_id)?,
             members: Vec::new(),
             redistribute: false,
         })
@@ -175,17 +208,21 @@ impl GroupSession {
     /// This member's sender chain at its current position, to hand to
     /// another member over their pairwise session.
     pub fn distribution(&self) -> SenderKeyDistribution {
-        // The group id was checked at creation, so the owner message always encodes.
-        let owner = owner_message(&self.group_id, &self.own_identity).unwrap_or_default();
-        SenderKeyDistribution {
+        let mut skd = SenderKeyDistribution {
             version: PROTOCOL_VERSION,
             suite: self.suite,
             group_id: self.group_id.clone(),
             sender_key: self.own.signing.verifying_key().to_bytes(),
             iteration: self.own.iteration,
             chain_key: self.own.ck.clone(),
-            owner_signature: self.own.signing.sign(&owner).to_bytes(),
+            owner_signature: self.own.owner_signature,
+            chain_signature: [0; 64],
+        };
+        // The group id was checked at creation, so the message always encodes.
+        if let Ok(m) = distribution_message(&self.own_identity, &skd) {
+            skd.chain_signature = self.own.signing.sign(&m).to_bytes();
         }
+        skd
     }
 
     /// Whether this session was restored from a pickle and has started a
@@ -215,47 +252,51 @@ impl GroupSession {
         Ok(())
     }
 
-    /// Removes a member and starts a new sender chain. Send the returned
-    /// distribution to every remaining member; every other remaining member
-    /// must do the same, so that the removed member can read nothing sent
-    /// afterwards.
+    /// Removes `member` and starts a new sender chain, signed by `own`
+    /// (this session's identity, else [`Error::InvalidKey`] and nothing
+    /// changes). Send the returned distribution to every remaining member;
+    /// every other remaining member must do the same, so that the removed
+    /// member can read nothing sent afterwards.
     pub fn remove_member<R: rand_core::CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
-        identity: &IdentityPublic,
-    ) -> SenderKeyDistribution {
-        self.members.retain(|m| &m.identity != identity);
-        self.rotate(rng)
+        own: &IdentityKeyPair,
+        member: &IdentityPublic,
+    ) -> Result<SenderKeyDistribution> {
+        let chain = self.new_own_chain(rng, own)?;
+        self.members.retain(|m| &m.identity != member);
+        self.own = chain;
+        Ok(self.distribution())
     }
 
-    /// Starts a new sender chain (fresh signing key and chain key) and
-    /// returns its distribution.
-    pub fn rotate<R: rand_core::CryptoRng + ?Sized>(&mut self, rng: &mut R) -> SenderKeyDistribution {
-        self.own = new_chain(rng);
-        self.distribution()
+    /// Starts a new sender chain (fresh signing key and chain key), its
+    /// sender key signed by `own` (this session's identity, else
+    /// [`Error::InvalidKey`] and nothing changes), and returns its
+    /// distribution.
+    pub fn rotate<R: rand_core::CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        own: &IdentityKeyPair,
+    ) -> Result<SenderKeyDistribution> {
+        self.own = self.new_own_chain(rng, own)?;
+        Ok(self.distribution())
     }
 
-    /// Takes a member's chain, received over the pairwise session with
-    /// `from` (which authenticates it). A newer chain of the same member
-    /// is added alongside the previous one, so late messages still open.
-    pub fn process_distribution(&mut self, from: &IdentityPublic, skd: &SenderKeyDistribution) -> Result<()> {
-        if skd.group_id != self.group_id {
-            return Err(Error::Malformed("group id"));
-        }
-        if skd.suite != self.suite || skd.version != PROTOCOL_VERSION {
-            return Err(Error::Downgrade);
-        }
-        let key = VerifyingKey::from_bytes(&skd.sender_key).map_err(|_| Error::InvalidKey)?;
-        // The sender key must vouch for the member who sent it.
-        key.verify_strict(
-            &owner_message(&self.group_id, from)?,
-            &ed25519_dalek::Signature::from_bytes(&skd.owner_signature),
-        )
-        .map_err(|_| Error::InvalidSignature)?;
-        // A sender key belongs to one member only.
-        if self.members.iter().any(|m| &m.identity != from && m.chains.iter().any(|c| c.sender_key == skd.sender_key)) {
+    fn new_own_chain<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R, own: &IdentityKeyPair) -> Result<OwnChain> {
+        if own.public() != &self.own_identity {
             return Err(Error::InvalidKey);
         }
+        new_chain(rng, own, &self.group_id)
+    }
+
+    /// Takes the chain of the member `from`, received over the pairwise
+    /// session with `from`. It is accepted only if `from`'s identity key
+    /// signed its sender key and the sender key signed the distribution for
+    /// `from` (PROTOCOL.md 12.4 gives the checks and their order). A newer
+    /// chain of the same member is added alongside the previous one, so
+    /// late messages still open.
+    pub fn process_distribution(&mut self, from: &IdentityPublic, skd: &SenderKeyDistribution) -> Result<()> {
+        self.check_distribution(from, skd, true)?;
         let member = self.members.iter_mut().find(|m| &m.identity == from).ok_or(Error::UnknownSender)?;
         if let Some(existing) = member.chains.iter().find(|c| c.sender_key == skd.sender_key) {
             // The same chain again: only accept it if it is not behind.
@@ -273,6 +314,40 @@ impl GroupSession {
         });
         while member.chains.len() > MAX_GROUP_CHAINS_PER_MEMBER {
             member.chains.remove(0);
+        }
+        Ok(())
+    }
+
+    /// Every check [`GroupSession::process_distribution`] makes, in the
+    /// order of PROTOCOL.md 12.4, without changing anything. The membership
+    /// of `from` is checked only if `member_required`.
+    pub(crate) fn check_distribution(
+        &self,
+        from: &IdentityPublic,
+        skd: &SenderKeyDistribution,
+        member_required: bool,
+    ) -> Result<()> {
+        if skd.group_id != self.group_id {
+            return Err(Error::Malformed("group id"));
+        }
+        if skd.version != PROTOCOL_VERSION || skd.suite != self.suite {
+            return Err(Error::Downgrade);
+        }
+        if member_required && !self.is_member(from) {
+            return Err(Error::UnknownSender);
+        }
+        let key = VerifyingKey::from_bytes(&skd.sender_key).map_err(|_| Error::InvalidKey)?;
+        // The member's identity vouches for the sender key...
+        from.verify(OWNER_CONTEXT, &owner_message(&self.group_id, &skd.sender_key)?, &skd.owner_signature)?;
+        // ...and the sender key for the member and the chain it hands out.
+        key.verify_strict(
+            &distribution_message(from, skd)?,
+            &ed25519_dalek::Signature::from_bytes(&skd.chain_signature),
+        )
+        .map_err(|_| Error::InvalidSignature)?;
+        // A sender key belongs to one member only.
+        if self.members.iter().any(|m| &m.identity != from && m.chains.iter().any(|c| c.sender_key == skd.sender_key)) {
+            return Err(Error::InvalidKey);
         }
         Ok(())
     }
@@ -318,11 +393,17 @@ impl GroupSession {
     }
 
     /// Opens a parsed group message.
+    ///
+    /// The checks run in the order of PROTOCOL.md 12.3, so when several
+    /// fail, the first one's error is returned: group id
+    /// (`Malformed("group id")`), version, suite (`Downgrade`), sender key
+    /// (`UnknownSender`), signature (`InvalidSignature`), position
+    /// (`Replay`, `OutsideWindow`, `TooManySkipped`), then the ciphertext.
     pub fn decrypt_message(&mut self, msg: &GroupMessage) -> Result<(IdentityPublic, Vec<u8>)> {
         if msg.group_id != self.group_id {
             return Err(Error::Malformed("group id"));
         }
-        if msg.suite != self.suite || msg.version != PROTOCOL_VERSION {
+        if msg.version != PROTOCOL_VERSION || msg.suite != self.suite {
             return Err(Error::Downgrade);
         }
         let max_skip = self.policy.max_skip_per_chain.min(MAX_SKIP_PER_CHAIN_CAP);
@@ -428,13 +509,20 @@ impl GroupSession {
         seal(rng, PickleKind::Group, key, &out.finish()?)
     }
 
-    /// Opens and restores a group session pickle.
+    /// Opens and restores a group session pickle of the member `own`
+    /// ([`Error::InvalidKey`] if the pickle belongs to another identity).
     ///
     /// The pickle may be older than the real state, so the restored
     /// session starts a new sender chain at once (its old chain's positions
-    /// may already have been used): [`GroupSession::must_redistribute`] is
-    /// then true until the new chain has been sent to every member.
-    pub fn from_pickle<R: rand_core::CryptoRng + ?Sized>(rng: &mut R, pickle: &[u8], key: &PickleKey) -> Result<Self> {
+    /// may already have been used), signed by `own`:
+    /// [`GroupSession::must_redistribute`] is then true until the new chain
+    /// has been sent to every member.
+    pub fn from_pickle<R: rand_core::CryptoRng + ?Sized>(
+        rng: &mut R,
+        pickle: &[u8],
+        key: &PickleKey,
+        own: &IdentityKeyPair,
+    ) -> Result<Self> {
         let plain = open(pickle, PickleKind::Group, key)?;
         let mut r = Reader::new(&plain, "pickle");
         let group_id = r.bytes_u8()?.to_vec();
@@ -445,12 +533,9 @@ impl GroupSession {
         // The pickle is authenticated; its identities were verified on arrival.
         let own_identity = IdentityPublic::from_trusted_bytes(r.take(IDENTITY_PUBLIC_LEN)?)?;
         let policy = read_policy(&mut r)?;
+        // The old chain is read past and dropped (wiped): a new one replaces it.
         let seed = Zeroizing::new(r.array::<32>()?);
-        let own = OwnChain {
-            signing: SigningKey::from_bytes(&seed),
-            ck: SymmetricKey::from_bytes(r.array()?),
-            iteration: r.u32()?,
-        };
+        let old = (SigningKey::from_bytes(&seed), SymmetricKey::from_bytes(r.array()?), r.u32()?);
         let n = usize::try_from(r.u32()?).map_err(|_| Error::Malformed("pickle"))?;
         if n > MAX_GROUP_MEMBERS {
             return Err(Error::Malformed("pickle"));
@@ -481,8 +566,12 @@ impl GroupSession {
             members.push(Member { identity, chains });
         }
         r.finish()?;
-        drop(own);
-        Ok(Self { group_id, suite, own_identity, policy, own: new_chain(rng), members, redistribute: true })
+        drop(old);
+        if own.public() != &own_identity {
+            return Err(Error::InvalidKey);
+        }
+        let chain = new_chain(rng, own, &group_id)?;
+        Ok(Self { group_id, suite, own_identity, policy, own: chain, members, redistribute: true })
     }
 }
 

@@ -13,6 +13,12 @@
 //! kind 2: sender-key distribution, body = its encoding (envelope type 4)
 //! ```
 //!
+//! Who sent a message is never the caller's word: a broadcast is reported
+//! as the member whose identity signed the sender key, a direct message or
+//! a distribution as the peer that the pairwise session authenticated
+//! ([`Session::peer_identity`]), on every path, the first message of a new
+//! session ([`Room::accept`]) included.
+//!
 //! ```
 //! use sealpost::room::{Incoming, Room};
 //! use sealpost::{Account, Envelope, PrekeyBundle, Session, SessionPolicy};
@@ -23,27 +29,36 @@
 //! let bundle = bob.bundle(&policy)?;
 //!
 //! // Alice opens the room and adds Bob over a new pairwise session.
-//! let mut room_a = Room::new(&mut rng, b"lobby", alice.identity(), &policy)?;
+//! let mut room_a = Room::new(&mut rng, b"lobby", &alice, &policy)?;
 //! let to_bob = Session::initiate(&mut rng, &alice, &bundle, &policy, now)?;
 //! let out = room_a.add_member(&mut rng, now, to_bob)?; // carries Alice's sender key
 //!
-//! // Bob accepts the session and joins the room.
+//! // Bob opens the room and accepts Alice's session: the room learns who
+//! // she is from the session itself, and installs her sender key.
 //! let Envelope::Prekey(first) = Envelope::from_bytes(&out.envelope)? else { unreachable!() };
-//! let (to_alice, payload) = bob.accept(&policy, now, &first)?;
-//! let mut room_b = Room::new(&mut rng, b"lobby", bob.identity(), &policy)?;
-//! let _their_key = room_b.add_member(&mut rng, now, to_alice)?; // Bob's sender key, for Alice
-//! room_b.handle_payload(alice.identity(), &payload)?; // Alice's sender key
+//! let mut room_b = Room::new(&mut rng, b"lobby", &bob, &policy)?;
+//! let (update, back) = room_b.accept(&mut rng, now, &mut bob, &policy, &first)?;
+//! assert_eq!(update, Incoming::KeyUpdate { from: *alice.identity() });
+//! // `back` carries Bob's sender key to Alice.
+//! room_a.receive(now, bob.identity().signing_key(), &back.envelope)?;
 //!
 //! let hello = room_a.broadcast(&mut rng, b"hello everyone")?;
-//! assert!(matches!(room_b.receive(now, alice.identity(), &hello.envelope)?,
-//!     Incoming::Broadcast { text, .. } if text == b"hello everyone"));
+//! // The relay's sender field only picks a pairwise session; a broadcast
+//! // names its sender by its signature.
+//! assert_eq!(
+//!     room_b.receive(now, alice.identity().signing_key(), &hello.envelope)?,
+//!     Incoming::Broadcast { from: *alice.identity(), text: b"hello everyone".to_vec() }
+//! );
 //! # Ok::<(), sealpost::Error>(())
 //! ```
 
 use alloc::vec::Vec;
 
+use zeroize::Zeroizing;
+
+use crate::account::Account;
 use crate::codec::{Reader, put_bytes_u8};
-use crate::envelope::{Envelope, SenderKeyDistribution};
+use crate::envelope::{Envelope, PrekeyMessage, SenderKeyDistribution};
 use crate::error::{Error, Result};
 use crate::group::GroupSession;
 use crate::identity::IdentityPublic;
@@ -89,21 +104,22 @@ pub enum Incoming {
 
 /// One member's view of a chat room: the group session and a pairwise
 /// session with each other member.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Room {
     group: GroupSession,
     sessions: Vec<(IdentityPublic, Session)>,
 }
 
 impl Room {
-    /// Opens a room view with a fresh sender chain.
+    /// Opens `account`'s view of a room, with a fresh sender chain that
+    /// `account`'s identity signs.
     pub fn new<R: rand_core::CryptoRng + ?Sized>(
         rng: &mut R,
         group_id: &[u8],
-        own_identity: &IdentityPublic,
+        account: &Account,
         policy: &SessionPolicy,
     ) -> Result<Self> {
-        Ok(Self { group: GroupSession::new(rng, group_id, own_identity, policy)?, sessions: Vec::new() })
+        Ok(Self { group: GroupSession::new(rng, group_id, &account.identity, policy)?, sessions: Vec::new() })
     }
 
     /// The group session.
@@ -121,8 +137,9 @@ impl Room {
         self.sessions.iter().map(|(id, _)| id)
     }
 
-    /// Adds a member reached through `session` and returns this member's
-    /// sender key sealed for it.
+    /// Adds the member that `session` authenticates
+    /// ([`Session::peer_identity`]) and returns this member's sender key
+    /// sealed for it.
     pub fn add_member<R: rand_core::CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -137,16 +154,50 @@ impl Room {
         self.send_sender_key(rng, now, &id, &skd)
     }
 
-    /// Removes a member: starts a new sender chain and returns it sealed for
-    /// each remaining member. Every remaining member must do the same.
+    /// Accepts the first message of a session that a member started for
+    /// this room: opens it with `account` ([`Account::accept`]), adds the
+    /// peer that the session authenticates as a member, and interprets the
+    /// message as coming from that peer. Returns what it was and this
+    /// member's sender key sealed for the new member.
+    ///
+    /// The room admits whoever started the session; look at `first.identity`
+    /// before calling if the application decides who may join. If the
+    /// message is not a valid room payload for this room, or carries a
+    /// distribution that fails its checks, the error is returned and the
+    /// room is unchanged (the account has still used up the prekey).
+    pub fn accept<R: rand_core::CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now: u64,
+        account: &mut Account,
+        policy: &SessionPolicy,
+        first: &PrekeyMessage,
+    ) -> Result<(Incoming, Outgoing)> {
+        let (session, plaintext) = account.accept(policy, now, first)?;
+        let plaintext = Zeroizing::new(plaintext);
+        let peer = *session.peer_identity();
+        let payload = self.parse_payload(&plaintext)?;
+        if let Payload::SenderKey(skd) = &payload {
+            // Checked before anything changes; membership follows below.
+            self.group.check_distribution(&peer, skd, false)?;
+        }
+        let back = self.add_member(rng, now, session)?;
+        Ok((self.apply(&peer, payload)?, back))
+    }
+
+    /// Removes a member: starts a new sender chain, signed by `account`
+    /// (whose room this is, else [`Error::InvalidKey`]), and returns it
+    /// sealed for each remaining member. Every remaining member must do the
+    /// same.
     pub fn remove_member<R: rand_core::CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         now: u64,
+        account: &Account,
         member: &IdentityPublic,
     ) -> Result<Vec<Outgoing>> {
+        let skd = self.group.remove_member(rng, &account.identity, member)?;
         self.sessions.retain(|(id, _)| id != member);
-        let skd = self.group.remove_member(rng, member);
         let ids: Vec<IdentityPublic> = self.sessions.iter().map(|(id, _)| *id).collect();
         ids.iter().map(|id| self.send_sender_key(rng, now, id, &skd)).collect()
     }
@@ -170,7 +221,7 @@ impl Room {
         kind: u8,
         body: &[u8],
     ) -> Result<Outgoing> {
-        let mut payload = zeroize::Zeroizing::new(Vec::with_capacity(body.len().saturating_add(66)));
+        let mut payload = Zeroizing::new(Vec::with_capacity(body.len().saturating_add(66)));
         payload.push(kind);
         put_bytes_u8(&mut payload, self.group.group_id())?;
         payload.extend_from_slice(body);
@@ -195,29 +246,50 @@ impl Room {
         self.send_pairwise(rng, now, to, KIND_DIRECT, text)
     }
 
-    /// Opens an envelope that `from` sent to this room: a group message, or
-    /// a pairwise message of the session with `from`.
-    pub fn receive(&mut self, now: u64, from: &IdentityPublic, envelope: &[u8]) -> Result<Incoming> {
-        match Envelope::from_bytes(envelope)? {
+    /// Opens an envelope that arrived for this room.
+    ///
+    /// `sender_hint` is what the transport says about the sender (the
+    /// relay's `sender` field, an identity signing key). It only chooses
+    /// which pairwise session a ratchet message (type 2) is tried against,
+    /// and is never reported as the sender:
+    ///
+    /// * a group message (type 3) names the member whose signed sender key
+    ///   it is under;
+    /// * a ratchet message names the peer of the session that opened it
+    ///   (`UnknownSender` if no member's signing key is `sender_hint`);
+    /// * a later prekey message (type 1) of a session already in the room
+    ///   goes to the session it [`Session::matches`], whatever the hint. A
+    ///   prekey message of a new session is `UnknownSender` here: pass it
+    ///   to [`Room::accept`].
+    pub fn receive(&mut self, now: u64, sender_hint: &[u8; 32], envelope: &[u8]) -> Result<Incoming> {
+        let (peer, plaintext) = match Envelope::from_bytes(envelope)? {
             Envelope::Group(m) => {
                 let (sender, text) = self.group.decrypt_message(&m)?;
-                Ok(Incoming::Broadcast { from: sender, text })
+                return Ok(Incoming::Broadcast { from: sender, text });
             }
             Envelope::Ratchet(m) => {
-                let plaintext = self.session(from).ok_or(Error::UnknownSender)?.decrypt_ratchet(now, &m)?;
-                self.handle_payload(from, &plaintext)
+                let (_, session) = self
+                    .sessions
+                    .iter_mut()
+                    .find(|(id, _)| id.signing_key() == sender_hint)
+                    .ok_or(Error::UnknownSender)?;
+                let plaintext = Zeroizing::new(session.decrypt_ratchet(now, &m)?);
+                (*session.peer_identity(), plaintext)
             }
             Envelope::Prekey(m) => {
-                let plaintext = self.session(from).ok_or(Error::UnknownSender)?.decrypt_prekey(now, &m)?;
-                self.handle_payload(from, &plaintext)
+                let (_, session) = self.sessions.iter_mut().find(|(_, s)| s.matches(&m)).ok_or(Error::UnknownSender)?;
+                let plaintext = Zeroizing::new(session.decrypt_prekey(now, &m)?);
+                (*session.peer_identity(), plaintext)
             }
-            Envelope::SenderKeyDistribution(_) => Err(Error::Malformed("sender key outside a session")),
-        }
+            Envelope::SenderKeyDistribution(_) => return Err(Error::Malformed("sender key outside a session")),
+        };
+        let payload = self.parse_payload(&plaintext)?;
+        self.apply(&peer, payload)
     }
 
-    /// Interprets the plaintext of a pairwise message from `from` (for the
-    /// first message of a session, which [`crate::Account::accept`] opens).
-    pub fn handle_payload(&mut self, from: &IdentityPublic, plaintext: &[u8]) -> Result<Incoming> {
+    /// Parses the plaintext of a pairwise message as a room payload of this
+    /// room (12.5).
+    fn parse_payload(&self, plaintext: &[u8]) -> Result<Payload> {
         let mut r = Reader::new(plaintext, "room payload");
         let kind = r.u8()?;
         if r.bytes_u8()? != self.group.group_id() {
@@ -225,15 +297,29 @@ impl Room {
         }
         let body = r.take(r.remaining())?;
         match kind {
-            KIND_DIRECT => Ok(Incoming::Direct { from: *from, text: body.to_vec() }),
+            KIND_DIRECT => Ok(Payload::Direct(body.to_vec())),
             KIND_SENDER_KEY => match Envelope::from_bytes(body)? {
-                Envelope::SenderKeyDistribution(skd) => {
-                    self.group.process_distribution(from, &skd)?;
-                    Ok(Incoming::KeyUpdate { from: *from })
-                }
+                Envelope::SenderKeyDistribution(skd) => Ok(Payload::SenderKey(skd)),
                 _ => Err(Error::Malformed("room payload")),
             },
             _ => Err(Error::Malformed("room payload")),
         }
     }
+
+    /// Acts on a payload that the pairwise session with `peer` opened.
+    fn apply(&mut self, peer: &IdentityPublic, payload: Payload) -> Result<Incoming> {
+        match payload {
+            Payload::Direct(text) => Ok(Incoming::Direct { from: *peer, text }),
+            Payload::SenderKey(skd) => {
+                self.group.process_distribution(peer, &skd)?;
+                Ok(Incoming::KeyUpdate { from: *peer })
+            }
+        }
+    }
+}
+
+/// A parsed room payload.
+enum Payload {
+    Direct(Vec<u8>),
+    SenderKey(SenderKeyDistribution),
 }

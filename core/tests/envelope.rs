@@ -101,6 +101,11 @@ fn envelope() -> impl Strategy<Value = Envelope> {
                     iteration,
                     chain_key: SymmetricKey::from_bytes(ck),
                     owner_signature,
+                    chain_signature: {
+                        let mut c = owner_signature;
+                        c.reverse();
+                        c
+                    },
                 })
             }
         ),

@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use sealpost::{
-    Account, Envelope, GroupSession, IdentityPublic, OneTimePrekey, PickleKey, PrekeyBundle, Session, SymmetricKey,
+    Account, Envelope, GroupSession, IdentityKeyPair, IdentityPublic, OneTimePrekey, PickleKey, PrekeyBundle, Session,
+    SymmetricKey,
 };
 
 #[test]
@@ -13,6 +14,7 @@ fn fuzz_regressions_give_typed_errors() {
     let mut n = 0;
     let key = PickleKey::Key(SymmetricKey::from_bytes([7; 32]));
     let mut rng = sealpost::os_rng();
+    let own = IdentityKeyPair::generate(&mut rng);
     for entry in std::fs::read_dir(dir).unwrap() {
         let data = std::fs::read(entry.unwrap().path()).unwrap();
         assert!(Envelope::from_bytes(&data).is_err());
@@ -21,7 +23,7 @@ fn fuzz_regressions_give_typed_errors() {
         let _ = OneTimePrekey::from_bytes(&data);
         assert!(Account::from_pickle(&data, &key).is_err());
         assert!(Session::from_pickle(&data, &key).is_err());
-        assert!(GroupSession::from_pickle(&mut rng, &data, &key).is_err());
+        assert!(GroupSession::from_pickle(&mut rng, &data, &key, &own).is_err());
         n += 1;
     }
     assert!(n >= 5);

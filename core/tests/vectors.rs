@@ -206,6 +206,7 @@ fn envelope_vectors() {
         iteration: u32v(&v["iteration"]),
         chain_key: SymmetricKey::from_bytes(a32(&v["chain_key"])),
         owner_signature: hx(&v["owner_signature"]).try_into().unwrap(),
+        chain_signature: hx(&v["chain_signature"]).try_into().unwrap(),
     };
     assert_eq!(m.to_bytes().unwrap().to_vec(), hx(&v["encoding"]));
     assert_eq!(Envelope::from_bytes(&hx(&v["encoding"])).unwrap(), Envelope::SenderKeyDistribution(m));
@@ -223,7 +224,7 @@ fn group_vector_opens_and_verifies() {
     let mut rng = sealpost::os_rng();
     // A fresh observer who knows the three members' chains (as a fourth member would).
     let observer = IdentityKeyPair::generate(&mut rng);
-    let mut view = GroupSession::new(&mut rng, &group_id, observer.public(), &policy).unwrap();
+    let mut view = GroupSession::new(&mut rng, &group_id, &observer, &policy).unwrap();
     let mut names = std::collections::HashMap::new();
     let mut sent = 0;
     for step in doc["steps"].as_array().unwrap() {
@@ -235,7 +236,7 @@ fn group_vector_opens_and_verifies() {
                     panic!("not a distribution")
                 };
                 view.add_member(identity).unwrap();
-                view.process_distribution(&identity, &skd).unwrap();
+                assert_eq!(view.process_distribution(&identity, &skd), Ok(()));
                 names.insert(step["name"].as_str().unwrap().to_owned(), identity);
             }
             "send" => {

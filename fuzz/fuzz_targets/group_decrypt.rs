@@ -21,8 +21,8 @@ fn fixture() -> &'static Fixture {
         let policy = SessionPolicy::default();
         let a = IdentityKeyPair::generate(&mut rng);
         let b = IdentityKeyPair::generate(&mut rng);
-        let mut ga = GroupSession::new(&mut rng, b"fuzz", a.public(), &policy).unwrap();
-        let mut gb = GroupSession::new(&mut rng, b"fuzz", b.public(), &policy).unwrap();
+        let mut ga = GroupSession::new(&mut rng, b"fuzz", &a, &policy).unwrap();
+        let mut gb = GroupSession::new(&mut rng, b"fuzz", &b, &policy).unwrap();
         gb.add_member(*a.public()).unwrap();
         gb.process_distribution(a.public(), &ga.distribution()).unwrap();
         let genuine = (0..3u8).map(|i| ga.encrypt(&mut rng, &[i; 20]).unwrap()).collect();

@@ -7,15 +7,29 @@ use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sealpost::pickle::PickleKind;
-use sealpost::{Account, GroupSession, PickleKey, Session, SymmetricKey};
+use sealpost::{Account, GroupSession, IdentityKeyPair, PickleKey, Session, SymmetricKey};
 
 fuzz_target!(|data: &[u8]| {
     let key = PickleKey::Key(SymmetricKey::from_bytes([7; 32]));
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
+    let own = IdentityKeyPair::generate(&mut rng);
     let _ = Account::from_pickle(data, &key);
     let _ = Session::from_pickle(data, &key);
-    let _ = GroupSession::from_pickle(&mut rng, data, &key);
-    for kind in [PickleKind::Account, PickleKind::Session, PickleKind::Group] {
+    let _ = GroupSession::from_pickle(&mut rng, data, &key, &own);
+    // A group pickle restores only for its own identity: a copy of the
+    // input with `own`'s identity spliced in where a group pickle holds it
+    // (after vec8(group id) and the suite byte) reaches past that check.
+    let mut spliced = data.to_vec();
+    let at = usize::from(data.first().copied().unwrap_or(0)) + 2;
+    if let Some(slot) = spliced.get_mut(at..at + 128) {
+        slot.copy_from_slice(&own.public().to_bytes());
+    }
+    for (kind, data) in [
+        (PickleKind::Account, data),
+        (PickleKind::Session, data),
+        (PickleKind::Group, data),
+        (PickleKind::Group, &spliced[..]),
+    ] {
         let sealed = sealpost::hazmat::seal_pickle(&mut rng, kind, &key, data).expect("sealing works");
         match kind {
             PickleKind::Account => {
@@ -29,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             _ => {
-                if let Ok(mut g) = GroupSession::from_pickle(&mut rng, &sealed, &key) {
+                if let Ok(mut g) = GroupSession::from_pickle(&mut rng, &sealed, &key, &own) {
                     let _ = g.decrypt(data);
                 }
             }

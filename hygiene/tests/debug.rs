@@ -63,7 +63,7 @@ fn no_debug_output_reveals_key_bytes() {
     assert!(!shown.chars().collect::<Vec<_>>().windows(40).any(|w| w.iter().all(|c| c.is_ascii_hexdigit())));
 
     let id = IdentityKeyPair::generate(&mut rng);
-    let group = GroupSession::new(&mut rng, b"g", id.public(), &policy).unwrap();
+    let group = GroupSession::new(&mut rng, b"g", &id, &policy).unwrap();
     let skd = group.distribution();
     assert_hidden(&format!("{group:?}"), skd.chain_key.as_bytes(), "GroupSession");
     assert_hidden(&format!("{skd:?}"), skd.chain_key.as_bytes(), "SenderKeyDistribution");

@@ -111,7 +111,7 @@ fn a_session_pickle_key_and_group_session_are_wiped_on_drop() {
     let freed = freed_during(|| drop(pass));
     assert!(!contains(&freed, b"correct horse battery"));
     let id = IdentityKeyPair::generate(&mut rng);
-    let group = Box::new(sealpost::GroupSession::new(&mut rng, b"g", id.public(), &SessionPolicy::default()).unwrap());
+    let group = Box::new(sealpost::GroupSession::new(&mut rng, b"g", &id, &SessionPolicy::default()).unwrap());
     let chain = *group.distribution().chain_key.as_bytes();
     let freed = freed_during(|| drop(group));
     assert!(!contains(&freed, &chain[..16]), "the sender chain key survived");

@@ -96,7 +96,7 @@ impl<W: AsyncWrite + Unpin> Chat<W> {
         let client = Client::new(relay, account.identity_keys().clone())?;
         client.publish_bundle(&account.bundle(&policy)?).await?;
         client.upload_prekeys(&account.generate_one_time_prekeys(&mut rng, 20)).await?;
-        let room = Room::new(&mut rng, room.as_bytes(), account.identity(), &policy)?;
+        let room = Room::new(&mut rng, room.as_bytes(), &account, &policy)?;
         Ok(Self { account, client, room, policy, names: HashMap::new(), my_handle: None, out })
     }
 
@@ -209,22 +209,23 @@ impl<W: AsyncWrite + Unpin> Chat<W> {
     /// Handles one envelope pushed by the relay.
     pub async fn deliver(&mut self, sender: [u8; 32], envelope: &[u8]) -> Result<(), ChatError> {
         let mut rng = sealpost::os_rng();
-        let known = self.room.members().find(|m| m.signing_key() == &sender).copied();
-        let incoming = match (known, Envelope::from_bytes(envelope)?) {
-            // Someone new started a session with us: accept it and join them.
-            (None, Envelope::Prekey(first)) => {
-                let (session, payload) = self.account.accept(&self.policy, now(), &first)?;
-                let id = *session.peer_identity();
-                let back = self.room.add_member(&mut rng, now(), session)?;
+        let known = self.room.members().any(|m| m.signing_key() == &sender);
+        let incoming = match Envelope::from_bytes(envelope)? {
+            // Someone started a new session with us: accept it and join them.
+            // The room learns who it is from the session, not from `sender`.
+            Envelope::Prekey(first) if !self.room.session(&first.identity).is_some_and(|s| s.matches(&first)) => {
+                let (incoming, back) = self.room.accept(&mut rng, now(), &mut self.account, &self.policy, &first)?;
                 self.send(back).await?;
                 if let Some(me) = self.my_handle.clone() {
-                    let hello = self.room.direct(&mut rng, now(), &id, format!("{HELLO}{me}").as_bytes())?;
+                    let hello =
+                        self.room.direct(&mut rng, now(), &first.identity, format!("{HELLO}{me}").as_bytes())?;
                     self.send(hello).await?;
                 }
-                self.room.handle_payload(&id, &payload)?
+                incoming
             }
-            (Some(id), _) => self.room.receive(now(), &id, envelope)?,
-            (None, _) => return self.say("! a message from a stranger was dropped").await,
+            // `sender` only picks the pairwise session to try.
+            _ if known => self.room.receive(now(), &sender, envelope)?,
+            _ => return self.say("! a message from a stranger was dropped").await,
         };
         match incoming {
             Incoming::Broadcast { from, text } => {
