@@ -377,10 +377,21 @@ fn a_stranger_cannot_plant_a_sender_key_labelled_as_another_members() {
     let mallorys = GroupSession::new(&mut rng, b"group-1", &mallory, &policy).unwrap().distribution();
     assert_eq!(bv.process_distribution(alice.public(), &mallorys), Err(Error::InvalidSignature));
     // So a message under the planted key is not Alice's: nobody's.
+    let forged = signed_by_chain(b"group-1", &chain, policy.suites[0]);
+    assert_eq!(bv.decrypt_message(&forged), Err(Error::UnknownSender));
+    // Made by hand by Alice herself, the same layout is accepted: the test
+    // above fails for the signer alone.
+    let genuine = hand_made_distribution(b"group-1", &chain, &alice, alice.public());
+    assert_eq!(bv.process_distribution(alice.public(), &genuine), Ok(()));
+}
+
+/// A group message (garbage ciphertext) correctly signed by `chain`: what
+/// anyone holding a planted sender key can send.
+fn signed_by_chain(group_id: &[u8], chain: &SigningKey, suite: Suite) -> GroupMessage {
     let mut forged = GroupMessage {
         version: 1,
-        suite: policy.suites[0],
-        group_id: b"group-1".to_vec(),
+        suite,
+        group_id: group_id.to_vec(),
         sender_key: chain.verifying_key().to_bytes(),
         iteration: 0,
         salt: [1; 16],
@@ -390,11 +401,7 @@ fn a_stranger_cannot_plant_a_sender_key_labelled_as_another_members() {
     let mut signed = b"sealpost/v1/group-message".to_vec();
     signed.extend_from_slice(&forged.signed_bytes().unwrap());
     forged.signature = chain.sign(&signed).to_bytes();
-    assert_eq!(bv.decrypt_message(&forged), Err(Error::UnknownSender));
-    // Made by hand by Alice herself, the same layout is accepted: the test
-    // above fails for the signer alone.
-    let genuine = hand_made_distribution(b"group-1", &chain, &alice, alice.public());
-    assert_eq!(bv.process_distribution(alice.public(), &genuine), Ok(()));
+    forged
 }
 
 /// A room payload (12.5) holding a distribution.
@@ -431,19 +438,7 @@ fn a_broadcast_forged_from_a_member_by_another_party_is_refused() {
     assert!(!rooms[1].group().is_member(mallory.identity()));
 
     // 2. A broadcast under that key, delivered "from Alice": refused.
-    let mut forged = GroupMessage {
-        version: 1,
-        suite: policy.suites[0],
-        group_id: b"lobby".to_vec(),
-        sender_key: chain.verifying_key().to_bytes(),
-        iteration: 0,
-        salt: [1; 16],
-        ciphertext: vec![0; 40],
-        signature: [0; 64],
-    };
-    let mut signed = b"sealpost/v1/group-message".to_vec();
-    signed.extend_from_slice(&forged.signed_bytes().unwrap());
-    forged.signature = chain.sign(&signed).to_bytes();
+    let forged = signed_by_chain(b"lobby", &chain, policy.suites[0]);
     assert_eq!(rooms[1].receive(T0, alice.signing_key(), &forged.to_bytes().unwrap()), Err(Error::UnknownSender));
 
     // 3. If Bob admits her with her own key, her broadcasts are hers, whatever
