@@ -145,11 +145,15 @@ fn ed25519_rfc8032() {
 
 #[test]
 fn hmac_sha256_rfc4231() {
-    use hmac::{Hmac, KeyInit, Mac};
+    use hmac::Mac;
     let doc = load(include_str!("../tests/kat/hmac_sha256.json"));
     for v in vectors(&doc, "vectors") {
-        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&hex(&v, "key")).expect("key");
-        mac.update(&hex(&v, "data"));
-        assert_eq!(mac.finalize().into_bytes().to_vec(), hex(&v, "mac"), "{}", v["name"]);
+        // Through the crate's own MAC path (the one the CBC suites use), with
+        // the data split in two parts, as that path feeds it.
+        let data = hex(&v, "data");
+        let (head, tail) = data.split_at(data.len() / 2);
+        let mac = crate::suite::hmac_sha256(&hex(&v, "key"), &[head, tail]).expect("key");
+        assert_eq!(mac.clone().finalize().into_bytes().to_vec(), hex(&v, "mac"), "{}", v["name"]);
+        assert!(mac.verify_slice(&hex(&v, "mac")).is_ok(), "{}", v["name"]);
     }
 }
