@@ -26,6 +26,35 @@ fn assert_hidden(shown: &str, secret: &[u8], what: &str) {
     }
 }
 
+/// Fails on anything in `shown` that looks like key material printed
+/// whole, in any of the renderings `Debug` gives bytes: a run of 40 or more
+/// hex digits, a run of 16 or more decimal digits, or a list of 8 or more
+/// comma-separated numbers (how `[u8]` and `Vec<u8>` print).
+fn assert_no_byte_dump(shown: &str, what: &str) {
+    let chars: Vec<char> = shown.chars().collect();
+    assert!(!chars.windows(40).any(|w| w.iter().all(|c| c.is_ascii_hexdigit())), "{what}: hex run in {shown}");
+    assert!(!chars.windows(16).any(|w| w.iter().all(|c| c.is_ascii_digit())), "{what}: digit run in {shown}");
+    for piece in shown.split(|c: char| !(c.is_ascii_digit() || c == ',' || c == ' ')) {
+        let numbers = piece.split(',').filter(|n| !n.trim().is_empty() && n.trim().chars().all(|c| c.is_ascii_digit()));
+        assert!(numbers.count() < 8, "{what}: a list of numbers in {shown}");
+    }
+}
+
+#[test]
+fn the_byte_dump_check_catches_every_rendering() {
+    let key = [0x9Cu8; 32];
+    for rendering in [
+        format!("{key:?}"),
+        format!("{:?}", key.to_vec()),
+        key.iter().map(|b| format!("{b:02x}")).collect(),
+        "1".repeat(20),
+    ] {
+        let caught = std::panic::catch_unwind(|| assert_no_byte_dump(&format!("Session {{ k: {rendering} }}"), "t"));
+        assert!(caught.is_err(), "not caught: {rendering}");
+    }
+    assert_no_byte_dump("Session { id: 12, epoch: 3, suite: Aes256Gcm, counters: (4, 5) }", "t");
+}
+
 #[test]
 fn no_debug_output_reveals_key_bytes() {
     let mut rng = ChaCha20Rng::from_seed([11; 32]);
@@ -60,7 +89,7 @@ fn no_debug_output_reveals_key_bytes() {
     let (b, _) = bob.accept(&policy, 1_700_000_000, &m).unwrap();
     let shown = format!("{a:?} {b:?}");
     assert!(shown.len() < 600, "Session Debug is a short summary: {shown}");
-    assert!(!shown.chars().collect::<Vec<_>>().windows(40).any(|w| w.iter().all(|c| c.is_ascii_hexdigit())));
+    assert_no_byte_dump(&shown, "Session");
 
     let id = IdentityKeyPair::generate(&mut rng);
     let group = GroupSession::new(&mut rng, b"g", &id, &policy).unwrap();
