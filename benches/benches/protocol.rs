@@ -4,6 +4,9 @@
 //! turn), pickling, and a group message to 100 members. Session creation
 //! is measured both in the default hybrid version 2 (X25519 + ML-KEM-768)
 //! and in classical version 1, so the post-quantum cost is a ratio.
+//! The `forgery` group measures what a forged envelope costs its receiver
+//! before authentication fails: the cheapest forgery that reaches the tag
+//! check next to the worst case at the default policy and at the hard cap.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use std::hint::black_box;
@@ -33,8 +36,13 @@ fn bundle_of(bob: &mut Account, rng: &mut ChaCha20Rng, policy: &SessionPolicy) -
 
 /// Alice's and Bob's sessions after a first message and a reply.
 fn sealpost_pair() -> (ChaCha20Rng, Session, Session) {
+    sealpost_pair_with(&SessionPolicy::default())
+}
+
+/// [`sealpost_pair`] under `policy`.
+fn sealpost_pair_with(policy: &SessionPolicy) -> (ChaCha20Rng, Session, Session) {
+    let policy = policy.clone();
     let mut rng = seeded();
-    let policy = SessionPolicy::default();
     let alice = Account::new(&mut rng, NOW);
     let mut bob = Account::new(&mut rng, NOW);
     let bundle = bundle_of(&mut bob, &mut rng, &policy);
@@ -222,6 +230,64 @@ fn group(c: &mut Criterion) {
     g.finish();
 }
 
+/// A forged ratchet message to Bob of `sealpost_pair` (his next receiving
+/// epoch is 1; he holds his ratchet secrets of epochs 0 and 1): epoch
+/// `epoch` at `counter`, under ratchet keys nobody holds, with a
+/// ciphertext of one padded block that fails the tag check.
+fn forged(rng: &mut ChaCha20Rng, bob: &Session, epoch: u32, counter: u32) -> Vec<u8> {
+    use sealpost::envelope::{RatchetHeader, RatchetMessage};
+    let mut key = || {
+        let mut k = [0u8; 32];
+        rand_core::Rng::fill_bytes(rng, &mut k);
+        k
+    };
+    let header = RatchetHeader {
+        ratchet_key: key(),
+        epoch,
+        peer_epoch: 1,
+        counter,
+        prev_count: counter,
+        prev_ratchet_key: key(),
+        prev_peer_epoch: 1,
+        salt: [9; 16],
+    };
+    RatchetMessage { version: bob.version(), suite: bob.suite(), header, ciphertext: vec![0x5A; 64] }
+        .to_bytes()
+        .unwrap()
+}
+
+/// What a forged envelope costs before it fails (SECURITY.md 2.6). The
+/// cheap case opens Bob's next epoch at counter 0: one X25519, one root
+/// step, one chain step and the tag check. The worst case claims that the
+/// epoch before was missed and sends the last counter the policy lets a
+/// chain skip to: two X25519, two root steps and `max_skip_per_chain + 1`
+/// chain steps before the tag check (the missed epoch's kept keys are
+/// derived only after authentication).
+fn forgeries(c: &mut Criterion) {
+    let mut g = c.benchmark_group("forgery");
+    let cap = sealpost::consts::MAX_SKIP_PER_CHAIN_CAP;
+    let at_cap = SessionPolicy { max_skip_per_chain: cap, max_skipped_total: 2 * cap, ..SessionPolicy::default() };
+    let default_skip = SessionPolicy::default().max_skip_per_chain;
+    let cases = [
+        ("cheap: next epoch, counter 0", SessionPolicy::default(), 1, 0),
+        ("worst at default: missed epoch, counter 1000", SessionPolicy::default(), 2, default_skip),
+        ("worst at cap: missed epoch, counter 10000", at_cap, 2, cap),
+    ];
+    for (name, policy, epoch, counter) in cases {
+        let (mut rng, _, mut bob) = sealpost_pair_with(&policy);
+        let envelope = forged(&mut rng, &bob, epoch, counter);
+        assert_eq!(bob.decrypt(NOW, &envelope), Err(sealpost::Error::AuthenticationFailed));
+        if epoch == 2 {
+            // One counter further is refused before any Diffie-Hellman: the
+            // measured case is the most the policy lets a forgery cost.
+            let beyond = forged(&mut rng, &bob, epoch, counter + 1);
+            assert_eq!(bob.decrypt(NOW, &beyond), Err(sealpost::Error::TooManySkipped));
+        }
+        g.bench_function(name, |b| b.iter(|| bob.decrypt(NOW, black_box(&envelope)).unwrap_err()));
+    }
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -230,5 +296,5 @@ fn config() -> Criterion {
         .without_plots()
 }
 
-criterion_group! { name = benches; config = config(); targets = session_creation, round_trips, pickles, group }
+criterion_group! { name = benches; config = config(); targets = session_creation, round_trips, pickles, group, forgeries }
 criterion_main!(benches);
