@@ -186,10 +186,10 @@ fn pickles(c: &mut Criterion) {
     let mut g = c.benchmark_group("pickle");
     let (mut rng, a, _) = sealpost_pair();
     let key = PickleKey::Key(SymmetricKey::from_bytes([1; 32]));
-    let pickle = a.pickle(&mut rng, &key).unwrap();
-    g.bench_function("sealpost/session pickle", |b| b.iter(|| a.pickle(&mut rng, &key).unwrap()));
+    let pickle = a.pickle(&mut rng, &key, b"").unwrap();
+    g.bench_function("sealpost/session pickle", |b| b.iter(|| a.pickle(&mut rng, &key, b"").unwrap()));
     g.bench_function("sealpost/session restore", |b| {
-        b.iter(|| Session::from_pickle(black_box(&pickle), &key).unwrap())
+        b.iter(|| Session::from_pickle(black_box(&pickle), &key, b"").unwrap())
     });
     let (oa, _) = olm_pair();
     let olm_pickle = oa.pickle().encrypt(&[1; 32]);

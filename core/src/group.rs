@@ -474,8 +474,15 @@ impl GroupSession {
         Ok((identity, plaintext))
     }
 
-    /// Serializes and seals the group session.
-    pub fn pickle<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R, key: &PickleKey) -> Result<Vec<u8>> {
+    /// Serializes and seals the group session, bound to `associated_data`
+    /// (for example the group id and the storage key): the same bytes must
+    /// be given to [`GroupSession::from_pickle`].
+    pub fn pickle<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        key: &PickleKey,
+        associated_data: &[u8],
+    ) -> Result<Vec<u8>> {
         use crate::pickle::{bound, secret_buffer};
         // Fixed part (group id, identity, policy, own chain) under 1 KiB;
         // per member 129 bytes, per chain 76, per skipped key 36.
@@ -506,11 +513,13 @@ impl GroupSession {
                 }
             }
         }
-        seal(rng, PickleKind::Group, key, &out.finish()?)
+        seal(rng, PickleKind::Group, key, associated_data, &out.finish()?)
     }
 
-    /// Opens and restores a group session pickle of the member `own`
-    /// ([`Error::InvalidKey`] if the pickle belongs to another identity).
+    /// Opens and restores a group session pickle of the member `own`, sealed
+    /// with `associated_data` ([`Error::AuthenticationFailed`] if the key or
+    /// the associated data differs, [`Error::InvalidKey`] if the pickle
+    /// belongs to another identity).
     ///
     /// The pickle may be older than the real state, so the restored
     /// session starts a new sender chain at once (its old chain's positions
@@ -521,9 +530,10 @@ impl GroupSession {
         rng: &mut R,
         pickle: &[u8],
         key: &PickleKey,
+        associated_data: &[u8],
         own: &IdentityKeyPair,
     ) -> Result<Self> {
-        let plain = open(pickle, PickleKind::Group, key)?;
+        let plain = open(pickle, PickleKind::Group, key, associated_data)?;
         let mut r = Reader::new(&plain, "pickle");
         let group_id = r.bytes_u8()?.to_vec();
         if group_id.is_empty() || group_id.len() > MAX_GROUP_ID_LEN {

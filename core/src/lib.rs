@@ -124,15 +124,16 @@ pub mod hazmat {
         Ok(*crate::pq::PqSecret::from_seed(seed).decapsulate(ciphertext)?)
     }
 
-    /// Seals an arbitrary plaintext as a pickle of `kind` (for fuzzing the
-    /// pickle decoders past the authentication layer).
+    /// Seals an arbitrary plaintext as a pickle of `kind` with empty
+    /// associated data (for fuzzing the pickle decoders past the
+    /// authentication layer).
     pub fn seal_pickle<R: rand_core::CryptoRng + ?Sized>(
         rng: &mut R,
         kind: crate::pickle::PickleKind,
         key: &crate::PickleKey,
         plaintext: &[u8],
     ) -> crate::Result<alloc::vec::Vec<u8>> {
-        crate::pickle::seal(rng, kind, key, plaintext)
+        crate::pickle::seal(rng, kind, key, &[], plaintext)
     }
 
     /// The suite keys with which `session` would open `envelope`, computed

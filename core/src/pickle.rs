@@ -6,21 +6,29 @@
 //!          || seal salt (16) || AES-256-GCM ciphertext || tag (16)
 //! key || nonce = HKDF-SHA-256(salt = seal salt, ikm = K, info = "sealpost/v1/pickle" || kind)   (32 + 12 bytes)
 //! K = the caller's 32-byte key (mode 1) or PBKDF2-HMAC-SHA-256(passphrase, salt, iterations) (mode 2)
-//! associated data = every byte before the ciphertext
+//! associated data = every byte before the ciphertext || the caller's associated data
 //! ```
 //!
 //! A fresh seal salt per pickle gives a fresh key and nonce each time. A
 //! wrong key, a truncated pickle or any changed byte is an error, never a
 //! panic. The plaintext layouts are in `docs/PROTOCOL.md`.
 //!
+//! The caller's associated data is not stored in the pickle; it names what
+//! the pickle is for (for example the peer's identity and the storage row)
+//! and must be given again, byte for byte, to restore it. Someone who can
+//! write to the storage therefore cannot swap two peers' session pickles,
+//! or put one account's pickle in another's place, without the restore
+//! failing with [`Error::AuthenticationFailed`].
+//!
 //! ```
 //! use sealpost::{Account, PickleKey, SymmetricKey};
 //! let mut rng = sealpost::os_rng();
 //! let account = Account::new(&mut rng, 1_700_000_000);
 //! let key = PickleKey::Key(SymmetricKey::random(&mut rng));
-//! let pickle = account.pickle(&mut rng, &key)?;
-//! let restored = Account::from_pickle(&pickle, &key)?;
+//! let pickle = account.pickle(&mut rng, &key, b"account/alice")?;
+//! let restored = Account::from_pickle(&pickle, &key, b"account/alice")?;
 //! assert_eq!(restored.identity(), account.identity());
+//! assert_eq!(Account::from_pickle(&pickle, &key, b"account/bob").err(), Some(sealpost::Error::AuthenticationFailed));
 //! # Ok::<(), sealpost::Error>(())
 //! ```
 
@@ -47,8 +55,9 @@ use crate::ratchet::{FinishedChain, OwnKey, PendingStart, PrevEpoch, RecvChain, 
 use crate::secret::SymmetricKey;
 use crate::suite::{Suite, SuiteKeys};
 
-/// The pickle format version.
-pub const PICKLE_FORMAT: u8 = 1;
+/// The pickle format version. Version 2 binds the caller's associated
+/// data; version 1 pickles are refused (`UnsupportedVersion(1)`).
+pub const PICKLE_FORMAT: u8 = 2;
 const SEAL_SALT_LEN: usize = 16;
 const MODE_KEY: u8 = 1;
 const MODE_PASSPHRASE: u8 = 2;
@@ -102,11 +111,12 @@ impl fmt::Debug for PickleKey {
     }
 }
 
-/// Seals `plaintext` into a pickle of `kind`.
+/// Seals `plaintext` into a pickle of `kind`, bound to `associated_data`.
 pub(crate) fn seal<R: rand_core::CryptoRng + ?Sized>(
     rng: &mut R,
     kind: PickleKind,
     key: &PickleKey,
+    associated_data: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(plaintext.len().saturating_add(64));
@@ -128,9 +138,18 @@ pub(crate) fn seal<R: rand_core::CryptoRng + ?Sized>(
     rng.fill_bytes(&mut salt);
     out.extend_from_slice(&salt);
     let keys = pickle_keys(&base, &salt, kind)?;
-    let sealed = keys.seal(&out, plaintext)?;
+    let sealed = keys.seal(&aead_data(&out, associated_data), plaintext)?;
     out.extend_from_slice(&sealed);
     Ok(out)
+}
+
+/// The AEAD associated data: the pickle's header (self-delimiting: its
+/// length follows from the mode byte) and then the caller's bytes.
+fn aead_data(header: &[u8], associated_data: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(header.len().saturating_add(associated_data.len()));
+    aad.extend_from_slice(header);
+    aad.extend_from_slice(associated_data);
+    aad
 }
 
 fn pickle_keys(base: &SymmetricKey, salt: &[u8; SEAL_SALT_LEN], kind: PickleKind) -> Result<SuiteKeys> {
@@ -140,8 +159,14 @@ fn pickle_keys(base: &SymmetricKey, salt: &[u8; SEAL_SALT_LEN], kind: PickleKind
     SuiteKeys::from_parts(Suite::Aes256Gcm, k.try_into().map_err(|_| Error::TooLarge)?, [0; 32], nonce)
 }
 
-/// Opens a pickle of `kind`; every failure is a typed error.
-pub(crate) fn open(bytes: &[u8], kind: PickleKind, key: &PickleKey) -> Result<Zeroizing<Vec<u8>>> {
+/// Opens a pickle of `kind` sealed with `associated_data`; every failure is
+/// a typed error (a different `associated_data` is `AuthenticationFailed`).
+pub(crate) fn open(
+    bytes: &[u8],
+    kind: PickleKind,
+    key: &PickleKey,
+    associated_data: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
     let mut r = Reader::new(bytes, "pickle");
     let format = r.u8()?;
     if format != PICKLE_FORMAT {
@@ -165,7 +190,7 @@ pub(crate) fn open(bytes: &[u8], kind: PickleKind, key: &PickleKey) -> Result<Ze
     let header_len = bytes.len().saturating_sub(r.remaining());
     let header = bytes.get(..header_len).ok_or(Error::Malformed("pickle"))?;
     let keys = pickle_keys(&base, &salt, kind)?;
-    Ok(Zeroizing::new(keys.open(header, r.take(r.remaining())?)?))
+    Ok(Zeroizing::new(keys.open(&aead_data(header, associated_data), r.take(r.remaining())?)?))
 }
 
 // ---------------------------------------------------------------------------
@@ -395,14 +420,23 @@ impl Account {
         Ok(Self { identity, signed_prekeys, one_time, next_prekey_id, seen_base_keys })
     }
 
-    /// Serializes and seals the account.
-    pub fn pickle<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R, key: &PickleKey) -> Result<Vec<u8>> {
-        seal(rng, PickleKind::Account, key, &self.encode_pickle()?)
+    /// Serializes and seals the account, bound to `associated_data` (for
+    /// example the account's storage key): the same bytes must be given to
+    /// [`Account::from_pickle`]. Empty is allowed.
+    pub fn pickle<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        key: &PickleKey,
+        associated_data: &[u8],
+    ) -> Result<Vec<u8>> {
+        seal(rng, PickleKind::Account, key, associated_data, &self.encode_pickle()?)
     }
 
-    /// Opens and restores an account pickle.
-    pub fn from_pickle(pickle: &[u8], key: &PickleKey) -> Result<Self> {
-        Self::decode_pickle(&open(pickle, PickleKind::Account, key)?)
+    /// Opens and restores an account pickle sealed with `associated_data`
+    /// ([`Error::AuthenticationFailed`] if the key or the associated data
+    /// differs).
+    pub fn from_pickle(pickle: &[u8], key: &PickleKey, associated_data: &[u8]) -> Result<Self> {
+        Self::decode_pickle(&open(pickle, PickleKind::Account, key, associated_data)?)
     }
 }
 
@@ -599,12 +633,23 @@ impl Session {
         })
     }
 
-    /// Serializes and seals the session.
-    pub fn pickle<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R, key: &PickleKey) -> Result<Vec<u8>> {
-        seal(rng, PickleKind::Session, key, &self.encode_pickle()?)
+    /// Serializes and seals the session, bound to `associated_data`: name
+    /// what the pickle belongs to (at least the peer's identity, for example
+    /// [`IdentityPublic::to_bytes`] of [`Session::peer_identity`], and the
+    /// storage key), so that a pickle put in another peer's place does not
+    /// restore. The same bytes must be given to [`Session::from_pickle`].
+    pub fn pickle<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        key: &PickleKey,
+        associated_data: &[u8],
+    ) -> Result<Vec<u8>> {
+        seal(rng, PickleKind::Session, key, associated_data, &self.encode_pickle()?)
     }
 
-    /// Opens and restores a session pickle.
+    /// Opens and restores a session pickle sealed with `associated_data`
+    /// ([`Error::AuthenticationFailed`] if the key or the associated data
+    /// differs).
     ///
     /// The pickle may be older than the session's real state (a backup, a
     /// rolled-back database). So that the restored session does not reuse
@@ -614,7 +659,7 @@ impl Session {
     /// of the state had started an epoch that the peer already saw, the peer
     /// refuses the restored side's messages and the session must be started
     /// again.
-    pub fn from_pickle(pickle: &[u8], key: &PickleKey) -> Result<Self> {
-        Self::decode_pickle(&open(pickle, PickleKind::Session, key)?)
+    pub fn from_pickle(pickle: &[u8], key: &PickleKey, associated_data: &[u8]) -> Result<Self> {
+        Self::decode_pickle(&open(pickle, PickleKind::Session, key, associated_data)?)
     }
 }

@@ -860,7 +860,7 @@ mod tests {
     /// The session's pickle plaintext: its whole state, deterministically.
     fn state(rng: &mut ChaCha20Rng, session: &Session) -> Vec<u8> {
         let key = PickleKey::Key(SymmetricKey::from_bytes([3; 32]));
-        open(&session.pickle(rng, &key).unwrap(), PickleKind::Session, &key).unwrap().to_vec()
+        open(&session.pickle(rng, &key, b"").unwrap(), PickleKind::Session, &key, b"").unwrap().to_vec()
     }
 
     fn public_key(rng: &mut ChaCha20Rng) -> [u8; 32] {

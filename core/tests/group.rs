@@ -261,12 +261,12 @@ fn group_sessions_survive_pickling() {
     let m1 = g.views[0].encrypt(&mut g.rng, b"one").unwrap();
     let m2 = g.views[0].encrypt(&mut g.rng, b"two").unwrap();
     assert_eq!(g.views[1].decrypt(&m2), Ok((alice, b"two".to_vec())));
-    let pa = g.views[0].pickle(&mut g.rng, &key).unwrap();
+    let pa = g.views[0].pickle(&mut g.rng, &key, b"").unwrap();
     // Only its own identity can restore it (the new chain needs its signature).
-    assert_eq!(GroupSession::from_pickle(&mut g.rng, &pa, &key, &g.ids[1]).err(), Some(Error::InvalidKey));
-    let mut a = GroupSession::from_pickle(&mut g.rng, &pa, &key, &g.ids[0]).unwrap();
-    let pb = g.views[1].pickle(&mut g.rng, &key).unwrap();
-    let mut b = GroupSession::from_pickle(&mut g.rng, &pb, &key, &g.ids[1]).unwrap();
+    assert_eq!(GroupSession::from_pickle(&mut g.rng, &pa, &key, b"", &g.ids[1]).err(), Some(Error::InvalidKey));
+    let mut a = GroupSession::from_pickle(&mut g.rng, &pa, &key, b"", &g.ids[0]).unwrap();
+    let pb = g.views[1].pickle(&mut g.rng, &key, b"").unwrap();
+    let mut b = GroupSession::from_pickle(&mut g.rng, &pb, &key, b"", &g.ids[1]).unwrap();
     // What b had received survives: late keys and replay state.
     assert_eq!(b.decrypt(&m1), Ok((alice, b"one".to_vec())));
     assert_eq!(b.decrypt(&m2).err(), Some(Error::Replay));
@@ -290,7 +290,7 @@ fn group_sessions_survive_pickling() {
             2 => Error::Malformed("pickle"),
             _ => Error::AuthenticationFailed,
         };
-        assert_eq!(GroupSession::from_pickle(&mut g.rng, &t, &key, &g.ids[0]).err(), Some(want), "byte {i}");
+        assert_eq!(GroupSession::from_pickle(&mut g.rng, &t, &key, b"", &g.ids[0]).err(), Some(want), "byte {i}");
     }
 }
 

@@ -51,13 +51,13 @@ fn a_rolled_back_peer_is_asked_to_renew_and_the_pair_recovers() {
     let key = PickleKey::Key(SymmetricKey::from_bytes([1; 32]));
     let r = b.encrypt(&mut rng, T0 + 1, b"before the backup").unwrap();
     a.decrypt(T0 + 1, &r).unwrap();
-    let backup = b.pickle(&mut rng, &key).unwrap();
+    let backup = b.pickle(&mut rng, &key, b"").unwrap();
     let m = a.encrypt(&mut rng, T0 + 2, b"turn").unwrap();
     b.decrypt(T0 + 2, &m).unwrap();
     let r = b.encrypt(&mut rng, T0 + 3, b"new epoch, then lost").unwrap();
     a.decrypt(T0 + 3, &r).unwrap();
     // Bob's device rolls back.
-    let mut b = Session::from_pickle(&backup, &key).unwrap();
+    let mut b = Session::from_pickle(&backup, &key, b"").unwrap();
     let stale = b.encrypt(&mut rng, T0 + 4, b"from the restored device").unwrap();
     let err = a.decrypt(T0 + 4, &stale).unwrap_err();
     // Alice asks Bob, over the relay, to start again.

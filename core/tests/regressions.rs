@@ -21,9 +21,9 @@ fn fuzz_regressions_give_typed_errors() {
         assert!(PrekeyBundle::from_bytes(&data).is_err());
         let _ = IdentityPublic::from_bytes(&data);
         let _ = OneTimePrekey::from_bytes(&data);
-        assert!(Account::from_pickle(&data, &key).is_err());
-        assert!(Session::from_pickle(&data, &key).is_err());
-        assert!(GroupSession::from_pickle(&mut rng, &data, &key, &own).is_err());
+        assert!(Account::from_pickle(&data, &key, b"").is_err());
+        assert!(Session::from_pickle(&data, &key, b"").is_err());
+        assert!(GroupSession::from_pickle(&mut rng, &data, &key, b"", &own).is_err());
         n += 1;
     }
     assert!(n >= 5);

@@ -163,11 +163,11 @@ fn run(seed: u8, restored: usize, backup_at: usize, restore_at: usize) -> Outcom
     for (i, &from) in SCRIPT.iter().enumerate() {
         now += 2;
         if i == backup_at {
-            people[restored].backup = Some(people[restored].session.pickle(&mut rng, &pickle_key()).unwrap());
+            people[restored].backup = Some(people[restored].session.pickle(&mut rng, &pickle_key(), b"").unwrap());
         }
         if i == restore_at {
             let pickle = people[restored].backup.take().unwrap();
-            people[restored].session = Session::from_pickle(&pickle, &pickle_key()).unwrap();
+            people[restored].session = Session::from_pickle(&pickle, &pickle_key(), b"").unwrap();
         }
         deliver(&mut rng, &mut people, from, now, &mut ledger, &mut out);
     }
@@ -228,13 +228,13 @@ fn a_sender_restored_mid_chain_starts_a_fresh_epoch_the_peer_reads() {
     let r = b.encrypt(&mut rng, T0, TEXT).unwrap();
     let (epoch, _, _) = record(&mut ledger, &r);
     a.decrypt(T0, &r).unwrap();
-    let backup = b.pickle(&mut rng, &pickle_key()).unwrap();
+    let backup = b.pickle(&mut rng, &pickle_key(), b"").unwrap();
     for _ in 0..2 {
         let r = b.encrypt(&mut rng, T0, TEXT).unwrap();
         assert_eq!(record(&mut ledger, &r).0, epoch);
         a.decrypt(T0, &r).unwrap();
     }
-    let mut b = Session::from_pickle(&backup, &pickle_key()).unwrap();
+    let mut b = Session::from_pickle(&backup, &pickle_key(), b"").unwrap();
     for counter in 0..3 {
         let r = b.encrypt(&mut rng, T0, TEXT).unwrap();
         let (e, c, _) = record(&mut ledger, &r);

@@ -13,9 +13,9 @@ fuzz_target!(|data: &[u8]| {
     let key = PickleKey::Key(SymmetricKey::from_bytes([7; 32]));
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
     let own = IdentityKeyPair::generate(&mut rng);
-    let _ = Account::from_pickle(data, &key);
-    let _ = Session::from_pickle(data, &key);
-    let _ = GroupSession::from_pickle(&mut rng, data, &key, &own);
+    let _ = Account::from_pickle(data, &key, b"");
+    let _ = Session::from_pickle(data, &key, b"");
+    let _ = GroupSession::from_pickle(&mut rng, data, &key, b"", &own);
     // A group pickle restores only for its own identity: a copy of the
     // input with `own`'s identity spliced in where a group pickle holds it
     // (after vec8(group id) and the suite byte) reaches past that check.
@@ -33,17 +33,17 @@ fuzz_target!(|data: &[u8]| {
         let sealed = sealpost::hazmat::seal_pickle(&mut rng, kind, &key, data).expect("sealing works");
         match kind {
             PickleKind::Account => {
-                let _ = Account::from_pickle(&sealed, &key);
+                let _ = Account::from_pickle(&sealed, &key, b"");
             }
             PickleKind::Session => {
-                if let Ok(mut s) = Session::from_pickle(&sealed, &key) {
+                if let Ok(mut s) = Session::from_pickle(&sealed, &key, b"") {
                     // A restored session must survive use without panicking.
                     let _ = s.encrypt(&mut rng, 1_700_000_000, b"after restore");
                     let _ = s.decrypt(1_700_000_000, data);
                 }
             }
             _ => {
-                if let Ok(mut g) = GroupSession::from_pickle(&mut rng, &sealed, &key, &own) {
+                if let Ok(mut g) = GroupSession::from_pickle(&mut rng, &sealed, &key, b"", &own) {
                     let _ = g.decrypt(data);
                 }
             }

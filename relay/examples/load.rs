@@ -69,12 +69,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             // A benchmark throwaway: the pickle key is fixed.
             let key = PickleKey::Key(SymmetricKey::from_bytes([0; 32]));
-            std::fs::write(format!("{dir}/recipient.pickle"), recipient.pickle(&mut rng, &key)?)?;
+            std::fs::write(format!("{dir}/recipient.pickle"), recipient.pickle(&mut rng, &key, b"load/recipient")?)?;
         }
         "deliver" => {
             let (url, dir, secs) = (arg(2)?, arg(3)?, arg(4)?.parse::<u64>()?);
             let key = PickleKey::Key(SymmetricKey::from_bytes([0; 32]));
-            let recipient = Account::from_pickle(&std::fs::read(format!("{dir}/recipient.pickle"))?, &key)?;
+            let recipient =
+                Account::from_pickle(&std::fs::read(format!("{dir}/recipient.pickle"))?, &key, b"load/recipient")?;
             let client = Client::new(&url, recipient.identity_keys().clone())?;
             let mut push = client.connect_push().await?;
             let mut delivered = 0u64;
