@@ -1,4 +1,9 @@
 //! An account: the identity, the signed prekey and the one-time prekeys.
+//!
+//! [`Account`]'s methods live in three files, one per concern: this one
+//! (creation, prekeys, rotation, bundles), `handshake.rs` (accepting a first
+//! message: [`Account::accept`]) and `pickle.rs` ([`Account::pickle`] and
+//! [`Account::from_pickle`]).
 
 use alloc::vec::Vec;
 use core::fmt;

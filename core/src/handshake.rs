@@ -2,6 +2,11 @@
 //! initiator's identity and ephemeral keys and the responder's identity,
 //! signed prekey and (optional) one-time prekey.
 //!
+//! This file holds the session-start halves of two types whose other methods
+//! live elsewhere: [`Session::initiate`](crate::Session::initiate) (the rest of
+//! `Session` is in `ratchet.rs`) and [`Account::accept`](crate::Account::accept)
+//! (the rest of `Account` is in `account.rs`).
+//!
 //! ```text
 //! DH1 = X25519(IK_A, SPK_B)    DH2 = X25519(EK_A, IK_B)
 //! DH3 = X25519(EK_A, SPK_B)    DH4 = X25519(EK_A, OPK_B)   (if a one-time prekey was used)

@@ -1,6 +1,11 @@
 //! Persistence: accounts and sessions serialized into versioned pickles,
 //! sealed with AES-256-GCM under a caller key or a passphrase.
 //!
+//! This file also holds the pickle methods of [`Account`] and [`Session`],
+//! whose other methods live in `account.rs`, `handshake.rs` and `ratchet.rs`;
+//! [`GroupSession`](crate::GroupSession)'s pickle code is in `group.rs` and
+//! [`Healer`](crate::Healer)'s in `heal.rs`.
+//!
 //! ```text
 //! pickle = format (1) || kind (1) || mode (1) || [salt (16) || iterations (4)]  (mode 2 only)
 //!          || seal salt (16) || AES-256-GCM ciphertext || tag (16)

@@ -2,6 +2,11 @@
 //! rotation by count and time, bounded out-of-order delivery and replay
 //! refusal.
 //!
+//! [`Session`]'s methods live in three files, one per concern: this one
+//! (sending, receiving, epochs, state queries), `handshake.rs` (starting a
+//! session: [`Session::initiate`]) and `pickle.rs` ([`Session::pickle`] and
+//! [`Session::from_pickle`]).
+//!
 //! # Epochs
 //!
 //! Each direction (initiator → responder and back) has its own root chain.
