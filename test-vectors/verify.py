@@ -576,12 +576,67 @@ def ed_verify(pub, sig, msg):
         return False
 
 
-CTX_BINDING = b"sealpost/v1/identity-binding"
-CTX_BUNDLE = b"sealpost/v1/bundle"
-CTX_OTK = b"sealpost/v1/one-time-prekey"
-CTX_OWNER = b"sealpost/v1/sender-key-owner"              # identity key (7.6)
-CTX_DISTRIBUTION = b"sealpost/v1/sender-key-distribution"  # sender key (7.6)
-CTX_GROUP = b"sealpost/v1/group-message"                  # sender key (12.2)
+# 2.1: every Ed25519 signature signs vec8(context label) || message, so the
+# CTX_* values here are the whole prefix, length byte included.
+CTX_BINDING = vec8(b"sealpost/v1/identity-binding")
+CTX_BUNDLE = vec8(b"sealpost/v1/bundle")
+CTX_OTK = vec8(b"sealpost/v1/one-time-prekey")
+CTX_OWNER = vec8(b"sealpost/v1/sender-key-owner")              # identity key (7.6)
+CTX_DISTRIBUTION = vec8(b"sealpost/v1/sender-key-distribution")  # sender key (7.6)
+CTX_GROUP = vec8(b"sealpost/v1/group-message")                  # sender key (12.2)
+
+P25519 = 2**255 - 19
+
+
+def x25519_low_order(u):
+    """4.1: a received X25519 key is refused when X25519 with it gives the
+    all-zero output for every private key (a point of order 1, 2, 4 or 8,
+    bit 255 ignored). Clamped scalars are multiples of 8, so one fixed scalar
+    decides it; OpenSSL refuses an all-zero output."""
+    try:
+        X25519PrivateKey.from_private_bytes(bytes([0x42] * 32)).exchange(X25519PublicKey.from_public_bytes(u))
+        return False
+    except ValueError:
+        return True
+
+
+def mlkem_ek_ok(ek):
+    """8.2: FIPS 203 7.2 modulus check: every 12-bit coefficient of the
+    first 1152 bytes is below q = 3329."""
+    if len(ek) != 1184:
+        return False
+    for i in range(0, 1152, 3):
+        b0, b1, b2 = ek[i], ek[i + 1], ek[i + 2]
+        if (b0 | (b1 & 0x0F) << 8) >= 3329 or (b1 >> 4 | b2 << 4) >= 3329:
+            return False
+    return True
+
+
+def ed25519_key_ok(k):
+    """4.1: an Ed25519 public key must be a canonical encoding (y < p, and
+    not x = 0 with the sign bit set) of a point that is not of small order."""
+    y = int.from_bytes(k, "little") & ((1 << 255) - 1)
+    if y >= P25519:
+        return False
+    d = (-121665 * pow(121666, P25519 - 2, P25519)) % P25519
+    x2 = (y * y - 1) * pow(d * y * y + 1, P25519 - 2, P25519) % P25519
+    x = pow(x2, (P25519 + 3) // 8, P25519)
+    if (x * x - x2) % P25519 != 0:
+        x = x * pow(2, (P25519 - 1) // 4, P25519) % P25519
+    if (x * x - x2) % P25519 != 0:
+        return False
+    if x == 0 and k[31] >> 7:
+        return False
+    # small order: [8]P is the neutral element (0, 1)
+    return not ed_small_order(x if (x & 1) == (k[31] >> 7) else P25519 - x, y, d)
+
+
+def ed_small_order(x, y, d):
+    p = P25519
+    for _ in range(3):  # three doublings (affine twisted Edwards, a = -1)
+        x, y = (2 * x * y * pow(y * y - x * x, p - 2, p)) % p, \
+               ((y * y + x * x) * pow(2 - y * y + x * x, p - 2, p)) % p
+    return x == 0 and y == 1
 
 
 def identity_encode(signing_seed, dh_secret):
@@ -594,6 +649,8 @@ def identity_decode(b):
     if len(b) != 128:
         raise ValueError("Malformed(identity)")
     S, D, sig = b[:32], b[32:64], b[64:]
+    if not ed25519_key_ok(S) or x25519_low_order(D):  # 4.1: keys before the binding
+        raise ValueError("InvalidKey(identity)")
     if not ed_verify(S, sig, CTX_BINDING + S + D):
         raise ValueError("InvalidSignature(identity binding)")
     return S, D
@@ -643,6 +700,11 @@ def bundle_decode(b):
     for lst in (versions, suites):
         if not 1 <= len(lst) <= 32 or len(set(lst)) != len(lst):
             raise ValueError("Malformed(prekey bundle): list")
+    # 5.4: every key before any signature
+    if x25519_low_order(spk_key) or (otk is not None and x25519_low_order(otk["key"])):
+        raise ValueError("InvalidKey(prekey bundle)")
+    if pq_prekey is not None and not mlkem_ek_ok(pq_prekey):
+        raise ValueError("InvalidKey(ML-KEM prekey)")
     if not ed_verify(S, sig, CTX_BUNDLE + b[:signed_end]):
         raise ValueError("InvalidSignature(bundle)")
     if otk is not None:
@@ -904,6 +966,31 @@ def check_bundles(c):
         # the bundle signature must not verify under another context
         c.check(not ed_verify(ident[:32], p["signature"], CTX_OTK + p["signed_part"]),
                 key + " signature verified under a wrong context")
+        # 2.1: nor under the old unprefixed rule (label directly followed by the body)
+        c.check(not ed_verify(ident[:32], p["signature"], b"sealpost/v1/bundle" + p["signed_part"]),
+                key + " signature verified without the context's length byte")
+    # 4.1 / 5.4 / 8.2: a low-order signed prekey, a low-order identity key and
+    # an ML-KEM key with a coefficient >= q are refused before any signature.
+    wire = h(d["bundle_without_one_time_prekey"])
+    spk_at = 1 + 128 + 1 + wire[129] + 1 + wire[130 + wire[129]] + 4
+    for low in (bytes(32), bytes([1]) + bytes(31)):
+        bad = wire[:spk_at] + low + wire[spk_at + 32:]
+        c.eq(decode_error(bundle_decode, bad), "InvalidKey", "bundle with low-order signed prekey refused")
+        bad = wire[:33] + low + wire[65:]
+        c.eq(decode_error(bundle_decode, bad), "InvalidKey", "bundle with low-order identity key refused")
+    pq_at = spk_at + 32 + 8 + 1
+    c.eq(wire[pq_at - 1], 1, "bundle carries an ML-KEM prekey")
+    bad = wire[:pq_at] + b"\xff\xff" + wire[pq_at + 2:]
+    c.eq(decode_error(bundle_decode, bad), "InvalidKey", "bundle with ML-KEM coefficient >= q refused")
+
+
+def decode_error(f, b):
+    """The error kind ("InvalidKey", ...) a decoder raises, or None."""
+    try:
+        f(b)
+        return None
+    except ValueError as e:
+        return str(e).split("(")[0]
 
 
 def check_envelopes(c):

@@ -11,17 +11,11 @@ use core::fmt;
 use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
 
 use crate::bundle::{OneTimePrekey, PrekeyBundle, SignedPrekeyPublic};
+// Re-exported for the pickle decoder, which names them through this module.
+pub(crate) use crate::consts::{MAX_ONE_TIME_PREKEYS, SIGNED_PREKEY_KEEP_FOR, SIGNED_PREKEY_ROTATE_AFTER};
 use crate::error::{Error, Result};
 use crate::identity::{IdentityKeyPair, IdentityPublic};
 use crate::policy::{SUPPORTED_VERSIONS, SessionPolicy};
-
-/// How long a signed prekey is used before a new one is made (7 days).
-pub const SIGNED_PREKEY_ROTATE_AFTER: u64 = 7 * 24 * 3600;
-/// How long a replaced signed prekey is kept, for first messages still in
-/// flight that were made from an older bundle (30 days).
-pub const SIGNED_PREKEY_KEEP_FOR: u64 = 30 * 24 * 3600;
-/// The most unused one-time prekeys an account holds.
-pub const MAX_ONE_TIME_PREKEYS: usize = 1000;
 
 /// A signed prekey with its secret. Zeroized on drop (by the X25519 type).
 #[derive(Clone)]

@@ -15,13 +15,12 @@
 use alloc::vec::Vec;
 
 use crate::codec::{Reader, put_bytes_u8, put_u32, put_u64};
+use crate::context::SignatureContext;
 use crate::error::{Error, Result};
-use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublic};
+use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublic, check_x25519_public};
 
 /// The bundle format version (first byte of the encoding).
 pub const BUNDLE_FORMAT: u8 = 1;
-pub(crate) const BUNDLE_CONTEXT: &[u8] = b"sealpost/v1/bundle";
-pub(crate) const ONE_TIME_CONTEXT: &[u8] = b"sealpost/v1/one-time-prekey";
 
 /// The public part of a signed prekey.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,8 +40,8 @@ pub struct OneTimePrekey {
     pub id: u32,
     /// The X25519 public key.
     pub key: [u8; 32],
-    /// Ed25519 signature by the identity over
-    /// `"sealpost/v1/one-time-prekey" || identity signing key || id || key`.
+    /// Ed25519 signature by the identity under
+    /// [`SignatureContext::OneTimePrekey`] over `identity signing key || id || key`.
     pub signature: [u8; 64],
 }
 
@@ -61,13 +60,20 @@ impl OneTimePrekey {
     }
 
     pub(crate) fn sign(identity: &IdentityKeyPair, id: u32, key: [u8; 32]) -> Self {
-        let signature = identity.sign(ONE_TIME_CONTEXT, &Self::signed_bytes(identity.public(), id, &key));
+        let signature =
+            identity.sign(SignatureContext::OneTimePrekey, &Self::signed_bytes(identity.public(), id, &key));
         Self { id, key, signature }
     }
 
-    /// Checks the signature against `identity`.
+    /// Checks the key ([`Error::InvalidKey`] if of low order), then the
+    /// signature against `identity`.
     pub fn verify(&self, identity: &IdentityPublic) -> Result<()> {
-        identity.verify(ONE_TIME_CONTEXT, &Self::signed_bytes(identity, self.id, &self.key), &self.signature)
+        check_x25519_public(&self.key)?;
+        identity.verify(
+            SignatureContext::OneTimePrekey,
+            &Self::signed_bytes(identity, self.id, &self.key),
+            &self.signature,
+        )
     }
 
     /// The 100-byte encoding: id, key, signature.
@@ -81,12 +87,14 @@ impl OneTimePrekey {
         out
     }
 
-    /// Parses the 100-byte encoding (the signature is checked when the key
-    /// is attached to a bundle, which knows the identity).
+    /// Parses the 100-byte encoding and refuses a low-order key with
+    /// [`Error::InvalidKey`] (the signature is checked when the key is
+    /// attached to a bundle, which knows the identity).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::new(bytes, "one-time prekey");
         let otk = Self::read(&mut r)?;
         r.finish()?;
+        check_x25519_public(&otk.key)?;
         Ok(otk)
     }
 
@@ -139,7 +147,7 @@ impl PrekeyBundle {
         };
         bundle.check_lists()?;
         let body = bundle.signed_body()?;
-        bundle.signature = identity.sign(BUNDLE_CONTEXT, &body);
+        bundle.signature = identity.sign(SignatureContext::Bundle, &body);
         Ok(bundle)
     }
 
@@ -244,8 +252,12 @@ impl PrekeyBundle {
         out
     }
 
-    /// Parses a bundle and verifies the identity binding, the bundle
-    /// signature and the one-time prekey signature.
+    /// Parses a bundle and checks, in this order: the structure
+    /// ([`Error::Malformed`]), the identity (its keys, then its binding), the
+    /// signed prekey, ML-KEM and one-time prekey keys ([`Error::InvalidKey`]
+    /// for a low-order X25519 key or an ML-KEM key that fails the FIPS 203
+    /// modulus check), the bundle signature and the one-time prekey
+    /// signature ([`Error::InvalidSignature`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::new(bytes, "prekey bundle");
         let format = r.u8()?;
@@ -270,7 +282,14 @@ impl PrekeyBundle {
         r.finish()?;
         let bundle = Self { identity, versions, suites, signed_prekey, pq_prekey, signature, one_time_prekey };
         bundle.check_lists()?;
-        identity.verify(BUNDLE_CONTEXT, &bundle.signed_body()?, &bundle.signature)?;
+        check_x25519_public(&bundle.signed_prekey.key)?;
+        if let Some(pq) = &bundle.pq_prekey {
+            crate::pq::check_public(pq)?;
+        }
+        if let Some(otk) = &bundle.one_time_prekey {
+            check_x25519_public(&otk.key)?;
+        }
+        identity.verify(SignatureContext::Bundle, &bundle.signed_body()?, &bundle.signature)?;
         if let Some(otk) = &bundle.one_time_prekey {
             otk.verify(&identity)?;
         }

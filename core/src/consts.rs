@@ -42,3 +42,28 @@ pub const MAX_GROUP_CHAINS_PER_MEMBER: usize = 2;
 /// compromised; owners rotate weekly, so a much older prekey means the
 /// bundle is stale (or the owner has been away for months).
 pub const MAX_SIGNED_PREKEY_AGE: u64 = 90 * 24 * 3600;
+
+/// How long a signed prekey is used before a new one is made (7 days).
+pub const SIGNED_PREKEY_ROTATE_AFTER: u64 = 7 * 24 * 3600;
+
+/// How long a replaced signed prekey is kept, for first messages still in
+/// flight that were made from an older bundle (30 days).
+pub const SIGNED_PREKEY_KEEP_FOR: u64 = 30 * 24 * 3600;
+
+/// The most unused one-time prekeys an account holds.
+pub const MAX_ONE_TIME_PREKEYS: usize = 1000;
+
+/// Oldest (or furthest in the future) a session reset request may be, in
+/// seconds: long enough for a slow relay, short enough that a captured
+/// request soon stops working.
+pub const RESET_MAX_AGE: u64 = 600;
+
+/// Default seconds between two session resets with the same peer (each
+/// direction), so forged undecryptable messages cannot force a stream of
+/// new sessions.
+pub const RESET_MIN_INTERVAL: u64 = 3600;
+
+/// How many session reset nonces a healer remembers to refuse a replayed
+/// request (well above what [`RESET_MIN_INTERVAL`] lets arrive within
+/// [`RESET_MAX_AGE`]).
+pub const MAX_RESET_NONCES: usize = 4096;

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::codec::{Reader, put_bytes_u8, put_bytes_u32, put_u32};
 use crate::error::{Error, Result};
-use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityPublic};
+use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityPublic, check_x25519_public};
 use crate::policy::SUPPORTED_VERSIONS;
 use crate::secret::SymmetricKey;
 use crate::suite::Suite;
@@ -103,6 +103,16 @@ impl RatchetHeader {
         out.extend_from_slice(&self.prev_ratchet_key);
         put_u32(out, self.prev_peer_epoch);
         out.extend_from_slice(&self.salt);
+    }
+
+    /// Refuses a low-order ratchet key, or a low-order previous ratchet key
+    /// other than all zeros (which means "none"), with [`Error::InvalidKey`].
+    fn check_keys(&self) -> Result<()> {
+        check_x25519_public(&self.ratchet_key)?;
+        if self.prev_ratchet_key != [0; 32] {
+            check_x25519_public(&self.prev_ratchet_key)?;
+        }
+        Ok(())
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self> {
@@ -416,7 +426,9 @@ pub enum Envelope {
 }
 
 impl Envelope {
-    /// Parses an envelope of any type, strictly.
+    /// Parses an envelope of any type, strictly. A low-order X25519 key
+    /// (base key, ratchet key, previous ratchet key unless all zero, or the
+    /// sender identity's key) is [`Error::InvalidKey`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::new(bytes, "envelope");
         let version = r.u8()?;
@@ -437,6 +449,14 @@ impl Envelope {
             return Err(Error::Malformed("envelope"));
         }
         r.finish()?;
+        match &env {
+            Envelope::Prekey(m) => {
+                check_x25519_public(&m.base_key)?;
+                m.header.check_keys()?;
+            }
+            Envelope::Ratchet(m) => m.header.check_keys()?,
+            Envelope::Group(_) | Envelope::SenderKeyDistribution(_) => {}
+        }
         Ok(env)
     }
 

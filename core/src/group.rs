@@ -34,14 +34,15 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use zeroize::Zeroizing;
 
 use crate::codec::{Reader, put_bytes_u8, put_u32};
 use crate::consts::{MAX_GROUP_CHAINS_PER_MEMBER, MAX_GROUP_MEMBERS, MAX_SKIP_PER_CHAIN_CAP, MAX_SKIPPED_TOTAL_CAP};
+use crate::context::{self, SignatureContext};
 use crate::envelope::{Envelope, GroupMessage, MAX_GROUP_ID_LEN, SALT_LEN, SenderKeyDistribution, unpad};
 use crate::error::{Error, Result};
-use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublic};
+use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublic, ed25519_public};
 use crate::kdf::label;
 use crate::pickle::{PickleKey, PickleKind, open, put_policy, read_policy, seal};
 use crate::policy::{PROTOCOL_VERSION, SessionPolicy};
@@ -49,13 +50,8 @@ use crate::ratchet::chain_step;
 use crate::secret::SymmetricKey;
 use crate::suite::Suite;
 
-const GROUP_SIGNATURE_CONTEXT: &[u8] = b"sealpost/v1/group-message";
-/// Signed by the owner's identity key: "this sender key is mine".
-const OWNER_CONTEXT: &[u8] = b"sealpost/v1/sender-key-owner";
-/// Signed by the sender key: the whole distribution and its owner.
-const DISTRIBUTION_CONTEXT: &[u8] = b"sealpost/v1/sender-key-distribution";
-
-/// What the owner's identity key signs after [`OWNER_CONTEXT`]:
+/// What the owner's identity key signs under
+/// [`SignatureContext::SenderKeyOwner`]:
 /// `vec8(group_id) || sender_key`.
 fn owner_message(group_id: &[u8], sender_key: &[u8; 32]) -> Result<Vec<u8>> {
     let mut m = Vec::with_capacity(group_id.len().saturating_add(33));
@@ -64,14 +60,13 @@ fn owner_message(group_id: &[u8], sender_key: &[u8; 32]) -> Result<Vec<u8>> {
     Ok(m)
 }
 
-/// What the sender key signs: [`DISTRIBUTION_CONTEXT`], the owner's
-/// identity signing key, then every byte of the distribution before the
-/// chain signature. It holds the chain key, so it is wiped on drop.
+/// What the sender key signs under
+/// [`SignatureContext::SenderKeyDistribution`]: the owner's identity
+/// signing key, then every byte of the distribution before the chain
+/// signature. It holds the chain key, so it is wiped on drop.
 fn distribution_message(owner: &IdentityPublic, skd: &SenderKeyDistribution) -> Result<Zeroizing<Vec<u8>>> {
     let body = skd.chain_signed_bytes()?;
-    let mut m =
-        Zeroizing::new(Vec::with_capacity(DISTRIBUTION_CONTEXT.len().saturating_add(32).saturating_add(body.len())));
-    m.extend_from_slice(DISTRIBUTION_CONTEXT);
+    let mut m = Zeroizing::new(Vec::with_capacity(body.len().saturating_add(32)));
     m.extend_from_slice(owner.signing_key());
     m.extend_from_slice(&body);
     Ok(m)
@@ -83,7 +78,8 @@ struct OwnChain {
     signing: SigningKey,
     ck: SymmetricKey,
     iteration: u32,
-    /// The identity signature over this chain's sender key ([`OWNER_CONTEXT`]).
+    /// The identity signature over this chain's sender key
+    /// ([`SignatureContext::SenderKeyOwner`]).
     owner_signature: [u8; 64],
 }
 
@@ -155,7 +151,8 @@ fn new_chain<R: rand_core::CryptoRng + ?Sized>(
     let mut seed = Zeroizing::new([0u8; 32]);
     rng.fill_bytes(&mut seed[..]);
     let signing = SigningKey::from_bytes(&seed);
-    let owner_signature = own.sign(OWNER_CONTEXT, &owner_message(group_id, &signing.verifying_key().to_bytes())?);
+    let owner_signature =
+        own.sign(SignatureContext::SenderKeyOwner, &owner_message(group_id, &signing.verifying_key().to_bytes())?);
     Ok(OwnChain { signing, ck: SymmetricKey::random(rng), iteration: 0, owner_signature })
 }
 
@@ -220,7 +217,7 @@ impl GroupSession {
         };
         // The group id was checked at creation, so the message always encodes.
         if let Ok(m) = distribution_message(&self.own_identity, &skd) {
-            skd.chain_signature = self.own.signing.sign(&m).to_bytes();
+            skd.chain_signature = context::sign(&self.own.signing, SignatureContext::SenderKeyDistribution, &m);
         }
         skd
     }
@@ -336,15 +333,20 @@ impl GroupSession {
         if member_required && !self.is_member(from) {
             return Err(Error::UnknownSender);
         }
-        let key = VerifyingKey::from_bytes(&skd.sender_key).map_err(|_| Error::InvalidKey)?;
+        let key = ed25519_public(&skd.sender_key)?;
         // The member's identity vouches for the sender key...
-        from.verify(OWNER_CONTEXT, &owner_message(&self.group_id, &skd.sender_key)?, &skd.owner_signature)?;
+        from.verify(
+            SignatureContext::SenderKeyOwner,
+            &owner_message(&self.group_id, &skd.sender_key)?,
+            &skd.owner_signature,
+        )?;
         // ...and the sender key for the member and the chain it hands out.
-        key.verify_strict(
+        context::verify(
+            &key,
+            SignatureContext::SenderKeyDistribution,
             &distribution_message(from, skd)?,
-            &ed25519_dalek::Signature::from_bytes(&skd.chain_signature),
-        )
-        .map_err(|_| Error::InvalidSignature)?;
+            &skd.chain_signature,
+        )?;
         // A sender key belongs to one member only.
         if self.members.iter().any(|m| &m.identity != from && m.chains.iter().any(|c| c.sender_key == skd.sender_key)) {
             return Err(Error::InvalidKey);
@@ -418,12 +420,8 @@ impl GroupSession {
         let chain = member.chains.get(ci).ok_or(Error::UnknownSender)?;
 
         // The signature first: a member holding the chain key cannot forge.
-        let key = VerifyingKey::from_bytes(&chain.sender_key).map_err(|_| Error::InvalidKey)?;
-        let mut signed = Vec::with_capacity(GROUP_SIGNATURE_CONTEXT.len().saturating_add(envelope_len(msg)));
-        signed.extend_from_slice(GROUP_SIGNATURE_CONTEXT);
-        signed.extend_from_slice(&msg.signed_bytes()?);
-        key.verify_strict(&signed, &ed25519_dalek::Signature::from_bytes(&msg.signature))
-            .map_err(|_| Error::InvalidSignature)?;
+        let key = ed25519_public(&chain.sender_key)?;
+        context::verify(&key, SignatureContext::GroupMessage, &msg.signed_bytes()?, &msg.signature)?;
 
         let i = msg.iteration;
         let (secret, advance) = if let Some(pos) = chain.skipped.iter().position(|(n, _)| *n == i) {
@@ -590,15 +588,8 @@ enum Advance {
     Forward { ck: SymmetricKey, skipped: Vec<(u32, Box<SymmetricKey>)> },
 }
 
-fn envelope_len(msg: &GroupMessage) -> usize {
-    msg.ciphertext.len().saturating_add(msg.group_id.len()).saturating_add(64)
-}
-
 fn sign_group(key: &SigningKey, signed_bytes: &[u8]) -> [u8; 64] {
-    let mut msg = Vec::with_capacity(GROUP_SIGNATURE_CONTEXT.len().saturating_add(signed_bytes.len()));
-    msg.extend_from_slice(GROUP_SIGNATURE_CONTEXT);
-    msg.extend_from_slice(signed_bytes);
-    key.sign(&msg).to_bytes()
+    context::sign(key, SignatureContext::GroupMessage, signed_bytes)
 }
 
 impl fmt::Debug for GroupSession {

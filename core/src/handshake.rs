@@ -31,8 +31,6 @@ use crate::kdf::{hkdf_sha256, label};
 use crate::secret::SymmetricKey;
 use crate::suite::Suite;
 
-const TRANSCRIPT_CONTEXT: &[u8] = b"sealpost/v1/transcript";
-
 /// Everything the session start binds.
 pub(crate) struct Transcript<'a> {
     pub(crate) version: u8,
@@ -53,7 +51,7 @@ impl Transcript<'_> {
     /// SHA-256 over the length-delimited fields, in the order above.
     pub(crate) fn hash(&self) -> Result<[u8; 32]> {
         let mut h = Sha256::new();
-        h.update(TRANSCRIPT_CONTEXT);
+        h.update(crate::context::TRANSCRIPT);
         h.update([self.version, self.suite.id()]);
         h.update(self.initiator.to_bytes());
         h.update(self.responder.to_bytes());

@@ -7,7 +7,7 @@
 //! session reset (envelope type 6):
 //!   version (1) || 0x06 || 0x00 || sender identity (128) || session id (32)
 //!   || u64(timestamp) || nonce (16) || signature (64)
-//! signature = Ed25519(sender identity, "sealpost/v1/session-reset" || every preceding byte)
+//! signature = Ed25519(sender identity, vec8("sealpost/v1/session-reset") || every preceding byte)
 //! ```
 //!
 //! * Only the peer itself can ask: the request is signed by its identity
@@ -28,19 +28,15 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
 use crate::codec::{Reader, put_u64};
+use crate::context::SignatureContext;
 use crate::error::{Error, Result};
 use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublic};
 use crate::policy::PROTOCOL_VERSION;
 
 /// The envelope type byte of a session reset.
 pub const SESSION_RESET_TYPE: u8 = 6;
-const CONTEXT: &[u8] = b"sealpost/v1/session-reset";
-/// Oldest (or furthest in the future) a reset request may be, in seconds.
-pub const RESET_MAX_AGE: u64 = 600;
-/// Default seconds between two resets with the same peer (each direction).
-pub const RESET_MIN_INTERVAL: u64 = 3600;
-/// Nonces remembered.
-const MAX_NONCES: usize = 4096;
+use crate::consts::MAX_RESET_NONCES as MAX_NONCES;
+pub use crate::consts::{RESET_MAX_AGE, RESET_MIN_INTERVAL};
 
 /// Whether `bytes` is a session reset (by its type byte), so an app can
 /// route it before trying [`Envelope::from_bytes`](crate::Envelope::from_bytes).
@@ -89,7 +85,7 @@ impl SessionReset {
         let nonce = r.array()?;
         let signature = r.array()?;
         r.finish()?;
-        from.verify(CONTEXT, &Self::body(&from, &session_id, timestamp, &nonce), &signature)?;
+        from.verify(SignatureContext::SessionReset, &Self::body(&from, &session_id, timestamp, &nonce), &signature)?;
         Ok(Self { from, session_id, timestamp, nonce })
     }
 }
@@ -157,7 +153,7 @@ impl Healer {
         let mut nonce = [0u8; 16];
         rng.fill_bytes(&mut nonce);
         let mut out = SessionReset::body(identity.public(), &session_id.unwrap_or([0; 32]), now, &nonce);
-        let signature = identity.sign(CONTEXT, &out);
+        let signature = identity.sign(SignatureContext::SessionReset, &out);
         out.extend_from_slice(&signature);
         Some(out)
     }

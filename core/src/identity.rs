@@ -4,17 +4,69 @@
 use alloc::string::String;
 use core::fmt;
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha512};
 use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
 use zeroize::Zeroize;
 
+use crate::context::{self, SignatureContext};
 use crate::error::{Error, Result};
 
 /// Length of an encoded [`IdentityPublic`].
 pub const IDENTITY_PUBLIC_LEN: usize = 32 + 32 + 64;
 
-const BINDING_CONTEXT: &[u8] = b"sealpost/v1/identity-binding";
+/// The X25519 public keys (bit 255 cleared, little-endian u) of order
+/// 1, 2, 4 or 8 on Curve25519 or its twist, and their non-canonical
+/// encodings below 2^255: 0, 1, the two points of order 8, p - 1, p, p + 1.
+/// X25519 with any clamped scalar (a multiple of 8) gives zero for exactly
+/// these, so they are refused wherever a public key is parsed.
+const LOW_ORDER_X25519: [[u8; 32]; 7] = [
+    [0; 32],
+    [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09,
+        0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
+    ],
+    [
+        0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef, 0x5b, 0x04, 0x44,
+        0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+    [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+    [
+        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+];
+
+/// Refuses, with [`Error::InvalidKey`], an X25519 public key of low order
+/// (one that gives an all-zero shared secret with every private key).
+/// Bit 255 is ignored, as X25519 ignores it.
+pub(crate) fn check_x25519_public(key: &[u8; 32]) -> Result<()> {
+    let mut masked = *key;
+    if let Some(top) = masked.last_mut() {
+        *top &= 0x7f;
+    }
+    if LOW_ORDER_X25519.contains(&masked) { Err(Error::InvalidKey) } else { Ok(()) }
+}
+
+/// Decodes an Ed25519 public key by the protocol's rule: the encoding must
+/// be canonical (y below p, no sign bit on x = 0: re-encoding gives the same
+/// bytes) and the point must not be of small order. Anything else is
+/// [`Error::InvalidKey`].
+pub(crate) fn ed25519_public(key: &[u8; 32]) -> Result<VerifyingKey> {
+    let parsed = VerifyingKey::from_bytes(key).map_err(|_| Error::InvalidKey)?;
+    if parsed.to_edwards().compress().to_bytes() != *key || parsed.is_weak() {
+        return Err(Error::InvalidKey);
+    }
+    Ok(parsed)
+}
 
 /// The public half of an identity: the Ed25519 verifying key, the X25519
 /// key, and the Ed25519 signature that binds the X25519 key to it.
@@ -51,11 +103,16 @@ impl IdentityPublic {
         out
     }
 
-    /// Parses and verifies the 128-byte encoding.
+    /// Parses and verifies the 128-byte encoding: the Ed25519 key
+    /// ([`Error::InvalidKey`] unless canonical and not of small order), the
+    /// X25519 key ([`Error::InvalidKey`] if of low order), then the binding
+    /// signature ([`Error::InvalidSignature`]), in that order.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut r = crate::codec::Reader::new(bytes, "identity");
         let id = Self { signing: r.array()?, dh: r.array()?, binding: r.array()? };
         r.finish()?;
+        ed25519_public(&id.signing)?;
+        check_x25519_public(&id.dh)?;
         id.verify_binding()?;
         Ok(id)
     }
@@ -71,30 +128,27 @@ impl IdentityPublic {
     }
 
     fn verify_binding(&self) -> Result<()> {
-        let mut msg = [0u8; BINDING_CONTEXT.len() + 64];
-        let (ctx, keys) = msg.split_at_mut(BINDING_CONTEXT.len());
-        ctx.copy_from_slice(BINDING_CONTEXT);
-        let (s, d) = keys.split_at_mut(32);
-        s.copy_from_slice(&self.signing);
-        d.copy_from_slice(&self.dh);
-        verify(&self.signing, &msg, &self.binding)
+        self.verify(SignatureContext::IdentityBinding, &binding_message(&self.signing, &self.dh), &self.binding)
     }
 
-    /// Verifies an Ed25519 signature by this identity over `context || msg`.
-    pub fn verify(&self, context: &[u8], msg: &[u8], signature: &[u8; 64]) -> Result<()> {
-        let key = VerifyingKey::from_bytes(&self.signing).map_err(|_| Error::InvalidKey)?;
+    /// Verifies an Ed25519 signature by this identity under `context`
+    /// (over `u8(len(label)) || label || msg`).
+    pub fn verify(&self, context: SignatureContext, msg: &[u8], signature: &[u8; 64]) -> Result<()> {
+        context::verify(&ed25519_public(&self.signing)?, context, msg, signature)
+    }
+
+    /// Plain Ed25519 verification, for the RFC 8032 known-answer tests only.
+    #[cfg(test)]
+    pub(crate) fn verify_raw(&self, msg: &[u8], signature: &[u8; 64]) -> Result<()> {
         let sig = ed25519_dalek::Signature::from_bytes(signature);
-        let mut prehash = alloc::vec::Vec::with_capacity(context.len().saturating_add(msg.len()));
-        prehash.extend_from_slice(context);
-        prehash.extend_from_slice(msg);
-        key.verify_strict(&prehash, &sig).map_err(|_| Error::InvalidSignature)
+        ed25519_public(&self.signing)?.verify_strict(msg, &sig).map_err(|_| Error::InvalidSignature)
     }
 
     /// This identity's half of a safety number: 30 decimal digits.
     fn fingerprint_digits(&self) -> [u8; 30] {
         // 5200 iterations of SHA-512 make a targeted near-collision costly.
         let mut hash = Sha512::new()
-            .chain_update(b"sealpost/v1/fingerprint")
+            .chain_update(context::FINGERPRINT)
             .chain_update([0u8, 1])
             .chain_update(self.signing)
             .chain_update(self.dh)
@@ -137,28 +191,35 @@ pub(crate) fn dh(secret: &StaticSecret, public: &[u8; 32]) -> Result<zeroize::Ze
     Ok(zeroize::Zeroizing::new(shared.to_bytes()))
 }
 
-/// Verifies an Ed25519 signature over `context || msg` by the identity whose
+/// Verifies an Ed25519 signature under `context` by the identity whose
 /// signing key is `signing_key`, for callers that know only that key (a
-/// relay authenticating requests).
+/// relay authenticating requests). A key that breaks the Ed25519 rule of
+/// [`IdentityPublic::from_bytes`] is [`Error::InvalidKey`].
 ///
 /// ```
 /// use sealpost::identity::{verify_signature, IdentityKeyPair};
+/// use sealpost::SignatureContext::RelayRequest;
 /// let id = IdentityKeyPair::generate(&mut sealpost::os_rng());
-/// let sig = id.sign(b"ctx", b"msg");
-/// assert!(verify_signature(id.public().signing_key(), b"ctx", b"msg", &sig).is_ok());
-/// assert!(verify_signature(id.public().signing_key(), b"ctx", b"other", &sig).is_err());
+/// let sig = id.sign(RelayRequest, b"msg");
+/// assert!(verify_signature(id.public().signing_key(), RelayRequest, b"msg", &sig).is_ok());
+/// assert!(verify_signature(id.public().signing_key(), RelayRequest, b"other", &sig).is_err());
 /// ```
-pub fn verify_signature(signing_key: &[u8; 32], context: &[u8], msg: &[u8], signature: &[u8; 64]) -> Result<()> {
-    let mut prehash = alloc::vec::Vec::with_capacity(context.len().saturating_add(msg.len()));
-    prehash.extend_from_slice(context);
-    prehash.extend_from_slice(msg);
-    verify(signing_key, &prehash, signature)
+pub fn verify_signature(
+    signing_key: &[u8; 32],
+    context: SignatureContext,
+    msg: &[u8],
+    signature: &[u8; 64],
+) -> Result<()> {
+    context::verify(&ed25519_public(signing_key)?, context, msg, signature)
 }
 
-fn verify(key: &[u8; 32], msg: &[u8], signature: &[u8; 64]) -> Result<()> {
-    let key = VerifyingKey::from_bytes(key).map_err(|_| Error::InvalidKey)?;
-    let sig = ed25519_dalek::Signature::from_bytes(signature);
-    key.verify_strict(msg, &sig).map_err(|_| Error::InvalidSignature)
+/// What the identity binding signs: the Ed25519 key, then the X25519 key.
+fn binding_message(signing: &[u8; 32], dh: &[u8; 32]) -> [u8; 64] {
+    let mut msg = [0u8; 64];
+    let (s, d) = msg.split_at_mut(32);
+    s.copy_from_slice(signing);
+    d.copy_from_slice(dh);
+    msg
 }
 
 /// The secret half of an identity. Zeroized on drop; `Debug` shows only the
@@ -190,13 +251,8 @@ impl IdentityKeyPair {
         let dh = StaticSecret::from(*dh_secret);
         let signing_pub = signing.verifying_key().to_bytes();
         let dh_pub = DhPublic::from(&dh).to_bytes();
-        let mut msg = [0u8; BINDING_CONTEXT.len() + 64];
-        let (ctx, keys) = msg.split_at_mut(BINDING_CONTEXT.len());
-        ctx.copy_from_slice(BINDING_CONTEXT);
-        let (s, d) = keys.split_at_mut(32);
-        s.copy_from_slice(&signing_pub);
-        d.copy_from_slice(&dh_pub);
-        let binding = signing.sign(&msg).to_bytes();
+        let binding =
+            context::sign(&signing, SignatureContext::IdentityBinding, &binding_message(&signing_pub, &dh_pub));
         Self { signing, dh, public: IdentityPublic { signing: signing_pub, dh: dh_pub, binding } }
     }
 
@@ -205,13 +261,17 @@ impl IdentityKeyPair {
         &self.public
     }
 
-    /// Signs `context || msg` with the Ed25519 identity key. Every signature
-    /// in Sealpost uses a distinct context string.
-    pub fn sign(&self, context: &[u8], msg: &[u8]) -> [u8; 64] {
-        let mut prehash = alloc::vec::Vec::with_capacity(context.len().saturating_add(msg.len()));
-        prehash.extend_from_slice(context);
-        prehash.extend_from_slice(msg);
-        self.signing.sign(&prehash).to_bytes()
+    /// Signs `msg` under `context` with the Ed25519 identity key (over
+    /// `u8(len(label)) || label || msg`). The contexts are the protocol's
+    /// closed set: there is no way to sign under any other.
+    pub fn sign(&self, context: SignatureContext, msg: &[u8]) -> [u8; 64] {
+        context::sign(&self.signing, context, msg)
+    }
+
+    /// Plain Ed25519 signing, for the RFC 8032 known-answer tests only.
+    #[cfg(test)]
+    pub(crate) fn sign_raw(&self, msg: &[u8]) -> [u8; 64] {
+        ed25519_dalek::Signer::sign(&self.signing, msg).to_bytes()
     }
 
     pub(crate) fn dh_secret(&self) -> &StaticSecret {
@@ -325,10 +385,93 @@ mod tests {
     fn signatures_are_context_bound() {
         let mut rng = ChaCha20Rng::from_seed([3; 32]);
         let a = IdentityKeyPair::generate(&mut rng);
-        let sig = a.sign(b"ctx-a", b"message");
-        assert_eq!(a.public().verify(b"ctx-a", b"message", &sig), Ok(()));
-        assert_eq!(a.public().verify(b"ctx-b", b"message", &sig), Err(Error::InvalidSignature));
-        assert_eq!(a.public().verify(b"ctx-a", b"messagf", &sig), Err(Error::InvalidSignature));
+        let sig = a.sign(SignatureContext::Bundle, b"message");
+        assert_eq!(a.public().verify(SignatureContext::Bundle, b"message", &sig), Ok(()));
+        assert_eq!(a.public().verify(SignatureContext::OneTimePrekey, b"message", &sig), Err(Error::InvalidSignature));
+        assert_eq!(a.public().verify(SignatureContext::Bundle, b"messagf", &sig), Err(Error::InvalidSignature));
+        // The old unprefixed rule: an empty context and the label moved into
+        // the message made a valid bundle signature. It no longer verifies.
+        let mut old = b"sealpost/v1/bundle".to_vec();
+        old.extend_from_slice(b"message");
+        let forged = a.sign_raw(&old);
+        assert_eq!(a.public().verify(SignatureContext::Bundle, b"message", &forged), Err(Error::InvalidSignature));
+    }
+
+    /// An identity encoding with any two keys, its binding signed by `seed`.
+    fn forged_identity(seed: &[u8; 32], signing: [u8; 32], dh: [u8; 32]) -> [u8; IDENTITY_PUBLIC_LEN] {
+        let key = SigningKey::from_bytes(seed);
+        let binding = context::sign(&key, SignatureContext::IdentityBinding, &binding_message(&signing, &dh));
+        IdentityPublic { signing, dh, binding }.to_bytes()
+    }
+
+    #[test]
+    fn low_order_x25519_identity_key_is_refused_at_parse() {
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let signing = key.verifying_key().to_bytes();
+        for low in LOW_ORDER_X25519 {
+            for top in [0u8, 0x80] {
+                let mut dh = low;
+                dh[31] |= top;
+                // A correctly signed binding does not save a low-order key.
+                let bytes = forged_identity(&[5; 32], signing, dh);
+                assert_eq!(IdentityPublic::from_bytes(&bytes), Err(Error::InvalidKey));
+                // The key check comes before the binding signature.
+                let mut bad_sig = bytes;
+                bad_sig[100] ^= 1;
+                assert_eq!(IdentityPublic::from_bytes(&bad_sig), Err(Error::InvalidKey));
+            }
+        }
+    }
+
+    #[test]
+    fn low_order_list_is_exactly_the_non_contributory_keys() {
+        let secret = StaticSecret::from([0x42; 32]);
+        for low in LOW_ORDER_X25519 {
+            assert!(!secret.diffie_hellman(&DhPublic::from(low)).was_contributory());
+            assert_eq!(check_x25519_public(&low), Err(Error::InvalidKey));
+        }
+        let mut rng = ChaCha20Rng::from_seed([8; 32]);
+        for _ in 0..64 {
+            let id = IdentityKeyPair::generate(&mut rng);
+            assert_eq!(check_x25519_public(id.public().dh_key()), Ok(()));
+        }
+    }
+
+    #[test]
+    fn ed25519_rule_refuses_small_order_and_non_canonical_keys() {
+        let dh = *IdentityKeyPair::generate(&mut ChaCha20Rng::from_seed([9; 32])).public().dh_key();
+        // The neutral point (y = 1) and the point of order 2 (y = -1): small order.
+        let mut minus_one = [0xff; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        let mut one = [0; 32];
+        one[0] = 1;
+        for small in [one, minus_one] {
+            assert_eq!(ed25519_public(&small).err(), Some(Error::InvalidKey));
+            let bytes = forged_identity(&[6; 32], small, dh);
+            assert_eq!(IdentityPublic::from_bytes(&bytes), Err(Error::InvalidKey));
+        }
+        // y + p for a small y that is a point of large order: accepted by the
+        // point decoder, refused by the canonical rule.
+        let mut found = 0;
+        for y in 2u8..19 {
+            let mut canonical = [0; 32];
+            canonical[0] = y;
+            let Ok(point) = VerifyingKey::from_bytes(&canonical) else { continue };
+            if point.is_weak() {
+                continue;
+            }
+            assert!(ed25519_public(&canonical).is_ok());
+            let mut non_canonical = [0xff; 32];
+            non_canonical[0] = 0xed + y;
+            non_canonical[31] = 0x7f;
+            assert!(VerifyingKey::from_bytes(&non_canonical).is_ok());
+            assert_eq!(ed25519_public(&non_canonical).err(), Some(Error::InvalidKey));
+            let bytes = forged_identity(&[6; 32], non_canonical, dh);
+            assert_eq!(IdentityPublic::from_bytes(&bytes), Err(Error::InvalidKey));
+            found += 1;
+        }
+        assert!(found > 0);
     }
 
     #[test]

@@ -12,23 +12,7 @@ use zeroize::Zeroize;
 use crate::error::{Error, Result};
 use crate::secret::SymmetricKey;
 
-/// The HKDF `info` labels. Each is a distinct ASCII string beginning with
-/// `sealpost/v1/`; context bytes follow the label in the `info` input.
-pub mod label {
-    /// Per-message suite keys: key, nonce / IV and MAC key (suite id follows).
-    pub const SUITE_KEYS: &[u8] = b"sealpost/v1/suite-keys";
-    /// Session start: root material from the X3DH-style agreement.
-    pub const SESSION_START: &[u8] = b"sealpost/v1/session-start";
-    /// A ratchet step: an epoch's first chain key and the next root, from
-    /// the root and a Diffie-Hellman output.
-    pub const RATCHET_STEP: &[u8] = b"sealpost/v1/ratchet-step";
-    /// One step of a pairwise chain: message secret and next chain key.
-    pub const CHAIN_STEP: &[u8] = b"sealpost/v1/chain-step";
-    /// One step of a group sender chain: message secret and next chain key.
-    pub const GROUP_CHAIN_STEP: &[u8] = b"sealpost/v1/group-chain-step";
-    /// A pickle's sealing key, from the caller's key or passphrase key.
-    pub const PICKLE: &[u8] = b"sealpost/v1/pickle";
-}
+pub use crate::context::label;
 
 /// The default PBKDF2-HMAC-SHA-256 iteration count for passphrases
 /// (OWASP's 2023 recommendation for this PRF).
@@ -138,23 +122,5 @@ mod tests {
         let b = Pbkdf2Params::new_allowing_weak([2; 16], 10).map(|p| p.derive(b"pw"));
         assert!(a.is_ok() && b.is_ok());
         assert!(a != b);
-    }
-
-    #[test]
-    fn labels_are_distinct() {
-        let all = [
-            label::SUITE_KEYS,
-            label::SESSION_START,
-            label::RATCHET_STEP,
-            label::CHAIN_STEP,
-            label::GROUP_CHAIN_STEP,
-            label::PICKLE,
-        ];
-        for (i, a) in all.iter().enumerate() {
-            for b in all.iter().skip(i + 1) {
-                assert_ne!(a, b);
-                assert!(!a.starts_with(b) && !b.starts_with(a), "labels must not be prefixes");
-            }
-        }
     }
 }

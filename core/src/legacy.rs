@@ -53,9 +53,9 @@ pub const RSA_WRAPPED_TYPE: u8 = 5;
 /// to both parties' keys. Version 1 (unsigned, unbound) is refused.
 pub const RSA_MESSAGE_VERSION: u8 = 2;
 /// The OAEP label.
-pub const OAEP_LABEL: &[u8] = b"sealpost/v1/rsa-wrap";
+pub const OAEP_LABEL: &[u8] = crate::context::RSA_WRAP;
 /// The context that starts the bytes the sender PSS-signs.
-pub const PSS_CONTEXT: &[u8] = b"sealpost/v1/rsa-pss";
+pub const PSS_CONTEXT: &[u8] = crate::context::RSA_PSS;
 /// The PSS salt length (the SHA-256 output length).
 const PSS_SALT_LEN: usize = 32;
 /// The content key length.

@@ -43,6 +43,7 @@ mod account;
 pub mod bundle;
 mod codec;
 pub mod consts;
+mod context;
 pub mod envelope;
 pub mod error;
 pub mod group;
@@ -63,8 +64,10 @@ mod secret;
 pub mod suite;
 mod twofish;
 
-pub use account::{Account, MAX_ONE_TIME_PREKEYS, SIGNED_PREKEY_KEEP_FOR, SIGNED_PREKEY_ROTATE_AFTER};
+pub use account::Account;
 pub use bundle::{OneTimePrekey, PrekeyBundle, SignedPrekeyPublic};
+pub use consts::{MAX_ONE_TIME_PREKEYS, SIGNED_PREKEY_KEEP_FOR, SIGNED_PREKEY_ROTATE_AFTER};
+pub use context::SignatureContext;
 pub use envelope::{Envelope, Padding};
 pub use error::{Error, Result};
 pub use group::GroupSession;
@@ -117,6 +120,30 @@ pub mod hazmat {
     /// The ML-KEM-768 encapsulation key of a 64-byte seed (d || z).
     pub fn ml_kem_public(seed: &[u8; 64]) -> alloc::vec::Vec<u8> {
         crate::pq::PqSecret::from_seed(seed).public()
+    }
+
+    /// ML-KEM-768 encapsulation (FIPS 203) with caller-given randomness
+    /// `m`: (ciphertext, shared secret). The key is checked as a bundle's is
+    /// when parsed: [`Error::InvalidKey`](crate::Error::InvalidKey) unless it
+    /// is 1184 bytes that pass the modulus check.
+    pub fn ml_kem_encapsulate(public: &[u8], m: &[u8; 32]) -> crate::Result<(alloc::vec::Vec<u8>, [u8; 32])> {
+        let (ct, ss) = crate::pq::encapsulate_with(public, m)?;
+        Ok((ct, *ss))
+    }
+
+    /// X25519 (RFC 7748) of a scalar (clamped as the RFC says) and a
+    /// u-coordinate (bit 255 ignored), with no check of the result: a
+    /// low-order `public` gives all zeros. The protocol never uses this; it
+    /// refuses such keys when it parses them ([`check_x25519_public`]).
+    pub fn x25519(secret: &[u8; 32], public: &[u8; 32]) -> [u8; 32] {
+        x25519_dalek::x25519(*secret, *public)
+    }
+
+    /// The protocol's rule for a received X25519 public key:
+    /// [`Error::InvalidKey`](crate::Error::InvalidKey) for the low-order
+    /// points (all-zero output with every scalar), else `Ok`.
+    pub fn check_x25519_public(public: &[u8; 32]) -> crate::Result<()> {
+        crate::identity::check_x25519_public(public)
     }
 
     /// ML-KEM-768 decapsulation with the key of a 64-byte seed.

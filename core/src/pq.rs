@@ -58,14 +58,37 @@ impl PqSecret {
     }
 }
 
+/// Decodes an encapsulation key: [`Error::InvalidKey`] unless it is 1184
+/// bytes whose 12-bit coefficients are all below q = 3329 (the FIPS 203
+/// 7.2 modulus check).
+fn encapsulation_key(public: &[u8]) -> Result<EncapsulationKey<MlKem768>> {
+    let key = public.try_into().map_err(|_| Error::InvalidKey)?;
+    EncapsulationKey::<MlKem768>::new(key).map_err(|_| Error::InvalidKey)
+}
+
+/// Refuses an encapsulation key that [`encapsulate`] would refuse, when a
+/// bundle is parsed.
+pub(crate) fn check_public(public: &[u8]) -> Result<()> {
+    encapsulation_key(public).map(drop)
+}
+
+/// Encapsulation with caller-given randomness `m` (for known-answer tests).
+#[cfg(feature = "hazmat")]
+pub(crate) fn encapsulate_with(public: &[u8], m: &[u8; 32]) -> Result<(alloc::vec::Vec<u8>, Zeroizing<[u8; 32]>)> {
+    let ek = encapsulation_key(public)?;
+    let m = Zeroizing::new(ml_kem::B32::from(*m));
+    let (ct, ss) = ek.encapsulate_deterministic(&m);
+    let ss = Zeroizing::new(ss);
+    Ok((ct.to_vec(), Zeroizing::new((*ss).into())))
+}
+
 /// Encapsulates to a published key with 32 bytes drawn from `rng`:
 /// (ciphertext, shared secret).
 pub(crate) fn encapsulate<R: rand_core::CryptoRng + ?Sized>(
     rng: &mut R,
     public: &[u8],
 ) -> Result<(alloc::vec::Vec<u8>, Zeroizing<[u8; 32]>)> {
-    let key = public.try_into().map_err(|_| Error::InvalidKey)?;
-    let ek = EncapsulationKey::<MlKem768>::new(key).map_err(|_| Error::InvalidKey)?;
+    let ek = encapsulation_key(public)?;
     // m determines the shared secret: drawn into, and wiped from, one buffer.
     let mut m = Zeroizing::new(ml_kem::B32::default());
     rng.fill_bytes(&mut m[..]);

@@ -21,6 +21,14 @@ use sealpost::{
     SessionPolicy, Suite, SymmetricKey,
 };
 
+/// What an Ed25519 signature under a context starts with (PROTOCOL.md 2.1):
+/// `u8(len(label)) || label`.
+fn context_prefix(label: &[u8]) -> Vec<u8> {
+    let mut out = vec![u8::try_from(label.len()).unwrap()];
+    out.extend_from_slice(label);
+    out
+}
+
 /// A distribution made by hand from PROTOCOL.md 7.6: sender key `chain`,
 /// `owner_signature` by the identity `signer`, and `chain_signature` by
 /// `chain` naming `owner` (which need not be `signer`).
@@ -31,7 +39,7 @@ fn hand_made_distribution(
     owner: &IdentityPublic,
 ) -> SenderKeyDistribution {
     let sender_key = chain.verifying_key().to_bytes();
-    let mut owned = b"sealpost/v1/sender-key-owner".to_vec();
+    let mut owned = context_prefix(b"sealpost/v1/sender-key-owner");
     owned.push(group_id.len() as u8);
     owned.extend_from_slice(group_id);
     owned.extend_from_slice(&sender_key);
@@ -47,7 +55,7 @@ fn hand_made_distribution(
         chain_signature: [0; 64],
     };
     let bytes = skd.to_bytes().unwrap();
-    let mut signed = b"sealpost/v1/sender-key-distribution".to_vec();
+    let mut signed = context_prefix(b"sealpost/v1/sender-key-distribution");
     signed.extend_from_slice(owner.signing_key());
     signed.extend_from_slice(&bytes[..bytes.len() - 64]);
     skd.chain_signature = chain.sign(&signed).to_bytes();
@@ -152,7 +160,7 @@ fn a_member_cannot_forge_a_message_as_another() {
     // it (or an edited header) with a key of his own.
     let bob_signing = SigningKey::from_bytes(&[7; 32]);
     let mut forged: GroupMessage = msg.clone();
-    let mut signed = b"sealpost/v1/group-message".to_vec();
+    let mut signed = context_prefix(b"sealpost/v1/group-message");
     signed.extend_from_slice(&forged.signed_bytes().unwrap());
     forged.signature = bob_signing.sign(&signed).to_bytes();
     assert_eq!(g.views[2].decrypt_message(&forged).err(), Some(Error::InvalidSignature));
@@ -197,7 +205,7 @@ fn a_member_cannot_claim_another_members_sender_key() {
     assert_eq!(carol.process_distribution(ids[1].public(), &stolen), Err(Error::InvalidSignature));
     // With Mallory's own identity signature over Alice's sender key: the
     // sender key's signature names Alice, so it is still refused.
-    let mut owned = b"sealpost/v1/sender-key-owner".to_vec();
+    let mut owned = context_prefix(b"sealpost/v1/sender-key-owner");
     owned.push(7);
     owned.extend_from_slice(b"group-1");
     owned.extend_from_slice(&stolen.sender_key);
@@ -398,7 +406,7 @@ fn signed_by_chain(group_id: &[u8], chain: &SigningKey, suite: Suite) -> GroupMe
         ciphertext: vec![0; 40],
         signature: [0; 64],
     };
-    let mut signed = b"sealpost/v1/group-message".to_vec();
+    let mut signed = context_prefix(b"sealpost/v1/group-message");
     signed.extend_from_slice(&forged.signed_bytes().unwrap());
     forged.signature = chain.sign(&signed).to_bytes();
     forged

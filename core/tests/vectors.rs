@@ -125,7 +125,7 @@ fn bundle_vectors() {
         // reproduced from the identity secret.
         let body_len = wire.len() - 64 - 1 - if has_otk { 100 } else { 0 };
         assert_eq!(bundle.pq_prekey().map(hex::encode), doc["pq_prekey"].as_str().map(str::to_owned));
-        let sig = id.sign(b"sealpost/v1/bundle", &wire[..body_len]);
+        let sig = id.sign(sealpost::SignatureContext::Bundle, &wire[..body_len]);
         assert_eq!(sig.to_vec(), wire[body_len..body_len + 64].to_vec());
     }
 }

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! (base64url without padding), where `sig` is the account's Ed25519
-//! identity signature (context `"sealpost/v1/relay-request"`) over
+//! identity signature (context [`REQUEST_CONTEXT`]: the signed bytes start
+//! with `u8(25) || "sealpost/v1/relay-request"`) over
 //!
 //! ```text
 //! METHOD "\n" path-and-query "\n" ts "\n" nonce "\n" hex(SHA-256(body))
@@ -28,8 +29,9 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::store::AccountId;
 
-/// The signature context of relay requests.
-pub const REQUEST_CONTEXT: &[u8] = b"sealpost/v1/relay-request";
+/// The signature context of relay requests (`"sealpost/v1/relay-request"`,
+/// length-prefixed as every Sealpost signature context is).
+pub const REQUEST_CONTEXT: sealpost::SignatureContext = sealpost::SignatureContext::RelayRequest;
 /// The authorization scheme name.
 pub const SCHEME: &str = "Sealpost";
 
