@@ -42,3 +42,26 @@ pub const MAX_GROUP_CHAINS_PER_MEMBER: usize = 2;
 /// compromised; owners rotate weekly, so a much older prekey means the
 /// bundle is stale (or the owner has been away for months).
 pub const MAX_SIGNED_PREKEY_AGE: u64 = 90 * 24 * 3600;
+
+/// How many session-reset nonces a [`Healer`](crate::heal::Healer)
+/// remembers. Entries leave once they are older than the freshness window
+/// ([`RESET_MAX_AGE`](crate::heal::RESET_MAX_AGE)), when a replay would be
+/// refused as stale anyway; if more than this many are fresh, the oldest
+/// is dropped and its timestamp becomes the healer's horizon: every reset
+/// not newer than the horizon is refused, so eviction never reopens a
+/// replay.
+pub const MAX_RESET_NONCES: usize = 1024;
+
+/// How many peers a [`Healer`](crate::heal::Healer) keeps send and accept
+/// times for (each map). Entries leave once they no longer limit anything;
+/// beyond this cap the oldest go first, which only relaxes a rate limit
+/// (replays are refused by the nonce memory).
+pub const MAX_HEAL_PEERS: usize = 4096;
+
+/// How long [`PeerSessions`](crate::heal::PeerSessions) keeps trying the
+/// previous session with a peer after a new one replaced it, so that
+/// messages sent before the renewal still open: one day, the default idle
+/// expiry of a session ([`SessionPolicy`](crate::SessionPolicy)), after
+/// which the replaced session could open nothing anyway. Then the previous
+/// session is dropped (its keys erased).
+pub const PREVIOUS_SESSION_LIFETIME: u64 = 24 * 3600;

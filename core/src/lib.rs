@@ -68,7 +68,7 @@ pub use bundle::{OneTimePrekey, PrekeyBundle, SignedPrekeyPublic};
 pub use envelope::{Envelope, Padding};
 pub use error::{Error, Result};
 pub use group::GroupSession;
-pub use heal::{HealEvent, Healer};
+pub use heal::{HealEvent, Healer, PeerSessions};
 pub use identity::{IdentityKeyPair, IdentityPublic, SafetyNumber};
 pub use pickle::PickleKey;
 pub use policy::{PROTOCOL_VERSION, SessionPolicy, negotiate_suite};

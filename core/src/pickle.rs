@@ -63,6 +63,8 @@ pub enum PickleKind {
     Session,
     /// A group session.
     Group,
+    /// A session-reset [`Healer`](crate::heal::Healer)'s replay and rate memory.
+    Healer,
 }
 
 impl PickleKind {
@@ -71,6 +73,7 @@ impl PickleKind {
             PickleKind::Account => 1,
             PickleKind::Session => 2,
             PickleKind::Group => 3,
+            PickleKind::Healer => 4,
         }
     }
 }
@@ -109,6 +112,19 @@ pub(crate) fn seal<R: rand_core::CryptoRng + ?Sized>(
     key: &PickleKey,
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
+    seal_with_ad(rng, kind, key, &[], plaintext)
+}
+
+/// Seals `plaintext` into a pickle of `kind`, binding the caller's
+/// `associated_data` (not stored): the AEAD associated data is the header
+/// followed by `associated_data`, so the pickle opens only with the same bytes.
+pub(crate) fn seal_with_ad<R: rand_core::CryptoRng + ?Sized>(
+    rng: &mut R,
+    kind: PickleKind,
+    key: &PickleKey,
+    associated_data: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(plaintext.len().saturating_add(64));
     out.extend_from_slice(&[PICKLE_FORMAT, kind.id()]);
     let base = match key {
@@ -128,7 +144,9 @@ pub(crate) fn seal<R: rand_core::CryptoRng + ?Sized>(
     rng.fill_bytes(&mut salt);
     out.extend_from_slice(&salt);
     let keys = pickle_keys(&base, &salt, kind)?;
-    let sealed = keys.seal(&out, plaintext)?;
+    let mut aad = out.clone();
+    aad.extend_from_slice(associated_data);
+    let sealed = keys.seal(&aad, plaintext)?;
     out.extend_from_slice(&sealed);
     Ok(out)
 }
@@ -142,6 +160,17 @@ fn pickle_keys(base: &SymmetricKey, salt: &[u8; SEAL_SALT_LEN], kind: PickleKind
 
 /// Opens a pickle of `kind`; every failure is a typed error.
 pub(crate) fn open(bytes: &[u8], kind: PickleKind, key: &PickleKey) -> Result<Zeroizing<Vec<u8>>> {
+    open_with_ad(bytes, kind, key, &[])
+}
+
+/// Opens a pickle sealed by [`seal_with_ad`] with the same `associated_data`
+/// (other bytes give `AuthenticationFailed`).
+pub(crate) fn open_with_ad(
+    bytes: &[u8],
+    kind: PickleKind,
+    key: &PickleKey,
+    associated_data: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
     let mut r = Reader::new(bytes, "pickle");
     let format = r.u8()?;
     if format != PICKLE_FORMAT {
@@ -165,7 +194,9 @@ pub(crate) fn open(bytes: &[u8], kind: PickleKind, key: &PickleKey) -> Result<Ze
     let header_len = bytes.len().saturating_sub(r.remaining());
     let header = bytes.get(..header_len).ok_or(Error::Malformed("pickle"))?;
     let keys = pickle_keys(&base, &salt, kind)?;
-    Ok(Zeroizing::new(keys.open(header, r.take(r.remaining())?)?))
+    let mut aad = header.to_vec();
+    aad.extend_from_slice(associated_data);
+    Ok(Zeroizing::new(keys.open(&aad, r.take(r.remaining())?)?))
 }
 
 // ---------------------------------------------------------------------------
