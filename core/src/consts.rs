@@ -63,7 +63,25 @@ pub const RESET_MAX_AGE: u64 = 600;
 /// new sessions.
 pub const RESET_MIN_INTERVAL: u64 = 3600;
 
-/// How many session reset nonces a healer remembers to refuse a replayed
-/// request (well above what [`RESET_MIN_INTERVAL`] lets arrive within
-/// [`RESET_MAX_AGE`]).
-pub const MAX_RESET_NONCES: usize = 4096;
+/// How many session-reset nonces a [`Healer`](crate::heal::Healer)
+/// remembers. Entries leave once they are older than the freshness window
+/// ([`RESET_MAX_AGE`](RESET_MAX_AGE)), when a replay would be
+/// refused as stale anyway; if more than this many are fresh, the oldest
+/// is dropped and its timestamp becomes the healer's horizon: every reset
+/// not newer than the horizon is refused, so eviction never reopens a
+/// replay.
+pub const MAX_RESET_NONCES: usize = 1024;
+
+/// How many peers a [`Healer`](crate::heal::Healer) keeps send and accept
+/// times for (each map). Entries leave once they no longer limit anything;
+/// beyond this cap the oldest go first, which only relaxes a rate limit
+/// (replays are refused by the nonce memory).
+pub const MAX_HEAL_PEERS: usize = 4096;
+
+/// How long [`PeerSessions`](crate::heal::PeerSessions) keeps trying the
+/// previous session with a peer after a new one replaced it, so that
+/// messages sent before the renewal still open: one day, the default idle
+/// expiry of a session ([`SessionPolicy`](crate::SessionPolicy)), after
+/// which the replaced session could open nothing anyway. Then the previous
+/// session is dropped (its keys erased).
+pub const PREVIOUS_SESSION_LIFETIME: u64 = 24 * 3600;

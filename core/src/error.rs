@@ -53,6 +53,10 @@ pub enum Error {
     RedistributionRequired,
     /// The same request came again too soon (a rate limit).
     RateLimited,
+    /// A session reset is addressed to another party, or names a session
+    /// other than the receiver's current one (an old, delayed request): it
+    /// must not end the session it would have ended.
+    Misdirected,
     /// A parameter is below the safe minimum (for example too few PBKDF2
     /// iterations) and the caller did not opt in explicitly, or outside the
     /// supported set (an RSA modulus not exactly 2048 or 3072 bits).
@@ -84,6 +88,7 @@ impl fmt::Display for Error {
             Self::UnknownSender => f.write_str("unknown sender or sender key"),
             Self::RedistributionRequired => f.write_str("send the new sender key to the group first"),
             Self::RateLimited => f.write_str("too soon to repeat this request"),
+            Self::Misdirected => f.write_str("request addressed to another party or another session"),
             Self::WeakParameters => f.write_str("parameters below the safe minimum"),
             Self::TooLarge => f.write_str("input too large"),
             Self::Rng => f.write_str("random number generator failure"),

@@ -77,6 +77,8 @@ pub enum PickleKind {
     Session,
     /// A group session.
     Group,
+    /// A session-reset [`Healer`](crate::heal::Healer)'s replay and rate memory.
+    Healer,
 }
 
 impl PickleKind {
@@ -85,6 +87,7 @@ impl PickleKind {
             PickleKind::Account => 1,
             PickleKind::Session => 2,
             PickleKind::Group => 3,
+            PickleKind::Healer => 4,
         }
     }
 }

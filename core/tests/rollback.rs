@@ -132,8 +132,17 @@ fn deliver(
                         now,
                     )
                     .expect("a reset request");
-                let event = sender.healer.accept(&request, receiver.account.identity(), now).unwrap();
-                assert_eq!(event, HealEvent::Renewed { peer: *receiver.account.identity() });
+                let event = sender
+                    .healer
+                    .accept(
+                        &request,
+                        sender.account.identity(),
+                        receiver.account.identity(),
+                        Some(sender.session.id()),
+                        now,
+                    )
+                    .unwrap();
+                assert_eq!(event, HealEvent::Renewed { peer: *receiver.account.identity(), crossed: false });
                 let (s, r) = start(rng, &sender.account, &mut receiver.account, now, ledger);
                 sender.session = s;
                 receiver.session = r;
