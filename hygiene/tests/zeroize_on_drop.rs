@@ -180,7 +180,7 @@ struct Seen {
 /// growing `Vec` frees its old buffer unwiped (recording is off then), and
 /// the allocator hands that memory out again, stale secrets and all, as
 /// the spare capacity of a later block, which the log would then show.
-const ROOM: usize = 50_000;
+const ROOM: usize = 100_000;
 
 impl Seen {
     fn new() -> Self {
@@ -219,9 +219,10 @@ const NOW: u64 = 1_700_000_000;
 /// drops secrets: skipped keys, a wholly missed epoch, evictions of kept
 /// keys, closed-chain records beyond their bound, own ratchet keys beyond
 /// theirs, a pickle round trip and a restored sender.
-fn pairwise(seen: &mut Seen) {
+fn pairwise(seen: &mut Seen, suite: Suite) {
     let mut rng = ChaCha20Rng::from_seed([31; 32]);
     let policy = SessionPolicy {
+        suites: vec![suite],
         max_messages_per_chain: 3,
         max_skip_per_chain: 6,
         max_skipped_total: 5,
@@ -301,9 +302,10 @@ fn pairwise(seen: &mut Seen) {
 /// drops secrets: skipped keys and their eviction, a second chain per
 /// member and the eviction of the third, a member's removal, a pickle
 /// round trip.
-fn group(seen: &mut Seen) {
+fn group(seen: &mut Seen, suite: Suite) {
     let mut rng = ChaCha20Rng::from_seed([32; 32]);
-    let policy = SessionPolicy { max_skip_per_chain: 6, max_skipped_total: 3, ..SessionPolicy::default() };
+    let policy =
+        SessionPolicy { suites: vec![suite], max_skip_per_chain: 6, max_skipped_total: 3, ..SessionPolicy::default() };
     let ids: Vec<IdentityKeyPair> = (0..4).map(|_| IdentityKeyPair::generate(&mut rng)).collect();
     let mut g: Vec<GroupSession> =
         ids.iter().map(|id| GroupSession::new(&mut rng, b"hygiene", id, &policy).unwrap()).collect();
@@ -392,10 +394,14 @@ fn leaked(freed: &[u8], secrets: &[[u8; 32]]) -> Vec<[u8; 16]> {
 #[test]
 fn a_whole_conversation_leaves_no_secret_in_freed_memory() {
     let mut seen = Seen::new();
-    let freed = freed_during(|| {
-        pairwise(&mut seen);
-        group(&mut seen);
-    });
+    // Every suite: their key schedules and buffers differ.
+    let conversation = |seen: &mut Seen| {
+        for suite in Suite::ALL {
+            pairwise(seen, suite);
+            group(seen, suite);
+        }
+    };
+    let freed = freed_during(|| conversation(&mut seen));
     seen.check_room();
     assert!(freed.len() > 100_000, "the conversation's allocations were freed while recording");
     assert!(seen.session.len() > 500 && seen.group.len() > 100, "the conversation used few secrets");
@@ -408,9 +414,7 @@ fn a_whole_conversation_leaves_no_secret_in_freed_memory() {
     // block holding a leaked secret was freed.
     WATCH.with(|w| w.borrow_mut().extend(session.iter().chain(&group_leaks)));
     let _ = freed_during(|| {
-        let mut again = Seen::new();
-        pairwise(&mut again);
-        group(&mut again);
+        conversation(&mut Seen::new());
     });
     WATCH.with(|w| w.borrow_mut().clear());
     let traces = TRACES.with(|t| std::mem::take(&mut *t.borrow_mut()));
