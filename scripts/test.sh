@@ -32,6 +32,9 @@ bash scripts/regen-vectors.sh --check
 step "tests"
 cargo test --workspace --all-features
 
+step "secret hygiene again in a release build (no debug assertions, full optimization: what ships)"
+cargo test --release -p sealpost-hygiene
+
 step "the whole core test suite again with the portable RustCrypto AEADs instead of ring"
 cargo test -p sealpost --no-default-features --features std,rsa
 

@@ -472,6 +472,21 @@ impl GroupSession {
         Ok((identity, plaintext))
     }
 
+    /// Every secret held, in no particular order (feature `hazmat`).
+    #[cfg_attr(not(feature = "hazmat"), allow(dead_code))]
+    pub(crate) fn secrets(&self) -> Zeroizing<Vec<[u8; 32]>> {
+        let chains = self.members.iter().flat_map(|m| m.chains.iter());
+        let n = chains.clone().fold(2usize, |n, c| n.saturating_add(1).saturating_add(c.skipped.len()));
+        let mut out = Zeroizing::new(Vec::with_capacity(n));
+        out.push(self.own.signing.to_bytes());
+        out.push(*self.own.ck.as_bytes());
+        for c in chains {
+            out.push(*c.ck.as_bytes());
+            out.extend(c.skipped.iter().map(|(_, k)| *k.as_bytes()));
+        }
+        out
+    }
+
     /// Serializes and seals the group session, bound to `associated_data`
     /// (for example the group id and the storage key): the same bytes must
     /// be given to [`GroupSession::from_pickle`].

@@ -163,6 +163,20 @@ pub mod hazmat {
         crate::pickle::seal(rng, kind, key, &[], plaintext)
     }
 
+    /// Every 32-byte secret `session` holds right now (roots, chain keys,
+    /// own ratchet secrets, kept message keys), for tests that look for
+    /// them where they must not be (freed memory). Wiped on drop.
+    pub fn session_secrets(session: &crate::Session) -> zeroize::Zeroizing<alloc::vec::Vec<[u8; 32]>> {
+        session.secrets()
+    }
+
+    /// Every 32-byte secret `group` holds right now (its signing seed and
+    /// chain key, the other members' chain keys and kept message keys).
+    /// Wiped on drop.
+    pub fn group_secrets(group: &crate::GroupSession) -> zeroize::Zeroizing<alloc::vec::Vec<[u8; 32]>> {
+        group.secrets()
+    }
+
     /// The suite keys with which `session` would open `envelope`, computed
     /// without changing the session. Lets tests show that no key and nonce
     /// is ever used twice.

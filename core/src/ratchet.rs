@@ -402,6 +402,24 @@ impl Session {
             && self.receiving_base_key().is_some_and(|k| k == message.base_key)
     }
 
+    /// Every secret held, in no particular order (feature `hazmat`).
+    #[cfg_attr(not(feature = "hazmat"), allow(dead_code))]
+    pub(crate) fn secrets(&self) -> Zeroizing<Vec<[u8; 32]>> {
+        let n = 2usize
+            .saturating_add(self.own_keys.len())
+            .saturating_add(self.receiving.len())
+            .saturating_add(self.skipped.len())
+            .saturating_add(1);
+        let mut out = Zeroizing::new(Vec::with_capacity(n));
+        out.push(*self.send_root.as_bytes());
+        out.push(*self.recv_root.as_bytes());
+        out.extend(self.sending.iter().map(|s| *s.ck.as_bytes()));
+        out.extend(self.own_keys.iter().map(|k| k.secret.to_bytes()));
+        out.extend(self.receiving.iter().map(|c| *c.ck.as_bytes()));
+        out.extend(self.skipped.iter().map(|k| *k.secret.as_bytes()));
+        out
+    }
+
     fn receiving_base_key(&self) -> Option<[u8; 32]> {
         self.start_base_key
     }
