@@ -68,11 +68,16 @@ impl Relay {
     /// Builds the relay state around an opened store.
     pub fn new(config: Config, store: Arc<SqliteStore>, codes: Arc<dyn CodeSink>) -> Self {
         Self {
+            nonces: NonceCache::new(
+                config.max_nonces_per_account,
+                config.max_nonces,
+                config.max_clock_skew_secs,
+                unix_now(),
+            ),
             account_limits: RateLimiter::new(config.rate_account_per_sec, config.rate_account_burst),
             ip_limits: RateLimiter::new(config.rate_ip_per_sec, config.rate_ip_burst),
             config,
             store,
-            nonces: NonceCache::default(),
             sessions: Sessions::default(),
             hub: Hub::default(),
             metrics: Metrics::default(),
@@ -165,12 +170,13 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
 
     let call = read_call(relay, req).await?;
     let is_deposit = method == Method::POST && segs.as_slice() == ["v1", "messages"];
-    let account = authenticate(relay, &call, is_deposit)?;
     // Every route but publishing one's bundle needs a registered account.
     let publishing = segs.as_slice() == ["v1", "keys", "bundle"];
-    if !publishing && !relay.store.is_known(&account) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_registered", "publish a bundle first"));
+    if publishing {
+        // A bundle that does not verify is refused before its nonce is kept.
+        parse_bundle(&call.body)?;
     }
+    let account = authenticate(relay, &call, is_deposit, !publishing)?;
 
     match (&method, segs.as_slice()) {
         (&Method::POST, ["v1", "keys", "bundle"]) => publish_bundle(relay, account, &call).await,
@@ -221,31 +227,39 @@ async fn read_call(relay: &Relay, req: Request<Incoming>) -> Result<Call, ApiErr
 }
 
 /// Checks the request's signature (any route) or, where `allow_session`,
-/// its session MAC; then the account's rate limit.
-fn authenticate(relay: &Relay, call: &Call, allow_session: bool) -> Result<AccountId, ApiError> {
+/// its session MAC; then (where `registered`) that the account published a
+/// bundle, then the account's rate limit, and only then records the
+/// nonce: a refused request leaves nothing behind.
+fn authenticate(relay: &Relay, call: &Call, allow_session: bool, registered: bool) -> Result<AccountId, ApiError> {
     let header = call
         .auth
         .as_deref()
         .ok_or_else(|| ApiError::unauthorized("missing_authorization", "this route needs a signed request"))?;
-    let account = if header.starts_with(SESSION_SCHEME) {
+    if header.starts_with(SESSION_SCHEME) {
         if !allow_session {
             return Err(ApiError::unauthorized("signature_required", "this route needs an identity signature"));
         }
-        relay.sessions.verify(header, call.method.as_str(), &call.path_and_query, &call.body, unix_now())?
-    } else {
-        let creds = Credentials::parse(header)?;
-        creds.verify(
-            call.method.as_str(),
-            &call.path_and_query,
-            &call.body,
-            unix_now(),
-            relay.config.max_clock_skew_secs,
-            &relay.nonces,
-        )?;
-        creds.account
-    };
-    relay.account_limits.check(&account).map_err(ApiError::rate_limited)?;
-    Ok(account)
+        // Sessions are only opened by registered accounts.
+        let account =
+            relay.sessions.verify(header, call.method.as_str(), &call.path_and_query, &call.body, unix_now())?;
+        relay.account_limits.check(&account).map_err(ApiError::rate_limited)?;
+        return Ok(account);
+    }
+    let creds = Credentials::parse(header)?;
+    let now = unix_now();
+    creds.verify(call.method.as_str(), &call.path_and_query, &call.body, now, relay.config.max_clock_skew_secs)?;
+    admit(relay, &creds, registered, now)?;
+    Ok(creds.account)
+}
+
+/// After a verified signature: the registration check (where asked), the
+/// account's rate limit, then the nonce.
+pub(crate) fn admit(relay: &Relay, creds: &Credentials, registered: bool, now: u64) -> Result<(), ApiError> {
+    if registered && !relay.store.is_known(&creds.account) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_registered", "publish a bundle first"));
+    }
+    relay.account_limits.check(&creds.account).map_err(ApiError::rate_limited)?;
+    relay.nonces.record(creds, now)
 }
 
 fn open_session(relay: &Relay, account: AccountId, call: &Call) -> Result<Resp, ApiError> {

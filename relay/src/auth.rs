@@ -117,8 +117,10 @@ impl Credentials {
         })
     }
 
-    /// Checks time, signature and nonce (in that order; the nonce is only
-    /// recorded for a request whose signature verified).
+    /// Checks the timestamp against the clock and the signature. The nonce
+    /// is not recorded here: the caller checks the cheap things (is the
+    /// account registered, is it within its rate limit) first and then
+    /// calls [`NonceCache::record`], so refused requests cost no memory.
     pub fn verify(
         &self,
         method: &str,
@@ -126,7 +128,6 @@ impl Credentials {
         body: &[u8],
         now: u64,
         max_skew: u64,
-        nonces: &NonceCache,
     ) -> Result<(), ApiError> {
         if self.ts.abs_diff(now) > max_skew {
             return Err(ApiError::unauthorized("stale_request", "timestamp outside the accepted window"));
@@ -134,41 +135,182 @@ impl Credentials {
         let msg = signed_bytes(method, path_and_query, self.ts, &self.nonce, body);
         sealpost::identity::verify_signature(&self.account, REQUEST_CONTEXT, &msg, &self.sig)
             .map_err(|_| ApiError::unauthorized("bad_signature", "the request signature does not verify"))?;
-        if !nonces.insert(&self.account, &self.nonce, now.saturating_add(max_skew.saturating_mul(2))) {
-            return Err(ApiError::unauthorized("replayed_request", "this nonce was already used"));
-        }
         Ok(())
     }
 }
 
-/// Nonces seen recently, per account, until they expire. Bounded: when
-/// full, requests are refused rather than the window silently shortened.
+/// The nonces one account used recently.
 #[derive(Default)]
-pub struct NonceCache {
-    seen: Mutex<HashMap<[u8; 48], u64>>,
+struct AccountNonces {
+    /// Requests of this account signed at or before this time are refused
+    /// (their nonces may have been forgotten).
+    floor: u64,
+    /// `(timestamp, nonce)` of recent requests, unordered.
+    seen: Vec<(u64, [u8; 16])>,
 }
 
-/// Most nonces remembered at once.
-const MAX_NONCES: usize = 2_000_000;
-
-impl NonceCache {
-    /// Records a nonce; false if it was already there (or the cache is full).
-    pub fn insert(&self, account: &AccountId, nonce: &[u8; 16], expires: u64) -> bool {
-        let mut key = [0u8; 48];
-        key[..32].copy_from_slice(account);
-        key[32..].copy_from_slice(nonce);
-        let Ok(mut seen) = self.seen.lock() else { return false };
-        if seen.len() >= MAX_NONCES {
-            return false;
+impl AccountNonces {
+    /// Forgets the oldest entries until at most `keep` are left, raising the floor.
+    fn shrink_to(&mut self, keep: usize) {
+        if self.seen.len() <= keep {
+            return;
         }
-        seen.insert(key, expires).is_none()
+        self.seen.sort_unstable_by_key(|(ts, _)| *ts);
+        let drop = self.seen.len().saturating_sub(keep);
+        if let Some((ts, _)) = self.seen.get(drop.saturating_sub(1)) {
+            self.floor = self.floor.max(*ts);
+        }
+        self.seen.drain(..drop);
     }
 
-    /// Forgets expired nonces.
-    pub fn purge(&self, now: u64) {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.retain(|_, exp| *exp >= now);
+    fn newest(&self) -> u64 {
+        self.seen.iter().map(|(ts, _)| *ts).max().unwrap_or(0).max(self.floor)
+    }
+}
+
+struct NonceState {
+    accounts: HashMap<AccountId, AccountNonces>,
+    /// Entries in all `seen` lists.
+    entries: usize,
+    /// Requests signed at or before this time are refused for every
+    /// account (only raised when whole accounts had to be forgotten).
+    floor: u64,
+}
+
+/// Nonces of signed requests, per account, until their timestamps leave
+/// the accepted window.
+///
+/// Bounded without ever refusing everyone: an account keeps at most
+/// `per_account` nonces (when it has more, its oldest are forgotten and its
+/// requests signed at or before the newest forgotten one are refused as
+/// stale, so that they cannot be replayed); when all accounts together
+/// hold `total`, expired entries are dropped and every account keeps its
+/// newest half. Requests signed before the relay started are refused, so
+/// that a restart (which forgets every nonce) opens no replay window.
+pub struct NonceCache {
+    state: Mutex<NonceState>,
+    per_account: usize,
+    total: usize,
+    window: u64,
+    not_before: u64,
+}
+
+impl NonceCache {
+    /// A cache keeping `per_account` nonces per account and `total` in all,
+    /// for timestamps up to `window` seconds from the clock, refusing
+    /// requests signed before `not_before` (the start of the process).
+    pub fn new(per_account: usize, total: usize, window: u64, not_before: u64) -> Self {
+        Self {
+            state: Mutex::new(NonceState { accounts: HashMap::new(), entries: 0, floor: 0 }),
+            per_account: per_account.max(1),
+            total: total.max(2),
+            window,
+            not_before,
         }
+    }
+
+    /// Records the nonce of a verified request: refused if the same
+    /// request was seen (`replayed_request`) or if it was signed before the
+    /// relay started or before nonces of its account had to be forgotten
+    /// (`stale_request`, sign it again).
+    pub fn record(&self, creds: &Credentials, now: u64) -> Result<(), ApiError> {
+        let stale = |why: &str| ApiError::unauthorized("stale_request", format!("{why}; sign the request again"));
+        if creds.ts < self.not_before {
+            return Err(stale("the request was signed before the relay started"));
+        }
+        let mut state = self.state.lock().map_err(|_| ApiError::internal("nonce lock poisoned"))?;
+        if creds.ts <= state.floor {
+            return Err(stale("the request is older than the relay's replay memory"));
+        }
+        let mine = state.accounts.entry(creds.account).or_default();
+        if creds.ts <= mine.floor {
+            return Err(stale("the request is older than this account's replay memory"));
+        }
+        if mine.seen.iter().any(|(ts, n)| *ts == creds.ts && n == &creds.nonce) {
+            return Err(ApiError::unauthorized("replayed_request", "this nonce was already used"));
+        }
+        mine.seen.push((creds.ts, creds.nonce));
+        let before = mine.seen.len();
+        mine.shrink_to(self.per_account);
+        let removed = before.saturating_sub(mine.seen.len());
+        state.entries = state.entries.saturating_add(1).saturating_sub(removed);
+        if state.entries.saturating_add(state.accounts.len()) > self.total {
+            self.compact(&mut state, now);
+        }
+        Ok(())
+    }
+
+    /// Makes room: drops expired entries; then trims the accounts holding
+    /// the most nonces down to a common level (accounts below it keep
+    /// everything), so that the cache is at most half full; and only if
+    /// accounts alone fill half of it, forgets the accounts with the oldest
+    /// requests behind a global floor. Amortized O(log n) per request, as
+    /// each pass at least halves the cache.
+    fn compact(&self, state: &mut NonceState, now: u64) {
+        Self::expire(state, now, self.window);
+        let half = self.total / 2;
+        if state.entries.saturating_add(state.accounts.len()) <= half {
+            return;
+        }
+        let budget = half.saturating_sub(state.accounts.len());
+        let mut lens: Vec<usize> = state.accounts.values().map(|a| a.seen.len()).collect();
+        lens.sort_unstable();
+        // The largest level such that the sum of min(len, level) fits.
+        let (mut level, mut below, n) = (usize::MAX, 0usize, lens.len());
+        for (i, len) in lens.iter().enumerate() {
+            let rest = n.saturating_sub(i);
+            if below.saturating_add(len.saturating_mul(rest)) > budget {
+                level = budget.saturating_sub(below) / rest.max(1);
+                break;
+            }
+            below = below.saturating_add(*len);
+        }
+        let mut entries = 0usize;
+        for a in state.accounts.values_mut() {
+            a.shrink_to(level);
+            entries = entries.saturating_add(a.seen.len());
+        }
+        state.entries = entries;
+        if state.accounts.len() > half {
+            let mut by_age: Vec<(u64, AccountId)> = state.accounts.iter().map(|(k, a)| (a.newest(), *k)).collect();
+            by_age.sort_unstable();
+            let excess = state.accounts.len().saturating_sub(half);
+            for (newest, account) in by_age.into_iter().take(excess) {
+                if let Some(a) = state.accounts.remove(&account) {
+                    state.entries = state.entries.saturating_sub(a.seen.len());
+                    state.floor = state.floor.max(newest);
+                }
+            }
+        }
+    }
+
+    fn expire(state: &mut NonceState, now: u64, window: u64) {
+        let oldest_valid = now.saturating_sub(window);
+        let mut entries = 0usize;
+        state.accounts.retain(|_, a| {
+            a.seen.retain(|(ts, _)| *ts >= oldest_valid);
+            entries = entries.saturating_add(a.seen.len());
+            !a.seen.is_empty() || a.floor >= oldest_valid
+        });
+        state.entries = entries;
+    }
+
+    /// Forgets nonces whose timestamps left the accepted window (they are
+    /// refused as stale anyway).
+    pub fn purge(&self, now: u64) {
+        if let Ok(mut state) = self.state.lock() {
+            Self::expire(&mut state, now, self.window);
+        }
+    }
+
+    /// How many nonces are remembered (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.state.lock().map(|s| s.entries).unwrap_or(0)
+    }
+
+    /// Whether no nonce is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -60,6 +60,12 @@ pub struct Config {
     /// Addresses of reverse proxies whose `X-Forwarded-For` is believed
     /// (for per-address rate limits); empty: the TCP peer is the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Nonces of signed requests remembered per account; beyond, its oldest
+    /// are forgotten and older timestamps of that account refused.
+    pub max_nonces_per_account: usize,
+    /// Nonces remembered in all; beyond, the accounts holding the most are
+    /// trimmed first.
+    pub max_nonces: usize,
 }
 
 /// Log output format.
@@ -99,6 +105,8 @@ impl Default for Config {
             ws_max_per_account: 8,
             ws_idle_secs: 90,
             trusted_proxies: Vec::new(),
+            max_nonces: 1_000_000,
+            max_nonces_per_account: 1000,
         }
     }
 }
@@ -197,6 +205,14 @@ pub struct Cli {
     /// per-address rate limits (comma-separated addresses) [default: none].
     #[arg(long, env = "SEALPOST_TRUSTED_PROXIES", value_name = "ADDRS", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    /// Nonces remembered per account; beyond, the account's oldest are
+    /// forgotten and requests it signed earlier refused as stale [default: 1000].
+    #[arg(long, env = "SEALPOST_MAX_NONCES_PER_ACCOUNT", value_name = "N")]
+    pub max_nonces_per_account: Option<usize>,
+    /// Nonces remembered in all; when full, the accounts holding the most
+    /// are trimmed first (never a refusal for everyone) [default: 1000000].
+    #[arg(long, env = "SEALPOST_MAX_NONCES", value_name = "N")]
+    pub max_nonces: Option<usize>,
 }
 
 /// The TOML file's shape: every key optional, unknown keys refused.
@@ -227,6 +243,8 @@ struct FileConfig {
     ws_max_per_account: Option<usize>,
     ws_idle_secs: Option<u64>,
     trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    max_nonces_per_account: Option<usize>,
+    max_nonces: Option<usize>,
 }
 
 impl Config {
@@ -271,6 +289,8 @@ impl Config {
             ws_max_per_account: pick!(ws_max_per_account),
             ws_idle_secs: pick!(ws_idle_secs),
             trusted_proxies: cli.trusted_proxies.or(file.trusted_proxies).unwrap_or_default(),
+            max_nonces: pick!(max_nonces),
+            max_nonces_per_account: pick!(max_nonces_per_account),
         };
         config.check()?;
         Ok(config)
@@ -303,6 +323,9 @@ impl Config {
         }
         if self.ws_max_per_account == 0 || self.ws_idle_secs < 3 {
             return Err("ws_max_per_account must be positive and ws_idle_secs at least 3".into());
+        }
+        if self.max_nonces_per_account == 0 || self.max_nonces < 2 {
+            return Err("max_nonces_per_account must be positive and max_nonces at least 2".into());
         }
         if self.code_max_attempts == 0 || self.code_ttl_secs == 0 || self.purge_interval_secs == 0 {
             return Err("code_max_attempts, code_ttl_secs and purge_interval_secs must be positive".into());

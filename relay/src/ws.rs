@@ -82,11 +82,9 @@ pub async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Result<Re
         ),
     };
     let creds = Credentials::parse(&header)?;
-    creds.verify("GET", &signed_path, b"", unix_now(), relay.config.max_clock_skew_secs, &relay.nonces)?;
-    if !relay.store.is_known(&creds.account) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_registered", "publish a bundle first"));
-    }
-    relay.account_limits.check(&creds.account).map_err(ApiError::rate_limited)?;
+    let now = unix_now();
+    creds.verify("GET", &signed_path, b"", now, relay.config.max_clock_skew_secs)?;
+    crate::api::admit(&relay, &creds, true, now)?;
     if relay.hub.connections_of(&creds.account) >= relay.config.ws_max_per_account {
         return Err(ApiError {
             retry_after: Some(relay.config.ws_idle_secs),
