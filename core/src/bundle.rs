@@ -296,3 +296,38 @@ impl PrekeyBundle {
         Ok(bundle)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    fn signed(identity: &IdentityKeyPair, spk_key: [u8; 32], pq: Vec<u8>) -> Result<PrekeyBundle> {
+        let spk = SignedPrekeyPublic { id: 1, key: spk_key, created_at: 0 };
+        PrekeyBundle::sign(identity, alloc::vec![1, 2], alloc::vec![1], spk, Some(pq))
+    }
+
+    #[test]
+    fn correctly_signed_bundle_with_a_bad_key_is_refused() {
+        let mut rng = ChaCha20Rng::from_seed([11; 32]);
+        let id = IdentityKeyPair::generate(&mut rng);
+        let pq = crate::pq::PqSecret::generate(&mut rng).public();
+        let good = signed(&id, [9; 32], pq.clone()).unwrap();
+        assert_eq!(PrekeyBundle::from_bytes(&good.to_bytes()), Ok(good));
+        // Every signature verifies; the keys themselves are refused.
+        let low = signed(&id, [0; 32], pq.clone()).unwrap();
+        assert_eq!(PrekeyBundle::from_bytes(&low.to_bytes()), Err(Error::InvalidKey));
+        let mut bad_pq = pq;
+        bad_pq[0] = 0xff;
+        bad_pq[1] |= 0x0f; // first coefficient 0xfff >= 3329
+        let out_of_range = signed(&id, [9; 32], bad_pq).unwrap();
+        assert_eq!(PrekeyBundle::from_bytes(&out_of_range.to_bytes()), Err(Error::InvalidKey));
+        let otk = OneTimePrekey::sign(&id, 2, [0; 32]);
+        let mut wire = signed(&id, [9; 32], crate::pq::PqSecret::generate(&mut rng).public()).unwrap().to_bytes();
+        wire.pop();
+        wire.push(1);
+        wire.extend_from_slice(&otk.to_bytes());
+        assert_eq!(PrekeyBundle::from_bytes(&wire), Err(Error::InvalidKey));
+    }
+}

@@ -29,8 +29,11 @@ pub enum Error {
     AuthenticationFailed,
     /// A signature did not verify under the claimed key.
     InvalidSignature,
-    /// A public key is not acceptable (for example a low-order X25519 point
-    /// that would give an all-zero shared secret).
+    /// A public key is not acceptable, refused when it is parsed: a
+    /// low-order X25519 key (one that gives an all-zero shared secret), an
+    /// Ed25519 key that is non-canonical or of small order, or an ML-KEM-768
+    /// key that fails the FIPS 203 modulus check. Key checks come before
+    /// signature checks, so a bad key is never reported as a bad signature.
     InvalidKey,
     /// This message was already decrypted once; a second delivery is a replay.
     Replay,
