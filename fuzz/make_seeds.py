@@ -43,6 +43,14 @@ for step in load("group.json")["steps"]:
             e = bytes.fromhex(step[field])
             put("envelope_decode", e)
             put("group_decrypt", e)
+# session_reset: the reset vector as is (any-bytes path), and short
+# (index, xor) lists for the mutation path.
+reset = bytes.fromhex(envelopes["session_reset"]["encoding"])
+put("session_reset", reset)
+put("session_reset", reset[:-1])
+put("session_reset", b"\x00\x05\x01")
+put("session_reset", b"\x01\x7b\x00")
+put("session_reset", b"\x01\x7a\x80\x00\x40\x02")
 # room_payload: a mode byte (see the target), then a room payload (12.5),
 # edits, or an envelope. The room is "lobby".
 room = b"\x05lobby"

@@ -584,6 +584,7 @@ CTX_OTK = vec8(b"sealpost/v1/one-time-prekey")
 CTX_OWNER = vec8(b"sealpost/v1/sender-key-owner")              # identity key (7.6)
 CTX_DISTRIBUTION = vec8(b"sealpost/v1/sender-key-distribution")  # sender key (7.6)
 CTX_GROUP = vec8(b"sealpost/v1/group-message")                  # sender key (12.2)
+CTX_RESET = vec8(b"sealpost/v1/session-reset")                  # identity key (12B.2)
 
 P25519 = 2**255 - 19
 
@@ -997,7 +998,7 @@ def check_envelopes(c):
     d = load("envelopes.json")
     hdr_fields = ("ratchet_key", "prev_ratchet_key", "salt")
     for name, v in d.items():
-        if name == "description":
+        if name in ("description", "session_reset"):  # type 6: check_session_reset
             continue
         enc = h(v["encoding"])
         try:
@@ -1075,6 +1076,90 @@ def check_envelopes(c):
                            (rat[:2] + b"\x06" + rat[3:], "suite 6", "UnsupportedSuite"),
                            (b"", "empty", "Malformed(envelope): truncated")):
         c.raises(lambda: envelope_decode(bad), want, "envelope with " + why)
+
+
+RESET_MAX_AGE = 600
+
+
+def session_reset_decode(b):
+    """Parses and verifies a session reset (12B.1, 12B.2)."""
+    r = Reader(b, "session reset")
+    version, typ, zero = r.u8(), r.u8(), r.u8()
+    if version != 1:
+        raise ValueError("UnsupportedVersion")
+    if typ != 6 or zero != 0:
+        raise ValueError("Malformed(session reset)")
+    frm, to = r.take(128), r.take(128)
+    identity_decode(frm)
+    identity_decode(to)
+    sid, ts, nonce, sig = r.take(32), r.u64(), r.take(16), r.take(64)
+    r.end()
+    if not ed_verify(frm[:32], sig, CTX_RESET + b[:-64]):
+        raise ValueError("InvalidSignature")
+    return {"from": frm, "to": to, "session_id": sid, "timestamp": ts, "nonce": nonce,
+            "signature": sig}
+
+
+def session_reset_accept(b, own, peer, current, now):
+    """The checks of 12B.3 steps 1 to 4 and 6 (steps 5 and 7 need memory)."""
+    e = session_reset_decode(b)
+    if e["from"] != peer:
+        raise ValueError("InvalidSignature")
+    if e["to"] != own:
+        raise ValueError("Misdirected")
+    if abs(e["timestamp"] - now) > RESET_MAX_AGE:
+        raise ValueError("OutsideWindow")
+    if e["session_id"] != bytes(32) and e["session_id"] != current:
+        raise ValueError("Misdirected")
+    return e
+
+
+def check_session_reset(c):
+    v = load("envelopes.json")["session_reset"]
+    enc = h(v["encoding"])
+    frm = identity_encode(h(v["from_signing_seed"]), h(v["from_dh_secret"]))
+    to = identity_encode(h(v["to_signing_seed"]), h(v["to_dh_secret"]))
+    c.eq(frm, h(v["from"]), "from identity from its secrets")
+    c.eq(to, h(v["to"]), "to identity from its secrets")
+    body = u8(1) + u8(6) + u8(0) + frm + to + h(v["session_id"]) + u64(v["timestamp"]) + h(v["nonce"])
+    c.eq(body, h(v["signed_bytes"]), "signed bytes re-encoded")
+    # Ed25519 is deterministic: the signature is reproduced from the seed.
+    sig = ed_sign(h(v["from_signing_seed"]), CTX_RESET + body)
+    c.eq(sig, h(v["signature"]), "signature reproduced")
+    c.eq(body + sig, enc, "re-encoding")
+    c.eq(len(enc), 379, "length")
+    try:
+        e = session_reset_decode(enc)
+        for f in ("from", "to", "session_id", "nonce", "signature"):
+            c.eq(e[f], h(v[f]), "decoded " + f)
+        c.eq(e["timestamp"], v["timestamp"], "decoded timestamp")
+    except ValueError as ex:
+        c.fail("decode: %s" % ex)
+    t, sid = v["timestamp"], h(v["session_id"])
+    try:
+        session_reset_accept(enc, to, frm, sid, t + RESET_MAX_AGE)
+        c.check(True, "accepted by its recipient for its session")
+    except ValueError as ex:
+        c.fail("accept: %s" % ex)
+    other = identity_encode(bytes(range(32)), bytes(range(1, 33)))
+    other_sid = bytes(32 - 1) + b"\x01"
+    for args, want, why in (((enc, other, frm, sid, t), "Misdirected", "another recipient"),
+                            ((enc, to, other, sid, t), "InvalidSignature", "another sender"),
+                            ((enc, to, frm, other_sid, t), "Misdirected", "another session"),
+                            ((enc, to, frm, None, t), "Misdirected", "no session"),
+                            ((enc, to, frm, sid, t + RESET_MAX_AGE + 1), "OutsideWindow", "too late"),
+                            ((enc, to, frm, sid, t - RESET_MAX_AGE - 1), "OutsideWindow", "too early"),
+                            ((enc + b"\0", to, frm, sid, t), "Malformed(session reset): trailing bytes",
+                             "trailing byte"),
+                            ((enc[:-1], to, frm, sid, t), "Malformed(session reset): truncated", "truncated"),
+                            ((b"\x02" + enc[1:], to, frm, sid, t), "UnsupportedVersion", "version 2")):
+        c.raises(lambda a=args: session_reset_accept(*a), want, "reset refused: " + why)
+    # Any flipped byte after the prefix breaks a signature (an identity's
+    # binding or the reset's own).
+    for i in range(3, len(enc)):
+        bad = enc[:i] + bytes([enc[i] ^ 1]) + enc[i + 1:]
+        want = "InvalidSignature(identity binding)" if i < 3 + 2 * 128 else "InvalidSignature"
+        c.raises(lambda b=bad: session_reset_decode(b), want, "reset with byte %d flipped" % i)
 
 
 # --------------------------------------------------------------------------
@@ -1568,6 +1653,7 @@ def main():
     c.group("identities", check_identities)
     c.group("bundles.json", check_bundles)
     c.group("envelopes", check_envelopes)
+    c.group("session reset", check_session_reset)
     c.group("conversation", check_conversation)
     c.group("group.json", check_group)
     c.failed += len(missing)

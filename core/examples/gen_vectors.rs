@@ -12,6 +12,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use sealpost::envelope::{GroupMessage, PrekeyMessage, RatchetHeader, RatchetMessage, SALT_LEN, SenderKeyDistribution};
 use sealpost::hazmat::SuiteKeys;
+use sealpost::heal::{Healer, SessionReset};
 use sealpost::kdf::{Pbkdf2Params, hkdf_sha256, label};
 use sealpost::{Account, IdentityKeyPair, SafetyNumber, SessionPolicy, Suite, SymmetricKey};
 use serde_json::{Value, json};
@@ -247,6 +248,23 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
             "header_bytes": h(&m.header_bytes()?), "encoding": h(&m.to_bytes()?),
         }))
     };
+    // Drawn last, so that the other entries keep their bytes.
+    let (from_seed, from_dh, to_seed, to_dh) = (arr::<32>(rng), arr::<32>(rng), arr::<32>(rng), arr::<32>(rng));
+    let asker = IdentityKeyPair::from_secret_bytes(&from_seed, &from_dh);
+    let recipient = IdentityKeyPair::from_secret_bytes(&to_seed, &to_dh);
+    let session_id = arr::<32>(rng);
+    let reset_bytes = Healer::default()
+        .on_decrypt_failure(
+            rng,
+            &asker,
+            recipient.public(),
+            Some(session_id),
+            &sealpost::Error::AuthenticationFailed,
+            1_700_000_000,
+        )
+        .expect("a reset");
+    let reset = SessionReset::from_bytes(&reset_bytes)?;
+    let (reset_signed, reset_signature) = reset_bytes.split_at(reset_bytes.len() - 64);
     Ok(json!({
         "description": "Envelope encodings. header_bytes is the associated data prefix; encoding is the full wire form.",
         "ratchet": {
@@ -268,6 +286,13 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
             "type": 4, "version": skd.version, "suite": skd.suite.id(), "group_id": h(&skd.group_id),
             "sender_key": h(&skd.sender_key), "iteration": skd.iteration, "chain_key": h(skd.chain_key.as_bytes()), "owner_signature": h(&skd.owner_signature),
             "chain_signature": h(&skd.chain_signature), "encoding": h(&skd.to_bytes()?),
+        },
+        "session_reset": {
+            "type": 6, "version": 1,
+            "from_signing_seed": h(&from_seed), "from_dh_secret": h(&from_dh), "from": h(&reset.from.to_bytes()),
+            "to_signing_seed": h(&to_seed), "to_dh_secret": h(&to_dh), "to": h(&reset.to.to_bytes()),
+            "session_id": h(&reset.session_id), "timestamp": reset.timestamp, "nonce": h(&reset.nonce),
+            "signed_bytes": h(reset_signed), "signature": h(reset_signature), "encoding": h(&reset_bytes),
         },
     }))
 }

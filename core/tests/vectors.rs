@@ -250,3 +250,30 @@ fn group_vector_opens_and_verifies() {
     }
     assert_eq!(sent, 4);
 }
+
+/// The session reset of 12B: identities rebuilt from their secrets, the
+/// signing input of 12B.2 signed again (Ed25519 is deterministic), the
+/// fields parsed, and the reset accepted by its recipient for its session.
+#[test]
+fn session_reset_vector() {
+    use sealpost::heal::{HealEvent, Healer, SESSION_RESET_LEN, SessionReset};
+    let v = &load("envelopes.json")["session_reset"];
+    let from = IdentityKeyPair::from_secret_bytes(&a32(&v["from_signing_seed"]), &a32(&v["from_dh_secret"]));
+    let to = IdentityKeyPair::from_secret_bytes(&a32(&v["to_signing_seed"]), &a32(&v["to_dh_secret"]));
+    assert_eq!(from.public().to_bytes().to_vec(), hx(&v["from"]));
+    assert_eq!(to.public().to_bytes().to_vec(), hx(&v["to"]));
+    let encoding = hx(&v["encoding"]);
+    assert_eq!(encoding.len(), SESSION_RESET_LEN);
+    let signed = hx(&v["signed_bytes"]);
+    assert_eq!(from.sign(sealpost::SignatureContext::SessionReset, &signed).to_vec(), hx(&v["signature"]));
+    assert_eq!([signed, hx(&v["signature"])].concat(), encoding);
+    let reset = SessionReset::from_bytes(&encoding).unwrap();
+    assert_eq!(reset.from, *from.public());
+    assert_eq!(reset.to, *to.public());
+    assert_eq!(reset.session_id, a32(&v["session_id"]));
+    assert_eq!(reset.timestamp, v["timestamp"].as_u64().unwrap());
+    assert_eq!(reset.nonce, a16(&v["nonce"]));
+    let event =
+        Healer::default().accept(&encoding, to.public(), from.public(), Some(reset.session_id), reset.timestamp);
+    assert_eq!(event, Ok(HealEvent::Renewed { peer: *from.public(), crossed: false }));
+}
