@@ -43,10 +43,10 @@ fn sealpost_pair() -> (ChaCha20Rng, Session, Session) {
 fn sealpost_pair_with(policy: &SessionPolicy) -> (ChaCha20Rng, Session, Session) {
     let policy = policy.clone();
     let mut rng = seeded();
-    let alice = Account::new(&mut rng, NOW);
+    let mut alice = Account::new(&mut rng, NOW);
     let mut bob = Account::new(&mut rng, NOW);
     let bundle = bundle_of(&mut bob, &mut rng, &policy);
-    let mut a = Session::initiate(&mut rng, &alice, &bundle, &policy, NOW).unwrap();
+    let mut a = Session::initiate(&mut rng, &mut alice, &bundle, &policy, NOW).unwrap();
     let first = a.encrypt(&mut rng, NOW, b"hi").unwrap();
     let Envelope::Prekey(m) = Envelope::from_bytes(&first).unwrap() else { unreachable!() };
     let (mut b, _) = bob.accept(&policy, NOW, &m).unwrap();
@@ -71,10 +71,10 @@ fn olm_pair() -> (vodozemac::olm::Session, vodozemac::olm::Session) {
 fn session_creation(c: &mut Criterion) {
     let mut g = c.benchmark_group("session_start");
     let mut rng = seeded();
-    let alice = Account::new(&mut rng, NOW);
+    let mut alice = Account::new(&mut rng, NOW);
     let classical = SessionPolicy { min_version: 1, ..SessionPolicy::default() };
     for (name, policy) in [("sealpost", SessionPolicy::default()), ("sealpost-classical", classical)] {
-        sealpost_session_creation(&mut g, name, &alice, &policy);
+        sealpost_session_creation(&mut g, name, &mut alice, &policy);
     }
     olm_session_creation(&mut g);
     g.finish();
@@ -86,7 +86,7 @@ fn session_creation(c: &mut Criterion) {
 fn sealpost_session_creation(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
-    alice: &Account,
+    alice: &mut Account,
     policy: &SessionPolicy,
 ) {
     let mut rng = seeded();

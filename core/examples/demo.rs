@@ -16,7 +16,7 @@ fn main() -> Result<(), sealpost::Error> {
     let mut now = 1_700_000_000;
 
     // Bob sets up his account and publishes a bundle with one one-time prekey.
-    let alice = Account::new(&mut rng, now);
+    let mut alice = Account::new(&mut rng, now);
     let mut bob = Account::new(&mut rng, now);
     let one_time = bob.generate_one_time_prekeys(&mut rng, 5);
     let published = bob.bundle(&policy)?;
@@ -29,7 +29,7 @@ fn main() -> Result<(), sealpost::Error> {
     let bundle = PrekeyBundle::from_bytes(&wire)?;
 
     // Alice starts a session while Bob is offline and sends two messages.
-    let mut alice_to_bob = Session::initiate(&mut rng, &alice, &bundle, &policy, now)?;
+    let mut alice_to_bob = Session::initiate(&mut rng, &mut alice, &bundle, &policy, now)?;
     println!("Alice starts a session; negotiated suite: {}", alice_to_bob.suite());
     let m1 = alice_to_bob.encrypt(&mut rng, now, b"Hi Bob, it's Alice.")?;
     let m2 = alice_to_bob.encrypt(&mut rng, now, b"Are you there?")?;

@@ -351,12 +351,12 @@ fn conversation(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         "bundle": h(&bundle.to_bytes()) }));
 
     let mut rec = recorder(rng);
-    let alice = Account::new(&mut rec, t0);
+    let mut alice = Account::new(&mut rec, t0);
     steps.push(json!({ "step": "alice_account", "time": t0, "draws": rec.draws,
         "identity": h(&alice.identity().to_bytes()) }));
 
     let mut rec = recorder(rng);
-    let mut to_bob = Session::initiate(&mut rec, &alice, &bundle, &policy, t0)?;
+    let mut to_bob = Session::initiate(&mut rec, &mut alice, &bundle, &policy, t0)?;
     steps.push(json!({ "step": "alice_initiates", "time": t0, "draws": rec.draws }));
 
     // (sender, time, plaintext); then deliveries by message index.

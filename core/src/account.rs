@@ -5,6 +5,7 @@
 //! message: [`Account::accept`]) and `pickle.rs` ([`Account::pickle`] and
 //! [`Account::from_pickle`]).
 
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -13,6 +14,7 @@ use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
 use crate::bundle::{OneTimePrekey, PrekeyBundle, SignedPrekeyPublic};
 // Re-exported for the pickle decoder, which names them through this module.
 pub(crate) use crate::consts::{MAX_ONE_TIME_PREKEYS, SIGNED_PREKEY_KEEP_FOR, SIGNED_PREKEY_ROTATE_AFTER};
+use crate::consts::{MAX_BASE_KEYS_PER_PREKEY, MAX_PEER_VERSIONS, MAX_SIGNED_PREKEYS};
 use crate::error::{Error, Result};
 use crate::identity::{IdentityKeyPair, IdentityPublic};
 use crate::policy::{SUPPORTED_VERSIONS, SessionPolicy};
@@ -28,6 +30,17 @@ pub(crate) struct SignedPrekey {
     pub(crate) pq_public: Vec<u8>,
     /// When it stopped being the current one; `None` while current.
     pub(crate) retired_at: Option<u64>,
+    /// The initiator base keys of the session starts it accepted (at most
+    /// [`MAX_BASE_KEYS_PER_PREKEY`]): a replayed first message is refused
+    /// for as long as the prekey is kept.
+    pub(crate) seen_base_keys: BTreeSet<[u8; 32]>,
+}
+
+impl SignedPrekey {
+    /// Whether its replay memory is full.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.seen_base_keys.len() >= MAX_BASE_KEYS_PER_PREKEY
+    }
 }
 
 #[derive(Clone)]
@@ -58,8 +71,10 @@ pub struct Account {
     pub(crate) signed_prekeys: Vec<SignedPrekey>,
     pub(crate) one_time: Vec<OneTimeSecret>,
     pub(crate) next_prekey_id: u32,
-    /// Base keys of accepted sessions, newest last (bounded).
-    pub(crate) seen_base_keys: alloc::collections::VecDeque<[u8; 32]>,
+    /// Per peer (Ed25519 identity key), the highest protocol version this
+    /// build supports that the peer's bundles have offered; least recently
+    /// used first, at most [`MAX_PEER_VERSIONS`].
+    pub(crate) peer_versions: VecDeque<([u8; 32], u8)>,
 }
 
 impl Account {
@@ -70,7 +85,7 @@ impl Account {
             signed_prekeys: Vec::new(),
             one_time: Vec::new(),
             next_prekey_id: 1,
-            seen_base_keys: alloc::collections::VecDeque::new(),
+            peer_versions: VecDeque::new(),
         };
         account.rotate_signed_prekey(rng, now);
         account
@@ -94,7 +109,11 @@ impl Account {
 
     /// Replaces the signed prekey with a fresh one. The old one is kept for
     /// [`SIGNED_PREKEY_KEEP_FOR`] seconds, then dropped by
-    /// [`Account::maintain`].
+    /// [`Account::maintain`]; at most
+    /// [`MAX_SIGNED_PREKEYS`](crate::consts::MAX_SIGNED_PREKEYS) are kept,
+    /// so rotating more often than that within the keep period drops the
+    /// oldest retired ones early (with their replay memory: first messages
+    /// made with them are then refused as `UnknownPrekey`).
     pub fn rotate_signed_prekey<R: rand_core::CryptoRng + ?Sized>(&mut self, rng: &mut R, now: u64) {
         for old in self.signed_prekeys.iter_mut().filter(|k| k.retired_at.is_none()) {
             old.retired_at = Some(now);
@@ -104,18 +123,29 @@ impl Account {
         let pq_public = pq.public();
         let id = self.take_id();
         let public = SignedPrekeyPublic { id, key: DhPublic::from(&secret).to_bytes(), created_at: now };
-        self.signed_prekeys.push(SignedPrekey { public, secret, pq, pq_public, retired_at: None });
+        self.signed_prekeys.push(SignedPrekey {
+            public,
+            secret,
+            pq,
+            pq_public,
+            retired_at: None,
+            seen_base_keys: BTreeSet::new(),
+        });
+        // Creation order, the current one last: evict from the front.
+        let excess = self.signed_prekeys.len().saturating_sub(MAX_SIGNED_PREKEYS);
+        self.signed_prekeys.drain(..excess);
     }
 
     /// Rotates the signed prekey when it is older than
-    /// [`SIGNED_PREKEY_ROTATE_AFTER`] and forgets retired ones older than
+    /// [`SIGNED_PREKEY_ROTATE_AFTER`] or its replay memory is full
+    /// ([`Error::PrekeyExhausted`]), and forgets retired ones older than
     /// [`SIGNED_PREKEY_KEEP_FOR`]. Returns whether a new bundle should be
     /// published.
     pub fn maintain<R: rand_core::CryptoRng + ?Sized>(&mut self, rng: &mut R, now: u64) -> bool {
         self.signed_prekeys.retain(|k| k.retired_at.is_none_or(|at| now.saturating_sub(at) < SIGNED_PREKEY_KEEP_FOR));
         let due = self
             .current_signed_prekey()
-            .is_none_or(|k| now.saturating_sub(k.public.created_at) >= SIGNED_PREKEY_ROTATE_AFTER);
+            .is_none_or(|k| k.exhausted() || now.saturating_sub(k.public.created_at) >= SIGNED_PREKEY_ROTATE_AFTER);
         if due {
             self.rotate_signed_prekey(rng, now);
         }
@@ -175,11 +205,44 @@ impl Account {
         self.one_time.iter().find(|k| k.id == id).ok_or(Error::UnknownPrekey)
     }
 
-    pub(crate) fn remember_base_key(&mut self, key: [u8; 32]) {
-        self.seen_base_keys.push_back(key);
-        while self.seen_base_keys.len() > crate::consts::MAX_SEEN_BASE_KEYS {
-            self.seen_base_keys.pop_front();
+    /// Remembers an accepted base key with the signed prekey it used, if
+    /// there is room (a start with a one-time prekey is accepted when the
+    /// memory is full: its spent one-time prekey refuses a replay).
+    pub(crate) fn remember_base_key(&mut self, signed_prekey_id: u32, key: [u8; 32]) {
+        if let Some(k) = self.signed_prekeys.iter_mut().find(|k| k.public.id == signed_prekey_id)
+            && !k.exhausted()
+        {
+            k.seen_base_keys.insert(key);
         }
+    }
+
+    /// The highest version remembered for `peer`'s bundles (0 if none).
+    pub(crate) fn peer_version(&self, peer: &IdentityPublic) -> u8 {
+        self.peer_versions.iter().find(|(k, _)| k == peer.signing_key()).map_or(0, |(_, v)| *v)
+    }
+
+    /// Records that `peer`'s bundle offered `version` (keeps the highest),
+    /// making it the most recently used entry.
+    pub(crate) fn note_peer_version(&mut self, peer: &IdentityPublic, version: u8) {
+        let key = *peer.signing_key();
+        let old = self.peer_versions.iter().position(|(k, _)| *k == key).and_then(|i| self.peer_versions.remove(i));
+        let highest = old.map_or(version, |(_, v)| v.max(version));
+        self.peer_versions.push_back((key, highest));
+        while self.peer_versions.len() > MAX_PEER_VERSIONS {
+            self.peer_versions.pop_front();
+        }
+    }
+
+    /// Forgets the highest bundle version seen for `peer`, so that the next
+    /// [`Session::initiate`](crate::Session::initiate) with it accepts a
+    /// bundle offering only an older version (for example after the peer
+    /// went back to an old client). Call it only on the user's explicit
+    /// decision: otherwise such a bundle is refused with
+    /// [`Error::Downgrade`]. Returns whether anything was remembered.
+    pub fn allow_version_downgrade(&mut self, peer: &IdentityPublic) -> bool {
+        let before = self.peer_versions.len();
+        self.peer_versions.retain(|(k, _)| k != peer.signing_key());
+        self.peer_versions.len() != before
     }
 
     /// Removes and returns a one-time prekey secret: it can serve one

@@ -24,9 +24,26 @@ pub const MAX_SKIP_PER_CHAIN_CAP: u32 = 10_000;
 /// Hard cap on skipped message keys in total, whatever the policy says.
 pub const MAX_SKIPPED_TOTAL_CAP: u32 = 20_000;
 
-/// How many session-start base keys an account remembers to refuse a
-/// replayed first message that used no one-time prekey.
-pub const MAX_SEEN_BASE_KEYS: usize = 2000;
+/// How many initiator base keys one signed prekey remembers, to refuse a
+/// replayed first message. The memory lives and dies with its signed
+/// prekey and is never flushed: when it is full, the prekey refuses new
+/// session starts that use no one-time prekey
+/// ([`Error::PrekeyExhausted`](crate::Error::PrekeyExhausted)) and
+/// [`Account::maintain`](crate::Account::maintain) rotates it. 8192 starts
+/// a week is far above what a person receives; the memory of all kept
+/// prekeys is at most 8 × 8192 × 32 bytes (2 MiB).
+pub const MAX_BASE_KEYS_PER_PREKEY: usize = 8192;
+
+/// How many signed prekeys an account keeps (the current one and retired
+/// ones still answering late first messages). Weekly rotation with a
+/// 30-day keep period needs 5; rotating faster evicts the oldest retired
+/// one early. Bounds the account pickle whatever the rotation count.
+pub const MAX_SIGNED_PREKEYS: usize = 8;
+
+/// How many peers an account remembers the highest bundle version of
+/// (downgrade protection against an old, version-1-only bundle). The peer
+/// used least recently is forgotten first.
+pub const MAX_PEER_VERSIONS: usize = 4096;
 
 /// The most members a group session tracks. Sender keys make a message
 /// cost one seal and one signature whatever the size; this bounds the

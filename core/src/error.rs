@@ -45,6 +45,11 @@ pub enum Error {
     SessionExpired,
     /// The prekey the message refers to is unknown or was already used.
     UnknownPrekey,
+    /// The signed prekey has accepted as many session starts as it can
+    /// remember ([`MAX_BASE_KEYS_PER_PREKEY`](crate::consts::MAX_BASE_KEYS_PER_PREKEY))
+    /// and refuses more without a one-time prekey; the initiator needs the
+    /// owner's newer bundle.
+    PrekeyExhausted,
     /// The bundle's signed prekey is older than
     /// [`MAX_SIGNED_PREKEY_AGE`](crate::consts::MAX_SIGNED_PREKEY_AGE).
     StalePrekey,
@@ -87,6 +92,7 @@ impl fmt::Display for Error {
             Self::TooManySkipped => f.write_str("too many skipped messages"),
             Self::SessionExpired => f.write_str("session expired"),
             Self::UnknownPrekey => f.write_str("unknown or already used prekey"),
+            Self::PrekeyExhausted => f.write_str("the signed prekey accepts no more session starts"),
             Self::StalePrekey => f.write_str("the bundle's signed prekey is too old"),
             Self::UnknownSender => f.write_str("unknown sender or sender key"),
             Self::RedistributionRequired => f.write_str("send the new sender key to the group first"),

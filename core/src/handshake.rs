@@ -118,9 +118,16 @@ impl crate::ratchet::Session {
     /// agreement, and returns a session whose messages are prekey messages
     /// until the peer answers. Verify the bundle's identity (safety number)
     /// out of band to rule out a man in the middle at the relay.
+    ///
+    /// The account remembers the highest version each peer's bundles have
+    /// offered: once a peer has published version 2, a bundle of that peer
+    /// offering only version 1 is refused with
+    /// [`Error::Downgrade`](crate::Error::Downgrade) (an old bundle served
+    /// again), unless the app has called
+    /// [`Account::allow_version_downgrade`](crate::Account::allow_version_downgrade).
     pub fn initiate<R: rand_core::CryptoRng + ?Sized>(
         rng: &mut R,
-        account: &crate::Account,
+        account: &mut crate::Account,
         bundle: &crate::PrekeyBundle,
         policy: &crate::SessionPolicy,
         now: u64,
@@ -131,6 +138,17 @@ impl crate::ratchet::Session {
 
         policy.validate()?;
         let version = policy.choose_version(bundle.versions())?;
+        // The best version this build could use with the bundle, against
+        // the best one the peer's earlier bundles offered.
+        let offered = crate::policy::SUPPORTED_VERSIONS
+            .iter()
+            .copied()
+            .filter(|v| bundle.versions().contains(v))
+            .max()
+            .unwrap_or(0);
+        if offered < account.peer_version(bundle.identity()) {
+            return Err(crate::Error::Downgrade);
+        }
         let initiator_suites = policy.suite_ids();
         let suite = policy.negotiate(&initiator_suites, bundle.suites())?;
         let spk = bundle.signed_prekey();
@@ -193,6 +211,7 @@ impl crate::ratchet::Session {
             base_key,
             pq_ciphertext: pq.map(|(_, (ct, _))| ct),
         });
+        account.note_peer_version(bundle.identity(), offered);
         Ok(session)
     }
 }
@@ -205,8 +224,11 @@ impl crate::Account {
     /// `policy` ([`Error::Downgrade`](crate::Error::Downgrade) otherwise),
     /// runs the key agreement, and decrypts. Only when the message
     /// authenticates is the one-time prekey consumed and the base key
-    /// remembered, so a forged message changes nothing and a replayed one
-    /// is refused.
+    /// remembered (with the signed prekey it used, for as long as that
+    /// prekey is kept), so a forged message changes nothing and a replayed
+    /// one is refused ([`Error::Replay`](crate::Error::Replay)). A signed
+    /// prekey whose memory is full refuses starts without a one-time
+    /// prekey ([`Error::PrekeyExhausted`](crate::Error::PrekeyExhausted)).
     pub fn accept(
         &mut self,
         policy: &crate::SessionPolicy,
@@ -226,10 +248,13 @@ impl crate::Account {
         if expected != message.suite {
             return Err(Error::Downgrade);
         }
-        if self.seen_base_keys.contains(&message.base_key) {
+        let spk_record = self.signed_prekey(message.signed_prekey_id)?;
+        if spk_record.seen_base_keys.contains(&message.base_key) {
             return Err(Error::Replay);
         }
-        let spk_record = self.signed_prekey(message.signed_prekey_id)?;
+        if spk_record.exhausted() && message.one_time_prekey_id.is_none() {
+            return Err(Error::PrekeyExhausted);
+        }
         let (spk, spk_pub) = (spk_record.secret.clone(), spk_record.public.key);
         // The one-time prekey lookup before the (costlier) decapsulation.
         let otk = message
@@ -283,7 +308,7 @@ impl crate::Account {
         if let Some(id) = message.one_time_prekey_id {
             self.take_one_time_prekey(id)?;
         }
-        self.remember_base_key(message.base_key);
+        self.remember_base_key(message.signed_prekey_id, message.base_key);
         Ok((session, plaintext))
     }
 }

@@ -38,7 +38,7 @@
 //! ```
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -49,7 +49,8 @@ use crate::account::{Account, OneTimeSecret, SignedPrekey};
 use crate::bundle::SignedPrekeyPublic;
 use crate::codec::{Reader, Sink, put_bytes_u8, put_u32, put_u64};
 use crate::consts::{
-    MAX_FINISHED_CHAINS, MAX_OWN_RATCHET_KEYS, MAX_RECEIVING_CHAINS, MAX_SEEN_BASE_KEYS, MAX_SKIPPED_TOTAL_CAP,
+    MAX_BASE_KEYS_PER_PREKEY, MAX_FINISHED_CHAINS, MAX_OWN_RATCHET_KEYS, MAX_PEER_VERSIONS, MAX_RECEIVING_CHAINS,
+    MAX_SIGNED_PREKEYS, MAX_SKIPPED_TOTAL_CAP,
 };
 use crate::envelope::Padding;
 use crate::error::{Error, Result};
@@ -349,12 +350,14 @@ impl Account {
     fn encode_pickle(&self) -> Result<Zeroizing<Vec<u8>>> {
         // Sized exactly up front: a growing Vec frees its old buffers
         // without wiping them, and these hold the identity secrets.
-        const SIGNED_PREKEY: usize = 4 + 32 + 64 + 8 + 1 + 8;
+        const SIGNED_PREKEY: usize = 4 + 32 + 64 + 8 + 1 + 8 + 4;
+        let base_keys = self.signed_prekeys.iter().map(|k| k.seen_base_keys.len()).fold(0usize, usize::saturating_add);
         let len = [
             64 + 4 + 4 + 4 + 4,
             self.signed_prekeys.len().saturating_mul(SIGNED_PREKEY),
+            base_keys.saturating_mul(32),
             self.one_time.len().saturating_mul(4 + 32),
-            self.seen_base_keys.len().saturating_mul(32),
+            self.peer_versions.len().saturating_mul(32 + 1),
         ]
         .into_iter()
         .fold(0usize, usize::saturating_add);
@@ -377,15 +380,20 @@ impl Account {
                     put_u64(&mut out, at);
                 }
             }
+            put_len(&mut out, k.seen_base_keys.len())?;
+            for b in &k.seen_base_keys {
+                out.extend_from_slice(b);
+            }
         }
         put_len(&mut out, self.one_time.len())?;
         for k in &self.one_time {
             put_u32(&mut out, k.id);
             out.extend_from_slice(k.secret.as_bytes());
         }
-        put_len(&mut out, self.seen_base_keys.len())?;
-        for k in &self.seen_base_keys {
-            out.extend_from_slice(k);
+        put_len(&mut out, self.peer_versions.len())?;
+        for (peer, version) in &self.peer_versions {
+            out.extend_from_slice(peer);
+            out.push(*version);
         }
         out.finish()
     }
@@ -396,7 +404,7 @@ impl Account {
         let dh = Zeroizing::new(r.array::<32>()?);
         let identity = IdentityKeyPair::from_secret_bytes(&seed, &dh);
         let next_prekey_id = r.u32()?;
-        let n = read_len(&mut r, 1024)?;
+        let n = read_len(&mut r, MAX_SIGNED_PREKEYS)?;
         let mut signed_prekeys = Vec::with_capacity(n);
         for _ in 0..n {
             let id = r.u32()?;
@@ -409,8 +417,18 @@ impl Account {
                 1 => Some(r.u64()?),
                 _ => return Err(Error::Malformed("pickle")),
             };
+            let count = read_len(&mut r, MAX_BASE_KEYS_PER_PREKEY)?;
+            let mut seen_base_keys = BTreeSet::new();
+            for _ in 0..count {
+                // Strictly increasing: one encoding per state.
+                let key: [u8; 32] = r.array()?;
+                if seen_base_keys.last().is_some_and(|last| *last >= key) {
+                    return Err(Error::Malformed("pickle"));
+                }
+                seen_base_keys.insert(key);
+            }
             let public = SignedPrekeyPublic { id, key: DhPublic::from(&secret).to_bytes(), created_at };
-            signed_prekeys.push(SignedPrekey { public, secret, pq, pq_public, retired_at });
+            signed_prekeys.push(SignedPrekey { public, secret, pq, pq_public, retired_at, seen_base_keys });
         }
         let n = read_len(&mut r, crate::account::MAX_ONE_TIME_PREKEYS)?;
         let mut one_time = Vec::with_capacity(n);
@@ -419,13 +437,13 @@ impl Account {
             let public = DhPublic::from(&secret).to_bytes();
             one_time.push(OneTimeSecret { id, secret, public });
         }
-        let n = read_len(&mut r, MAX_SEEN_BASE_KEYS)?;
-        let mut seen_base_keys = VecDeque::with_capacity(n);
+        let n = read_len(&mut r, MAX_PEER_VERSIONS)?;
+        let mut peer_versions = VecDeque::with_capacity(n);
         for _ in 0..n {
-            seen_base_keys.push_back(r.array()?);
+            peer_versions.push_back((r.array()?, r.u8()?));
         }
         r.finish()?;
-        Ok(Self { identity, signed_prekeys, one_time, next_prekey_id, seen_base_keys })
+        Ok(Self { identity, signed_prekeys, one_time, next_prekey_id, peer_versions })
     }
 
     /// Serializes and seals the account, bound to `associated_data` (for

@@ -166,12 +166,12 @@ pub(crate) struct SkippedKey {
 /// let mut rng = sealpost::os_rng();
 /// let policy = SessionPolicy::default();
 /// let now = 1_700_000_000;
-/// let alice = Account::new(&mut rng, now);
+/// let mut alice = Account::new(&mut rng, now);
 /// let mut bob = Account::new(&mut rng, now);
 /// let otk = bob.generate_one_time_prekeys(&mut rng, 1)[0];
 /// let bundle = PrekeyBundle::from_bytes(&bob.bundle(&policy)?.with_one_time_prekey(otk)?.to_bytes())?;
 ///
-/// let mut to_bob = Session::initiate(&mut rng, &alice, &bundle, &policy, now)?;
+/// let mut to_bob = Session::initiate(&mut rng, &mut alice, &bundle, &policy, now)?;
 /// let first = to_bob.encrypt(&mut rng, now, b"hello Bob")?;
 ///
 /// let Envelope::Prekey(msg) = Envelope::from_bytes(&first)? else { unreachable!() };
@@ -867,12 +867,12 @@ mod tests {
     /// Alice starts a session with Bob, who accepts her first message.
     fn started(policy: &SessionPolicy) -> Pair {
         let mut rng = ChaCha20Rng::from_seed([21; 32]);
-        let alice_account = Account::new(&mut rng, NOW);
+        let mut alice_account = Account::new(&mut rng, NOW);
         let mut bob_account = Account::new(&mut rng, NOW);
         let otk = bob_account.generate_one_time_prekeys(&mut rng, 1)[0];
         let wire = bob_account.bundle(policy).unwrap().with_one_time_prekey(otk).unwrap().to_bytes();
         let bundle = PrekeyBundle::from_bytes(&wire).unwrap();
-        let mut alice = Session::initiate(&mut rng, &alice_account, &bundle, policy, NOW).unwrap();
+        let mut alice = Session::initiate(&mut rng, &mut alice_account, &bundle, policy, NOW).unwrap();
         let first = alice.encrypt(&mut rng, NOW, b"m0").unwrap();
         let Envelope::Prekey(m) = Envelope::from_bytes(&first).unwrap() else { panic!("not a prekey message") };
         let (bob, plaintext) = bob_account.accept(policy, NOW, &m).unwrap();

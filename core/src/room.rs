@@ -24,13 +24,13 @@
 //! use sealpost::{Account, Envelope, PrekeyBundle, Session, SessionPolicy};
 //! let mut rng = sealpost::os_rng();
 //! let (policy, now) = (SessionPolicy::default(), 1_700_000_000);
-//! let alice = Account::new(&mut rng, now);
+//! let mut alice = Account::new(&mut rng, now);
 //! let mut bob = Account::new(&mut rng, now);
 //! let bundle = bob.bundle(&policy)?;
 //!
 //! // Alice opens the room and adds Bob over a new pairwise session.
 //! let mut room_a = Room::new(&mut rng, b"lobby", &alice, &policy)?;
-//! let to_bob = Session::initiate(&mut rng, &alice, &bundle, &policy, now)?;
+//! let to_bob = Session::initiate(&mut rng, &mut alice, &bundle, &policy, now)?;
 //! let out = room_a.add_member(&mut rng, now, to_bob)?; // carries Alice's sender key
 //!
 //! // Bob opens the room and accepts Alice's session: the room learns who

@@ -93,7 +93,7 @@ fn conversation_vector_replays_byte_for_byte() {
             }
             "alice_initiates" => {
                 let mut rng = ReplayRng::new(step);
-                let s = Session::initiate(&mut rng, alice.as_ref().unwrap(), bundle.as_ref().unwrap(), &policy, time)
+                let s = Session::initiate(&mut rng, alice.as_mut().unwrap(), bundle.as_ref().unwrap(), &policy, time)
                     .unwrap();
                 rng.finish();
                 to_bob = Some(s);

@@ -312,7 +312,7 @@ fn room_of_three(seed: u8) -> (ChaCha20Rng, Vec<Account>, Vec<Room>) {
         for j in (i + 1)..3 {
             // i starts a session with j from j's bundle; j accepts it.
             let bundle = PrekeyBundle::from_bytes(&accounts[j].bundle(&policy).unwrap().to_bytes()).unwrap();
-            let s_ij = Session::initiate(&mut rng, &accounts[i], &bundle, &policy, T0).unwrap();
+            let s_ij = Session::initiate(&mut rng, &mut accounts[i], &bundle, &policy, T0).unwrap();
             let out = rooms[i].add_member(&mut rng, T0, s_ij).unwrap();
             let Envelope::Prekey(first) = Envelope::from_bytes(&out.envelope).unwrap() else { panic!() };
             let (update, back) = rooms[j].accept(&mut rng, T0, &mut accounts[j], &policy, &first).unwrap();
@@ -427,14 +427,14 @@ fn a_broadcast_forged_from_a_member_by_another_party_is_refused() {
     let (mut rng, mut accounts, mut rooms) = room_of_three(72);
     let policy = SessionPolicy::default();
     let alice = *accounts[0].identity();
-    let mallory = Account::new(&mut rng, T0);
+    let mut mallory = Account::new(&mut rng, T0);
     let bundle = PrekeyBundle::from_bytes(&accounts[1].bundle(&policy).unwrap().to_bytes()).unwrap();
     let chain = SigningKey::from_bytes(&[9; 32]);
     let mallory_keys = mallory.identity_keys();
 
     // 1. Her first message carries a sender key labelled as Alice's.
     let labelled = hand_made_distribution(b"lobby", &chain, mallory_keys, &alice);
-    let mut to_bob = Session::initiate(&mut rng, &mallory, &bundle, &policy, T0).unwrap();
+    let mut to_bob = Session::initiate(&mut rng, &mut mallory, &bundle, &policy, T0).unwrap();
     let first = to_bob.encrypt(&mut rng, T0, &sender_key_payload(b"lobby", &labelled)).unwrap();
     // Delivered "from Alice": no session of Bob's room is this one.
     assert_eq!(rooms[1].receive(T0, alice.signing_key(), &first), Err(Error::UnknownSender));
@@ -453,7 +453,7 @@ fn a_broadcast_forged_from_a_member_by_another_party_is_refused() {
     // the transport claims.
     let mut mallory_room = Room::new(&mut rng, b"lobby", &mallory, &policy).unwrap();
     let bundle = PrekeyBundle::from_bytes(&accounts[1].bundle(&policy).unwrap().to_bytes()).unwrap();
-    let session = Session::initiate(&mut rng, &mallory, &bundle, &policy, T0).unwrap();
+    let session = Session::initiate(&mut rng, &mut mallory, &bundle, &policy, T0).unwrap();
     let out = mallory_room.add_member(&mut rng, T0, session).unwrap();
     let Envelope::Prekey(m) = Envelope::from_bytes(&out.envelope).unwrap() else { panic!() };
     let (update, back) = rooms[1].accept(&mut rng, T0, &mut accounts[1], &policy, &m).unwrap();

@@ -28,7 +28,7 @@ impl Person {
 }
 
 fn start(rng: &mut ChaCha20Rng, from: &mut Person, to: &mut Person, now: u64) -> (Session, Session) {
-    let (s, r, _) = common::start_session(rng, &from.account, &mut to.account, now, b"hello");
+    let (s, r, _) = common::start_session(rng, &mut from.account, &mut to.account, now, b"hello");
     (s, r)
 }
 

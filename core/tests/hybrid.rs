@@ -17,7 +17,7 @@ fn sessions_are_hybrid_by_default() {
     let mut p = pair_with(90, SessionPolicy::default());
     assert_eq!(p.bundle.versions(), [2]);
     assert_eq!(p.bundle.pq_prekey().map(<[u8]>::len), Some(sealpost::pq::PQ_PREKEY_LEN));
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, T0).unwrap();
     assert_eq!(a.version(), 2);
     let m = prekey_message(&a.encrypt(&mut p.rng, T0, b"post-quantum hello").unwrap());
     assert_eq!(m.version, 2);
@@ -36,11 +36,11 @@ fn a_classical_peer_is_reached_only_when_the_policy_allows_it() {
     assert_eq!((old.versions(), old.pq_prekey()), (&[1u8][..], None));
     // The default policy refuses.
     assert_eq!(
-        Session::initiate(&mut p.rng, &p.alice, &old, &SessionPolicy::default(), T0).err(),
+        Session::initiate(&mut p.rng, &mut p.alice, &old, &SessionPolicy::default(), T0).err(),
         Some(Error::UnsupportedVersion(1))
     );
     // Allowed on both sides: a version 1 session.
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &old, &classical(), T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &old, &classical(), T0).unwrap();
     assert_eq!(a.version(), 1);
     let m = prekey_message(&a.encrypt(&mut p.rng, T0, b"classical").unwrap());
     assert_eq!(m.pq_ciphertext, None);
@@ -66,7 +66,7 @@ fn stripping_the_post_quantum_part_never_opens_a_session() {
     assert!(PrekeyBundle::from_bytes(&edited).is_err());
 
     // A hybrid first message rewritten as a classical one in transit.
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, T0).unwrap();
     assert_eq!(a.version(), 2);
     let m = prekey_message(&a.encrypt(&mut p.rng, T0, b"secret").unwrap());
     let mut downgraded = m.clone();

@@ -139,7 +139,7 @@ fn envelopes_with_low_order_keys_are_refused() {
     }
     // A prekey message: its base key, and its sender identity's X25519 key.
     let mut p = common::pair_with(61, SessionPolicy::default());
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, common::T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, common::T0).unwrap();
     let first = a.encrypt(&mut p.rng, common::T0, b"hi").unwrap();
     let Ok(Envelope::Prekey(msg)) = Envelope::from_bytes(&first) else { panic!("a prekey message") };
     for low in low_order() {

@@ -24,7 +24,7 @@ fn account_round_trips_and_keeps_its_prekeys() {
     assert_eq!(restored.identity(), p.bob.identity());
     assert_eq!(restored.one_time_prekey_count(), p.bob.one_time_prekey_count());
     // The restored account answers a session started from the old bundle.
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, T0).unwrap();
     let m = a.encrypt(&mut p.rng, T0, b"to the restored account").unwrap();
     let (_, pt) = restored.accept(&p.policy, T0, &prekey_message(&m)).unwrap();
     assert_eq!(pt, b"to the restored account");
@@ -175,7 +175,7 @@ fn rolled_back_sender_with_the_same_positions_still_gets_fresh_keys() {
 #[test]
 fn initiator_restored_before_the_reply_keeps_sending_prekey_messages() {
     let mut p = pair_with(58, SessionPolicy::default());
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, T0).unwrap();
     let m1 = a.encrypt(&mut p.rng, T0, b"first").unwrap();
     let backup = a.pickle(&mut p.rng, &key(8), b"").unwrap();
     let m2 = a.encrypt(&mut p.rng, T0, b"second").unwrap();
@@ -198,11 +198,11 @@ fn initiator_restored_before_the_reply_keeps_sending_prekey_messages() {
 #[test]
 fn swapped_session_pickles_of_two_peers_are_refused() {
     let mut rng = common::rng(56);
-    let carol = Account::new(&mut rng, T0);
+    let mut carol = Account::new(&mut rng, T0);
     let mut alice = Account::new(&mut rng, T0);
     let mut bob = Account::new(&mut rng, T0);
-    let (with_alice, _, _) = common::start_session(&mut rng, &carol, &mut alice, T0, b"hi alice");
-    let (with_bob, _, _) = common::start_session(&mut rng, &carol, &mut bob, T0, b"hi bob");
+    let (with_alice, _, _) = common::start_session(&mut rng, &mut carol, &mut alice, T0, b"hi alice");
+    let (with_bob, _, _) = common::start_session(&mut rng, &mut carol, &mut bob, T0, b"hi bob");
     let ad = |s: &Session| s.peer_identity().to_bytes();
     let (ad_alice, ad_bob) = (ad(&with_alice), ad(&with_bob));
     let row_alice = with_alice.pickle(&mut rng, &key(10), &ad_alice).unwrap();

@@ -46,7 +46,13 @@ fn pickle_key() -> PickleKey {
 
 /// `from` starts a session with `to`; the first message is delivered and
 /// recorded.
-fn start(rng: &mut ChaCha20Rng, from: &Account, to: &mut Account, now: u64, ledger: &mut Ledger) -> (Session, Session) {
+fn start(
+    rng: &mut ChaCha20Rng,
+    from: &mut Account,
+    to: &mut Account,
+    now: u64,
+    ledger: &mut Ledger,
+) -> (Session, Session) {
     let (s, r, first) = common::start_session(rng, from, to, now, TEXT);
     record(ledger, &first);
     (s, r)
@@ -143,7 +149,7 @@ fn deliver(
                     )
                     .unwrap();
                 assert_eq!(event, HealEvent::Renewed { peer: *receiver.account.identity(), crossed: false });
-                let (s, r) = start(rng, &sender.account, &mut receiver.account, now, ledger);
+                let (s, r) = start(rng, &mut sender.account, &mut receiver.account, now, ledger);
                 sender.session = s;
                 receiver.session = r;
                 out.renewals += 1;
@@ -160,9 +166,9 @@ const SCRIPT: [usize; 12] = [1, 1, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1];
 fn run(seed: u8, restored: usize, backup_at: usize, restore_at: usize) -> Outcome {
     let mut rng = common::rng(seed);
     let mut ledger = Ledger::new();
-    let alice = Account::new(&mut rng, T0);
+    let mut alice = Account::new(&mut rng, T0);
     let mut bob = Account::new(&mut rng, T0);
-    let (a, b) = start(&mut rng, &alice, &mut bob, T0, &mut ledger);
+    let (a, b) = start(&mut rng, &mut alice, &mut bob, T0, &mut ledger);
     let mut people = [
         Person { account: alice, healer: Healer::new(1), session: a, backup: None },
         Person { account: bob, healer: Healer::new(1), session: b, backup: None },
@@ -231,9 +237,9 @@ fn every_rollback_point_reuses_no_key_and_recovers() {
 fn a_sender_restored_mid_chain_starts_a_fresh_epoch_the_peer_reads() {
     let mut rng = common::rng(200);
     let mut ledger = Ledger::new();
-    let alice = Account::new(&mut rng, T0);
+    let mut alice = Account::new(&mut rng, T0);
     let mut bob = Account::new(&mut rng, T0);
-    let (mut a, mut b) = start(&mut rng, &alice, &mut bob, T0, &mut ledger);
+    let (mut a, mut b) = start(&mut rng, &mut alice, &mut bob, T0, &mut ledger);
     let r = b.encrypt(&mut rng, T0, TEXT).unwrap();
     let (epoch, _, _) = record(&mut ledger, &r);
     a.decrypt(T0, &r).unwrap();

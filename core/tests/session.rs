@@ -13,7 +13,7 @@ use sealpost::{Envelope, Error, PrekeyBundle, SafetyNumber, Session, SessionPoli
 #[test]
 fn two_parties_converse_in_both_directions() {
     let mut p = pair_with(1, SessionPolicy::default());
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, T0).unwrap();
     assert!(a.is_awaiting_reply());
     let m1 = a.encrypt(&mut p.rng, T0, b"one").unwrap();
     let m2 = a.encrypt(&mut p.rng, T0, b"two").unwrap();
@@ -51,7 +51,7 @@ fn every_suite_can_carry_a_session() {
 fn one_time_prekey_is_consumed_and_first_message_cannot_be_replayed() {
     let mut p = pair_with(2, SessionPolicy::default());
     let otk_id = p.bundle.one_time_prekey().unwrap().id;
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, T0).unwrap();
     let m1 = prekey_message(&a.encrypt(&mut p.rng, T0, b"x").unwrap());
     assert_eq!(m1.one_time_prekey_id, Some(otk_id));
     let before = p.bob.one_time_prekey_count();
@@ -61,8 +61,8 @@ fn one_time_prekey_is_consumed_and_first_message_cannot_be_replayed() {
     assert_eq!(p.bob.accept(&p.policy, T0, &m1).err(), Some(Error::Replay));
     // Another initiator reusing the same (already handed out) one-time prekey.
     let mut rng = common::rng(99);
-    let carol = sealpost::Account::new(&mut rng, T0);
-    let mut c = Session::initiate(&mut rng, &carol, &p.bundle, &p.policy, T0).unwrap();
+    let mut carol = sealpost::Account::new(&mut rng, T0);
+    let mut c = Session::initiate(&mut rng, &mut carol, &p.bundle, &p.policy, T0).unwrap();
     let mc = prekey_message(&c.encrypt(&mut rng, T0, b"y").unwrap());
     assert_eq!(p.bob.accept(&p.policy, T0, &mc).err(), Some(Error::UnknownPrekey));
 }
@@ -71,7 +71,7 @@ fn one_time_prekey_is_consumed_and_first_message_cannot_be_replayed() {
 fn session_without_one_time_prekey_works_and_replay_is_refused() {
     let mut p = pair_with(3, SessionPolicy::default());
     let bundle = p.bundle.clone().without_one_time_prekey();
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &bundle, &p.policy, T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &bundle, &p.policy, T0).unwrap();
     let m1 = prekey_message(&a.encrypt(&mut p.rng, T0, b"x").unwrap());
     assert_eq!(m1.one_time_prekey_id, None);
     let (_b, pt) = p.bob.accept(&p.policy, T0, &m1).unwrap();
@@ -82,7 +82,7 @@ fn session_without_one_time_prekey_works_and_replay_is_refused() {
 #[test]
 fn forged_first_message_consumes_nothing() {
     let mut p = pair_with(4, SessionPolicy::default());
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, T0).unwrap();
     let mut m1 = prekey_message(&a.encrypt(&mut p.rng, T0, b"x").unwrap());
     let good = m1.clone();
     let last = m1.ciphertext.len() - 1;
@@ -103,7 +103,7 @@ fn edited_suite_lists_never_open_a_session() {
         ..SessionPolicy::default()
     };
     let mut p = pair_with(5, policy.clone());
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, T0).unwrap();
     assert_eq!(a.suite(), Suite::Aes256Gcm);
     let m1 = prekey_message(&a.encrypt(&mut p.rng, T0, b"x").unwrap());
 
@@ -146,14 +146,14 @@ fn responder_policy_refuses_suites_it_does_not_allow() {
     // lists it, but Bob's current policy no longer allows it.
     let old = SessionPolicy { suites: vec![Suite::Aes256CbcHmacSha256], ..SessionPolicy::default() };
     let mut p = pair_with(6, old.clone());
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &p.bundle, &old, T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &old, T0).unwrap();
     let m1 = prekey_message(&a.encrypt(&mut p.rng, T0, b"x").unwrap());
     let strict = SessionPolicy::default();
     assert!(matches!(p.bob.accept(&strict, T0, &m1).err(), Some(Error::NoCommonSuite | Error::SuiteNotAllowed(_))));
     // And an initiator whose policy excludes everything the bundle offers.
     let mut q = pair_with(7, old);
     assert_eq!(
-        Session::initiate(&mut q.rng, &q.alice, &q.bundle, &SessionPolicy::default(), T0).err(),
+        Session::initiate(&mut q.rng, &mut q.alice, &q.bundle, &SessionPolicy::default(), T0).err(),
         Some(Error::NoCommonSuite)
     );
 }
@@ -422,6 +422,9 @@ fn ratchet_message_header_is_authenticated() {
 fn a_bundle_with_a_stale_signed_prekey_is_refused() {
     let mut p = pair_with(24, SessionPolicy::default());
     let later = T0 + sealpost::consts::MAX_SIGNED_PREKEY_AGE + 1;
-    assert_eq!(Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, later).err(), Some(Error::StalePrekey));
-    assert!(Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, later - 2).is_ok());
+    assert_eq!(
+        Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, later).err(),
+        Some(Error::StalePrekey)
+    );
+    assert!(Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, later - 2).is_ok());
 }

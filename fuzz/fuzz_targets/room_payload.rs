@@ -48,7 +48,7 @@ fn fixture() -> &'static Fixture {
         let bob_bundle = PrekeyBundle::from_bytes(&bob.bundle(&policy).unwrap().to_bytes()).unwrap();
         let mut alice_room = Room::new(&mut rng, ROOM, &alice, &policy).unwrap();
         let mut bob_room = Room::new(&mut rng, ROOM, &bob, &policy).unwrap();
-        let to_bob = Session::initiate(&mut rng, &alice, &bob_bundle, &policy, T).unwrap();
+        let to_bob = Session::initiate(&mut rng, &mut alice, &bob_bundle, &policy, T).unwrap();
         let out = alice_room.add_member(&mut rng, T, to_bob).unwrap();
         let Ok(Envelope::Prekey(first)) = Envelope::from_bytes(&out.envelope) else { panic!("not a prekey message") };
         let (_, back) = bob_room.accept(&mut rng, T, &mut bob, &policy, &first).unwrap();
@@ -116,7 +116,7 @@ fuzz_target!(|input: &[u8]| {
             assert_from(&room.receive(T, f.mallory.identity().signing_key(), data), &f.alice);
         }
         _ => {
-            let mut session = Session::initiate(&mut rng, &f.mallory, &f.bob_bundle, &f.policy, T).unwrap();
+            let mut session = Session::initiate(&mut rng, &mut f.mallory, &f.bob_bundle, &f.policy, T).unwrap();
             let envelope = session.encrypt(&mut rng, T, data).unwrap();
             let mut room = f.bob_room.clone();
             // Named as Alice's by the transport: no session of the room is this one.

@@ -27,7 +27,7 @@ fn fixture() -> &'static Fixture {
         let bundle =
             PrekeyBundle::from_bytes(&bob.bundle(&policy).unwrap().with_one_time_prekey(otk).unwrap().to_bytes())
                 .unwrap();
-        let mut a = Session::initiate(&mut rng, &alice, &bundle, &policy, now).unwrap();
+        let mut a = Session::initiate(&mut rng, &mut alice, &bundle, &policy, now).unwrap();
         let first = a.encrypt(&mut rng, now, b"first").unwrap();
         let Envelope::Prekey(m) = Envelope::from_bytes(&first).unwrap() else { unreachable!() };
         let (mut b, _) = bob.accept(&policy, now, &m).unwrap();

@@ -71,7 +71,7 @@ fn no_debug_output_reveals_key_bytes() {
     }
 
     let mut bob = Account::new(&mut rng, 1_700_000_000);
-    let alice = Account::new(&mut rng, 1_700_000_000);
+    let mut alice = Account::new(&mut rng, 1_700_000_000);
     let (seed, dh) = identity_secret_bytes(bob.identity_keys());
     for shown in [format!("{bob:?}"), format!("{:?}", bob.identity_keys())] {
         assert_hidden(&shown, &seed, "Account/IdentityKeyPair");
@@ -83,7 +83,7 @@ fn no_debug_output_reveals_key_bytes() {
     let otk = bob.generate_one_time_prekeys(&mut rng, 1)[0];
     let bundle =
         PrekeyBundle::from_bytes(&bob.bundle(&policy).unwrap().with_one_time_prekey(otk).unwrap().to_bytes()).unwrap();
-    let mut a = Session::initiate(&mut rng, &alice, &bundle, &policy, 1_700_000_000).unwrap();
+    let mut a = Session::initiate(&mut rng, &mut alice, &bundle, &policy, 1_700_000_000).unwrap();
     let first = a.encrypt(&mut rng, 1_700_000_000, b"x").unwrap();
     let Envelope::Prekey(m) = Envelope::from_bytes(&first).unwrap() else { panic!() };
     let (b, _) = bob.accept(&policy, 1_700_000_000, &m).unwrap();

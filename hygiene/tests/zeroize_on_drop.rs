@@ -228,12 +228,12 @@ fn pairwise(seen: &mut Seen, suite: Suite) {
         max_skipped_total: 5,
         ..SessionPolicy::default()
     };
-    let alice_account = Account::new(&mut rng, NOW);
+    let mut alice_account = Account::new(&mut rng, NOW);
     let mut bob_account = Account::new(&mut rng, NOW);
     let otk = bob_account.generate_one_time_prekeys(&mut rng, 1)[0];
     let wire = bob_account.bundle(&policy).unwrap().with_one_time_prekey(otk).unwrap().to_bytes();
     let bundle = PrekeyBundle::from_bytes(&wire).unwrap();
-    let mut alice = Session::initiate(&mut rng, &alice_account, &bundle, &policy, NOW).unwrap();
+    let mut alice = Session::initiate(&mut rng, &mut alice_account, &bundle, &policy, NOW).unwrap();
     seen.session(&alice);
     let first = alice.encrypt(&mut rng, NOW, b"m0").unwrap();
     seen.session(&alice);

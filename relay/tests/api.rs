@@ -34,7 +34,7 @@ async fn two_clients_converse_through_the_relay_with_push() {
     let (bundle, left) = alice.client.fetch_bundle(&bob.client.account()).await.unwrap();
     assert!(bundle.one_time_prekey().is_some());
     assert_eq!(left, 4);
-    let mut to_bob = Session::initiate(&mut rng, &alice.account, &bundle, &policy, NOW).unwrap();
+    let mut to_bob = Session::initiate(&mut rng, &mut alice.account, &bundle, &policy, NOW).unwrap();
     let first = to_bob.encrypt(&mut rng, NOW, b"hello Bob").unwrap();
     alice.client.deposit(&[bob.client.account()], &first).await.unwrap();
 

@@ -41,7 +41,7 @@ pub(crate) fn published_bundle(rng: &mut ChaCha20Rng, account: &mut Account, pol
 /// first message, `first`: both sessions and the first envelope.
 pub(crate) fn start_session(
     rng: &mut ChaCha20Rng,
-    from: &Account,
+    from: &mut Account,
     to: &mut Account,
     now: u64,
     first: &[u8],
@@ -66,7 +66,7 @@ pub(crate) fn prekey_message(bytes: &[u8]) -> PrekeyMessage {
 /// first message and Bob's reply (so both sides are past the session start).
 pub(crate) fn conversation(seed: u8, policy: SessionPolicy) -> (ChaCha20Rng, Session, Session) {
     let mut p = pair_with(seed, policy);
-    let mut a = Session::initiate(&mut p.rng, &p.alice, &p.bundle, &p.policy, T0).unwrap();
+    let mut a = Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, T0).unwrap();
     let first = a.encrypt(&mut p.rng, T0, b"hello").unwrap();
     let (mut b, pt) = p.bob.accept(&p.policy, T0, &prekey_message(&first)).unwrap();
     assert_eq!(pt, b"hello");

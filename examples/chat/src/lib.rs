@@ -162,7 +162,7 @@ impl<W: AsyncWrite + Unpin> Chat<W> {
                     Err(e) => return self.say(&format!("! {e}")).await.map(|()| true),
                 };
                 let (bundle, _) = self.client.fetch_bundle(identity.signing_key()).await?;
-                let session = Session::initiate(&mut rng, &self.account, &bundle, &self.policy, now())?;
+                let session = Session::initiate(&mut rng, &mut self.account, &bundle, &self.policy, now())?;
                 self.names.insert(*identity.signing_key(), handle.clone());
                 let out = self.room.add_member(&mut rng, now(), session)?;
                 self.send(out).await?;
