@@ -13,8 +13,8 @@ use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
 
 use crate::bundle::{OneTimePrekey, PrekeyBundle, SignedPrekeyPublic};
 // Re-exported for the pickle decoder, which names them through this module.
-pub(crate) use crate::consts::{MAX_ONE_TIME_PREKEYS, SIGNED_PREKEY_KEEP_FOR, SIGNED_PREKEY_ROTATE_AFTER};
 use crate::consts::{MAX_BASE_KEYS_PER_PREKEY, MAX_PEER_VERSIONS, MAX_SIGNED_PREKEYS};
+pub(crate) use crate::consts::{MAX_ONE_TIME_PREKEYS, SIGNED_PREKEY_KEEP_FOR, SIGNED_PREKEY_ROTATE_AFTER};
 use crate::error::{Error, Result};
 use crate::identity::{IdentityKeyPair, IdentityPublic};
 use crate::policy::{SUPPORTED_VERSIONS, SessionPolicy};

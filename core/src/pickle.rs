@@ -689,3 +689,317 @@ impl Session {
         Self::decode_pickle(&open(pickle, PickleKind::Session, key, associated_data)?)
     }
 }
+
+/// Every state the public API can reach round-trips through its pickle:
+/// random sequences of API calls on two accounts, their sessions and a
+/// two-member group, with a pickle and restore of one of them at random
+/// points; the restored object pickles to the same plaintext (the group's
+/// own chain excepted: a restore replaces it) and the conversation goes on.
+#[cfg(all(test, feature = "std"))]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod round_trip {
+    use alloc::vec::Vec;
+
+    use proptest::prelude::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::{PickleKey, PickleKind, open, put_policy};
+    use crate::envelope::Envelope;
+    use crate::{Account, GroupSession, PrekeyBundle, Session, SessionPolicy, SymmetricKey};
+
+    const T0: u64 = 1_700_000_000;
+    const AD: &[u8] = b"round trip";
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Rotate(bool),
+        PublishOneTime(usize),
+        Start { with_one_time: bool },
+        Send { from_alice: bool, deliver: bool },
+        DeliverQueued { to_alice: bool, index: usize },
+        Wait(u64),
+        GroupSend { from_alice: bool, deliver: bool },
+        GroupRotate(bool),
+        Pickle(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            any::<bool>().prop_map(Op::Rotate),
+            (0usize..4).prop_map(Op::PublishOneTime),
+            any::<bool>().prop_map(|with_one_time| Op::Start { with_one_time }),
+            (any::<bool>(), any::<bool>()).prop_map(|(from_alice, deliver)| Op::Send { from_alice, deliver }),
+            (any::<bool>(), 0usize..8).prop_map(|(to_alice, index)| Op::DeliverQueued { to_alice, index }),
+            (0u64..600).prop_map(Op::Wait),
+            (any::<bool>(), any::<bool>()).prop_map(|(from_alice, deliver)| Op::GroupSend { from_alice, deliver }),
+            any::<bool>().prop_map(Op::GroupRotate),
+            (0u8..6).prop_map(Op::Pickle),
+        ]
+    }
+
+    fn key() -> PickleKey {
+        PickleKey::Key(SymmetricKey::from_bytes([9; 32]))
+    }
+
+    fn plain(kind: PickleKind, pickle: &[u8]) -> Vec<u8> {
+        open(pickle, kind, &key(), AD).unwrap().to_vec()
+    }
+
+    /// A group plaintext with its own chain (signing seed, chain key,
+    /// position) blanked out.
+    fn group_plain(g: &GroupSession, pickle: &[u8]) -> Vec<u8> {
+        let mut p = plain(PickleKind::Group, pickle);
+        let mut policy = Vec::new();
+        put_policy(&mut policy, &SessionPolicy::default()).unwrap();
+        let at = 1 + g.group_id().len() + 1 + crate::identity::IDENTITY_PUBLIC_LEN + policy.len();
+        p[at..at + 68].fill(0);
+        p
+    }
+
+    /// Delivers a queued group message whose sender is now at chain
+    /// generation `current`: a message of the current or the previous chain
+    /// opens to its plaintext; an older chain was forgotten (a member keeps
+    /// `MAX_GROUP_CHAINS_PER_MEMBER` chains per sender), which is
+    /// `UnknownSender`. Anything else is reported.
+    fn group_deliver(
+        to: &mut GroupSession,
+        (envelope, text, generation): (Vec<u8>, Vec<u8>, u32),
+        current: u32,
+    ) -> Result<(), alloc::string::String> {
+        let got = to.decrypt(&envelope).map(|(_, pt)| pt);
+        let kept = current - generation < crate::consts::MAX_GROUP_CHAINS_PER_MEMBER as u32;
+        match (kept, got) {
+            (true, Ok(pt)) if pt == text => Ok(()),
+            (false, Err(crate::Error::UnknownSender)) => Ok(()),
+            (kept, got) => Err(alloc::format!("generation {generation} of {current} (kept: {kept}): {got:?}")),
+        }
+    }
+
+    struct World {
+        rng: ChaCha20Rng,
+        now: u64,
+        policy: SessionPolicy,
+        alice: Account,
+        bob: Account,
+        /// Alice's and Bob's sessions with each other, if started.
+        sessions: Option<(Session, Session)>,
+        /// Undelivered envelopes to Alice and to Bob, with their plaintexts.
+        to_alice: Vec<(Vec<u8>, Vec<u8>)>,
+        to_bob: Vec<(Vec<u8>, Vec<u8>)>,
+        groups: (GroupSession, GroupSession),
+        /// Undelivered group messages to Alice and to Bob: envelope,
+        /// plaintext and the generation of the sender chain it was sealed
+        /// under.
+        group_to_alice: Vec<(Vec<u8>, Vec<u8>, u32)>,
+        group_to_bob: Vec<(Vec<u8>, Vec<u8>, u32)>,
+        /// How many times Alice's and Bob's own sender chains were replaced
+        /// (a rotation, or a restore from a pickle).
+        generations: (u32, u32),
+        counter: u32,
+    }
+
+    impl World {
+        fn new(seed: u64) -> Self {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            let policy = SessionPolicy::default();
+            let alice = Account::new(&mut rng, T0);
+            let bob = Account::new(&mut rng, T0);
+            let mut ga = GroupSession::new(&mut rng, b"g", alice.identity_keys(), &policy).unwrap();
+            let mut gb = GroupSession::new(&mut rng, b"g", bob.identity_keys(), &policy).unwrap();
+            ga.add_member(*bob.identity()).unwrap();
+            gb.add_member(*alice.identity()).unwrap();
+            ga.process_distribution(bob.identity(), &gb.distribution()).unwrap();
+            gb.process_distribution(alice.identity(), &ga.distribution()).unwrap();
+            Self {
+                rng,
+                now: T0,
+                policy,
+                alice,
+                bob,
+                sessions: None,
+                to_alice: Vec::new(),
+                to_bob: Vec::new(),
+                groups: (ga, gb),
+                group_to_alice: Vec::new(),
+                group_to_bob: Vec::new(),
+                generations: (0, 0),
+                counter: 0,
+            }
+        }
+
+        fn text(&mut self) -> Vec<u8> {
+            self.counter += 1;
+            self.counter.to_be_bytes().to_vec()
+        }
+
+        fn apply(&mut self, op: &Op) {
+            let now = self.now;
+            match *op {
+                Op::Rotate(alice) => {
+                    let account = if alice { &mut self.alice } else { &mut self.bob };
+                    account.rotate_signed_prekey(&mut self.rng, now);
+                }
+                Op::PublishOneTime(n) => {
+                    self.bob.generate_one_time_prekeys(&mut self.rng, n);
+                }
+                Op::Start { with_one_time } => {
+                    let mut bundle = self.bob.bundle(&self.policy).unwrap();
+                    if with_one_time {
+                        let otk = self.bob.generate_one_time_prekeys(&mut self.rng, 1);
+                        if let Some(otk) = otk.first() {
+                            bundle = bundle.with_one_time_prekey(*otk).unwrap();
+                        }
+                    }
+                    let bundle = PrekeyBundle::from_bytes(&bundle.to_bytes()).unwrap();
+                    let mut a = Session::initiate(&mut self.rng, &mut self.alice, &bundle, &self.policy, now).unwrap();
+                    let text = self.text();
+                    let first = a.encrypt(&mut self.rng, now, &text).unwrap();
+                    let Envelope::Prekey(m) = Envelope::from_bytes(&first).unwrap() else { panic!("prekey") };
+                    let (b, got) = self.bob.accept(&self.policy, now, &m).unwrap();
+                    assert_eq!(got, text);
+                    self.sessions = Some((a, b));
+                    self.to_alice.clear();
+                    self.to_bob.clear();
+                }
+                Op::Send { from_alice, deliver } => {
+                    let text = self.text();
+                    let Some((a, b)) = self.sessions.as_mut() else { return };
+                    let (from, to, queue) =
+                        if from_alice { (a, b, &mut self.to_bob) } else { (b, a, &mut self.to_alice) };
+                    let envelope = from.encrypt(&mut self.rng, now, &text).unwrap();
+                    if deliver {
+                        assert_eq!(to.decrypt(now, &envelope).unwrap(), text);
+                    } else if queue.len() < 8 {
+                        queue.push((envelope, text));
+                    }
+                }
+                Op::DeliverQueued { to_alice, index } => {
+                    let Some((a, b)) = self.sessions.as_mut() else { return };
+                    let (to, queue) = if to_alice { (a, &mut self.to_alice) } else { (b, &mut self.to_bob) };
+                    if index < queue.len() {
+                        let (envelope, text) = queue.remove(index);
+                        assert_eq!(to.decrypt(now, &envelope).unwrap(), text);
+                    }
+                }
+                Op::Wait(s) => self.now += s,
+                Op::GroupSend { from_alice, deliver } => {
+                    let text = self.text();
+                    let (ga, gb) = &mut self.groups;
+                    let (from, to, queue, generation) = if from_alice {
+                        (ga, gb, &mut self.group_to_bob, self.generations.0)
+                    } else {
+                        (gb, ga, &mut self.group_to_alice, self.generations.1)
+                    };
+                    let envelope = from.encrypt(&mut self.rng, &text).unwrap();
+                    if deliver {
+                        assert_eq!(to.decrypt(&envelope).unwrap().1, text);
+                    } else if queue.len() < 8 {
+                        queue.push((envelope, text, generation));
+                    } else {
+                        let queued = queue.remove(0);
+                        group_deliver(to, queued, generation).unwrap();
+                    }
+                }
+                Op::GroupRotate(alice) => {
+                    let (ga, gb) = &mut self.groups;
+                    if alice {
+                        let skd = ga.rotate(&mut self.rng, self.alice.identity_keys()).unwrap();
+                        gb.process_distribution(self.alice.identity(), &skd).unwrap();
+                        self.generations.0 += 1;
+                    } else {
+                        let skd = gb.rotate(&mut self.rng, self.bob.identity_keys()).unwrap();
+                        ga.process_distribution(self.bob.identity(), &skd).unwrap();
+                        self.generations.1 += 1;
+                    }
+                }
+                Op::Pickle(which) => self.round_trip(which),
+            }
+        }
+
+        fn round_trip(&mut self, which: u8) {
+            let rng = &mut self.rng;
+            match which {
+                0 | 1 => {
+                    let account = if which == 0 { &mut self.alice } else { &mut self.bob };
+                    let pickle = account.pickle(rng, &key(), AD).unwrap();
+                    let restored = Account::from_pickle(&pickle, &key(), AD).unwrap();
+                    let again = restored.pickle(rng, &key(), AD).unwrap();
+                    assert_eq!(plain(PickleKind::Account, &pickle), plain(PickleKind::Account, &again));
+                    *account = restored;
+                }
+                2 | 3 => {
+                    let Some((a, b)) = self.sessions.as_mut() else { return };
+                    let session = if which == 2 { a } else { b };
+                    let pickle = session.pickle(rng, &key(), AD).unwrap();
+                    let restored = Session::from_pickle(&pickle, &key(), AD).unwrap();
+                    let again = restored.pickle(rng, &key(), AD).unwrap();
+                    assert_eq!(plain(PickleKind::Session, &pickle), plain(PickleKind::Session, &again));
+                    *session = restored;
+                }
+                _ => {
+                    let (ga, gb) = &mut self.groups;
+                    let (view, own, other, other_identity) = if which == 4 {
+                        (ga, self.alice.identity_keys(), gb, self.alice.identity())
+                    } else {
+                        (gb, self.bob.identity_keys(), ga, self.bob.identity())
+                    };
+                    let pickle = view.pickle(rng, &key(), AD).unwrap();
+                    let mut restored = GroupSession::from_pickle(rng, &pickle, &key(), AD, own).unwrap();
+                    let again = restored.pickle(rng, &key(), AD).unwrap();
+                    assert_eq!(group_plain(view, &pickle), group_plain(&restored, &again));
+                    // The restored view's new chain goes to the other member.
+                    other.process_distribution(other_identity, &restored.distribution()).unwrap();
+                    restored.mark_distributed();
+                    *view = restored;
+                    if which == 4 {
+                        self.generations.0 += 1;
+                    } else {
+                        self.generations.1 += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn every_reachable_state_round_trips(seed in any::<u64>(), ops in proptest::collection::vec(op(), 1..48)) {
+            let mut world = World::new(seed);
+            for op in ops.iter().chain(&[Op::Pickle(0), Op::Pickle(1), Op::Pickle(2), Op::Pickle(3), Op::Pickle(4), Op::Pickle(5)]) {
+                world.apply(op);
+            }
+            // Whatever was still in flight opens after the final restores.
+            let now = world.now;
+            if let Some((a, b)) = world.sessions.as_mut() {
+                for (envelope, text) in world.to_alice.drain(..) {
+                    prop_assert_eq!(a.decrypt(now, &envelope).unwrap(), text);
+                }
+                for (envelope, text) in world.to_bob.drain(..) {
+                    prop_assert_eq!(b.decrypt(now, &envelope).unwrap(), text);
+                }
+            }
+            let (ga, gb) = &mut world.groups;
+            let (gen_alice, gen_bob) = world.generations;
+            for queued in world.group_to_alice.drain(..) {
+                prop_assert_eq!(group_deliver(ga, queued, gen_bob), Ok(()));
+            }
+            for queued in world.group_to_bob.drain(..) {
+                prop_assert_eq!(group_deliver(gb, queued, gen_alice), Ok(()));
+            }
+        }
+    }
+
+    /// The account plaintext of an account rotated past the old decoder's
+    /// limit (1024 signed prekeys) still decodes.
+    #[test]
+    fn many_rotations_round_trip() {
+        let mut world = World::new(1);
+        for _ in 0..1100 {
+            world.apply(&Op::Rotate(false));
+        }
+        world.round_trip(1);
+        assert_eq!(world.bob.signed_prekeys.len(), crate::consts::MAX_SIGNED_PREKEYS);
+    }
+}
