@@ -17,11 +17,11 @@ mkdir -p "$work"
 lib="$target/debug/libsealpost_ffi.so"
 bindgen="$target/debug/uniffi-bindgen"
 
-step "build uniffi-bindgen and sealpost-ffi (debug, once for every language)"
-# Two invocations on purpose: built together, cargo would unify uniffi's
-# `cli` feature into the library, and maturin (which builds the library
-# alone) would then compile uniffi a second time.
-cargo build -p uniffi-bindgen
+step "build sealpost-ffi (debug, once for every language)"
+# The library alone, as maturin builds it (built together with
+# uniffi-bindgen, cargo would unify uniffi's `cli` feature into it and
+# maturin would compile it again). uniffi-bindgen is built by maturin's own
+# `cargo run` below, and the Kotlin and Swift steps reuse that binary.
 cargo build -p sealpost-ffi
 test -f "$lib"
 
@@ -63,6 +63,7 @@ kotlin_home="$work/kotlin/node_modules/kotlin-compiler"
 j=/usr/share/java
 
 step "kotlin: generate from the built library"
+test -x "$bindgen"
 rm -rf "$work/gen"
 "$bindgen" generate --no-format --library "$lib" --language kotlin --out-dir "$work/gen/kotlin"
 
