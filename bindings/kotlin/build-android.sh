@@ -10,7 +10,7 @@ abis=(arm64-v8a armeabi-v7a x86_64)
 rustup target add aarch64-linux-android armv7-linux-androideabi x86_64-linux-android
 args=()
 for abi in "${abis[@]}"; do args+=(-t "$abi"); done
-cargo ndk "${args[@]}" -o "$here/src/main/jniLibs" build -p sealpost-ffi --release
+cargo ndk "${args[@]}" -o "$here/src/main/jniLibs" build -p sealpost-ffi --profile release-ffi
 cargo build -p uniffi-bindgen
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 "$target/debug/uniffi-bindgen" generate --library "$here/src/main/jniLibs/arm64-v8a/libsealpost_ffi.so" \
