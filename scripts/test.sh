@@ -38,6 +38,9 @@ cargo test --release -p sealpost-hygiene
 step "the whole core test suite again with the portable RustCrypto AEADs instead of ring"
 cargo test -p sealpost --no-default-features --features std,rsa
 
+step "bindings: Python (maturin wheel, pytest), Kotlin (JVM, JUnit 5) and Swift (generated and checked)"
+bash bindings/test.sh
+
 step "independent Python implementation checks every vector (from docs/PROTOCOL.md alone)"
 python3 test-vectors/verify.py
 

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Builds sealpost-ffi once (debug) and tests the generated bindings in their
+# own runtimes: Python (maturin wheel + pytest), Kotlin on the JVM (kotlinc +
+# JNA + JUnit 5), and Swift (generated and checked for completeness only: no
+# Swift compiler can be installed here). Installs what it needs when it is
+# missing, so it runs on a fresh machine as well as a warm one; tools go
+# under the cargo target directory, nothing is cached outside it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+start=$SECONDS
+step() { printf '\n==> bindings [%ss]: %s\n' "$((SECONDS - start))" "$*"; }
+
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+work="$target/bindings"
+mkdir -p "$work"
+lib="$target/debug/libsealpost_ffi.so"
+bindgen="$target/debug/uniffi-bindgen"
+
+step "build sealpost-ffi (debug, once for every language)"
+# The library alone, as maturin builds it (built together with
+# uniffi-bindgen, cargo would unify uniffi's `cli` feature into it and
+# maturin would compile it again). uniffi-bindgen is built by maturin's own
+# `cargo run` below, and the Kotlin and Swift steps reuse that binary.
+cargo build -p sealpost-ffi
+test -f "$lib"
+
+# --- Python -----------------------------------------------------------------
+step "python: virtualenv with maturin and pytest"
+venv="$work/venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+if ! "$venv/bin/maturin" --version 2>/dev/null | grep -q '^maturin 1\.16\.' || ! "$venv/bin/python" -c 'import pytest' 2>/dev/null; then
+    "$venv/bin/pip" install --quiet 'maturin>=1.16,<1.17' 'pytest>=8'
+fi
+
+step "python: build the wheel with maturin and install it"
+rm -rf "$work/wheels"
+(cd bindings/python && CARGO_TARGET_DIR="$target" "$venv/bin/maturin" build --quiet --out "$work/wheels")
+"$venv/bin/pip" install --quiet --force-reinstall --no-deps "$work"/wheels/sealpost-*.whl
+# Type information ships in the wheel.
+"$venv/bin/python" - <<'EOF'
+import pathlib, sealpost
+pkg = pathlib.Path(sealpost.__file__).parent
+assert (pkg / "py.typed").is_file(), "py.typed missing from the wheel"
+assert "Session" in sealpost.__all__ and "SealpostError" in sealpost.__all__
+EOF
+
+step "python: pytest"
+(cd bindings/python && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests)
+
+# --- Kotlin -----------------------------------------------------------------
+step "kotlin: JDK, JNA and JUnit 5 from Debian, kotlinc from npm"
+need=()
+command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
+dpkg -s libjna-java >/dev/null 2>&1 || need+=(libjna-java)
+dpkg -s junit5 >/dev/null 2>&1 || need+=(junit5)
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+kotlin_home="$work/kotlin/node_modules/kotlin-compiler"
+[ -x "$kotlin_home/bin/kotlinc" ] || npm install --silent --no-audit --no-fund --prefix "$work/kotlin" kotlin-compiler
+j=/usr/share/java
+
+step "kotlin: generate from the built library"
+test -x "$bindgen"
+rm -rf "$work/gen"
+"$bindgen" generate --no-format --library "$lib" --language kotlin --out-dir "$work/gen/kotlin"
+
+step "kotlin: compile and run the JUnit tests on the JVM"
+"$kotlin_home/bin/kotlinc" -nowarn -jvm-target 17 \
+    "$work/gen/kotlin/sealpost/sealpost.kt" bindings/kotlin/src/test/kotlin/sealpost/*.kt \
+    -cp "$j/jna.jar:$j/junit-jupiter-api.jar:$j/apiguardian-api.jar:$j/opentest4j.jar" \
+    -d "$work/kotlin-tests.jar"
+java -Djna.library.path="$(dirname "$lib")" -jar "$j/junit-platform-console-standalone.jar" \
+    -cp "$work/kotlin-tests.jar:$j/jna.jar:$kotlin_home/lib/kotlin-stdlib.jar" \
+    --scan-classpath "$work/kotlin-tests.jar" --fail-if-no-tests --disable-banner --details=summary --disable-ansi-colors
+
+# --- Swift ------------------------------------------------------------------
+step "swift: generate Swift, C header and modulemap and check they are complete (not compiled: no Swift compiler here)"
+"$bindgen" generate --no-format --library "$lib" --language swift --out-dir "$work/gen/swift"
+python3 bindings/swift/check-generated.py "$work/gen/swift" "$lib"
+
+step "bindings: all green"
