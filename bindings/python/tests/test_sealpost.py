@@ -194,9 +194,14 @@ def test_a_session_reset_heals_a_rolled_back_session():
     # A benign error never asks.
     assert Healer().on_decrypt_failure(alice, bob.identity(), None, ErrorCode.REPLAY, now=T0) is None
     # Bob checks it came from Alice and starts again from her bundle.
-    assert bob_healer.accept(request, alice.identity(), now=T0 + 5) == alice.identity()
+    # A reset for Bob's session with Alice is refused by anyone else.
+    carol = Account()
+    with pytest.raises(SealpostError.Misdirected):
+        Healer().accept(request, carol, alice.identity(), None, now=T0 + 5)
+    outcome = bob_healer.accept(request, bob, alice.identity(), b.id(), now=T0 + 5)
+    assert outcome.peer == alice.identity() and outcome.renew and not outcome.crossed
     with pytest.raises(SealpostError.Replay):
-        bob_healer.accept(request, alice.identity(), now=T0 + 6)
+        bob_healer.accept(request, bob, alice.identity(), b.id(), now=T0 + 6)
     policy = default_policy()
     b2 = Session.initiate(bob, PrekeyBundle.from_bytes(alice.bundle(policy).to_bytes()), policy, now=T0 + 5)
     a2 = alice.accept(policy, b2.encrypt(b"fresh session", now=T0 + 6), now=T0 + 6)

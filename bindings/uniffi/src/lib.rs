@@ -400,8 +400,8 @@ impl Session {
         now: Option<u64>,
     ) -> Result<Arc<Self>> {
         let now = clock(now)?;
-        let account = lock(&account.inner)?;
-        let s = sealpost::Session::initiate(&mut rng(), &account, &bundle.inner, &policy.to_core(), now)?;
+        let mut account = lock(&account.inner)?;
+        let s = sealpost::Session::initiate(&mut rng(), &mut account, &bundle.inner, &policy.to_core(), now)?;
         Ok(Arc::new(Self::wrap(s)))
     }
 
@@ -668,19 +668,52 @@ impl Healer {
         Ok(healer.on_decrypt_failure(&mut rng(), account.identity_keys(), &peer, session_id, &error, now))
     }
 
-    /// Checks a reset request received from `expected_peer`. On success
-    /// (the peer's identity is returned) start a new session with the
-    /// peer from its bundle.
+    /// Checks a reset request received from `expected_peer` by `account`,
+    /// whose current session with that peer has id `current_session`
+    /// (`None` if there is none). A request for another recipient or
+    /// another session is `Misdirected`.
+    ///
+    /// When the outcome's `renew` is true, start a new session with the
+    /// peer from its bundle; when it is false, the peer renews (both sides
+    /// asked at once and its request lost the tie-break) and this side
+    /// waits for its first message.
     #[uniffi::method(default(now = None))]
-    pub fn accept(&self, request: Vec<u8>, expected_peer: Vec<u8>, now: Option<u64>) -> Result<Vec<u8>> {
+    pub fn accept(
+        &self,
+        request: Vec<u8>,
+        account: Arc<Account>,
+        expected_peer: Vec<u8>,
+        current_session: Option<Vec<u8>>,
+        now: Option<u64>,
+    ) -> Result<HealOutcome> {
         let now = clock(now)?;
         let peer = identity(&expected_peer)?;
-        match lock(&self.inner)?.accept(&request, &peer, now)? {
-            sealpost::HealEvent::Renewed { peer } => Ok(peer.to_bytes().to_vec()),
+        let current = current_session
+            .map(|id| <[u8; 32]>::try_from(id.as_slice()).map_err(|_| SealpostError::InvalidArgument))
+            .transpose()?;
+        let own = *lock(&account.inner)?.identity();
+        match lock(&self.inner)?.accept(&request, &own, &peer, current, now)? {
+            sealpost::HealEvent::Renewed { peer, crossed } => {
+                Ok(HealOutcome { peer: peer.to_bytes().to_vec(), renew: true, crossed })
+            }
+            sealpost::HealEvent::PeerRenews { peer } => {
+                Ok(HealOutcome { peer: peer.to_bytes().to_vec(), renew: false, crossed: true })
+            }
             #[allow(unreachable_patterns)] // non_exhaustive
             _ => Err(SealpostError::Internal),
         }
     }
+}
+
+/// What an accepted session reset asks of this side.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct HealOutcome {
+    /// The peer's identity (128-byte encoding).
+    pub peer: Vec<u8>,
+    /// Whether this side starts the new session (else the peer does).
+    pub renew: bool,
+    /// Whether both sides had asked at once.
+    pub crossed: bool,
 }
 
 /// Whether `bytes` is a session reset request (to hand to [`Healer::accept`]).

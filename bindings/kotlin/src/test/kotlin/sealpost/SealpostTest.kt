@@ -177,8 +177,11 @@ class SealpostTest {
         assertNotNull(request)
         assertTrue(isSessionReset(request!!))
         assertNull(aliceHealer.onDecryptFailure(s.alice, s.bob.identity(), s.a.id(), code, T0 + 5u))
-        assertArrayEquals(s.alice.identity(), bobHealer.accept(request, s.alice.identity(), T0 + 5u))
-        throws<SealpostException.Replay> { bobHealer.accept(request, s.alice.identity(), T0 + 6u) }
+        throws<SealpostException.Misdirected> { Healer().accept(request, Account(T0), s.alice.identity(), null, T0 + 5u) }
+        val outcome = bobHealer.accept(request, s.bob, s.alice.identity(), bSide.id(), T0 + 5u)
+        assertArrayEquals(s.alice.identity(), outcome.peer)
+        assertTrue(outcome.renew)
+        throws<SealpostException.Replay> { bobHealer.accept(request, s.bob, s.alice.identity(), bSide.id(), T0 + 6u) }
         val policy = defaultPolicy()
         val b2 = Session.initiate(s.bob, PrekeyBundle.fromBytes(s.alice.bundle(policy).toBytes()), policy, T0 + 5u)
         val a2 = s.alice.accept(policy, b2.encrypt(b("fresh session"), T0 + 6u), T0 + 6u)
