@@ -216,7 +216,12 @@ async fn read_call(relay: &Relay, req: Request<Incoming>) -> Result<Call, ApiErr
     }
     let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
     let auth = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let body = Limited::new(req.into_body(), limit).collect().await.map_err(|e| {
+    let deadline = std::time::Duration::from_secs(relay.config.http_body_timeout_secs);
+    let collected =
+        tokio::time::timeout(deadline, Limited::new(req.into_body(), limit).collect()).await.map_err(|_| {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request body came too slowly")
+        })?;
+    let body = collected.map_err(|e| {
         if e.is::<http_body_util::LengthLimitError>() {
             ApiError::too_large(format!("request bodies are limited to {limit} bytes"))
         } else {
