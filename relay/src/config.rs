@@ -73,6 +73,9 @@ pub struct Config {
     pub http_body_timeout_secs: u64,
     /// Seconds a keep-alive connection may stay without a request in flight.
     pub http_idle_timeout_secs: u64,
+    /// Most envelope bytes in one pull page or WebSocket batch (always at least
+    /// one message).
+    pub max_pull_bytes: usize,
 }
 
 /// Log output format.
@@ -112,6 +115,7 @@ impl Default for Config {
             ws_max_per_account: 8,
             ws_idle_secs: 90,
             trusted_proxies: Vec::new(),
+            max_pull_bytes: 4 * 1024 * 1024,
             http_idle_timeout_secs: 60,
             http_body_timeout_secs: 30,
             http_header_timeout_secs: 10,
@@ -237,6 +241,10 @@ pub struct Cli {
     /// within the header timeout [default: 60].
     #[arg(long, env = "SEALPOST_HTTP_IDLE_TIMEOUT_SECS", value_name = "SECS")]
     pub http_idle_timeout_secs: Option<u64>,
+    /// Most envelope bytes one pull page (or WebSocket batch) carries; a page
+    /// always holds at least one message, however large [default: 4194304].
+    #[arg(long, env = "SEALPOST_MAX_PULL_BYTES", value_name = "BYTES")]
+    pub max_pull_bytes: Option<usize>,
 }
 
 /// The TOML file's shape: every key optional, unknown keys refused.
@@ -272,6 +280,7 @@ struct FileConfig {
     http_header_timeout_secs: Option<u64>,
     http_body_timeout_secs: Option<u64>,
     http_idle_timeout_secs: Option<u64>,
+    max_pull_bytes: Option<usize>,
 }
 
 impl Config {
@@ -316,6 +325,7 @@ impl Config {
             ws_max_per_account: pick!(ws_max_per_account),
             ws_idle_secs: pick!(ws_idle_secs),
             trusted_proxies: cli.trusted_proxies.or(file.trusted_proxies).unwrap_or_default(),
+            max_pull_bytes: pick!(max_pull_bytes),
             http_idle_timeout_secs: pick!(http_idle_timeout_secs),
             http_body_timeout_secs: pick!(http_body_timeout_secs),
             http_header_timeout_secs: pick!(http_header_timeout_secs),

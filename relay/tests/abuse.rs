@@ -215,3 +215,34 @@ async fn slow_and_silent_connections_are_closed() {
     let c = Client::new(&relay.base, sealpost::IdentityKeyPair::generate(&mut sealpost::os_rng())).unwrap();
     assert_eq!(c.raw(Method::GET, "/healthz", &[], vec![], false).await.unwrap().status, 200);
 }
+
+/// Defect 3: a pull page is capped by envelope bytes (always at least one
+/// message), not only by count.
+#[tokio::test]
+async fn pull_pages_are_capped_by_bytes() {
+    let relay = start_with(|c| c.max_pull_bytes = 10_000).await;
+    let alice = user(&relay, 0).await;
+    let bob = user(&relay, 0).await;
+    for i in 0..5u8 {
+        alice.client.deposit(&[bob.client.account()], &[i; 4000]).await.unwrap();
+    }
+    alice.client.deposit(&[bob.client.account()], &[9; 12_000]).await.unwrap();
+    let r = bob.client.raw(Method::GET, "/v1/messages?after=0&limit=1000", &[], vec![], true).await.unwrap();
+    assert_eq!(r.status, 200);
+    let page = r.json();
+    assert_eq!(page["messages"].as_array().unwrap().len(), 2, "two of 4000 bytes fit in 10000");
+    // Measured: the body is the base64 of 8000 bytes plus ~260 bytes of JSON.
+    assert!(r.body.len() < 8000 * 4 / 3 + 400, "{}", r.body.len());
+    let mut sizes = Vec::new();
+    let mut after = 0;
+    loop {
+        let got = bob.client.pull(after, 1000).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        sizes.push(got.iter().map(|m| m.envelope.len()).collect::<Vec<_>>());
+        after = got.last().unwrap().id;
+    }
+    assert_eq!(sizes, vec![vec![4000, 4000], vec![4000, 4000], vec![4000], vec![12_000]]);
+    assert_eq!(page["next_after"], serde_json::json!(bob.client.pull(0, 2).await.unwrap()[1].id));
+}
