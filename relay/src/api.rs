@@ -216,7 +216,12 @@ async fn read_call(relay: &Relay, req: Request<Incoming>) -> Result<Call, ApiErr
     }
     let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
     let auth = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let body = Limited::new(req.into_body(), limit).collect().await.map_err(|e| {
+    let deadline = std::time::Duration::from_secs(relay.config.http_body_timeout_secs);
+    let collected =
+        tokio::time::timeout(deadline, Limited::new(req.into_body(), limit).collect()).await.map_err(|_| {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request body came too slowly")
+        })?;
+    let body = collected.map_err(|e| {
         if e.is::<http_body_util::LengthLimitError>() {
             ApiError::too_large(format!("request bodies are limited to {limit} bytes"))
         } else {
@@ -456,20 +461,57 @@ async fn pull(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Res
             _ => return Err(ApiError::bad_request("bad_query", format!("unknown query parameter {k}"))),
         }
     }
-    let messages = relay.store.pull(account, after, limit).await?;
-    let next = messages.last().map_or(after, |m| m.id);
-    let list: Vec<_> = messages.iter().map(message_json).collect();
-    Ok(json_response(StatusCode::OK, &json!({ "messages": list, "next_after": next })))
+    let messages = relay.store.pull(account, after, limit, relay.config.max_pull_bytes).await?;
+    let mut resp = Response::new(Full::new(Bytes::from(page_json(messages, after))));
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
 }
 
-/// The JSON form of a stored message (also used by the WebSocket).
-pub fn message_json(m: &crate::store::StoredMessage) -> serde_json::Value {
-    json!({
-        "id": m.id,
-        "sender": B64.encode(m.sender),
-        "envelope": B64.encode(&m.envelope),
-        "received_at": m.received_at,
+/// The body of a pull, `{"messages":[...],"next_after":n}`, written once
+/// into a buffer of the exact size, each envelope dropped once encoded:
+/// the peak is the raw page plus its encoding, not several copies of it.
+pub fn page_json(messages: Vec<crate::store::StoredMessage>, after: i64) -> Vec<u8> {
+    let next = messages.last().map_or(after, |m| m.id);
+    let size: usize = messages.iter().map(|m| base64_len(m.envelope.len()).saturating_add(160)).sum();
+    let mut out = Vec::with_capacity(size.saturating_add(64));
+    out.extend_from_slice(b"{\"messages\":[");
+    for (i, m) in messages.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_message(&mut out, &m, None);
+    }
+    out.extend_from_slice(format!("],\"next_after\":{next}}}").as_bytes());
+    out
+}
+
+/// Exact length of unpadded base64 of `n` bytes.
+fn base64_len(n: usize) -> usize {
+    (n / 3).saturating_mul(4).saturating_add(match n % 3 {
+        0 => 0,
+        1 => 2,
+        _ => 3,
     })
+}
+
+/// Appends one message object (with `"type"` first when given). Base64url
+/// needs no JSON escaping.
+pub fn write_message(out: &mut Vec<u8>, m: &crate::store::StoredMessage, kind: Option<&str>) {
+    out.push(b'{');
+    if let Some(kind) = kind {
+        out.extend_from_slice(format!("\"type\":\"{kind}\",").as_bytes());
+    }
+    out.extend_from_slice(format!("\"id\":{},\"sender\":\"", m.id).as_bytes());
+    let mut text = String::new();
+    B64.encode_string(m.sender, &mut text);
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\",\"envelope\":\"");
+    let start = out.len();
+    out.resize(start.saturating_add(base64_len(m.envelope.len())), 0);
+    if let Some(dst) = out.get_mut(start..) {
+        let _ = B64.encode_slice(&m.envelope, dst);
+    }
+    out.extend_from_slice(format!("\",\"received_at\":{}}}", m.received_at).as_bytes());
 }
 
 #[derive(Deserialize)]

@@ -66,6 +66,16 @@ pub struct Config {
     /// Nonces remembered in all; beyond, the accounts holding the most are
     /// trimmed first.
     pub max_nonces: usize,
+    /// Seconds a client has to send a request's headers, and a new connection
+    /// its first request (TLS handshake included).
+    pub http_header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body once its headers arrived.
+    pub http_body_timeout_secs: u64,
+    /// Seconds a keep-alive connection may stay without a request in flight.
+    pub http_idle_timeout_secs: u64,
+    /// Most envelope bytes in one pull page or WebSocket batch (always at least
+    /// one message).
+    pub max_pull_bytes: usize,
 }
 
 /// Log output format.
@@ -105,6 +115,10 @@ impl Default for Config {
             ws_max_per_account: 8,
             ws_idle_secs: 90,
             trusted_proxies: Vec::new(),
+            max_pull_bytes: 4 * 1024 * 1024,
+            http_idle_timeout_secs: 60,
+            http_body_timeout_secs: 30,
+            http_header_timeout_secs: 10,
             max_nonces: 1_000_000,
             max_nonces_per_account: 1000,
         }
@@ -213,6 +227,24 @@ pub struct Cli {
     /// are trimmed first (never a refusal for everyone) [default: 1000000].
     #[arg(long, env = "SEALPOST_MAX_NONCES", value_name = "N")]
     pub max_nonces: Option<usize>,
+    /// Seconds a client has to send a request's headers (HTTP/1), and a new
+    /// connection its first request, TLS handshake included [default: 10].
+    #[arg(long, env = "SEALPOST_HTTP_HEADER_TIMEOUT_SECS", value_name = "SECS")]
+    pub http_header_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a request's body once its headers
+    /// arrived; slower bodies get 408 [default: 30].
+    #[arg(long, env = "SEALPOST_HTTP_BODY_TIMEOUT_SECS", value_name = "SECS")]
+    pub http_body_timeout_secs: Option<u64>,
+    /// Seconds a keep-alive connection (HTTP/1 or HTTP/2) may stay without a
+    /// request in flight before it is closed; HTTP/2 connections are also
+    /// pinged after this long and closed when the ping is not answered
+    /// within the header timeout [default: 60].
+    #[arg(long, env = "SEALPOST_HTTP_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub http_idle_timeout_secs: Option<u64>,
+    /// Most envelope bytes one pull page (or WebSocket batch) carries; a page
+    /// always holds at least one message, however large [default: 4194304].
+    #[arg(long, env = "SEALPOST_MAX_PULL_BYTES", value_name = "BYTES")]
+    pub max_pull_bytes: Option<usize>,
 }
 
 /// The TOML file's shape: every key optional, unknown keys refused.
@@ -245,6 +277,10 @@ struct FileConfig {
     trusted_proxies: Option<Vec<std::net::IpAddr>>,
     max_nonces_per_account: Option<usize>,
     max_nonces: Option<usize>,
+    http_header_timeout_secs: Option<u64>,
+    http_body_timeout_secs: Option<u64>,
+    http_idle_timeout_secs: Option<u64>,
+    max_pull_bytes: Option<usize>,
 }
 
 impl Config {
@@ -289,6 +325,10 @@ impl Config {
             ws_max_per_account: pick!(ws_max_per_account),
             ws_idle_secs: pick!(ws_idle_secs),
             trusted_proxies: cli.trusted_proxies.or(file.trusted_proxies).unwrap_or_default(),
+            max_pull_bytes: pick!(max_pull_bytes),
+            http_idle_timeout_secs: pick!(http_idle_timeout_secs),
+            http_body_timeout_secs: pick!(http_body_timeout_secs),
+            http_header_timeout_secs: pick!(http_header_timeout_secs),
             max_nonces: pick!(max_nonces),
             max_nonces_per_account: pick!(max_nonces_per_account),
         };
@@ -323,6 +363,11 @@ impl Config {
         }
         if self.ws_max_per_account == 0 || self.ws_idle_secs < 3 {
             return Err("ws_max_per_account must be positive and ws_idle_secs at least 3".into());
+        }
+        if self.http_header_timeout_secs == 0 || self.http_body_timeout_secs == 0 || self.http_idle_timeout_secs == 0 {
+            return Err(
+                "http_header_timeout_secs, http_body_timeout_secs and http_idle_timeout_secs must be positive".into()
+            );
         }
         if self.max_nonces_per_account == 0 || self.max_nonces < 2 {
             return Err("max_nonces_per_account must be positive and max_nonces at least 2".into());

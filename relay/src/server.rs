@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -60,7 +60,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = http_builder(&relay.config);
+    let (header_timeout, idle_timeout) = (
+        Duration::from_secs(relay.config.http_header_timeout_secs),
+        Duration::from_secs(relay.config.http_idle_timeout_secs),
+    );
     let purge = tokio::spawn(purge_loop(Arc::clone(&relay)));
     tokio::pin!(shutdown);
     loop {
@@ -77,20 +81,29 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let relay = Arc::clone(&relay);
+        let activity = Arc::new(Activity::new());
+        let seen = Arc::clone(&activity);
         let service = service_fn(move |req| {
             let relay = Arc::clone(&relay);
+            let busy = seen.begin();
             async move {
                 let client = client_address(&relay.config.trusted_proxies, peer.ip(), req.headers());
-                Ok::<_, std::convert::Infallible>(handle(relay, req, client).await)
+                let resp = handle(relay, req, client).await;
+                drop(busy);
+                Ok::<_, std::convert::Infallible>(resp)
             }
         });
+        let watch = idle_watch(activity, header_timeout, idle_timeout);
         match &tls {
             None => {
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    tokio::select! {
+                        ended = conn => if let Err(e) = ended {
+                            tracing::debug!(error = %e, %peer, "connection ended with an error");
+                        },
+                        () = watch => tracing::debug!(%peer, "idle connection closed"),
                     }
                 });
             }
@@ -99,14 +112,17 @@ pub async fn serve(
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    let stream = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                     };
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    tokio::select! {
+                        ended = watcher.watch(conn) => if let Err(e) = ended {
+                            tracing::debug!(error = %e, %peer, "connection ended with an error");
+                        },
+                        () = watch => tracing::debug!(%peer, "idle connection closed"),
                     }
                 });
             }
@@ -123,6 +139,80 @@ pub async fn serve(
     let _ = tokio::task::spawn_blocking(move || store.close()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The HTTP/1 and HTTP/2 connection settings: a timer (without one hyper
+/// silently ignores its timeouts), the header-read timeout, and HTTP/2
+/// keep-alive pings.
+fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
+    let header = Duration::from_secs(config.http_header_timeout_secs);
+    let idle = Duration::from_secs(config.http_idle_timeout_secs);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header).keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(idle)
+        .keep_alive_timeout(header)
+        .max_concurrent_streams(100);
+    builder
+}
+
+/// What a connection is doing, for [`idle_watch`].
+struct Activity {
+    born: tokio::time::Instant,
+    /// Requests being answered.
+    busy: std::sync::atomic::AtomicUsize,
+    /// Milliseconds after `born` when the last request ended (or `u64::MAX`
+    /// while none has come yet).
+    last: std::sync::atomic::AtomicU64,
+}
+
+/// Marks a request in flight; dropping it marks its end.
+struct Busy(Arc<Activity>);
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            born: tokio::time::Instant::now(),
+            busy: std::sync::atomic::AtomicUsize::new(0),
+            last: std::sync::atomic::AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Busy(Arc::clone(self))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let since = u64::try_from(self.0.born.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.0.last.store(since, std::sync::atomic::Ordering::SeqCst);
+        self.0.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Resolves when the connection should be closed: no first request within
+/// `first` of connecting (this also bounds hyper's HTTP/1-or-2 detection,
+/// which has no timeout of its own), or no request in flight for `idle`.
+async fn idle_watch(activity: Arc<Activity>, first: Duration, idle: Duration) {
+    use std::sync::atomic::Ordering;
+    loop {
+        let last = activity.last.load(Ordering::SeqCst);
+        let deadline =
+            if last == u64::MAX { activity.born + first } else { activity.born + Duration::from_millis(last) + idle };
+        tokio::time::sleep_until(deadline).await;
+        let busy = activity.busy.load(Ordering::SeqCst) > 0;
+        let unchanged = activity.last.load(Ordering::SeqCst) == last;
+        if busy {
+            // A request is being answered (its body has its own deadline).
+            tokio::time::sleep(first.min(idle)).await;
+        } else if unchanged {
+            return;
+        }
+    }
 }
 
 /// The client's address: the TCP peer, unless the peer is a trusted proxy,

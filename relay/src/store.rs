@@ -134,8 +134,11 @@ pub trait Store: Send + Sync + 'static {
         now: u64,
         cap: u64,
     ) -> StoreFuture<Vec<i64>>;
-    /// Messages for `account` with id greater than `after`, oldest first.
-    fn pull(&self, account: AccountId, after: i64, limit: u32) -> StoreFuture<Vec<StoredMessage>>;
+    /// Messages for `account` with id greater than `after`, oldest first:
+    /// at most `limit` of them and, after the first, no more than
+    /// `max_bytes` envelope bytes in all (the first is returned however
+    /// large, so a page always makes progress).
+    fn pull(&self, account: AccountId, after: i64, limit: u32, max_bytes: usize) -> StoreFuture<Vec<StoredMessage>>;
     /// Deletes the given messages of `account` (others' are untouched).
     fn ack(&self, account: AccountId, ids: Vec<i64>) -> StoreFuture<u64>;
     /// Deletes messages received before `before`. Returns how many.
@@ -550,19 +553,28 @@ impl Store for SqliteStore {
         })
     }
 
-    fn pull(&self, account: AccountId, after: i64, limit: u32) -> StoreFuture<Vec<StoredMessage>> {
+    fn pull(&self, account: AccountId, after: i64, limit: u32, max_bytes: usize) -> StoreFuture<Vec<StoredMessage>> {
         self.read(move |c| {
+            // length() of a blob is read from the record header, so an
+            // envelope that does not fit is never loaded.
             let mut stmt = c.prepare_cached(
-                "SELECT id, sender, envelope, received_at FROM messages
+                "SELECT id, sender, length(envelope), envelope, received_at FROM messages
                  WHERE recipient = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![&account[..], after, limit], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, sender, envelope, at) = row?;
-                out.push(StoredMessage { id, sender: account_of(sender)?, envelope, received_at: to_u64(at) });
+            let mut rows = stmt.query(params![&account[..], after, limit])?;
+            let (mut out, mut bytes) = (Vec::new(), 0usize);
+            while let Some(r) = rows.next()? {
+                let len = usize::try_from(r.get::<_, i64>(2)?).unwrap_or(usize::MAX);
+                if !out.is_empty() && bytes.saturating_add(len) > max_bytes {
+                    break;
+                }
+                bytes = bytes.saturating_add(len);
+                out.push(StoredMessage {
+                    id: r.get(0)?,
+                    sender: account_of(r.get(1)?)?,
+                    envelope: r.get(3)?,
+                    received_at: to_u64(r.get(4)?),
+                });
             }
             Ok(out)
         })

@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use crate::api::{Relay, Resp, message_json, unix_now};
+use crate::api::{Relay, Resp, unix_now};
 use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::store::{AccountId, Store};
@@ -150,18 +150,21 @@ where
         // Push everything new since the cursor.
         loop {
             let after = cursor;
-            let batch = relay.store.pull(account, after, BATCH).await.map_err(|e| e.to_string())?;
-            let full = batch.len() == usize::try_from(BATCH).unwrap_or(usize::MAX);
-            for m in &batch {
-                let mut frame = message_json(m);
-                if let Some(o) = frame.as_object_mut() {
-                    o.insert("type".into(), json!("message"));
-                }
-                tx.send(Message::text(frame.to_string())).await.map_err(|e| e.to_string())?;
-                cursor = cursor.max(m.id);
-            }
-            if !full {
+            let batch = relay
+                .store
+                .pull(account, after, BATCH, relay.config.max_pull_bytes)
+                .await
+                .map_err(|e| e.to_string())?;
+            if batch.is_empty() {
                 break;
+            }
+            for m in batch {
+                let mut frame = Vec::new();
+                crate::api::write_message(&mut frame, &m, Some("message"));
+                drop(m.envelope);
+                let text = String::from_utf8(frame).map_err(|e| e.to_string())?;
+                tx.send(Message::text(text)).await.map_err(|e| e.to_string())?;
+                cursor = cursor.max(m.id);
             }
         }
         tokio::select! {
