@@ -82,7 +82,7 @@ pub const RESET_MIN_INTERVAL: u64 = 3600;
 
 /// How many session-reset nonces a [`Healer`](crate::heal::Healer)
 /// remembers. Entries leave once they are older than the freshness window
-/// ([`RESET_MAX_AGE`](RESET_MAX_AGE)), when a replay would be
+/// ([`RESET_MAX_AGE`]), when a replay would be
 /// refused as stale anyway; if more than this many are fresh, the oldest
 /// is dropped and its timestamp becomes the healer's horizon: every reset
 /// not newer than the horizon is refused, so eviction never reopens a
