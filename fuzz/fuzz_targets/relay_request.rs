@@ -12,8 +12,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else { return };
     let text = String::from_utf8_lossy(rest);
     if let Ok(creds) = Credentials::parse(&text) {
-        let nonces = NonceCache::default();
-        let _ = creds.verify("POST", "/v1/messages", rest, creds.ts, 300, &nonces);
+        if creds.verify("POST", "/v1/messages", rest, creds.ts, 300).is_ok() {
+            let nonces = NonceCache::new(4, 16, 300, 0);
+            let _ = nonces.record(&creds, creds.ts);
+        }
     }
     let sessions = Sessions::default();
     let _ = sessions.verify(&text, "POST", "/v1/messages", rest, 0);

@@ -42,7 +42,7 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let mut rng = ChaCha20Rng::from_seed([18; 32]);
         let policy = SessionPolicy::default();
-        let alice = Account::new(&mut rng, T);
+        let mut alice = Account::new(&mut rng, T);
         let mut bob = Account::new(&mut rng, T);
         let mallory = Account::new(&mut rng, T);
         let bob_bundle = PrekeyBundle::from_bytes(&bob.bundle(&policy).unwrap().to_bytes()).unwrap();
@@ -116,7 +116,8 @@ fuzz_target!(|input: &[u8]| {
             assert_from(&room.receive(T, f.mallory.identity().signing_key(), data), &f.alice);
         }
         _ => {
-            let mut session = Session::initiate(&mut rng, &mut f.mallory, &f.bob_bundle, &f.policy, T).unwrap();
+            let mut mallory = f.mallory.clone();
+            let mut session = Session::initiate(&mut rng, &mut mallory, &f.bob_bundle, &f.policy, T).unwrap();
             let envelope = session.encrypt(&mut rng, T, data).unwrap();
             let mut room = f.bob_room.clone();
             // Named as Alice's by the transport: no session of the room is this one.

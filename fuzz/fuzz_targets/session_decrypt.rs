@@ -21,7 +21,7 @@ fn fixture() -> &'static Fixture {
         let mut rng = ChaCha20Rng::from_seed([3; 32]);
         let now = 1_700_000_000;
         let policy = SessionPolicy::default();
-        let alice = Account::new(&mut rng, now);
+        let mut alice = Account::new(&mut rng, now);
         let mut bob = Account::new(&mut rng, now);
         let otk = bob.generate_one_time_prekeys(&mut rng, 1)[0];
         let bundle =
