@@ -96,6 +96,12 @@ impl Account {
         self.identity.public()
     }
 
+    /// A signer for requests to a relay as this account (it can sign
+    /// nothing else).
+    pub fn relay_signer(&self) -> crate::identity::RelaySigner {
+        crate::identity::RelaySigner::new(&self.identity)
+    }
+
     /// The identity key pair (for signing requests to a relay).
     pub fn identity_keys(&self) -> &IdentityKeyPair {
         &self.identity

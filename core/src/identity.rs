@@ -290,6 +290,52 @@ impl fmt::Debug for IdentityKeyPair {
     }
 }
 
+/// The right to sign requests to a relay as one account, and nothing else:
+/// every signature it makes is under [`SignatureContext::RelayRequest`], so
+/// it cannot sign a bundle, a reset or a group message. An app hands it to
+/// its relay client while the [`Account`](crate::Account) stays with the
+/// protocol state. The key inside zeroizes on drop; `Debug` shows only the
+/// account id.
+///
+/// ```
+/// use sealpost::{Account, SignatureContext, identity::verify_signature};
+/// let account = Account::new(&mut sealpost::os_rng(), 1_700_000_000);
+/// let signer = account.relay_signer();
+/// let sig = signer.sign(b"GET /v1/messages");
+/// assert_eq!(signer.account(), account.identity().signing_key());
+/// verify_signature(signer.account(), SignatureContext::RelayRequest, b"GET /v1/messages", &sig).unwrap();
+/// // The same bytes under any other context do not verify.
+/// let other = SignatureContext::SessionReset;
+/// assert!(verify_signature(signer.account(), other, b"GET /v1/messages", &sig).is_err());
+/// ```
+#[derive(Clone)]
+pub struct RelaySigner {
+    signing: SigningKey,
+    account: [u8; 32],
+}
+
+impl RelaySigner {
+    pub(crate) fn new(identity: &IdentityKeyPair) -> Self {
+        Self { signing: identity.signing.clone(), account: identity.public.signing }
+    }
+
+    /// The account id: the identity's Ed25519 public key.
+    pub fn account(&self) -> &[u8; 32] {
+        &self.account
+    }
+
+    /// Signs `msg` under [`SignatureContext::RelayRequest`].
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        context::sign(&self.signing, SignatureContext::RelayRequest, msg)
+    }
+}
+
+impl fmt::Debug for RelaySigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelaySigner").field("account", &self.account).finish_non_exhaustive()
+    }
+}
+
 /// A safety number: 60 digits that two people compare (read aloud, or from
 /// a QR code) to be sure no one sits between them.
 ///

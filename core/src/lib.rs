@@ -72,7 +72,7 @@ pub use envelope::{Envelope, Padding};
 pub use error::{Error, Result};
 pub use group::GroupSession;
 pub use heal::{HealEvent, Healer, PeerSessions};
-pub use identity::{IdentityKeyPair, IdentityPublic, SafetyNumber};
+pub use identity::{IdentityKeyPair, IdentityPublic, RelaySigner, SafetyNumber};
 pub use pickle::PickleKey;
 pub use policy::{PROTOCOL_VERSION, SessionPolicy, negotiate_suite};
 pub use ratchet::{Role, Session};
