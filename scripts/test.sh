@@ -25,6 +25,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 step "no_std builds of the core"
 cargo build -p sealpost --no-default-features --target thumbv7em-none-eabihf
 cargo build -p sealpost --no-default-features --target wasm32-unknown-unknown
+cargo build -p sealpost-client --target wasm32-unknown-unknown
 
 step "test vectors are up to date"
 bash scripts/regen-vectors.sh --check

@@ -20,7 +20,6 @@ use std::time::Duration;
 use base64::Engine;
 use rand_core::Rng;
 use sealpost::{Account, PickleKey, SessionPolicy, SymmetricKey};
-use sealpost_relay::auth::{decode_fixed, session_authorization};
 use sealpost_relay::client::{Client, PushEvent, account_id};
 
 fn now() -> u64 {
@@ -38,9 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let sender = Account::new(&mut rng, now());
             let recipient = Account::new(&mut rng, now());
             for a in [&sender, &recipient] {
-                Client::new(&url, a.identity_keys().clone())?
-                    .publish_bundle(&a.bundle(&SessionPolicy::default())?)
-                    .await?;
+                Client::new(&url, a.relay_signer())?.publish_bundle(&a.bundle(&SessionPolicy::default())?).await?;
             }
             let mut envelope = vec![0u8; 1024];
             rng.fill_bytes(&mut envelope);
@@ -51,18 +48,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .to_string();
             std::fs::write(format!("{dir}/body.json"), &body)?;
             // Deposits are authenticated with a relay session, as the client does.
-            let client = Client::new(&url, sender.identity_keys().clone())?;
+            let client = Client::new(&url, sender.relay_signer())?;
             let headers = [("content-type", "application/json".to_owned())];
             // One session per load-generator thread, as one per device.
             let threads: usize = std::env::var("SEALPOST_BENCH_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(2);
             for t in 0..threads {
-                let session =
-                    client.raw(hyper::Method::POST, "/v1/sessions", &headers, b"{}".to_vec(), true).await?.json();
-                let id: [u8; 16] = decode_fixed(session["id"].as_str().ok_or("no session id")?).ok_or("bad id")?;
-                let key: [u8; 32] = decode_fixed(session["key"].as_str().ok_or("no session key")?).ok_or("bad key")?;
+                let opened: sealpost_client::SessionOpened =
+                    client.raw(hyper::Method::POST, "/v1/sessions", &headers, b"{}".to_vec(), true).await?.parse()?;
+                let mut session = opened.session();
+                let deposit = sealpost_client::Request::custom(
+                    sealpost_client::Method::Post,
+                    "/v1/messages",
+                    body.as_bytes().to_vec(),
+                );
                 let mut out = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/auth-{t}.txt"))?);
-                for seq in 1..=u64::try_from(count)? {
-                    let auth = session_authorization(&id, &key, "POST", "/v1/messages", seq, body.as_bytes());
+                for _ in 0..count {
+                    let auth = deposit.authorize_session(&mut session);
                     writeln!(out, "{auth}")?;
                 }
                 out.flush()?;
@@ -76,7 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let key = PickleKey::Key(SymmetricKey::from_bytes([0; 32]));
             let recipient =
                 Account::from_pickle(&std::fs::read(format!("{dir}/recipient.pickle"))?, &key, b"load/recipient")?;
-            let client = Client::new(&url, recipient.identity_keys().clone())?;
+            let client = Client::new(&url, recipient.relay_signer())?;
             let mut push = client.connect_push().await?;
             let mut delivered = 0u64;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);

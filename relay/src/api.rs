@@ -9,20 +9,21 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use serde::Deserialize;
+use sealpost_client::{
+    AckBody, Acked, BundleFetched, BundlePublished, ClaimHandleBody, Credentials, Delivered, DepositBody, Deposited,
+    HandleBound, HandleClaimed, HandleFound, MessagePage, PrekeysBody, PrekeysStored, PublishBundleBody, PullQuery,
+    Reply, SESSION_SCHEME, SessionOpened, VerifyHandleBody, decode_account,
+};
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
-use crate::auth::{Credentials, NonceCache, SESSION_SCHEME, Sessions, decode_fixed};
+use crate::auth::{NonceCache, Sessions};
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::handles::{CodeSink, code_hash, generate_code, normalize_handle};
 use crate::hub::Hub;
 use crate::limits::RateLimiter;
@@ -112,7 +113,7 @@ pub async fn handle(relay: Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> 
     let route = route_name(req.method(), req.uri().path());
     let resp = match dispatch(&relay, req, peer).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => crate::error::into_response(&e),
     };
     relay.metrics.record(route, resp.status().as_u16(), start.elapsed());
     resp
@@ -149,7 +150,7 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
     // Unauthenticated routes.
     match (&method, segs.as_slice()) {
         (&Method::GET, [""]) => return status_page(relay).await,
-        (&Method::GET, ["healthz"]) => return Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
+        (&Method::GET, ["healthz"]) => return Ok(json_body(StatusCode::OK, b"{\"status\":\"ok\"}".to_vec())),
         (&Method::GET, ["metrics"]) => return metrics_page(relay).await,
         (&Method::GET, ["v1", "ws"]) => return crate::ws::upgrade(Arc::clone(relay), req).await,
         _ => {}
@@ -162,10 +163,10 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         ["v1", "messages"] => &[Method::GET, Method::POST],
         ["v1", "keys", _] | ["v1", "handles", _] => &[Method::GET],
         [""] | ["healthz"] | ["metrics"] | ["v1", "ws"] => &[Method::GET],
-        _ => return Err(ApiError::not_found("no_such_route", format!("no route {path}"))),
+        _ => return Err(ApiError::new(ErrorCode::NoSuchRoute, format!("no route {path}"))),
     };
     if !allowed.contains(&method) {
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} {path}")));
+        return Err(ApiError::new(ErrorCode::MethodNotAllowed, format!("{method} {path}")));
     }
 
     let call = read_call(relay, req).await?;
@@ -174,7 +175,7 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
     let publishing = segs.as_slice() == ["v1", "keys", "bundle"];
     if publishing {
         // A bundle that does not verify is refused before its nonce is kept.
-        parse_bundle(&call.body)?;
+        PublishBundleBody::decode(&call.body)?;
     }
     let account = authenticate(relay, &call, is_deposit, !publishing)?;
 
@@ -189,7 +190,7 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         (&Method::POST, ["v1", "handles", "claim"]) => claim_handle(relay, account, &call).await,
         (&Method::POST, ["v1", "handles", "verify"]) => verify_handle(relay, account, &call).await,
         (&Method::GET, ["v1", "handles", handle]) => lookup_handle(relay, handle).await,
-        _ => Err(ApiError::not_found("no_such_route", format!("no route {path}"))),
+        _ => Err(ApiError::new(ErrorCode::NoSuchRoute, format!("no route {path}"))),
     }
 }
 
@@ -201,9 +202,9 @@ async fn read_call(relay: &Relay, req: Request<Incoming>) -> Result<Call, ApiErr
             .to_str()
             .ok()
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| ApiError::bad_request("bad_content_length", "Content-Length is not a number"))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::BadContentLength, "Content-Length is not a number"))?;
         if len > limit {
-            return Err(ApiError::too_large(format!("request bodies are limited to {limit} bytes")));
+            return Err(ApiError::new(ErrorCode::TooLarge, format!("request bodies are limited to {limit} bytes")));
         }
     }
     let method = req.method().clone();
@@ -211,21 +212,20 @@ async fn read_call(relay: &Relay, req: Request<Incoming>) -> Result<Call, ApiErr
         let ct = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/json") {
-            return Err(ApiError::bad_request("unsupported_content_type", "POST bodies must be application/json"));
+            return Err(ApiError::new(ErrorCode::UnsupportedContentType, "POST bodies must be application/json"));
         }
     }
     let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
     let auth = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let deadline = std::time::Duration::from_secs(relay.config.http_body_timeout_secs);
-    let collected =
-        tokio::time::timeout(deadline, Limited::new(req.into_body(), limit).collect()).await.map_err(|_| {
-            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request body came too slowly")
-        })?;
+    let collected = tokio::time::timeout(deadline, Limited::new(req.into_body(), limit).collect())
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::RequestTimeout, "the request body came too slowly"))?;
     let body = collected.map_err(|e| {
         if e.is::<http_body_util::LengthLimitError>() {
-            ApiError::too_large(format!("request bodies are limited to {limit} bytes"))
+            ApiError::new(ErrorCode::TooLarge, format!("request bodies are limited to {limit} bytes"))
         } else {
-            ApiError::bad_request("bad_body", "could not read the request body")
+            ApiError::new(ErrorCode::BadBody, "could not read the request body")
         }
     })?;
     Ok(Call { method, path_and_query, body: body.to_bytes(), auth })
@@ -239,10 +239,10 @@ fn authenticate(relay: &Relay, call: &Call, allow_session: bool, registered: boo
     let header = call
         .auth
         .as_deref()
-        .ok_or_else(|| ApiError::unauthorized("missing_authorization", "this route needs a signed request"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::MissingAuthorization, "this route needs a signed request"))?;
     if header.starts_with(SESSION_SCHEME) {
         if !allow_session {
-            return Err(ApiError::unauthorized("signature_required", "this route needs an identity signature"));
+            return Err(ApiError::new(ErrorCode::SignatureRequired, "this route needs an identity signature"));
         }
         // Sessions are only opened by registered accounts.
         let account =
@@ -261,7 +261,7 @@ fn authenticate(relay: &Relay, call: &Call, allow_session: bool, registered: boo
 /// account's rate limit, then the nonce.
 pub(crate) fn admit(relay: &Relay, creds: &Credentials, registered: bool, now: u64) -> Result<(), ApiError> {
     if registered && !relay.store.is_known(&creds.account) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_registered", "publish a bundle first"));
+        return Err(ApiError::new(ErrorCode::NotRegistered, "publish a bundle first"));
     }
     relay.account_limits.check(&creds.account).map_err(ApiError::rate_limited)?;
     relay.nonces.record(creds, now)
@@ -270,116 +270,67 @@ pub(crate) fn admit(relay: &Relay, creds: &Credentials, registered: bool, now: u
 fn open_session(relay: &Relay, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
     let _: serde_json::Map<String, serde_json::Value> = parse_json(&call.body)?;
     let (id, key) = relay.sessions.create(account, unix_now(), SESSION_TTL)?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({ "id": B64.encode(id), "key": B64.encode(&key[..]), "expires_in": SESSION_TTL }),
-    ))
+    Ok(reply::<SessionOpened>(SessionOpened::new(id, &key, SESSION_TTL).encode()))
 }
 
 /// Parses a JSON body strictly (unknown fields refused).
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_json", format!("invalid JSON body: {e}")))
-}
-
-fn b64(field: &str, value: &str) -> Result<Vec<u8>, ApiError> {
-    B64.decode(value)
-        .map_err(|_| ApiError::bad_request("bad_base64", format!("{field} is not base64url without padding")))
-}
-
-fn account_param(field: &str, value: &str) -> Result<AccountId, ApiError> {
-    decode_fixed(value).ok_or_else(|| {
-        ApiError::bad_request("bad_account", format!("{field} must be a 32-byte account id in base64url"))
-    })
+    serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::BadJson, format!("invalid JSON body: {e}")))
 }
 
 /// A JSON response.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+fn json_body(status: StatusCode, body: Vec<u8>) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PublishBundle {
-    bundle: String,
-}
-
-/// Parses and verifies a published bundle.
-fn parse_bundle(body: &[u8]) -> Result<(sealpost::PrekeyBundle, Vec<u8>), ApiError> {
-    let req: PublishBundle = parse_json(body)?;
-    let bytes = b64("bundle", &req.bundle)?;
-    let bundle = sealpost::PrekeyBundle::from_bytes(&bytes)
-        .map_err(|e| ApiError::bad_request("bad_bundle", format!("the bundle does not verify: {e}")))?;
-    Ok((bundle, bytes))
+/// A reply of type `T` (its status is the one clients expect).
+fn reply<T: Reply>(body: Vec<u8>) -> Resp {
+    json_body(StatusCode::from_u16(T::STATUS).unwrap_or(StatusCode::OK), body)
 }
 
 async fn publish_bundle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
-    let (bundle, bytes) = parse_bundle(&call.body)?;
+    let PublishBundleBody { bundle, bytes } = PublishBundleBody::decode(&call.body)?;
     if bundle.identity().signing_key() != &account {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_your_bundle", "the bundle's identity is not the caller"));
+        return Err(ApiError::new(ErrorCode::NotYourBundle, "the bundle's identity is not the caller"));
     }
     if bundle.one_time_prekey().is_some() {
-        return Err(ApiError::bad_request("bad_bundle", "publish the signed part only; upload one-time prekeys apart"));
+        return Err(ApiError::new(ErrorCode::BadBundle, "publish the signed part only; upload one-time prekeys apart"));
     }
     let identity = bundle.identity().to_bytes().to_vec();
     let now = unix_now();
     relay.store.publish_bundle(account, identity, bytes, now).await?;
-    Ok(json_response(StatusCode::OK, &json!({ "account": B64.encode(account) })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UploadPrekeys {
-    prekeys: Vec<String>,
-}
-
-/// Parses an upload of one-time prekeys (signatures are checked against
-/// the caller's identity afterwards).
-fn parse_prekeys(body: &[u8]) -> Result<Vec<(sealpost::OneTimePrekey, Vec<u8>)>, ApiError> {
-    let req: UploadPrekeys = parse_json(body)?;
-    if req.prekeys.is_empty() || req.prekeys.len() > 1000 {
-        return Err(ApiError::bad_request("bad_prekeys", "upload 1 to 1000 one-time prekeys at a time"));
-    }
-    req.prekeys
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let bytes = b64("prekeys", p)?;
-            let otk = sealpost::OneTimePrekey::from_bytes(&bytes)
-                .map_err(|_| ApiError::bad_request("bad_prekeys", format!("prekey {i} is not 100 bytes")))?;
-            Ok((otk, bytes))
-        })
-        .collect()
+    Ok(reply::<BundlePublished>(BundlePublished { account }.encode()))
 }
 
 async fn upload_prekeys(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
-    let parsed = parse_prekeys(&call.body)?;
+    let parsed = PrekeysBody::decode(&call.body)?.prekeys;
     let identity = relay
         .store
         .identity(account)
         .await?
-        .ok_or_else(|| ApiError::not_found("unknown_account", "publish a bundle first"))?;
-    let identity = sealpost::IdentityPublic::from_bytes(&identity).map_err(ApiError::internal)?;
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownAccount, "publish a bundle first"))?;
+    let identity = sealpost::IdentityPublic::from_bytes(&identity).map_err(crate::error::internal)?;
     let mut keys = Vec::with_capacity(parsed.len());
     for (i, (otk, bytes)) in parsed.into_iter().enumerate() {
         otk.verify(&identity)
-            .map_err(|_| ApiError::bad_request("bad_prekeys", format!("prekey {i} is not signed by the caller")))?;
+            .map_err(|_| ApiError::new(ErrorCode::BadPrekeys, format!("prekey {i} is not signed by the caller")))?;
         keys.push((otk.id, bytes));
     }
     let max = relay.config.max_one_time_prekeys;
     let held = relay.store.add_one_time_prekeys(account, keys, max).await?;
-    Ok(json_response(StatusCode::OK, &json!({ "one_time_prekeys": held })))
+    Ok(reply::<PrekeysStored>(PrekeysStored { one_time_prekeys: held }.encode()))
 }
 
 async fn fetch_bundle(relay: &Arc<Relay>, who: &str) -> Result<Resp, ApiError> {
-    let target = account_param("account", who)?;
+    let target = decode_account("account", who)?;
     let claimed = relay
         .store
         .claim_bundle(target)
         .await?
-        .ok_or_else(|| ApiError::not_found("unknown_account", "no bundle published for this account"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownAccount, "no bundle published for this account"))?;
     let mut bundle = claimed.bundle;
     // The stored signed part ends with the presence byte 0; attach the key.
     if let Some(otk) = claimed.one_time_prekey
@@ -389,48 +340,16 @@ async fn fetch_bundle(relay: &Arc<Relay>, who: &str) -> Result<Resp, ApiError> {
         bundle.push(1);
         bundle.extend_from_slice(&otk);
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "bundle": B64.encode(&bundle), "one_time_prekeys_left": claimed.remaining }),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Deposit {
-    recipients: Vec<String>,
-    envelope: String,
+    Ok(reply::<BundleFetched>(BundleFetched::encode_raw(&bundle, claimed.remaining)))
 }
 
 /// Parses and checks a deposit body: recipients and envelope.
-fn parse_deposit(config: &Config, body: &[u8]) -> Result<(Vec<AccountId>, Vec<u8>), ApiError> {
-    let req: Deposit = parse_json(body)?;
-    if req.recipients.is_empty() || req.recipients.len() > config.max_recipients {
-        return Err(ApiError::bad_request(
-            "bad_recipients",
-            format!("1 to {} recipients per deposit", config.max_recipients),
-        ));
-    }
-    let mut recipients = Vec::with_capacity(req.recipients.len());
-    for r in &req.recipients {
-        let id = account_param("recipients", r)?;
-        if recipients.contains(&id) {
-            return Err(ApiError::bad_request("bad_recipients", "a recipient is listed twice"));
-        }
-        recipients.push(id);
-    }
-    let envelope = b64("envelope", &req.envelope)?;
-    if envelope.is_empty() {
-        return Err(ApiError::bad_request("bad_envelope", "the envelope is empty"));
-    }
-    if envelope.len() > config.max_envelope_bytes {
-        return Err(ApiError::too_large(format!("envelopes are limited to {} bytes", config.max_envelope_bytes)));
-    }
-    Ok((recipients, envelope))
+fn parse_deposit(config: &Config, body: &[u8]) -> Result<DepositBody, ApiError> {
+    DepositBody::decode(body, config.max_recipients, config.max_envelope_bytes)
 }
 
 async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<Resp, ApiError> {
-    let (recipients, envelope) = parse_deposit(&relay.config, &call.body)?;
+    let DepositBody { recipients, envelope } = parse_deposit(&relay.config, &call.body)?;
     let (now, cap, size) = (unix_now(), relay.config.max_mailbox_messages, envelope.len());
     let notify = recipients.clone();
     let started = Instant::now();
@@ -439,136 +358,41 @@ async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<R
     for r in &notify {
         relay.hub.notify(r);
     }
-    Ok(json_response(StatusCode::CREATED, &json!({ "ids": ids })))
+    Ok(reply::<Deposited>(Deposited { ids }.encode()))
 }
 
 async fn pull(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
     let query = call.path_and_query.split_once('?').map(|(_, q)| q).unwrap_or("");
-    let (mut after, mut limit) = (0i64, 100u32);
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "after" => {
-                after = v.parse().map_err(|_| ApiError::bad_request("bad_query", "after must be a message id"))?
-            }
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=1000).contains(l))
-                    .ok_or_else(|| ApiError::bad_request("bad_query", "limit must be 1 to 1000"))?
-            }
-            _ => return Err(ApiError::bad_request("bad_query", format!("unknown query parameter {k}"))),
-        }
-    }
+    let PullQuery { after, limit } = PullQuery::decode(query)?;
     let messages = relay.store.pull(account, after, limit, relay.config.max_pull_bytes).await?;
-    let mut resp = Response::new(Full::new(Bytes::from(page_json(messages, after))));
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(resp)
+    let messages = messages.into_iter().map(delivered).collect();
+    Ok(reply::<MessagePage>(MessagePage::encode(messages, after)))
 }
 
-/// The body of a pull, `{"messages":[...],"next_after":n}`, written once
-/// into a buffer of the exact size, each envelope dropped once encoded:
-/// the peak is the raw page plus its encoding, not several copies of it.
-pub fn page_json(messages: Vec<crate::store::StoredMessage>, after: i64) -> Vec<u8> {
-    let next = messages.last().map_or(after, |m| m.id);
-    let size: usize = messages.iter().map(|m| base64_len(m.envelope.len()).saturating_add(160)).sum();
-    let mut out = Vec::with_capacity(size.saturating_add(64));
-    out.extend_from_slice(b"{\"messages\":[");
-    for (i, m) in messages.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_message(&mut out, &m, None);
-    }
-    out.extend_from_slice(format!("],\"next_after\":{next}}}").as_bytes());
-    out
-}
-
-/// Exact length of unpadded base64 of `n` bytes.
-fn base64_len(n: usize) -> usize {
-    (n / 3).saturating_mul(4).saturating_add(match n % 3 {
-        0 => 0,
-        1 => 2,
-        _ => 3,
-    })
-}
-
-/// Appends one message object (with `"type"` first when given). Base64url
-/// needs no JSON escaping.
-pub fn write_message(out: &mut Vec<u8>, m: &crate::store::StoredMessage, kind: Option<&str>) {
-    out.push(b'{');
-    if let Some(kind) = kind {
-        out.extend_from_slice(format!("\"type\":\"{kind}\",").as_bytes());
-    }
-    out.extend_from_slice(format!("\"id\":{},\"sender\":\"", m.id).as_bytes());
-    let mut text = String::new();
-    B64.encode_string(m.sender, &mut text);
-    out.extend_from_slice(text.as_bytes());
-    out.extend_from_slice(b"\",\"envelope\":\"");
-    let start = out.len();
-    out.resize(start.saturating_add(base64_len(m.envelope.len())), 0);
-    if let Some(dst) = out.get_mut(start..) {
-        let _ = B64.encode_slice(&m.envelope, dst);
-    }
-    out.extend_from_slice(format!("\",\"received_at\":{}}}", m.received_at).as_bytes());
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Ack {
-    ids: Vec<i64>,
-}
-
-fn parse_ack(body: &[u8]) -> Result<Vec<i64>, ApiError> {
-    let req: Ack = parse_json(body)?;
-    if req.ids.is_empty() || req.ids.len() > 1000 {
-        return Err(ApiError::bad_request("bad_ids", "acknowledge 1 to 1000 ids at a time"));
-    }
-    Ok(req.ids)
+/// A stored message as clients receive it (moved, not copied).
+pub(crate) fn delivered(m: crate::store::StoredMessage) -> Delivered {
+    Delivered { id: m.id, sender: m.sender, envelope: m.envelope, received_at: m.received_at }
 }
 
 async fn ack(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
-    let ids = parse_ack(&call.body)?;
+    let ids = AckBody::decode(&call.body)?.ids;
     let deleted = relay.store.ack(account, ids).await?;
-    Ok(json_response(StatusCode::OK, &json!({ "deleted": deleted })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClaimHandle {
-    handle: String,
+    Ok(reply::<Acked>(Acked { deleted }.encode()))
 }
 
 async fn claim_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
-    let req: ClaimHandle = parse_json(&call.body)?;
-    let handle = normalize_handle(&req.handle)?;
+    let handle = normalize_handle(&ClaimHandleBody::decode(&call.body)?.handle)?;
     let code = generate_code();
     let hash = code_hash(&handle, &account, &code);
     let (now, ttl) = (unix_now(), relay.config.code_ttl_secs);
     relay.store.claim_handle(handle.clone(), account, hash, now, ttl, relay.config.code_cooldown_secs).await?;
-    relay
-        .codes
-        .deliver(&handle, &code)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "code_delivery_failed", e))?;
-    Ok(json_response(StatusCode::ACCEPTED, &json!({ "handle": handle, "expires_in": relay.config.code_ttl_secs })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyHandle {
-    handle: String,
-    code: String,
+    relay.codes.deliver(&handle, &code).await.map_err(|e| ApiError::new(ErrorCode::CodeDeliveryFailed, e))?;
+    Ok(reply::<HandleClaimed>(HandleClaimed { handle, expires_in: relay.config.code_ttl_secs }.encode()))
 }
 
 fn parse_verify(body: &[u8]) -> Result<(String, String), ApiError> {
-    let req: VerifyHandle = parse_json(body)?;
-    let handle = normalize_handle(&req.handle)?;
-    if req.code.len() != 6 || !req.code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::bad_request("bad_code", "the code is six digits"));
-    }
-    Ok((handle, req.code))
+    let req = VerifyHandleBody::decode(body)?;
+    Ok((normalize_handle(&req.handle)?, req.code))
 }
 
 async fn verify_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
@@ -576,19 +400,16 @@ async fn verify_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> R
     let hash = code_hash(&handle, &account, &code);
     let (now, max) = (unix_now(), relay.config.code_max_attempts);
     match relay.store.verify_handle(handle.clone(), account, hash, now, max).await? {
-        HandleCheck::Bound => {
-            Ok(json_response(StatusCode::OK, &json!({ "handle": handle, "account": B64.encode(account) })))
-        }
+        HandleCheck::Bound => Ok(reply::<HandleBound>(HandleBound { handle, account }.encode())),
         HandleCheck::WrongCode(left) => {
-            Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_code", format!("wrong code; {left} attempts left")))
+            Err(ApiError::new(ErrorCode::WrongCode, format!("wrong code; {left} attempts left")))
         }
-        HandleCheck::Expired => Err(ApiError::new(StatusCode::GONE, "code_expired", "the code expired; claim again")),
+        HandleCheck::Expired => Err(ApiError::new(ErrorCode::CodeExpired, "the code expired; claim again")),
         HandleCheck::TooManyAttempts => Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
+            ErrorCode::TooManyAttempts,
             "too many wrong codes; ask for a new code once this one has expired",
         )),
-        HandleCheck::NoClaim => Err(ApiError::not_found("no_claim", "claim the handle first")),
+        HandleCheck::NoClaim => Err(ApiError::new(ErrorCode::NoClaim, "claim the handle first")),
     }
 }
 
@@ -599,16 +420,13 @@ async fn lookup_handle(relay: &Arc<Relay>, handle: &str) -> Result<Resp, ApiErro
         .store
         .lookup_handle(h)
         .await?
-        .ok_or_else(|| ApiError::not_found("unknown_handle", "no account has verified this handle"))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "handle": handle, "account": B64.encode(account), "identity": B64.encode(identity) }),
-    ))
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownHandle, "no account has verified this handle"))?;
+    Ok(reply::<HandleFound>(HandleFound::encode_raw(&handle, &account, &identity)))
 }
 
 /// Decodes `%XX` escapes in a path segment (for `+` in phone numbers).
 fn percent_decode(s: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::bad_request("bad_handle", "bad percent-encoding");
+    let bad = || ApiError::new(ErrorCode::BadHandle, "bad percent-encoding");
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -667,14 +485,14 @@ async fn status_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
 #[doc(hidden)]
 pub fn check_body(route: &str, body: &[u8]) -> Result<(), ApiError> {
     match route {
-        "publish_bundle" => parse_bundle(body).map(drop),
-        "upload_prekeys" => parse_prekeys(body).map(drop),
+        "publish_bundle" => PublishBundleBody::decode(body).map(drop),
+        "upload_prekeys" => PrekeysBody::decode(body).map(drop),
         "deposit" => parse_deposit(&Config::default(), body).map(drop),
-        "ack" => parse_ack(body).map(drop),
-        "claim_handle" => parse_json::<ClaimHandle>(body).and_then(|r| normalize_handle(&r.handle)).map(drop),
+        "ack" => AckBody::decode(body).map(drop),
+        "claim_handle" => ClaimHandleBody::decode(body).and_then(|r| normalize_handle(&r.handle)).map(drop),
         "verify_handle" => parse_verify(body).map(drop),
         "open_session" => parse_json::<serde_json::Map<String, serde_json::Value>>(body).map(drop),
-        _ => Err(ApiError::not_found("no_such_route", route.to_owned())),
+        _ => Err(ApiError::new(ErrorCode::NoSuchRoute, route.to_owned())),
     }
 }
 

@@ -1,143 +1,16 @@
-//! Signed requests.
-//!
-//! Every request that publishes keys, fetches a bundle, reads, deposits to
-//! or deletes from a mailbox, or claims a handle carries
-//!
-//! ```text
-//! Authorization: Sealpost key=<account>,ts=<unix seconds>,nonce=<16 bytes>,sig=<64 bytes>
-//! ```
-//!
-//! (base64url without padding), where `sig` is the account's Ed25519
-//! identity signature (context [`REQUEST_CONTEXT`]: the signed bytes start
-//! with `u8(25) || "sealpost/v1/relay-request"`) over
-//!
-//! ```text
-//! METHOD "\n" path-and-query "\n" ts "\n" nonce "\n" hex(SHA-256(body))
-//! ```
-//!
-//! The relay refuses a timestamp further than the allowed skew from its
-//! clock and a nonce it has already seen from that account within the
-//! window, with 401.
+//! The relay's memory of authenticated requests: the nonces of signed
+//! requests ([`NonceCache`]) and relay sessions ([`Sessions`]). Parsing the
+//! `Authorization` value and checking its signature or MAC is
+//! `sealpost-client`'s ([`Credentials`], [`SessionCredentials`]), the same
+//! code clients sign with (docs/RELAY.md section 4).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use sha2::{Digest, Sha256};
+use sealpost_client::{Credentials, SessionCredentials};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::store::AccountId;
-
-/// The signature context of relay requests (`"sealpost/v1/relay-request"`,
-/// length-prefixed as every Sealpost signature context is).
-pub const REQUEST_CONTEXT: sealpost::SignatureContext = sealpost::SignatureContext::RelayRequest;
-/// The authorization scheme name.
-pub const SCHEME: &str = "Sealpost";
-
-/// The bytes a request signature covers (after the context).
-pub fn signed_bytes(method: &str, path_and_query: &str, ts: u64, nonce: &[u8; 16], body: &[u8]) -> Vec<u8> {
-    let digest = Sha256::digest(body);
-    let mut hex = String::with_capacity(64);
-    for b in digest.iter() {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    format!("{method}\n{path_and_query}\n{ts}\n{}\n{hex}", B64.encode(nonce)).into_bytes()
-}
-
-/// Builds the `Authorization` header value for a request (client side).
-pub fn authorization(
-    identity: &sealpost::IdentityKeyPair,
-    method: &str,
-    path_and_query: &str,
-    ts: u64,
-    nonce: &[u8; 16],
-    body: &[u8],
-) -> String {
-    let sig = identity.sign(REQUEST_CONTEXT, &signed_bytes(method, path_and_query, ts, nonce, body));
-    format!(
-        "{SCHEME} key={},ts={ts},nonce={},sig={}",
-        B64.encode(identity.public().signing_key()),
-        B64.encode(nonce),
-        B64.encode(sig)
-    )
-}
-
-/// A parsed `Authorization` header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// The claimed account.
-    pub account: AccountId,
-    /// The request time.
-    pub ts: u64,
-    /// The request nonce.
-    pub nonce: [u8; 16],
-    /// The signature.
-    pub sig: [u8; 64],
-}
-
-fn bad(msg: &str) -> ApiError {
-    ApiError::unauthorized("bad_authorization", msg)
-}
-
-/// Decodes base64url (no padding) into exactly `N` bytes.
-pub fn decode_fixed<const N: usize>(s: &str) -> Option<[u8; N]> {
-    B64.decode(s).ok()?.try_into().ok()
-}
-
-impl Credentials {
-    /// Parses the header value.
-    pub fn parse(header: &str) -> Result<Self, ApiError> {
-        let rest = header
-            .strip_prefix(SCHEME)
-            .and_then(|r| r.strip_prefix(' '))
-            .ok_or_else(|| bad("expected: Authorization: Sealpost key=...,ts=...,nonce=...,sig=..."))?;
-        let (mut key, mut ts, mut nonce, mut sig) = (None, None, None, None);
-        for part in rest.split(',') {
-            let (k, v) = part.trim().split_once('=').ok_or_else(|| bad("malformed authorization parameter"))?;
-            let slot = match k {
-                "key" => &mut key,
-                "ts" => &mut ts,
-                "nonce" => &mut nonce,
-                "sig" => &mut sig,
-                _ => return Err(bad("unknown authorization parameter")),
-            };
-            if slot.replace(v).is_some() {
-                return Err(bad("repeated authorization parameter"));
-            }
-        }
-        let (Some(key), Some(ts), Some(nonce), Some(sig)) = (key, ts, nonce, sig) else {
-            return Err(bad("missing authorization parameter"));
-        };
-        Ok(Self {
-            account: decode_fixed(key).ok_or_else(|| bad("key must be 32 bytes of base64url"))?,
-            ts: ts.parse().map_err(|_| bad("ts must be Unix seconds"))?,
-            nonce: decode_fixed(nonce).ok_or_else(|| bad("nonce must be 16 bytes of base64url"))?,
-            sig: decode_fixed(sig).ok_or_else(|| bad("sig must be 64 bytes of base64url"))?,
-        })
-    }
-
-    /// Checks the timestamp against the clock and the signature. The nonce
-    /// is not recorded here: the caller checks the cheap things (is the
-    /// account registered, is it within its rate limit) first and then
-    /// calls [`NonceCache::record`], so refused requests cost no memory.
-    pub fn verify(
-        &self,
-        method: &str,
-        path_and_query: &str,
-        body: &[u8],
-        now: u64,
-        max_skew: u64,
-    ) -> Result<(), ApiError> {
-        if self.ts.abs_diff(now) > max_skew {
-            return Err(ApiError::unauthorized("stale_request", "timestamp outside the accepted window"));
-        }
-        let msg = signed_bytes(method, path_and_query, self.ts, &self.nonce, body);
-        sealpost::identity::verify_signature(&self.account, REQUEST_CONTEXT, &msg, &self.sig)
-            .map_err(|_| ApiError::unauthorized("bad_signature", "the request signature does not verify"))?;
-        Ok(())
-    }
-}
 
 /// The nonces one account used recently.
 #[derive(Default)]
@@ -214,11 +87,11 @@ impl NonceCache {
     /// relay started or before nonces of its account had to be forgotten
     /// (`stale_request`, sign it again).
     pub fn record(&self, creds: &Credentials, now: u64) -> Result<(), ApiError> {
-        let stale = |why: &str| ApiError::unauthorized("stale_request", format!("{why}; sign the request again"));
+        let stale = |why: &str| ApiError::new(ErrorCode::StaleRequest, format!("{why}; sign the request again"));
         if creds.ts < self.not_before {
             return Err(stale("the request was signed before the relay started"));
         }
-        let mut state = self.state.lock().map_err(|_| ApiError::internal("nonce lock poisoned"))?;
+        let mut state = self.state.lock().map_err(|_| crate::error::internal("nonce lock poisoned"))?;
         if creds.ts <= state.floor {
             return Err(stale("the request is older than the relay's replay memory"));
         }
@@ -227,7 +100,7 @@ impl NonceCache {
             return Err(stale("the request is older than this account's replay memory"));
         }
         if mine.seen.iter().any(|(ts, n)| *ts == creds.ts && n == &creds.nonce) {
-            return Err(ApiError::unauthorized("replayed_request", "this nonce was already used"));
+            return Err(ApiError::new(ErrorCode::ReplayedRequest, "this nonce was already used"));
         }
         mine.seen.push((creds.ts, creds.nonce));
         let before = mine.seen.len();
@@ -314,48 +187,12 @@ impl NonceCache {
     }
 }
 
-/// The authorization scheme of relay sessions.
-pub const SESSION_SCHEME: &str = "SealpostSession";
-/// The MAC context of session requests.
-pub const SESSION_CONTEXT: &[u8] = b"sealpost/v1/relay-session";
 /// How far behind the highest sequence number a request may arrive
 /// (requests travel over parallel connections).
 const WINDOW: u64 = 1024;
 /// Most sessions held; most per account (the oldest goes first).
 const MAX_SESSIONS: usize = 1_000_000;
 const MAX_SESSIONS_PER_ACCOUNT: usize = 8;
-
-/// The MAC of a session request:
-/// `HMAC-SHA-256(key, "sealpost/v1/relay-session" || "\n" || signed_bytes)` where the
-/// signed bytes are those of [`signed_bytes`] with the sequence number in
-/// place of timestamp and nonce: `METHOD \n path \n seq \n hex(SHA-256(body))`.
-pub fn session_mac(key: &[u8; 32], method: &str, path_and_query: &str, seq: u64, body: &[u8]) -> [u8; 32] {
-    use hmac::{KeyInit, Mac};
-    let digest = Sha256::digest(body);
-    let mut hex = String::with_capacity(64);
-    for b in digest.iter() {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
-    mac.update(SESSION_CONTEXT);
-    mac.update(format!("\n{method}\n{path_and_query}\n{seq}\n{hex}").as_bytes());
-    mac.finalize().into_bytes().into()
-}
-
-// HMAC accepts keys of any length, so building it cannot fail.
-#[allow(clippy::panic)]
-fn unreachable_hmac() -> hmac::Hmac<Sha256> {
-    panic!("HMAC-SHA-256 takes keys of any length")
-}
-
-/// The `Authorization` value of a session request (client side).
-pub fn session_authorization(id: &[u8; 16], key: &[u8; 32], method: &str, path: &str, seq: u64, body: &[u8]) -> String {
-    format!(
-        "{SESSION_SCHEME} id={},seq={seq},mac={}",
-        B64.encode(id),
-        B64.encode(session_mac(key, method, path, seq, body))
-    )
-}
 
 struct SessionEntry {
     account: AccountId,
@@ -435,7 +272,7 @@ impl Sessions {
         rng.fill_bytes(&mut id);
         let mut key = zeroize::Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut key[..]);
-        let mut map = self.map.lock().map_err(|_| ApiError::internal("session lock poisoned"))?;
+        let mut map = self.map.lock().map_err(|_| crate::error::internal("session lock poisoned"))?;
         let mut mine: Vec<([u8; 16], u64)> =
             map.iter().filter(|(_, e)| e.account == account).map(|(k, e)| (*k, e.created)).collect();
         if mine.len() >= MAX_SESSIONS_PER_ACCOUNT {
@@ -447,7 +284,7 @@ impl Sessions {
         if map.len() >= MAX_SESSIONS {
             map.retain(|_, e| e.expires >= now);
             if map.len() >= MAX_SESSIONS {
-                return Err(ApiError::new(hyper::StatusCode::SERVICE_UNAVAILABLE, "busy", "too many sessions"));
+                return Err(ApiError::new(ErrorCode::Busy, "too many sessions"));
             }
         }
         map.insert(
@@ -473,42 +310,17 @@ impl Sessions {
         body: &[u8],
         now: u64,
     ) -> Result<AccountId, ApiError> {
-        let rest = header
-            .strip_prefix(SESSION_SCHEME)
-            .and_then(|r| r.strip_prefix(' '))
-            .ok_or_else(|| bad("expected: Authorization: SealpostSession id=...,seq=...,mac=..."))?;
-        let (mut id, mut seq, mut mac) = (None, None, None);
-        for part in rest.split(',') {
-            let (k, v) = part.trim().split_once('=').ok_or_else(|| bad("malformed authorization parameter"))?;
-            let slot = match k {
-                "id" => &mut id,
-                "seq" => &mut seq,
-                "mac" => &mut mac,
-                _ => return Err(bad("unknown authorization parameter")),
-            };
-            if slot.replace(v).is_some() {
-                return Err(bad("repeated authorization parameter"));
-            }
-        }
-        let (Some(id), Some(seq), Some(mac)) = (id, seq, mac) else {
-            return Err(bad("missing authorization parameter"));
-        };
-        let id: [u8; 16] = decode_fixed(id).ok_or_else(|| bad("id must be 16 bytes of base64url"))?;
-        let seq: u64 = seq.parse().map_err(|_| bad("seq must be a number"))?;
-        let mac: [u8; 32] = decode_fixed(mac).ok_or_else(|| bad("mac must be 32 bytes of base64url"))?;
-        let mut map = self.map.lock().map_err(|_| ApiError::internal("session lock poisoned"))?;
+        let creds = SessionCredentials::parse(header)?;
+        let mut map = self.map.lock().map_err(|_| crate::error::internal("session lock poisoned"))?;
         let entry = map
-            .get_mut(&id)
-            .ok_or_else(|| ApiError::unauthorized("unknown_session", "no such session; open a new one"))?;
+            .get_mut(&creds.id)
+            .ok_or_else(|| ApiError::new(ErrorCode::UnknownSession, "no such session; open a new one"))?;
         if entry.expires < now {
-            return Err(ApiError::unauthorized("session_expired", "the session expired; open a new one"));
+            return Err(ApiError::new(ErrorCode::SessionExpired, "the session expired; open a new one"));
         }
-        let expected = session_mac(&entry.key, method, path_and_query, seq, body);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], &mac[..])) {
-            return Err(ApiError::unauthorized("bad_mac", "the request MAC does not verify"));
-        }
-        if !entry.accept(seq) {
-            return Err(ApiError::unauthorized("replayed_request", "this sequence number was already used"));
+        creds.verify(&entry.key, method, path_and_query, body)?;
+        if !entry.accept(creds.seq) {
+            return Err(ApiError::new(ErrorCode::ReplayedRequest, "this sequence number was already used"));
         }
         Ok(entry.account)
     }

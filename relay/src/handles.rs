@@ -7,7 +7,7 @@ use std::pin::Pin;
 use rand_core::Rng;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::store::AccountId;
 
 /// What [`CodeSink::deliver`] returns: a boxed future, `Err` with a
@@ -117,8 +117,8 @@ pub fn code_hash(handle: &str, account: &AccountId, code: &str) -> [u8; 32] {
 /// compared in lower case) or a phone number (`+` and 8 to 15 digits).
 pub fn normalize_handle(raw: &str) -> Result<String, ApiError> {
     let bad = || {
-        ApiError::bad_request(
-            "bad_handle",
+        ApiError::new(
+            ErrorCode::BadHandle,
             "a handle is a user name (3-32 of a-z 0-9 _ . -) or a phone number (+ and 8-15 digits)",
         )
     };

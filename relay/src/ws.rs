@@ -19,16 +19,15 @@ use hyper::body::Incoming;
 use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
-use serde_json::json;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::api::{Relay, Resp, unix_now};
-use crate::auth::Credentials;
-use crate::error::ApiError;
+use sealpost_client::{Credentials, acked_frame, decode_ack_frame, error_frame};
+
+use crate::error::{ApiError, ErrorCode};
 use crate::store::{AccountId, Store};
 
 /// Messages pushed per store read.
@@ -72,12 +71,12 @@ pub async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Result<Re
     let query = req.uri().query().unwrap_or("").to_owned();
     let (header, signed_path) = match req.headers().get(hyper::header::AUTHORIZATION) {
         Some(h) => (
-            h.to_str().map_err(|_| ApiError::unauthorized("bad_authorization", "bad header"))?.to_owned(),
+            h.to_str().map_err(|_| ApiError::new(ErrorCode::BadAuthorization, "bad header"))?.to_owned(),
             req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default(),
         ),
         None => (
             query_param(&query, "auth")
-                .ok_or_else(|| ApiError::unauthorized("missing_authorization", "sign the upgrade request"))?,
+                .ok_or_else(|| ApiError::new(ErrorCode::MissingAuthorization, "sign the upgrade request"))?,
             req.uri().path().to_owned(),
         ),
     };
@@ -88,19 +87,19 @@ pub async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Result<Re
     if relay.hub.connections_of(&creds.account) >= relay.config.ws_max_per_account {
         return Err(ApiError {
             retry_after: Some(relay.config.ws_idle_secs),
-            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_connections", "too many push connections")
+            ..ApiError::new(ErrorCode::TooManyConnections, "too many push connections")
         });
     }
 
     let key = req
         .headers()
         .get(SEC_WEBSOCKET_KEY)
-        .ok_or_else(|| ApiError::bad_request("not_websocket", "this route needs a WebSocket upgrade"))?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotWebsocket, "this route needs a WebSocket upgrade"))?
         .clone();
     let is_upgrade =
         req.headers().get(UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !is_upgrade {
-        return Err(ApiError::bad_request("not_websocket", "this route needs a WebSocket upgrade"));
+        return Err(ApiError::new(ErrorCode::NotWebsocket, "this route needs a WebSocket upgrade"));
     }
     let accept = derive_accept_key(key.as_bytes());
     let account = creds.account;
@@ -121,14 +120,8 @@ pub async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Result<Re
     let h = resp.headers_mut();
     h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&accept).map_err(ApiError::internal)?);
+    h.insert(SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&accept).map_err(crate::error::internal)?);
     Ok(resp)
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-enum ClientFrame {
-    Ack { ids: Vec<i64> },
 }
 
 async fn session<S>(relay: Arc<Relay>, account: AccountId, ws: WebSocketStream<S>) -> Result<(), String>
@@ -160,7 +153,8 @@ where
             }
             for m in batch {
                 let mut frame = Vec::new();
-                crate::api::write_message(&mut frame, &m, Some("message"));
+                let m = crate::api::delivered(m);
+                sealpost_client::write_message(&mut frame, &m, true);
                 drop(m.envelope);
                 let text = String::from_utf8(frame).map_err(|e| e.to_string())?;
                 tx.send(Message::text(text)).await.map_err(|e| e.to_string())?;
@@ -184,19 +178,14 @@ where
                 last_heard = tokio::time::Instant::now();
                 match frame.map_err(|e| e.to_string())? {
                     Message::Text(text) => {
-                        let reply = match serde_json::from_str::<ClientFrame>(text.as_str()) {
-                            Ok(ClientFrame::Ack { ids }) if !ids.is_empty() && ids.len() <= 1000 => {
-                                match relay.store.ack(account, ids).await.map_err(ApiError::from) {
-                                    Ok(n) => json!({ "type": "acked", "deleted": n }),
-                                    Err(e) => json!({ "type": "error", "code": e.code, "message": e.message }),
-                                }
-                            }
-                            Ok(ClientFrame::Ack { .. }) => {
-                                json!({ "type": "error", "code": "bad_ids", "message": "acknowledge 1 to 1000 ids" })
-                            }
-                            Err(e) => json!({ "type": "error", "code": "bad_json", "message": e.to_string() }),
+                        let reply = match decode_ack_frame(text.as_str()) {
+                            Ok(ids) => match relay.store.ack(account, ids).await.map_err(ApiError::from) {
+                                Ok(n) => acked_frame(n),
+                                Err(e) => error_frame(&e),
+                            },
+                            Err(e) => error_frame(&e),
                         };
-                        tx.send(Message::text(reply.to_string())).await.map_err(|e| e.to_string())?;
+                        tx.send(Message::text(reply)).await.map_err(|e| e.to_string())?;
                     }
                     Message::Ping(p) => tx.send(Message::Pong(p)).await.map_err(|e| e.to_string())?,
                     Message::Close(_) => return Ok(()),

@@ -111,14 +111,15 @@ async fn requests_without_a_valid_signature_get_401() {
     let r = alice.client.raw(Method::POST, "/v1/messages/ack", &h, body, false).await.unwrap();
     assert_eq!(r.status, 401);
     // A stale timestamp.
-    let identity = alice.account.identity_keys();
-    let old = sealpost_relay::auth::authorization(identity, "GET", path, 1_000, &[1; 16], b"");
+    let signer = alice.account.relay_signer();
+    let request = sealpost_client::Request::custom(sealpost_client::Method::Get, path, vec![]);
+    let old = request.authorize(&signer, 1_000, &[1; 16]);
     let r = alice.client.raw(Method::GET, path, &[("authorization", old)], vec![], false).await.unwrap();
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error"]["code"], "stale_request");
     // A reused nonce.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let once = sealpost_relay::auth::authorization(identity, "GET", path, now, &[7; 16], b"");
+    let once = request.authorize(&signer, now, &[7; 16]);
     let r = alice.client.raw(Method::GET, path, &[("authorization", once.clone())], vec![], false).await.unwrap();
     assert_eq!(r.status, 200);
     let r = alice.client.raw(Method::GET, path, &[("authorization", once)], vec![], false).await.unwrap();
@@ -153,7 +154,7 @@ async fn no_account_can_read_acknowledge_or_overwrite_anothers_data() {
     let foreign = other.generate_one_time_prekeys(&mut rng, 1);
     assert_eq!(mallory.client.upload_prekeys(&foreign).await.unwrap_err().status(), Some(400));
     // Nor sign as Alice: a request under Alice's key with Mallory's signature.
-    let forged = Client::new(&relay.base, mallory.account.identity_keys().clone()).unwrap();
+    let forged = Client::new(&relay.base, mallory.account.relay_signer()).unwrap();
     let auth = forged.sign("GET", "/v1/messages?after=0&limit=10", b"").replacen(
         &sealpost_relay::client::account_id(mallory.account.identity()),
         &sealpost_relay::client::account_id(alice.account.identity()),
@@ -385,7 +386,8 @@ async fn rate_limits_answer_429_with_retry_after() {
         c.rate_ip_burst = 5.0;
     })
     .await;
-    let probe = Client::new(&relay.base, sealpost::IdentityKeyPair::generate(&mut sealpost::os_rng())).unwrap();
+    let probe = Client::new(&relay.base, sealpost::Account::new(&mut sealpost::os_rng(), 1_700_000_000).relay_signer())
+        .unwrap();
     let mut statuses = Vec::new();
     for _ in 0..8 {
         statuses.push(probe.raw(Method::GET, "/healthz", &[], vec![], false).await.unwrap().status.as_u16());
@@ -400,7 +402,7 @@ async fn envelopes_survive_a_restart() {
     let bob = user(&relay, 0).await;
     alice.client.deposit(&[bob.client.account()], b"kept on disk").await.unwrap();
     relay.restart().await;
-    let bob = Client::new(&relay.base, bob.account.identity_keys().clone()).unwrap();
+    let bob = Client::new(&relay.base, bob.account.relay_signer()).unwrap();
     let got = bob.pull(0, 10).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].envelope, b"kept on disk");
@@ -523,9 +525,9 @@ async fn websocket_push_takes_acks_and_survives_bad_frames() {
     let PushEvent::Message(m1) = next(&mut push).await else { panic!() };
     assert_eq!(m1.envelope, b"waiting");
     push.send_text("{not json".into()).await.unwrap();
-    assert_eq!(next(&mut push).await, PushEvent::Error("bad_json".into()));
+    assert_eq!(next(&mut push).await, PushEvent::Error(sealpost_client::ErrorCode::BadJson));
     push.send_text(r#"{"type":"ack","ids":[]}"#.into()).await.unwrap();
-    assert_eq!(next(&mut push).await, PushEvent::Error("bad_ids".into()));
+    assert_eq!(next(&mut push).await, PushEvent::Error(sealpost_client::ErrorCode::BadIds));
     alice.client.deposit(&[bob.client.account()], b"live").await.unwrap();
     let PushEvent::Message(m2) = next(&mut push).await else { panic!() };
     assert_eq!(m2.envelope, b"live");
@@ -560,14 +562,24 @@ async fn deposits_use_relay_sessions_with_replay_protection() {
     let r = alice.client.raw(Method::POST, "/v1/sessions", &ct(), b"{}".to_vec(), true).await.unwrap();
     assert_eq!(r.status, 201);
     let v = r.json();
-    let id: [u8; 16] = sealpost_relay::auth::decode_fixed(v["id"].as_str().unwrap()).unwrap();
-    let key: [u8; 32] = sealpost_relay::auth::decode_fixed(v["key"].as_str().unwrap()).unwrap();
+    let b64 = |s: &serde_json::Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.as_str().unwrap()).unwrap()
+    };
+    let id: [u8; 16] = b64(&v["id"]).try_into().unwrap();
+    let key: [u8; 32] = b64(&v["key"]).try_into().unwrap();
     let body = json_body(serde_json::json!({
         "recipients": [sealpost_relay::client::account_id(bob.account.identity())],
         "envelope": "dGhyZWU",
     }));
     let send = |seq: u64, mac_key: [u8; 32], path: &'static str, method: Method| {
-        let auth = sealpost_relay::auth::session_authorization(&id, &mac_key, method.as_str(), path, seq, &body);
+        // Built by hand to choose the sequence numbers.
+        let mac = sealpost_client::session_mac(&mac_key, method.as_str(), path, seq, &body);
+        let auth = {
+            use base64::Engine;
+            let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            format!("SealpostSession id={},seq={seq},mac={}", b.encode(id), b.encode(mac))
+        };
         let mut h = ct();
         h.push(("authorization", auth));
         let c = alice.client.clone();
@@ -599,7 +611,9 @@ async fn deposits_use_relay_sessions_with_replay_protection() {
 #[tokio::test]
 async fn unregistered_keys_get_403() {
     let relay = start().await;
-    let stranger = Client::new(&relay.base, sealpost::IdentityKeyPair::generate(&mut sealpost::os_rng())).unwrap();
+    let stranger =
+        Client::new(&relay.base, sealpost::Account::new(&mut sealpost::os_rng(), 1_700_000_000).relay_signer())
+            .unwrap();
     let err = stranger.pull(0, 10).await.unwrap_err();
     assert_eq!((err.status(), err.to_string().contains("not_registered")), (Some(403), true));
     assert_eq!(stranger.open_session().await.unwrap_err().status(), Some(403));
@@ -633,7 +647,7 @@ async fn codes_can_go_to_a_webhook() {
     let base = format!("http://{}", running.addr);
     let mut rng = sealpost::os_rng();
     let account = sealpost::Account::new(&mut rng, NOW);
-    let client = Client::new(&base, account.identity_keys().clone()).unwrap();
+    let client = Client::new(&base, account.relay_signer()).unwrap();
     client.publish_bundle(&account.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
     client.claim_handle("+4930123456789").await.unwrap();
     let request = tokio::time::timeout(Duration::from_secs(5), received).await.unwrap().unwrap();
@@ -695,7 +709,8 @@ async fn forwarded_addresses_count_only_behind_trusted_proxies() {
         })
     };
     let statuses = |relay: &common::TestRelay, xff: &'static str| {
-        let c = Client::new(&relay.base, sealpost::IdentityKeyPair::generate(&mut sealpost::os_rng())).unwrap();
+        let c = Client::new(&relay.base, sealpost::Account::new(&mut sealpost::os_rng(), 1_700_000_000).relay_signer())
+            .unwrap();
         async move {
             let mut v = Vec::new();
             for _ in 0..3 {
@@ -716,4 +731,102 @@ async fn forwarded_addresses_count_only_behind_trusted_proxies() {
     let relay = limited(false).await;
     assert_eq!(statuses(&relay, "10.0.0.1").await, [200, 200, 429]);
     assert_eq!(statuses(&relay, "10.0.0.2").await, [429, 429, 429], "without a trusted proxy the header is ignored");
+}
+
+/// Sends a request built by `sealpost-client` as a binding would: its
+/// method, path, content type and body, with the given `Authorization`.
+async fn send_shared(c: &Client, req: &sealpost_client::Request, auth: String) -> sealpost_relay::client::RawResponse {
+    let method = match req.method() {
+        sealpost_client::Method::Get => Method::GET,
+        sealpost_client::Method::Post => Method::POST,
+    };
+    let mut h = vec![("authorization", auth)];
+    if let Some(ct) = req.content_type() {
+        h.push(("content-type", ct.to_owned()));
+    }
+    c.raw(method, req.path_and_query(), &h, req.body().to_vec(), false).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_shared_protocol_drives_every_route_against_the_relay() {
+    use sealpost_client::{
+        Acked, BundleFetched, BundlePublished, Deposited, HandleBound, HandleClaimed, HandleFound, MessagePage,
+        PrekeysStored, PushFrame, Request, SessionOpened,
+    };
+    use tokio_tungstenite::tungstenite::Message;
+    let relay = start().await;
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut rng = sealpost::os_rng();
+    let mut nonce = 0u128;
+    let mut fresh = move || {
+        nonce += 1;
+        nonce.to_le_bytes()
+    };
+    let mut alice = sealpost::Account::new(&mut rng, NOW);
+    let mut bob = sealpost::Account::new(&mut rng, NOW);
+    let (sa, sb) = (alice.relay_signer(), bob.relay_signer());
+    // The HTTP transport only; every header value and body comes from the shared crate.
+    let http = Client::new(&relay.base, sealpost::Account::new(&mut rng, NOW).relay_signer()).unwrap();
+    macro_rules! call {
+        ($signer:expr, $req:expr, $ty:ty) => {{
+            let req = $req;
+            let auth = req.authorize($signer, now(), &fresh());
+            send_shared(&http, &req, auth).await.parse::<$ty>().unwrap()
+        }};
+    }
+    for (account, signer) in [(&mut alice, &sa), (&mut bob, &sb)] {
+        let bundle = account.bundle(&SessionPolicy::default()).unwrap();
+        let published = call!(signer, Request::publish_bundle(&bundle), BundlePublished);
+        assert_eq!(&published.account, signer.account());
+        let keys = account.generate_one_time_prekeys(&mut rng, 2);
+        assert_eq!(call!(signer, Request::upload_prekeys(&keys), PrekeysStored).one_time_prekeys, 2);
+    }
+    let claimed = call!(&sb, Request::claim_handle("+4915112340000"), HandleClaimed);
+    assert_eq!((claimed.handle.as_str(), claimed.expires_in), ("+4915112340000", 600));
+    let code = relay.codes.code("+4915112340000").unwrap();
+    let bound = call!(&sb, Request::verify_handle("+4915112340000", &code), HandleBound);
+    assert_eq!(&bound.account, sb.account());
+    let found = call!(&sa, Request::lookup_handle("+4915112340000"), HandleFound);
+    assert_eq!(&found.identity, bob.identity());
+    let fetched = call!(&sa, Request::fetch_bundle(sb.account()), BundleFetched);
+    fetched.check_account(sb.account()).unwrap();
+    assert_eq!(fetched.one_time_prekeys_left, 1);
+    assert!(fetched.bundle.one_time_prekey().is_some());
+
+    // A deposit under a relay session.
+    let mut session = call!(&sa, Request::open_session(), SessionOpened).session();
+    let deposit = Request::deposit(&[*sb.account()], b"hello bob");
+    let auth = deposit.authorize_session(&mut session);
+    let ids = send_shared(&http, &deposit, auth.clone()).await.parse::<Deposited>().unwrap().ids;
+    assert_eq!(ids.len(), 1);
+    // The same request again is a replay, answered with the shared code.
+    let e = send_shared(&http, &deposit, auth).await.parse::<Deposited>().unwrap_err();
+    assert_eq!(e.code(), Some(sealpost_client::ErrorCode::ReplayedRequest));
+
+    let page = call!(&sb, Request::pull(0, 10), MessagePage);
+    assert_eq!(page.next_after, ids[0]);
+    assert_eq!((page.messages[0].sender, page.messages[0].envelope.as_slice()), (*sa.account(), &b"hello bob"[..]));
+
+    // Push over the `auth` query parameter (no headers), as a browser does.
+    let auth = Request::websocket().authorize(&sb, now(), &fresh());
+    let url = format!("{}{}", relay.base.replacen("http://", "ws://", 1), sealpost_client::ws_auth_query(&auth));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    use futures_util::{SinkExt, StreamExt};
+    let frame = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+        if let Message::Text(t) = frame {
+            break PushFrame::decode(t.as_str()).unwrap();
+        }
+    };
+    let PushFrame::Message(m) = frame else { panic!("expected a message") };
+    assert_eq!(m, page.messages[0]);
+    ws.send(Message::text(sealpost_client::ack_frame(&[m.id]))).await.unwrap();
+    let frame = loop {
+        if let Message::Text(t) = ws.next().await.unwrap().unwrap() {
+            break PushFrame::decode(t.as_str()).unwrap();
+        }
+    };
+    assert_eq!(frame, PushFrame::Acked(1));
+    assert_eq!(call!(&sb, Request::ack(&[m.id]), Acked).deleted, 0);
+    assert_eq!(call!(&sb, Request::pull(0, 10), MessagePage).messages, vec![]);
 }
