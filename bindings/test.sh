@@ -24,13 +24,17 @@ step "build sealpost-ffi (debug, once for every language)"
 # `cargo run` below, and the Kotlin and Swift steps reuse that binary.
 cargo build -p sealpost-ffi
 test -f "$lib"
+# The relay process the end-to-end tests talk to.
+cargo build -p sealpost-relay --bin sealpost-relay
+export SEALPOST_RELAY="$target/debug/sealpost-relay"
+test -x "$SEALPOST_RELAY"
 
 # --- Python -----------------------------------------------------------------
 step "python: virtualenv with maturin and pytest"
 venv="$work/venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-if ! "$venv/bin/maturin" --version 2>/dev/null | grep -q '^maturin 1\.16\.' || ! "$venv/bin/python" -c 'import pytest' 2>/dev/null; then
-    "$venv/bin/pip" install --quiet 'maturin>=1.16,<1.17' 'pytest>=8'
+if ! "$venv/bin/maturin" --version 2>/dev/null | grep -q '^maturin 1\.16\.' || ! "$venv/bin/python" -c 'import pytest, websockets.sync.client' 2>/dev/null; then
+    "$venv/bin/pip" install --quiet 'maturin>=1.16,<1.17' 'pytest>=8' 'websockets>=13'
 fi
 
 step "python: build the wheel with maturin and install it"

@@ -27,8 +27,15 @@ use sealpost::{Envelope, IdentityPublic};
 use zeroize::Zeroize;
 
 mod error;
+mod relay;
 
 pub use error::{ErrorCode, SealpostError};
+pub use relay::{
+    FetchedBundle, HandleBound, HandleClaimed, HandleFound, MessagePage, OpenedSession, PushFrame, RelayDelivered,
+    RelayError, RelayRequest, RelaySession, RelaySigner, ack_frame, parse_ack, parse_claim_handle, parse_deposit,
+    parse_fetch_bundle, parse_lookup_handle, parse_open_session, parse_publish_bundle, parse_pull, parse_push_frame,
+    parse_upload_prekeys, parse_verify_handle, ws_auth_query,
+};
 
 uniffi::setup_scaffolding!("sealpost");
 
@@ -278,6 +285,12 @@ impl Account {
     /// example the storage key).
     pub fn pickle(&self, key: Arc<PickleKey>, associated_data: Vec<u8>) -> Result<Vec<u8>> {
         Ok(lock(&self.inner)?.pickle(&mut rng(), &key.inner, &associated_data)?)
+    }
+
+    /// The capability that signs relay requests for this account (and
+    /// nothing else); hand it to the relay client code.
+    pub fn relay_signer(&self) -> Result<Arc<RelaySigner>> {
+        Ok(Arc::new(RelaySigner { inner: lock(&self.inner)?.relay_signer() }))
     }
 
     /// The public identity (its bytes).
