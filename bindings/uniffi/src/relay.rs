@@ -26,8 +26,9 @@ pub enum RelayError {
         code: String,
         /// The HTTP status that goes with the code.
         status: u16,
-        /// A human-readable explanation (not for matching on).
-        message: String,
+        /// A human-readable explanation (not for matching on; not named
+        /// `message`, which Kotlin's `Throwable` already has).
+        reason: String,
         /// Seconds to wait before retrying (429).
         retry_after: Option<u64>,
     },
@@ -62,7 +63,7 @@ pub enum RelayError {
 impl std::fmt::Display for RelayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RelayError::Refused { code, status, message, .. } => write!(f, "{status} {code}: {message}"),
+            RelayError::Refused { code, status, reason, .. } => write!(f, "{status} {code}: {reason}"),
             RelayError::UnknownErrorCode { status } => write!(f, "unknown error code with status {status}"),
             RelayError::UnexpectedStatus { status } => write!(f, "unexpected status {status}"),
             RelayError::Malformed { what } => write!(f, "malformed answer: {what}"),
@@ -81,7 +82,7 @@ impl From<sc::Error> for RelayError {
             sc::Error::Relay(r) => RelayError::Refused {
                 code: r.code.as_str().to_owned(),
                 status: r.code.status(),
-                message: r.message,
+                reason: r.message,
                 retry_after: r.retry_after,
             },
             sc::Error::UnknownErrorCode { status } => RelayError::UnknownErrorCode { status },
