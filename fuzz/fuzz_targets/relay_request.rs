@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sealpost_client::Credentials;
-use sealpost_relay::auth::{NonceCache, Sessions};
+use sealpost_relay::fuzzing::{NonceCache, Sessions};
 
 const ROUTES: [&str; 7] =
     ["publish_bundle", "upload_prekeys", "deposit", "ack", "claim_handle", "verify_handle", "open_session"];
@@ -20,8 +20,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let sessions = Sessions::default();
     let _ = sessions.verify(&text, "POST", "/v1/messages", rest, 0);
-    let _ = sealpost_relay::handles::normalize_handle(&text);
-    if let Err(e) = sealpost_relay::api::check_body(ROUTES[usize::from(selector) % ROUTES.len()], rest) {
+    let _ = sealpost_relay::fuzzing::normalize_handle(&text);
+    if let Err(e) = sealpost_relay::fuzzing::check_body(ROUTES[usize::from(selector) % ROUTES.len()], rest) {
         assert!((400..500).contains(&e.status()), "{e}");
     }
 });

@@ -28,16 +28,16 @@ use crate::handles::{CodeSink, code_hash, generate_code, normalize_handle};
 use crate::hub::Hub;
 use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
-use crate::store::{AccountId, HandleCheck, SqliteStore, Store, account_name};
+use crate::store::{AccountId, HandleCheck, SqliteStore, Store};
 
 /// How long a relay session lasts.
-pub const SESSION_TTL: u64 = 3600;
+pub(crate) const SESSION_TTL: u64 = 3600;
 
 /// The response type of every route.
-pub type Resp = Response<Full<Bytes>>;
+pub(crate) type Resp = Response<Full<Bytes>>;
 
 /// Everything a request handler needs.
-pub struct Relay {
+pub(crate) struct Relay {
     /// Settings.
     pub config: Config,
     /// Storage.
@@ -61,13 +61,13 @@ pub struct Relay {
 }
 
 /// The current Unix time in seconds.
-pub fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 impl Relay {
     /// Builds the relay state around an opened store.
-    pub fn new(config: Config, store: Arc<SqliteStore>, codes: Arc<dyn CodeSink>) -> Self {
+    pub(crate) fn new(config: Config, store: Arc<SqliteStore>, codes: Arc<dyn CodeSink>) -> Self {
         Self {
             nonces: NonceCache::new(
                 config.max_nonces_per_account,
@@ -89,7 +89,7 @@ impl Relay {
 
     /// The largest request body accepted: a base64 envelope of the maximum
     /// size plus room for the recipient list.
-    pub fn body_limit(&self) -> usize {
+    pub(crate) fn body_limit(&self) -> usize {
         self.config
             .max_envelope_bytes
             .div_ceil(3)
@@ -100,7 +100,7 @@ impl Relay {
 }
 
 /// A request after routing and body reading.
-pub struct Call {
+pub(crate) struct Call {
     method: Method,
     path_and_query: String,
     body: Bytes,
@@ -108,7 +108,7 @@ pub struct Call {
 }
 
 /// Answers one request. Never panics on input; every failure is a JSON error.
-pub async fn handle(relay: Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> Resp {
+pub(crate) async fn handle(relay: Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> Resp {
     let start = Instant::now();
     let route = route_name(req.method(), req.uri().path());
     let resp = match dispatch(&relay, req, peer).await {
@@ -494,9 +494,4 @@ pub fn check_body(route: &str, body: &[u8]) -> Result<(), ApiError> {
         "open_session" => parse_json::<serde_json::Map<String, serde_json::Value>>(body).map(drop),
         _ => Err(ApiError::new(ErrorCode::NoSuchRoute, route.to_owned())),
     }
-}
-
-/// The account name of an id, for logs.
-pub fn name(account: &AccountId) -> String {
-    account_name(account)
 }

@@ -8,21 +8,21 @@ use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
-pub use sealpost_client::{ErrorCode, RelayError as ApiError};
+pub(crate) use sealpost_client::{ErrorCode, RelayError as ApiError};
 
 /// 500 (never for bad input). The detail is logged, not sent.
-pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(detail: impl std::fmt::Display) -> ApiError {
     tracing::error!(%detail, "internal error");
     ApiError::new(ErrorCode::Internal, "internal error")
 }
 
 /// The HTTP status of a code.
-pub fn status(code: ErrorCode) -> StatusCode {
+pub(crate) fn status(code: ErrorCode) -> StatusCode {
     StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The JSON response of an error.
-pub fn into_response(e: &ApiError) -> Response<Full<Bytes>> {
+pub(crate) fn into_response(e: &ApiError) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(e.encode())));
     *resp.status_mut() = status(e.code);
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -12,7 +12,7 @@ use crate::store::AccountId;
 
 /// What [`CodeSink::deliver`] returns: a boxed future, `Err` with a
 /// message if the code could not be delivered.
-pub type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub(crate) type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
 /// Brings a verification code to the person who claims a handle.
 pub trait CodeSink: Send + Sync + 'static {
@@ -23,7 +23,7 @@ pub trait CodeSink: Send + Sync + 'static {
 /// The default: writes the code to standard output (not to the log, which
 /// goes to standard error), for development and small deployments where the
 /// operator relays it.
-pub struct StdoutSink;
+pub(crate) struct StdoutSink;
 
 impl CodeSink for StdoutSink {
     fn deliver<'a>(&'a self, handle: &'a str, code: &'a str) -> DeliverFuture<'a> {
@@ -54,7 +54,7 @@ impl CodeSink for MemorySink {
 }
 
 /// POSTs `{"handle": ..., "code": ...}` to an SMS or e-mail gateway.
-pub struct WebhookSink {
+pub(crate) struct WebhookSink {
     url: hyper::Uri,
     client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
@@ -64,7 +64,7 @@ pub struct WebhookSink {
 
 impl WebhookSink {
     /// A sink posting to `url` (http://).
-    pub fn new(url: &str) -> Result<Self, String> {
+    pub(crate) fn new(url: &str) -> Result<Self, String> {
         let url: hyper::Uri = url.parse().map_err(|e| format!("webhook URL: {e}"))?;
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build(hyper_util::client::legacy::connect::HttpConnector::new());
@@ -90,7 +90,7 @@ impl CodeSink for WebhookSink {
 }
 
 /// A uniformly random six-digit code.
-pub fn generate_code() -> String {
+pub(crate) fn generate_code() -> String {
     let mut rng = sealpost::os_rng();
     // Rejection sampling keeps every code equally likely.
     loop {
@@ -102,7 +102,7 @@ pub fn generate_code() -> String {
 }
 
 /// What the relay stores instead of the code.
-pub fn code_hash(handle: &str, account: &AccountId, code: &str) -> [u8; 32] {
+pub(crate) fn code_hash(handle: &str, account: &AccountId, code: &str) -> [u8; 32] {
     Sha256::new()
         .chain_update(b"sealpost/v1/handle-code")
         .chain_update(u32::try_from(handle.len()).unwrap_or(u32::MAX).to_be_bytes())

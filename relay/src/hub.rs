@@ -13,13 +13,13 @@ type Wakers = Vec<(u64, mpsc::Sender<()>)>;
 
 /// Connected WebSocket clients by account.
 #[derive(Default)]
-pub struct Hub {
+pub(crate) struct Hub {
     next: AtomicU64,
     clients: Mutex<HashMap<AccountId, Wakers>>,
 }
 
 /// A registration; dropping it unregisters.
-pub struct Registration<'a> {
+pub(crate) struct Registration<'a> {
     hub: &'a Hub,
     account: AccountId,
     id: u64,
@@ -29,7 +29,7 @@ pub struct Registration<'a> {
 
 impl Hub {
     /// Registers a connection of `account`, unless it already has `max`.
-    pub fn register(&self, account: AccountId, max: usize) -> Option<Registration<'_>> {
+    pub(crate) fn register(&self, account: AccountId, max: usize) -> Option<Registration<'_>> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(1);
         let mut c = self.clients.lock().ok()?;
@@ -42,12 +42,12 @@ impl Hub {
     }
 
     /// How many connections `account` has open.
-    pub fn connections_of(&self, account: &AccountId) -> usize {
+    pub(crate) fn connections_of(&self, account: &AccountId) -> usize {
         self.clients.lock().map(|c| c.get(account).map_or(0, Vec::len)).unwrap_or(0)
     }
 
     /// Wakes every connection of `account` (coalesced: at most one pending).
-    pub fn notify(&self, account: &AccountId) {
+    pub(crate) fn notify(&self, account: &AccountId) {
         if let Ok(c) = self.clients.lock() {
             for (_, tx) in c.get(account).into_iter().flatten() {
                 let _ = tx.try_send(());
@@ -56,7 +56,7 @@ impl Hub {
     }
 
     /// How many connections are open.
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.clients.lock().map(|c| c.values().map(Vec::len).sum()).unwrap_or(0)
     }
 }

@@ -11,7 +11,7 @@ struct Bucket {
 }
 
 /// Token buckets keyed by `K`: `rate` tokens per second up to `burst`.
-pub struct RateLimiter<K> {
+pub(crate) struct RateLimiter<K> {
     rate: f64,
     burst: f64,
     buckets: Mutex<HashMap<K, Bucket>>,
@@ -22,13 +22,13 @@ const MAX_KEYS: usize = 1_000_000;
 
 impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// A limiter allowing `rate` requests per second with bursts of `burst`.
-    pub fn new(rate: f64, burst: f64) -> Self {
+    pub(crate) fn new(rate: f64, burst: f64) -> Self {
         Self { rate, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
     }
 
     /// Takes one token for `key`. On refusal, returns the whole seconds to
     /// wait before a token is available.
-    pub fn check(&self, key: &K) -> Result<(), u64> {
+    pub(crate) fn check(&self, key: &K) -> Result<(), u64> {
         let now = Instant::now();
         let Ok(mut buckets) = self.buckets.lock() else { return Err(1) };
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
@@ -51,7 +51,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     }
 
     /// Drops buckets that are full again (idle keys).
-    pub fn purge(&self) {
+    pub(crate) fn purge(&self) {
         let now = Instant::now();
         let (rate, burst) = (self.rate, self.burst);
         if let Ok(mut buckets) = self.buckets.lock() {

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use sealpost_relay::config::{Cli, Config, LogFormat};
-use sealpost_relay::server::{build, serve, tls_acceptor};
+use sealpost_relay::{serve_until, tls_acceptor};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
@@ -50,8 +50,7 @@ async fn run(config: Config) -> Result<(), String> {
         "sealpost relay listening on {scheme}://{}",
         config.listen
     );
-    let relay = build(config, None)?;
-    serve(relay, listener, tls, shutdown_signal()).await
+    serve_until(config, listener, tls, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

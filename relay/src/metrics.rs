@@ -13,7 +13,7 @@ const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 
 /// Counters of the relay.
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     deposits: AtomicU64,
     deposited_bytes: AtomicU64,
@@ -24,7 +24,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Counts a finished request.
-    pub fn record(&self, route: &'static str, status: u16, _took: Duration) {
+    pub(crate) fn record(&self, route: &'static str, status: u16, _took: Duration) {
         if let Ok(mut r) = self.requests.lock() {
             let n = r.entry((route, status)).or_insert(0);
             *n = n.saturating_add(1);
@@ -32,7 +32,7 @@ impl Metrics {
     }
 
     /// Counts a committed deposit of `copies` envelopes of `size` bytes.
-    pub fn deposited(&self, copies: usize, size: usize, took: Duration) {
+    pub(crate) fn deposited(&self, copies: usize, size: usize, took: Duration) {
         self.deposits.fetch_add(u64::try_from(copies).unwrap_or(0), Ordering::Relaxed);
         self.deposited_bytes.fetch_add(u64::try_from(size.saturating_mul(copies)).unwrap_or(0), Ordering::Relaxed);
         let secs = took.as_secs_f64();
@@ -46,7 +46,7 @@ impl Metrics {
     }
 
     /// The Prometheus exposition text.
-    pub fn render(&self, stats: &Stats, connections: usize, uptime: u64) -> String {
+    pub(crate) fn render(&self, stats: &Stats, connections: usize, uptime: u64) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP sealpost_requests_total Requests answered, by route and status.");
         let _ = writeln!(out, "# TYPE sealpost_requests_total counter");

@@ -40,7 +40,7 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<Tls
 
 /// Builds the relay state from a configuration: opens the store and
 /// chooses the code sink.
-pub fn build(config: Config, codes: Option<Arc<dyn CodeSink>>) -> Result<Arc<Relay>, String> {
+pub(crate) fn build(config: Config, codes: Option<Arc<dyn CodeSink>>) -> Result<Arc<Relay>, String> {
     let store = Arc::new(SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?);
     let codes: Arc<dyn CodeSink> = match (codes, &config.code_webhook) {
         (Some(c), _) => c,
@@ -50,10 +50,21 @@ pub fn build(config: Config, codes: Option<Arc<dyn CodeSink>>) -> Result<Arc<Rel
     Ok(Arc::new(Relay::new(config, store, codes)))
 }
 
+/// Builds the relay from `config` and serves `listener` until `shutdown`
+/// resolves (the binary's loop; [`Running`] does the same in a task).
+pub async fn serve_until(
+    config: Config,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    serve(build(config, None)?, listener, tls, shutdown).await
+}
+
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
 /// requests finish (up to the grace period) and closes the store after
 /// its last commit.
-pub async fn serve(
+pub(crate) async fn serve(
     relay: Arc<Relay>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -218,7 +229,7 @@ async fn idle_watch(activity: Arc<Activity>, first: Duration, idle: Duration) {
 /// The client's address: the TCP peer, unless the peer is a trusted proxy,
 /// in which case the right-most `X-Forwarded-For` entry that is not itself
 /// a trusted proxy (entries further left could be forged by the client).
-pub fn client_address(
+pub(crate) fn client_address(
     trusted: &[std::net::IpAddr],
     peer: std::net::IpAddr,
     headers: &hyper::HeaderMap,
@@ -264,8 +275,7 @@ async fn purge_loop(relay: Arc<Relay>) {
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The relay state.
-    pub relay: Arc<Relay>,
+    relay: Arc<Relay>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), String>>,
 }
@@ -285,6 +295,16 @@ impl Running {
             let _ = stopped.await;
         }));
         Ok(Self { addr, relay, stop: Some(stop), task })
+    }
+
+    /// Open WebSocket push connections.
+    pub fn push_connections(&self) -> usize {
+        self.relay.hub.connections()
+    }
+
+    /// Nonces of signed requests the relay remembers.
+    pub fn remembered_nonces(&self) -> usize {
+        self.relay.nonces.len()
     }
 
     /// Stops gracefully and waits until the store is closed.

@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use subtle::ConstantTimeEq;
 
 /// An account id: the identity's Ed25519 signing key.
-pub type AccountId = [u8; 32];
+pub(crate) type AccountId = [u8; 32];
 
 /// Store failures. Only `Internal` is the relay's fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,11 +54,11 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// Result of store operations.
-pub type StoreResult<T> = Result<T, StoreError>;
+pub(crate) type StoreResult<T> = Result<T, StoreError>;
 
 /// A message waiting in a mailbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredMessage {
+pub(crate) struct StoredMessage {
     /// Position in the relay's sequence (the pull cursor).
     pub id: i64,
     /// Who deposited it.
@@ -71,7 +71,7 @@ pub struct StoredMessage {
 
 /// A bundle handed out, with at most one one-time prekey claimed for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClaimedBundle {
+pub(crate) struct ClaimedBundle {
     /// The signed part of the bundle.
     pub bundle: Vec<u8>,
     /// The claimed one-time prekey (100 bytes), if any were left.
@@ -82,7 +82,7 @@ pub struct ClaimedBundle {
 
 /// Outcome of a handle verification attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HandleCheck {
+pub(crate) enum HandleCheck {
     /// The code matched; the handle is now bound to the account.
     Bound,
     /// Wrong code; this many attempts remain.
@@ -97,7 +97,7 @@ pub enum HandleCheck {
 
 /// Counts for the status page and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Accounts with a published bundle.
     pub accounts: u64,
     /// Messages waiting.
@@ -107,11 +107,11 @@ pub struct Stats {
 }
 
 /// A store operation under way.
-pub type StoreFuture<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
+pub(crate) type StoreFuture<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
 
 /// Everything the relay keeps. Every call returns a future, so that a
 /// backend can queue writes (SQLite's group commit) or talk to a server.
-pub trait Store: Send + Sync + 'static {
+pub(crate) trait Store: Send + Sync + 'static {
     /// Stores (or replaces) an account's identity and signed bundle.
     fn publish_bundle(&self, account: AccountId, identity: Vec<u8>, bundle: Vec<u8>, now: u64) -> StoreFuture<()>;
     /// Adds one-time prekeys `(id, 100-byte encoding)`; keeps at most `max`
@@ -284,7 +284,7 @@ const QUEUE: usize = 8192;
 const READERS: usize = 4;
 
 /// The embedded SQLite store.
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Box<dyn WriteJob>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -302,7 +302,7 @@ fn open_connection(path: &Path) -> StoreResult<Connection> {
 
 impl SqliteStore {
     /// Opens (or creates) `dir/sealpost.sqlite3` and starts the writer.
-    pub fn open(dir: &Path) -> StoreResult<Self> {
+    pub(crate) fn open(dir: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Internal(format!("creating {}: {e}", dir.display())))?;
         let path = dir.join("sealpost.sqlite3");
         let conn = open_connection(&path)?;
@@ -435,7 +435,7 @@ fn account_of(blob: Vec<u8>) -> StoreResult<AccountId> {
 }
 
 /// Base64url of an account, for error messages.
-pub fn account_name(account: &AccountId) -> String {
+pub(crate) fn account_name(account: &AccountId) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(account)
 }

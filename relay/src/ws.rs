@@ -67,7 +67,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Authenticates and upgrades the connection.
-pub async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Result<Resp, ApiError> {
+pub(crate) async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Result<Resp, ApiError> {
     let query = req.uri().query().unwrap_or("").to_owned();
     let (header, signed_path) = match req.headers().get(hyper::header::AUTHORIZATION) {
         Some(h) => (

@@ -34,7 +34,7 @@ async fn nonces_are_kept_only_for_admitted_requests_and_never_lock_everyone_out(
     // Unregistered: refused before the nonce is kept, so the very same
     // request is accepted once the key registers (today it was "replayed").
     let relay = start_with(|c| c.max_nonces_per_account = 4).await;
-    let state = &relay.running.as_ref().unwrap().relay;
+    let state = relay.running.as_ref().unwrap();
     let mut rng = sealpost::os_rng();
     let account = sealpost::Account::new(&mut rng, common::NOW);
     let stranger = Client::new(&relay.base, account.relay_signer()).unwrap();
@@ -43,7 +43,7 @@ async fn nonces_are_kept_only_for_admitted_requests_and_never_lock_everyone_out(
     for n in 2..50 {
         assert_eq!(get(&stranger, &signed(&account, unix_now(), n)).await.0, 403);
     }
-    assert_eq!(state.nonces.len(), 0, "refused requests leave nothing behind");
+    assert_eq!(state.remembered_nonces(), 0, "refused requests leave nothing behind");
     stranger.publish_bundle(&account.bundle(&sealpost::SessionPolicy::default()).unwrap()).await.unwrap();
     assert_eq!(get(&stranger, &early).await.0, 200);
     assert_eq!(get(&stranger, &early).await, (401, "replayed_request".into()));
@@ -72,21 +72,21 @@ async fn nonces_are_kept_only_for_admitted_requests_and_never_lock_everyone_out(
         c.rate_account_per_sec = 0.001;
     })
     .await;
-    let state = &relay.running.as_ref().unwrap().relay;
+    let state = relay.running.as_ref().unwrap();
     let limited = user(&relay, 0).await; // the publish took one token
     assert_eq!(get(&limited.client, &signed(&limited.account, unix_now(), 1)).await.0, 200);
-    let kept = state.nonces.len();
+    let kept = state.remembered_nonces();
     for n in 2..20 {
         let r = get(&limited.client, &signed(&limited.account, unix_now(), n)).await;
         assert_eq!(r, (429, "rate_limited".into()));
     }
-    assert_eq!(state.nonces.len(), kept);
+    assert_eq!(state.remembered_nonces(), kept);
 
     // Many accounts filling the whole cache: it trims the biggest holders;
     // an honest account with few requests is still served, and none of the
     // attackers' requests can be replayed.
     let relay = start_with(|c| c.max_nonces = 200).await;
-    let state = &relay.running.as_ref().unwrap().relay;
+    let state = relay.running.as_ref().unwrap();
     let honest = user(&relay, 0).await;
     let mut replays = Vec::new();
     for _ in 0..40 {
@@ -98,7 +98,7 @@ async fn nonces_are_kept_only_for_admitted_requests_and_never_lock_everyone_out(
             replays.push((a.client.clone(), h));
         }
     }
-    assert!(state.nonces.len() <= 200, "{}", state.nonces.len());
+    assert!(state.remembered_nonces() <= 200, "{}", state.remembered_nonces());
     assert_eq!(honest.client.pull(0, 1).await.unwrap().len(), 0, "an honest account is served");
     for (c, h) in &replays {
         let (status, code) = get(c, h).await;

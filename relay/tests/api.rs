@@ -672,14 +672,14 @@ async fn push_connections_are_capped_per_account_and_closed_when_idle() {
     let _second = bob.client.connect_push().await.unwrap();
     let third = bob.client.connect_push().await;
     assert!(third.is_err(), "a third connection is refused");
-    let hub = &relay.running.as_ref().unwrap().relay.hub;
-    assert_eq!(hub.connections(), 2);
+    let running = relay.running.as_ref().unwrap();
+    assert_eq!(running.push_connections(), 2);
     // Nobody reads these connections, so nobody answers the relay's pings:
     // after the idle time the relay closes them.
     let mut closed = false;
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if hub.connections() == 0 {
+        if running.push_connections() == 0 {
             closed = true;
             break;
         }
@@ -693,7 +693,7 @@ async fn push_connections_are_capped_per_account_and_closed_when_idle() {
         live
     });
     tokio::time::sleep(Duration::from_millis(4000)).await;
-    assert_eq!(hub.connections(), 1, "a connection that answers pings stays open");
+    assert_eq!(running.push_connections(), 1, "a connection that answers pings stays open");
     drop(reader.await.unwrap());
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sealpost_chat::Chat;
-use sealpost_relay::handles::MemorySink;
+use sealpost_relay::MemorySink;
 use sealpost_relay::{Config, Running};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
 

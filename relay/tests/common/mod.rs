@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use sealpost::{Account, SessionPolicy};
+use sealpost_relay::MemorySink;
 use sealpost_relay::client::Client;
-use sealpost_relay::handles::MemorySink;
 use sealpost_relay::{Config, Running};
 
 pub(crate) const NOW: u64 = 1_700_000_000;
