@@ -29,7 +29,7 @@ fn relay(c: &mut Criterion) {
         let mut clients = Vec::new();
         for _ in 0..2 {
             let account = Account::new(&mut rng, 1_700_000_000);
-            let client = Client::new(&base, account.identity_keys().clone()).unwrap();
+            let client = Client::new(&base, account.relay_signer()).unwrap();
             client.publish_bundle(&account.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
             clients.push(client);
         }

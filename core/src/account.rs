@@ -80,8 +80,18 @@ pub struct Account {
 impl Account {
     /// A new account with a fresh identity and signed prekey.
     pub fn new<R: rand_core::CryptoRng + ?Sized>(rng: &mut R, now: u64) -> Self {
+        let identity = IdentityKeyPair::generate(rng);
+        Self::with_identity(rng, identity, now)
+    }
+
+    /// An account around an existing identity, with a fresh signed prekey.
+    pub(crate) fn with_identity<R: rand_core::CryptoRng + ?Sized>(
+        rng: &mut R,
+        identity: IdentityKeyPair,
+        now: u64,
+    ) -> Self {
         let mut account = Self {
-            identity: IdentityKeyPair::generate(rng),
+            identity,
             signed_prekeys: Vec::new(),
             one_time: Vec::new(),
             next_prekey_id: 1,
@@ -100,11 +110,6 @@ impl Account {
     /// nothing else).
     pub fn relay_signer(&self) -> crate::identity::RelaySigner {
         crate::identity::RelaySigner::new(&self.identity)
-    }
-
-    /// The identity key pair (for signing requests to a relay).
-    pub fn identity_keys(&self) -> &IdentityKeyPair {
-        &self.identity
     }
 
     fn take_id(&mut self) -> u32 {

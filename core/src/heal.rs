@@ -36,11 +36,12 @@ use alloc::vec::Vec;
 
 use zeroize::Zeroizing;
 
+use crate::account::Account;
 use crate::codec::{Reader, put_u32, put_u64};
 use crate::consts::{MAX_HEAL_PEERS, MAX_RESET_NONCES, PREVIOUS_SESSION_LIFETIME};
 use crate::context::SignatureContext;
 use crate::error::{Error, Result};
-use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublic};
+use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityPublic};
 use crate::pickle::{PickleKey, PickleKind, open, seal};
 use crate::policy::PROTOCOL_VERSION;
 use crate::ratchet::Session;
@@ -219,7 +220,7 @@ impl Healer {
     pub fn on_decrypt_failure<R: rand_core::CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
-        identity: &IdentityKeyPair,
+        account: &Account,
         peer: &IdentityPublic,
         session_id: Option<[u8; 32]>,
         error: &Error,
@@ -237,14 +238,14 @@ impl Healer {
         self.sent.insert(*peer.signing_key(), (now, nonce));
         cap_by_age(&mut self.sent, MAX_HEAL_PEERS, |(at, _)| *at);
         let reset = SessionReset {
-            from: *identity.public(),
+            from: *account.identity(),
             to: *peer,
             session_id: session_id.unwrap_or([0; 32]),
             timestamp: now,
             nonce,
         };
         let mut out = reset.body();
-        let signature = identity.sign(SignatureContext::SessionReset, &out);
+        let signature = account.identity.sign(SignatureContext::SessionReset, &out);
         out.extend_from_slice(&signature);
         Some(out)
     }

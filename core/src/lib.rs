@@ -96,8 +96,26 @@ pub mod hazmat {
 
     /// The two 32-byte identity secrets (Ed25519 seed, X25519 scalar), for
     /// publishing test vectors. Never needed by an application.
-    pub fn identity_secret_bytes(identity: &crate::IdentityKeyPair) -> ([u8; 32], [u8; 32]) {
-        identity.secret_bytes()
+    pub fn identity_secret_bytes(account: &crate::Account) -> ([u8; 32], [u8; 32]) {
+        account.identity.secret_bytes()
+    }
+
+    /// The identity key pair of `account`, for signing test vectors under
+    /// any context. Applications sign relay requests with
+    /// [`Account::relay_signer`](crate::Account::relay_signer) and nothing else.
+    pub fn identity_keys(account: &crate::Account) -> &crate::IdentityKeyPair {
+        &account.identity
+    }
+
+    /// An account whose identity is `identity` (for example one rebuilt
+    /// from a test vector's secrets), with a fresh signed prekey drawn from
+    /// `rng` at `now`.
+    pub fn account_from_identity<R: rand_core::CryptoRng + ?Sized>(
+        rng: &mut R,
+        identity: crate::IdentityKeyPair,
+        now: u64,
+    ) -> crate::Account {
+        crate::Account::with_identity(rng, identity, now)
     }
 
     /// A bundle as a peer that only speaks the classical version 1 (no

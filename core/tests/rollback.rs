@@ -131,7 +131,7 @@ fn deliver(
                     .healer
                     .on_decrypt_failure(
                         rng,
-                        receiver.account.identity_keys(),
+                        &receiver.account,
                         &sender_identity,
                         Some(receiver.session.id()),
                         &error,

@@ -223,7 +223,7 @@ fn group_vector_opens_and_verifies() {
     };
     let mut rng = sealpost::os_rng();
     // A fresh observer who knows the three members' chains (as a fourth member would).
-    let observer = IdentityKeyPair::generate(&mut rng);
+    let observer = sealpost::Account::new(&mut rng, 0);
     let mut view = GroupSession::new(&mut rng, &group_id, &observer, &policy).unwrap();
     let mut names = std::collections::HashMap::new();
     let mut sent = 0;

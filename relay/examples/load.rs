@@ -38,9 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let sender = Account::new(&mut rng, now());
             let recipient = Account::new(&mut rng, now());
             for a in [&sender, &recipient] {
-                Client::new(&url, a.identity_keys().clone())?
-                    .publish_bundle(&a.bundle(&SessionPolicy::default())?)
-                    .await?;
+                Client::new(&url, a.relay_signer())?.publish_bundle(&a.bundle(&SessionPolicy::default())?).await?;
             }
             let mut envelope = vec![0u8; 1024];
             rng.fill_bytes(&mut envelope);
@@ -51,7 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .to_string();
             std::fs::write(format!("{dir}/body.json"), &body)?;
             // Deposits are authenticated with a relay session, as the client does.
-            let client = Client::new(&url, sender.identity_keys().clone())?;
+            let client = Client::new(&url, sender.relay_signer())?;
             let headers = [("content-type", "application/json".to_owned())];
             // One session per load-generator thread, as one per device.
             let threads: usize = std::env::var("SEALPOST_BENCH_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(2);
@@ -76,7 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let key = PickleKey::Key(SymmetricKey::from_bytes([0; 32]));
             let recipient =
                 Account::from_pickle(&std::fs::read(format!("{dir}/recipient.pickle"))?, &key, b"load/recipient")?;
-            let client = Client::new(&url, recipient.identity_keys().clone())?;
+            let client = Client::new(&url, recipient.relay_signer())?;
             let mut push = client.connect_push().await?;
             let mut delivered = 0u64;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);

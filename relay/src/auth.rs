@@ -47,20 +47,15 @@ pub fn signed_bytes(method: &str, path_and_query: &str, ts: u64, nonce: &[u8; 16
 
 /// Builds the `Authorization` header value for a request (client side).
 pub fn authorization(
-    identity: &sealpost::IdentityKeyPair,
+    signer: &sealpost::RelaySigner,
     method: &str,
     path_and_query: &str,
     ts: u64,
     nonce: &[u8; 16],
     body: &[u8],
 ) -> String {
-    let sig = identity.sign(REQUEST_CONTEXT, &signed_bytes(method, path_and_query, ts, nonce, body));
-    format!(
-        "{SCHEME} key={},ts={ts},nonce={},sig={}",
-        B64.encode(identity.public().signing_key()),
-        B64.encode(nonce),
-        B64.encode(sig)
-    )
+    let sig = signer.sign(&signed_bytes(method, path_and_query, ts, nonce, body));
+    format!("{SCHEME} key={},ts={ts},nonce={},sig={}", B64.encode(signer.account()), B64.encode(nonce), B64.encode(sig))
 }
 
 /// A parsed `Authorization` header.

@@ -6,7 +6,7 @@
 //! use sealpost_relay::client::Client;
 //! let mut rng = sealpost::os_rng();
 //! let mut account = Account::new(&mut rng, 1_700_000_000);
-//! let client = Client::new("http://127.0.0.1:8080", account.identity_keys().clone())?;
+//! let client = Client::new("http://127.0.0.1:8080", account.relay_signer())?;
 //! client.publish_bundle(&account.bundle(&SessionPolicy::default())?).await?;
 //! client.upload_prekeys(&account.generate_one_time_prekeys(&mut rng, 20)).await?;
 //! # Ok(()) }
@@ -27,7 +27,7 @@ use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rand_core::Rng;
-use sealpost::{IdentityKeyPair, IdentityPublic, OneTimePrekey, PrekeyBundle};
+use sealpost::{IdentityPublic, OneTimePrekey, PrekeyBundle, RelaySigner};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -117,7 +117,7 @@ struct RelaySession {
 #[derive(Clone)]
 pub struct Client {
     base: String,
-    identity: IdentityKeyPair,
+    signer: RelaySigner,
     http: HttpClient<HttpConnector, Full<Bytes>>,
     session: std::sync::Arc<tokio::sync::Mutex<Option<RelaySession>>>,
 }
@@ -138,24 +138,24 @@ fn decode(field: &str, v: &Value) -> ClientResult<Vec<u8>> {
 
 impl Client {
     /// A client for the relay at `base` (`http://host:port`).
-    pub fn new(base: &str, identity: IdentityKeyPair) -> ClientResult<Self> {
+    pub fn new(base: &str, signer: RelaySigner) -> ClientResult<Self> {
         if !base.starts_with("http://") {
             return Err(ClientError::Transport("this client speaks http:// (use a TLS proxy for https)".into()));
         }
         let http = HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new());
-        Ok(Self { base: base.trim_end_matches('/').to_owned(), identity, http, session: Default::default() })
+        Ok(Self { base: base.trim_end_matches('/').to_owned(), signer, http, session: Default::default() })
     }
 
     /// This client's account id.
     pub fn account(&self) -> [u8; 32] {
-        *self.identity.public().signing_key()
+        *self.signer.account()
     }
 
     /// The `Authorization` header for a request made now.
     pub fn sign(&self, method: &str, path_and_query: &str, body: &[u8]) -> String {
         let mut nonce = [0u8; 16];
         sealpost::os_rng().fill_bytes(&mut nonce);
-        authorization(&self.identity, method, path_and_query, now(), &nonce, body)
+        authorization(&self.signer, method, path_and_query, now(), &nonce, body)
     }
 
     /// Sends a request with full control over headers and body (the

@@ -17,7 +17,7 @@ fn unix_now() -> u64 {
 const PULL: &str = "/v1/messages?after=0&limit=1";
 
 /// A signed `GET PULL` header from `identity` with a fresh nonce.
-fn signed(identity: &sealpost::IdentityKeyPair, ts: u64, n: u128) -> String {
+fn signed(identity: &sealpost::RelaySigner, ts: u64, n: u128) -> String {
     authorization(identity, "GET", PULL, ts, &n.to_le_bytes(), b"")
 }
 
@@ -37,11 +37,11 @@ async fn nonces_are_kept_only_for_admitted_requests_and_never_lock_everyone_out(
     let state = &relay.running.as_ref().unwrap().relay;
     let mut rng = sealpost::os_rng();
     let account = sealpost::Account::new(&mut rng, common::NOW);
-    let stranger = Client::new(&relay.base, account.identity_keys().clone()).unwrap();
-    let early = signed(account.identity_keys(), unix_now(), 1);
+    let stranger = Client::new(&relay.base, account.relay_signer()).unwrap();
+    let early = signed(&account.relay_signer(), unix_now(), 1);
     assert_eq!(get(&stranger, &early).await, (403, "not_registered".into()));
     for n in 2..50 {
-        assert_eq!(get(&stranger, &signed(account.identity_keys(), unix_now(), n)).await.0, 403);
+        assert_eq!(get(&stranger, &signed(&account.relay_signer(), unix_now(), n)).await.0, 403);
     }
     assert_eq!(state.nonces.len(), 0, "refused requests leave nothing behind");
     stranger.publish_bundle(&account.bundle(&sealpost::SessionPolicy::default()).unwrap()).await.unwrap();
@@ -53,10 +53,10 @@ async fn nonces_are_kept_only_for_admitted_requests_and_never_lock_everyone_out(
     let honest = user(&relay, 0).await;
     let attacker = user(&relay, 0).await;
     let ts = unix_now();
-    let first = signed(attacker.account.identity_keys(), ts, 0);
+    let first = signed(&attacker.account.relay_signer(), ts, 0);
     let mut codes = Vec::new();
     for n in 0..40u128 {
-        codes.push(get(&attacker.client, &signed(attacker.account.identity_keys(), ts, n)).await);
+        codes.push(get(&attacker.client, &signed(&attacker.account.relay_signer(), ts, n)).await);
     }
     // Its publish took one of its four places (one more if it fell in an
     // earlier second than these requests).
@@ -74,10 +74,10 @@ async fn nonces_are_kept_only_for_admitted_requests_and_never_lock_everyone_out(
     .await;
     let state = &relay.running.as_ref().unwrap().relay;
     let limited = user(&relay, 0).await; // the publish took one token
-    assert_eq!(get(&limited.client, &signed(limited.account.identity_keys(), unix_now(), 1)).await.0, 200);
+    assert_eq!(get(&limited.client, &signed(&limited.account.relay_signer(), unix_now(), 1)).await.0, 200);
     let kept = state.nonces.len();
     for n in 2..20 {
-        let r = get(&limited.client, &signed(limited.account.identity_keys(), unix_now(), n)).await;
+        let r = get(&limited.client, &signed(&limited.account.relay_signer(), unix_now(), n)).await;
         assert_eq!(r, (429, "rate_limited".into()));
     }
     assert_eq!(state.nonces.len(), kept);
@@ -93,7 +93,7 @@ async fn nonces_are_kept_only_for_admitted_requests_and_never_lock_everyone_out(
         let a = user(&relay, 0).await;
         let ts = unix_now();
         for n in 0..5u128 {
-            let h = signed(a.account.identity_keys(), ts, n);
+            let h = signed(&a.account.relay_signer(), ts, n);
             get(&a.client, &h).await;
             replays.push((a.client.clone(), h));
         }
@@ -114,14 +114,14 @@ async fn a_request_replayed_after_a_restart_is_refused() {
     let mut relay = start_with(|_| {}).await;
     let alice = user(&relay, 0).await;
     let ts = unix_now();
-    let once = signed(alice.account.identity_keys(), ts, 1);
+    let once = signed(&alice.account.relay_signer(), ts, 1);
     assert_eq!(get(&alice.client, &once).await.0, 200);
     // Restart in a later second than the one the request was signed in.
     while unix_now() <= ts {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     relay.restart().await;
-    let alice = Client::new(&relay.base, alice.account.identity_keys().clone()).unwrap();
+    let alice = Client::new(&relay.base, alice.account.relay_signer()).unwrap();
     assert_eq!(get(&alice, &once).await, (401, "stale_request".into()));
     // Requests signed now are served.
     assert_eq!(alice.pull(0, 1).await.unwrap().len(), 0);
@@ -212,7 +212,7 @@ async fn slow_and_silent_connections_are_closed() {
     assert!(h2_idle, "an idle HTTP/2 connection is closed");
     assert!(idle_took >= Duration::from_millis(1500), "not before the idle timeout: {idle_took:?}");
     // The relay still serves.
-    let c = Client::new(&relay.base, sealpost::IdentityKeyPair::generate(&mut sealpost::os_rng())).unwrap();
+    let c = Client::new(&relay.base, sealpost::Account::new(&mut sealpost::os_rng(), 0).relay_signer()).unwrap();
     assert_eq!(c.raw(Method::GET, "/healthz", &[], vec![], false).await.unwrap().status, 200);
 }
 

@@ -111,7 +111,7 @@ async fn requests_without_a_valid_signature_get_401() {
     let r = alice.client.raw(Method::POST, "/v1/messages/ack", &h, body, false).await.unwrap();
     assert_eq!(r.status, 401);
     // A stale timestamp.
-    let identity = alice.account.identity_keys();
+    let identity = &alice.account.relay_signer();
     let old = sealpost_relay::auth::authorization(identity, "GET", path, 1_000, &[1; 16], b"");
     let r = alice.client.raw(Method::GET, path, &[("authorization", old)], vec![], false).await.unwrap();
     assert_eq!(r.status, 401);
@@ -153,7 +153,7 @@ async fn no_account_can_read_acknowledge_or_overwrite_anothers_data() {
     let foreign = other.generate_one_time_prekeys(&mut rng, 1);
     assert_eq!(mallory.client.upload_prekeys(&foreign).await.unwrap_err().status(), Some(400));
     // Nor sign as Alice: a request under Alice's key with Mallory's signature.
-    let forged = Client::new(&relay.base, mallory.account.identity_keys().clone()).unwrap();
+    let forged = Client::new(&relay.base, mallory.account.relay_signer()).unwrap();
     let auth = forged.sign("GET", "/v1/messages?after=0&limit=10", b"").replacen(
         &sealpost_relay::client::account_id(mallory.account.identity()),
         &sealpost_relay::client::account_id(alice.account.identity()),
@@ -385,7 +385,7 @@ async fn rate_limits_answer_429_with_retry_after() {
         c.rate_ip_burst = 5.0;
     })
     .await;
-    let probe = Client::new(&relay.base, sealpost::IdentityKeyPair::generate(&mut sealpost::os_rng())).unwrap();
+    let probe = Client::new(&relay.base, sealpost::Account::new(&mut sealpost::os_rng(), 0).relay_signer()).unwrap();
     let mut statuses = Vec::new();
     for _ in 0..8 {
         statuses.push(probe.raw(Method::GET, "/healthz", &[], vec![], false).await.unwrap().status.as_u16());
@@ -400,7 +400,7 @@ async fn envelopes_survive_a_restart() {
     let bob = user(&relay, 0).await;
     alice.client.deposit(&[bob.client.account()], b"kept on disk").await.unwrap();
     relay.restart().await;
-    let bob = Client::new(&relay.base, bob.account.identity_keys().clone()).unwrap();
+    let bob = Client::new(&relay.base, bob.account.relay_signer()).unwrap();
     let got = bob.pull(0, 10).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].envelope, b"kept on disk");
@@ -599,7 +599,7 @@ async fn deposits_use_relay_sessions_with_replay_protection() {
 #[tokio::test]
 async fn unregistered_keys_get_403() {
     let relay = start().await;
-    let stranger = Client::new(&relay.base, sealpost::IdentityKeyPair::generate(&mut sealpost::os_rng())).unwrap();
+    let stranger = Client::new(&relay.base, sealpost::Account::new(&mut sealpost::os_rng(), 0).relay_signer()).unwrap();
     let err = stranger.pull(0, 10).await.unwrap_err();
     assert_eq!((err.status(), err.to_string().contains("not_registered")), (Some(403), true));
     assert_eq!(stranger.open_session().await.unwrap_err().status(), Some(403));
@@ -633,7 +633,7 @@ async fn codes_can_go_to_a_webhook() {
     let base = format!("http://{}", running.addr);
     let mut rng = sealpost::os_rng();
     let account = sealpost::Account::new(&mut rng, NOW);
-    let client = Client::new(&base, account.identity_keys().clone()).unwrap();
+    let client = Client::new(&base, account.relay_signer()).unwrap();
     client.publish_bundle(&account.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
     client.claim_handle("+4930123456789").await.unwrap();
     let request = tokio::time::timeout(Duration::from_secs(5), received).await.unwrap().unwrap();
@@ -695,7 +695,7 @@ async fn forwarded_addresses_count_only_behind_trusted_proxies() {
         })
     };
     let statuses = |relay: &common::TestRelay, xff: &'static str| {
-        let c = Client::new(&relay.base, sealpost::IdentityKeyPair::generate(&mut sealpost::os_rng())).unwrap();
+        let c = Client::new(&relay.base, sealpost::Account::new(&mut sealpost::os_rng(), 0).relay_signer()).unwrap();
         async move {
             let mut v = Vec::new();
             for _ in 0..3 {

@@ -148,8 +148,8 @@ async fn acknowledged_deposits_survive_kill_9() {
     let mut rng = sealpost::os_rng();
     let alice = Account::new(&mut rng, common::NOW);
     let bob = Account::new(&mut rng, common::NOW);
-    let ca = Client::new(&base, alice.identity_keys().clone()).unwrap();
-    let cb = Client::new(&base, bob.identity_keys().clone()).unwrap();
+    let ca = Client::new(&base, alice.relay_signer()).unwrap();
+    let cb = Client::new(&base, bob.relay_signer()).unwrap();
     ca.publish_bundle(&alice.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
     cb.publish_bundle(&bob.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
     let mut acked = Vec::new();
@@ -179,7 +179,7 @@ async fn sigterm_finishes_in_flight_requests_then_exits() {
     wait_healthy(addr).await;
     let mut rng = sealpost::os_rng();
     let alice = Account::new(&mut rng, common::NOW);
-    let ca = Client::new(&base, alice.identity_keys().clone()).unwrap();
+    let ca = Client::new(&base, alice.relay_signer()).unwrap();
     ca.publish_bundle(&alice.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
     // A deposit to herself whose body is still being sent when SIGTERM comes.
     let body = serde_json::json!({

@@ -665,7 +665,7 @@ impl Healer {
         let Some(error) = error.to_core() else { return Ok(None) };
         let mut healer = lock(&self.inner)?;
         let account = lock(&account.inner)?;
-        Ok(healer.on_decrypt_failure(&mut rng(), account.identity_keys(), &peer, session_id, &error, now))
+        Ok(healer.on_decrypt_failure(&mut rng(), &account, &peer, session_id, &error, now))
     }
 
     /// Checks a reset request received from `expected_peer` by `account`,

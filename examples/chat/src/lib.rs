@@ -93,7 +93,7 @@ impl<W: AsyncWrite + Unpin> Chat<W> {
         let mut rng = sealpost::os_rng();
         let policy = SessionPolicy::default();
         let mut account = Account::new(&mut rng, now());
-        let client = Client::new(relay, account.identity_keys().clone())?;
+        let client = Client::new(relay, account.relay_signer())?;
         client.publish_bundle(&account.bundle(&policy)?).await?;
         client.upload_prekeys(&account.generate_one_time_prekeys(&mut rng, 20)).await?;
         let room = Room::new(&mut rng, room.as_bytes(), &account, &policy)?;

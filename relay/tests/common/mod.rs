@@ -76,7 +76,7 @@ pub(crate) struct User {
 pub(crate) async fn user(relay: &TestRelay, otks: usize) -> User {
     let mut rng = sealpost::os_rng();
     let mut account = Account::new(&mut rng, NOW);
-    let client = Client::new(&relay.base, account.identity_keys().clone()).unwrap();
+    let client = Client::new(&relay.base, account.relay_signer()).unwrap();
     client.publish_bundle(&account.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
     if otks > 0 {
         let keys = account.generate_one_time_prekeys(&mut rng, otks);
