@@ -233,7 +233,7 @@ fn group(c: &mut Criterion) {
 /// `epoch` at `counter`, under ratchet keys nobody holds, with a
 /// ciphertext of one padded block that fails the tag check.
 fn forged(rng: &mut ChaCha20Rng, bob: &Session, epoch: u32, counter: u32) -> Vec<u8> {
-    use sealpost::envelope::{RatchetHeader, RatchetMessage};
+    use sealpost::{RatchetHeader, RatchetMessage};
     let mut key = || {
         let mut k = [0u8; 32];
         rand_core::Rng::fill_bytes(rng, &mut k);
@@ -263,7 +263,7 @@ fn forged(rng: &mut ChaCha20Rng, bob: &Session, epoch: u32, counter: u32) -> Vec
 /// derived only after authentication).
 fn forgeries(c: &mut Criterion) {
     let mut g = c.benchmark_group("forgery");
-    let cap = sealpost::consts::MAX_SKIP_PER_CHAIN_CAP;
+    let cap = sealpost::MAX_SKIP_PER_CHAIN_CAP;
     let at_cap = SessionPolicy { max_skip_per_chain: cap, max_skipped_total: 2 * cap, ..SessionPolicy::default() };
     let default_skip = SessionPolicy::default().max_skip_per_chain;
     let cases = [

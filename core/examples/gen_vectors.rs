@@ -10,11 +10,14 @@ use std::path::PathBuf;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
-use sealpost::envelope::{GroupMessage, PrekeyMessage, RatchetHeader, RatchetMessage, SALT_LEN, SenderKeyDistribution};
+use sealpost::Healer;
+use sealpost::hazmat::IdentityKeyPair;
+use sealpost::hazmat::SALT_LEN;
+use sealpost::hazmat::SessionReset;
 use sealpost::hazmat::SuiteKeys;
-use sealpost::heal::{Healer, SessionReset};
-use sealpost::kdf::{Pbkdf2Params, hkdf_sha256, label};
-use sealpost::{Account, IdentityKeyPair, SafetyNumber, SessionPolicy, Suite, SymmetricKey};
+use sealpost::hazmat::{Pbkdf2Params, hkdf_sha256, label};
+use sealpost::{Account, SafetyNumber, SessionPolicy, Suite, SymmetricKey};
+use sealpost::{GroupMessage, PrekeyMessage, RatchetHeader, RatchetMessage, SenderKeyDistribution};
 use serde_json::{Value, json};
 
 fn h(b: &[u8]) -> String {
@@ -99,9 +102,11 @@ fn kdf(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         }));
     }
     let mut pbkdf2 = Vec::new();
-    for (pass, iterations) in [("correct horse battery staple", sealpost::kdf::DEFAULT_PBKDF2_ITERATIONS), ("", 1000)] {
+    for (pass, iterations) in
+        [("correct horse battery staple", sealpost::hazmat::DEFAULT_PBKDF2_ITERATIONS), ("", 1000)]
+    {
         let salt = arr::<16>(rng);
-        let params = if iterations >= sealpost::kdf::DEFAULT_PBKDF2_ITERATIONS {
+        let params = if iterations >= sealpost::hazmat::DEFAULT_PBKDF2_ITERATIONS {
             Pbkdf2Params::new(salt, iterations)?
         } else {
             Pbkdf2Params::new_allowing_weak(salt, iterations)?
@@ -189,7 +194,7 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         signed_prekey_id: 7,
         one_time_prekey_id: Some(9),
         base_key: arr(rng),
-        pq_ciphertext: Some(bytes(rng, sealpost::pq::PQ_CIPHERTEXT_LEN)),
+        pq_ciphertext: Some(bytes(rng, sealpost::hazmat::PQ_CIPHERTEXT_LEN)),
         header: RatchetHeader {
             counter: 0,
             prev_count: 0,

@@ -31,7 +31,7 @@ pub(crate) struct SignedPrekey {
     /// When it stopped being the current one; `None` while current.
     pub(crate) retired_at: Option<u64>,
     /// The initiator base keys of the session starts it accepted (at most
-    /// [`MAX_BASE_KEYS_PER_PREKEY`]): a replayed first message is refused
+    /// `MAX_BASE_KEYS_PER_PREKEY`): a replayed first message is refused
     /// for as long as the prekey is kept.
     pub(crate) seen_base_keys: BTreeSet<[u8; 32]>,
 }
@@ -121,7 +121,7 @@ impl Account {
     /// Replaces the signed prekey with a fresh one. The old one is kept for
     /// [`SIGNED_PREKEY_KEEP_FOR`] seconds, then dropped by
     /// [`Account::maintain`]; at most
-    /// [`MAX_SIGNED_PREKEYS`](crate::consts::MAX_SIGNED_PREKEYS) are kept,
+    /// `MAX_SIGNED_PREKEYS`(crate::consts::MAX_SIGNED_PREKEYS) are kept,
     /// so rotating more often than that within the keep period drops the
     /// oldest retired ones early (with their replay memory: first messages
     /// made with them are then refused as `UnknownPrekey`).

@@ -19,7 +19,7 @@
 //!   newer session.
 //! * Requests are fresh (timestamp within [`RESET_MAX_AGE`]) and each counts
 //!   once, also across restarts ([`Healer::pickle`]); the replay memory is
-//!   bounded ([`MAX_RESET_NONCES`]) without ever reopening a replay.
+//!   bounded (`MAX_RESET_NONCES`) without ever reopening a replay.
 //! * Neither side can be made to loop: a [`Healer`] sends at most one
 //!   request per peer and accepts at most one per peer per
 //!   `min_interval` seconds (default [`RESET_MIN_INTERVAL`]).
@@ -47,10 +47,12 @@ use crate::policy::PROTOCOL_VERSION;
 use crate::ratchet::Session;
 
 /// The envelope type byte of a session reset.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const SESSION_RESET_TYPE: u8 = 6;
 /// The length of a session reset envelope.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const SESSION_RESET_LEN: usize = 3 + 2 * IDENTITY_PUBLIC_LEN + 32 + 8 + 16 + 64;
-pub use crate::consts::{RESET_MAX_AGE, RESET_MIN_INTERVAL};
+pub(crate) use crate::consts::{RESET_MAX_AGE, RESET_MIN_INTERVAL};
 
 /// Whether `bytes` is a session reset (by its type byte), so an app can
 /// route it before trying [`Envelope::from_bytes`](crate::Envelope::from_bytes).
@@ -60,6 +62,7 @@ pub fn is_session_reset(bytes: &[u8]) -> bool {
 
 /// A verified request to renew a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub struct SessionReset {
     /// Who asks.
     pub from: IdentityPublic,
@@ -88,6 +91,7 @@ impl SessionReset {
 
     /// Parses and verifies a request (signature only; recipient, session,
     /// freshness, replay and rate are the [`Healer`]'s job).
+    #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::new(bytes, "session reset");
         let version = r.u8()?;
@@ -189,7 +193,7 @@ impl Healer {
     }
 
     /// How many accepted requests the replay memory holds (at most
-    /// [`MAX_RESET_NONCES`]).
+    /// `MAX_RESET_NONCES`).
     pub fn remembered(&self) -> usize {
         self.seen.len()
     }

@@ -63,6 +63,7 @@ use crate::suite::{Suite, SuiteKeys};
 
 /// The pickle format version. Version 2 binds the caller's associated
 /// data; version 1 pickles are refused (`UnsupportedVersion(1)`).
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const PICKLE_FORMAT: u8 = 2;
 const SEAL_SALT_LEN: usize = 16;
 const MODE_KEY: u8 = 1;
@@ -71,6 +72,7 @@ const MODE_PASSPHRASE: u8 = 2;
 /// What a pickle holds (the second byte).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub enum PickleKind {
     /// An [`Account`].
     Account,
@@ -99,7 +101,7 @@ pub enum PickleKey {
     /// A 32-byte key the app keeps (for example in the platform keystore).
     Key(SymmetricKey),
     /// A passphrase, stretched with PBKDF2-HMAC-SHA-256. Sealing draws a
-    /// fresh salt and uses [`DEFAULT_PBKDF2_ITERATIONS`](crate::kdf::DEFAULT_PBKDF2_ITERATIONS);
+    /// fresh salt and uses `DEFAULT_PBKDF2_ITERATIONS`(crate::kdf::DEFAULT_PBKDF2_ITERATIONS);
     /// opening uses the salt and count stored in the pickle.
     Passphrase(Zeroizing<Vec<u8>>),
 }

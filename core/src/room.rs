@@ -20,7 +20,7 @@
 //! session ([`Room::accept`]) included.
 //!
 //! ```
-//! use sealpost::room::{Incoming, Room};
+//! use sealpost::{Incoming, Room};
 //! use sealpost::{Account, Envelope, PrekeyBundle, Session, SessionPolicy};
 //! let mut rng = sealpost::os_rng();
 //! let (policy, now) = (SessionPolicy::default(), 1_700_000_000);

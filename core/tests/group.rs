@@ -13,13 +13,13 @@ mod common;
 use common::{T0, rng};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_chacha::ChaCha20Rng;
-use sealpost::envelope::{GroupMessage, SenderKeyDistribution};
 use sealpost::hazmat::identity_secret_bytes;
-use sealpost::room::{Incoming, Room};
 use sealpost::{
     Account, Envelope, Error, GroupSession, IdentityPublic, PickleKey, PrekeyBundle, Session, SessionPolicy, Suite,
     SymmetricKey,
 };
+use sealpost::{GroupMessage, SenderKeyDistribution};
+use sealpost::{Incoming, Room};
 
 /// What an Ed25519 signature under a context starts with (PROTOCOL.md 2.1):
 /// `u8(len(label)) || label`.
@@ -477,7 +477,7 @@ fn a_broadcast_forged_from_a_member_by_another_party_is_refused() {
         Ok(Incoming::KeyUpdate { from: *accounts[1].identity() })
     );
     let direct = mallory_room.direct(&mut rng, T0, accounts[1].identity(), b"really alice").unwrap();
-    assert_eq!(Envelope::from_bytes(&direct.envelope).unwrap().kind(), sealpost::envelope::EnvelopeType::Ratchet);
+    assert_eq!(Envelope::from_bytes(&direct.envelope).unwrap().kind(), sealpost::EnvelopeType::Ratchet);
     assert_eq!(rooms[1].receive(T0, alice.signing_key(), &direct.envelope), Err(Error::AuthenticationFailed));
     // Through her own session it is hers.
     assert_eq!(

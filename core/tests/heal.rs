@@ -10,11 +10,11 @@ mod common;
 
 use common::T0;
 use rand_chacha::ChaCha20Rng;
-use sealpost::consts::{MAX_RESET_NONCES, PREVIOUS_SESSION_LIFETIME};
-use sealpost::heal::{
-    HealEvent, Healer, PeerSessions, RESET_MAX_AGE, SESSION_RESET_LEN, SessionReset, is_session_reset,
-};
+use sealpost::PREVIOUS_SESSION_LIFETIME;
+use sealpost::hazmat::MAX_RESET_NONCES;
+use sealpost::hazmat::{SESSION_RESET_LEN, SessionReset};
 use sealpost::{Account, Envelope, Error, IdentityPublic, PickleKey, Session, SymmetricKey};
+use sealpost::{HealEvent, Healer, PeerSessions, RESET_MAX_AGE, is_session_reset};
 
 struct Person {
     account: Account,

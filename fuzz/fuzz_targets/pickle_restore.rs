@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sealpost::pickle::PickleKind;
+use sealpost::hazmat::PickleKind;
 use sealpost::{Account, GroupSession, PickleKey, Session, SymmetricKey};
 
 fuzz_target!(|data: &[u8]| {

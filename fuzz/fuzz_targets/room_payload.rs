@@ -18,8 +18,8 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sealpost::room::{Incoming, Room};
 use sealpost::{Account, Envelope, Error, GroupSession, IdentityPublic, PrekeyBundle, Session, SessionPolicy};
+use sealpost::{Incoming, Room};
 
 const T: u64 = 1_700_000_000;
 const ROOM: &[u8] = b"lobby";

@@ -11,8 +11,9 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sealpost::heal::{HealEvent, Healer, SESSION_RESET_LEN, SessionReset, is_session_reset};
+use sealpost::hazmat::{SESSION_RESET_LEN, SessionReset};
 use sealpost::{Account, Error};
+use sealpost::{HealEvent, Healer, is_session_reset};
 
 const NOW: u64 = 1_700_000_000;
 const SESSION: [u8; 32] = [5; 32];

@@ -94,7 +94,7 @@ fn no_debug_output_reveals_key_bytes() {
     assert_hidden(&format!("{group:?}"), skd.chain_key.as_bytes(), "GroupSession");
     assert_hidden(&format!("{skd:?}"), skd.chain_key.as_bytes(), "SenderKeyDistribution");
 
-    let rsa = sealpost::legacy::RsaPrivateKey::from_pkcs8_pem(
+    let rsa = sealpost::RsaPrivateKey::from_pkcs8_pem(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../test-vectors/rsa/rsa2048.pem")).unwrap(),
     )
     .unwrap();

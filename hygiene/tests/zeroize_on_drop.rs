@@ -8,10 +8,11 @@ use std::collections::HashSet;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sealpost::hazmat::{SuiteKeys, group_secrets, identity_secret_bytes, message_keys, session_secrets};
+use sealpost::hazmat::{
+    IdentityKeyPair, SuiteKeys, group_secrets, identity_secret_bytes, message_keys, session_secrets,
+};
 use sealpost::{
-    Account, Envelope, Error, GroupSession, IdentityKeyPair, PickleKey, PrekeyBundle, Session, SessionPolicy, Suite,
-    SymmetricKey,
+    Account, Envelope, Error, GroupSession, PickleKey, PrekeyBundle, Session, SessionPolicy, Suite, SymmetricKey,
 };
 
 struct Recording;

@@ -128,7 +128,7 @@ impl Credentials {
             return Err(ApiError::unauthorized("stale_request", "timestamp outside the accepted window"));
         }
         let msg = signed_bytes(method, path_and_query, self.ts, &self.nonce, body);
-        sealpost::identity::verify_signature(&self.account, REQUEST_CONTEXT, &msg, &self.sig)
+        sealpost::verify_relay_request(&self.account, &msg, &self.sig)
             .map_err(|_| ApiError::unauthorized("bad_signature", "the request signature does not verify"))?;
         Ok(())
     }
