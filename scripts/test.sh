@@ -22,6 +22,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "docs (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
+step "the public API of sealpost matches core/api/*.txt (every change is a visible decision)"
+bash scripts/public-api.sh --check
+
 step "no_std builds of the core"
 cargo build -p sealpost --no-default-features --target thumbv7em-none-eabihf
 cargo build -p sealpost --no-default-features --target wasm32-unknown-unknown

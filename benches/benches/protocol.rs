@@ -15,9 +15,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sealpost::{
-    Account, Envelope, GroupSession, IdentityKeyPair, PickleKey, PrekeyBundle, Session, SessionPolicy, SymmetricKey,
-};
+use sealpost::{Account, Envelope, GroupSession, PickleKey, PrekeyBundle, Session, SessionPolicy, SymmetricKey};
 use vodozemac::olm::{Account as OlmAccount, OlmMessage, SessionConfig};
 
 const NOW: u64 = 1_700_000_000;
@@ -204,15 +202,15 @@ fn group(c: &mut Criterion) {
     let mut g = c.benchmark_group("group_100");
     let mut rng = seeded();
     let policy = SessionPolicy::default();
-    let ids: Vec<IdentityKeyPair> = (0..101).map(|_| IdentityKeyPair::generate(&mut rng)).collect();
+    let ids: Vec<Account> = (0..101).map(|_| Account::new(&mut rng, 0)).collect();
     let mut sender = GroupSession::new(&mut rng, b"bench", &ids[0], &policy).unwrap();
     let skd = sender.distribution();
     let mut members: Vec<GroupSession> = ids[1..]
         .iter()
         .map(|id| {
             let mut m = GroupSession::new(&mut rng, b"bench", id, &policy).unwrap();
-            m.add_member(*ids[0].public()).unwrap();
-            m.process_distribution(ids[0].public(), &skd).unwrap();
+            m.add_member(*ids[0].identity()).unwrap();
+            m.process_distribution(ids[0].identity(), &skd).unwrap();
             m
         })
         .collect();
@@ -235,7 +233,7 @@ fn group(c: &mut Criterion) {
 /// `epoch` at `counter`, under ratchet keys nobody holds, with a
 /// ciphertext of one padded block that fails the tag check.
 fn forged(rng: &mut ChaCha20Rng, bob: &Session, epoch: u32, counter: u32) -> Vec<u8> {
-    use sealpost::envelope::{RatchetHeader, RatchetMessage};
+    use sealpost::{RatchetHeader, RatchetMessage};
     let mut key = || {
         let mut k = [0u8; 32];
         rand_core::Rng::fill_bytes(rng, &mut k);
@@ -265,7 +263,7 @@ fn forged(rng: &mut ChaCha20Rng, bob: &Session, epoch: u32, counter: u32) -> Vec
 /// derived only after authentication).
 fn forgeries(c: &mut Criterion) {
     let mut g = c.benchmark_group("forgery");
-    let cap = sealpost::consts::MAX_SKIP_PER_CHAIN_CAP;
+    let cap = sealpost::MAX_SKIP_PER_CHAIN_CAP;
     let at_cap = SessionPolicy { max_skip_per_chain: cap, max_skipped_total: 2 * cap, ..SessionPolicy::default() };
     let default_skip = SessionPolicy::default().max_skip_per_chain;
     let cases = [

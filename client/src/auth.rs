@@ -155,7 +155,7 @@ impl Credentials {
             return Err(RelayError::new(ErrorCode::StaleRequest, "timestamp outside the accepted window"));
         }
         let msg = signed_bytes(method, path_and_query, self.ts, &self.nonce, body);
-        sealpost::identity::verify_signature(&self.account, sealpost::SignatureContext::RelayRequest, &msg, &self.sig)
+        sealpost::verify_relay_request(&self.account, &msg, &self.sig)
             .map_err(|_| RelayError::new(ErrorCode::BadSignature, "the request signature does not verify"))
     }
 }

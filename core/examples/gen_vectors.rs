@@ -10,11 +10,14 @@ use std::path::PathBuf;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
-use sealpost::envelope::{GroupMessage, PrekeyMessage, RatchetHeader, RatchetMessage, SALT_LEN, SenderKeyDistribution};
+use sealpost::Healer;
+use sealpost::hazmat::IdentityKeyPair;
+use sealpost::hazmat::SALT_LEN;
+use sealpost::hazmat::SessionReset;
 use sealpost::hazmat::SuiteKeys;
-use sealpost::heal::{Healer, SessionReset};
-use sealpost::kdf::{Pbkdf2Params, hkdf_sha256, label};
-use sealpost::{Account, IdentityKeyPair, SafetyNumber, SessionPolicy, Suite, SymmetricKey};
+use sealpost::hazmat::{Pbkdf2Params, hkdf_sha256, label};
+use sealpost::{Account, SafetyNumber, SessionPolicy, Suite, SymmetricKey};
+use sealpost::{GroupMessage, PrekeyMessage, RatchetHeader, RatchetMessage, SenderKeyDistribution};
 use serde_json::{Value, json};
 
 fn h(b: &[u8]) -> String {
@@ -99,9 +102,11 @@ fn kdf(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         }));
     }
     let mut pbkdf2 = Vec::new();
-    for (pass, iterations) in [("correct horse battery staple", sealpost::kdf::DEFAULT_PBKDF2_ITERATIONS), ("", 1000)] {
+    for (pass, iterations) in
+        [("correct horse battery staple", sealpost::hazmat::DEFAULT_PBKDF2_ITERATIONS), ("", 1000)]
+    {
         let salt = arr::<16>(rng);
-        let params = if iterations >= sealpost::kdf::DEFAULT_PBKDF2_ITERATIONS {
+        let params = if iterations >= sealpost::hazmat::DEFAULT_PBKDF2_ITERATIONS {
             Pbkdf2Params::new(salt, iterations)?
         } else {
             Pbkdf2Params::new_allowing_weak(salt, iterations)?
@@ -148,7 +153,7 @@ fn bundles(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
     };
     let bundle = account.bundle(&policy)?;
     let with_otk = bundle.clone().with_one_time_prekey(otks[0])?;
-    let (seed, dh) = sealpost::hazmat::identity_secret_bytes(account.identity_keys());
+    let (seed, dh) = sealpost::hazmat::identity_secret_bytes(&account);
     Ok(json!({
         "description": "Prekey bundles: signed part || signature || 0, or || 1 || one-time prekey (id, key, signature).",
         "identity_signing_seed": h(&seed),
@@ -189,7 +194,7 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
         signed_prekey_id: 7,
         one_time_prekey_id: Some(9),
         base_key: arr(rng),
-        pq_ciphertext: Some(bytes(rng, sealpost::pq::PQ_CIPHERTEXT_LEN)),
+        pq_ciphertext: Some(bytes(rng, sealpost::hazmat::PQ_CIPHERTEXT_LEN)),
         header: RatchetHeader {
             counter: 0,
             prev_count: 0,
@@ -251,6 +256,9 @@ fn envelopes(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
     // Drawn last, so that the other entries keep their bytes.
     let (from_seed, from_dh, to_seed, to_dh) = (arr::<32>(rng), arr::<32>(rng), arr::<32>(rng), arr::<32>(rng));
     let asker = IdentityKeyPair::from_secret_bytes(&from_seed, &from_dh);
+    // The account around it draws its prekey from a separate generator, so
+    // that this one's stream (and the vectors) stay as they were.
+    let asker = sealpost::hazmat::account_from_identity(&mut ChaCha20Rng::from_seed([0; 32]), asker, 0);
     let recipient = IdentityKeyPair::from_secret_bytes(&to_seed, &to_dh);
     let session_id = arr::<32>(rng);
     let reset_bytes = Healer::default()
@@ -445,18 +453,21 @@ fn group(rng: &mut ChaCha20Rng) -> Result<Value, sealpost::Error> {
     for name in ["alice", "bob", "carol"] {
         let mut rec = recorder(rng);
         let id = IdentityKeyPair::generate(&mut rec);
+        // The account's prekey comes from a separate generator: the draws
+        // recorded are the identity's and the sender chain's, as before.
+        let id = sealpost::hazmat::account_from_identity(&mut ChaCha20Rng::from_seed([0; 32]), id, 0);
         let view = GroupSession::new(&mut rec, b"book-club", &id, &policy)?;
         let skd = view.distribution();
         steps.push(json!({
             "step": "member", "name": name, "draws": rec.draws,
-            "identity": h(&id.public().to_bytes()),
+            "identity": h(&id.identity().to_bytes()),
             "distribution": h(&skd.to_bytes()?),
         }));
         members.push((name, id, view));
     }
     // Everyone installs everyone's chain.
     let skds: Vec<_> = members.iter().map(|(_, _, v)| v.distribution()).collect();
-    let ids: Vec<_> = members.iter().map(|(_, id, _)| *id.public()).collect();
+    let ids: Vec<_> = members.iter().map(|(_, id, _)| *id.identity()).collect();
     for (i, (_, _, view)) in members.iter_mut().enumerate() {
         for (j, skd) in skds.iter().enumerate() {
             if i != j {

@@ -4,8 +4,8 @@
 //! --example rsa_vectors -- OUT.json`, then
 //! `python3 test-vectors/rsa/interop.py check OUT.json`.
 
+use sealpost::RsaPrivateKey;
 use sealpost::Suite;
-use sealpost::legacy::RsaPrivateKey;
 use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

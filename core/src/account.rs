@@ -31,7 +31,7 @@ pub(crate) struct SignedPrekey {
     /// When it stopped being the current one; `None` while current.
     pub(crate) retired_at: Option<u64>,
     /// The initiator base keys of the session starts it accepted (at most
-    /// [`MAX_BASE_KEYS_PER_PREKEY`]): a replayed first message is refused
+    /// `MAX_BASE_KEYS_PER_PREKEY`): a replayed first message is refused
     /// for as long as the prekey is kept.
     pub(crate) seen_base_keys: BTreeSet<[u8; 32]>,
 }
@@ -80,8 +80,18 @@ pub struct Account {
 impl Account {
     /// A new account with a fresh identity and signed prekey.
     pub fn new<R: rand_core::CryptoRng + ?Sized>(rng: &mut R, now: u64) -> Self {
+        let identity = IdentityKeyPair::generate(rng);
+        Self::with_identity(rng, identity, now)
+    }
+
+    /// An account around an existing identity, with a fresh signed prekey.
+    pub(crate) fn with_identity<R: rand_core::CryptoRng + ?Sized>(
+        rng: &mut R,
+        identity: IdentityKeyPair,
+        now: u64,
+    ) -> Self {
         let mut account = Self {
-            identity: IdentityKeyPair::generate(rng),
+            identity,
             signed_prekeys: Vec::new(),
             one_time: Vec::new(),
             next_prekey_id: 1,
@@ -102,11 +112,6 @@ impl Account {
         crate::identity::RelaySigner::new(&self.identity)
     }
 
-    /// The identity key pair (for signing requests to a relay).
-    pub fn identity_keys(&self) -> &IdentityKeyPair {
-        &self.identity
-    }
-
     fn take_id(&mut self) -> u32 {
         let id = self.next_prekey_id;
         self.next_prekey_id = self.next_prekey_id.checked_add(1).unwrap_or(1);
@@ -116,7 +121,7 @@ impl Account {
     /// Replaces the signed prekey with a fresh one. The old one is kept for
     /// [`SIGNED_PREKEY_KEEP_FOR`] seconds, then dropped by
     /// [`Account::maintain`]; at most
-    /// [`MAX_SIGNED_PREKEYS`](crate::consts::MAX_SIGNED_PREKEYS) are kept,
+    /// `MAX_SIGNED_PREKEYS`(crate::consts::MAX_SIGNED_PREKEYS) are kept,
     /// so rotating more often than that within the keep period drops the
     /// oldest retired ones early (with their replay memory: first messages
     /// made with them are then refused as `UnknownPrekey`).

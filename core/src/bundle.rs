@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublic, check_x25519_public};
 
 /// The bundle format version (first byte of the encoding).
-pub const BUNDLE_FORMAT: u8 = 1;
+pub(crate) const BUNDLE_FORMAT: u8 = 1;
 
 /// The public part of a signed prekey.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub struct OneTimePrekey {
 }
 
 /// Length of an encoded [`OneTimePrekey`].
-pub const ONE_TIME_PREKEY_LEN: usize = 4 + 32 + 64;
+pub(crate) const ONE_TIME_PREKEY_LEN: usize = 4 + 32 + 64;
 
 impl OneTimePrekey {
     pub(crate) fn signed_bytes(identity: &IdentityPublic, id: u32, key: &[u8; 32]) -> [u8; 68] {

@@ -7,15 +7,18 @@
 /// the key it combined with by epoch; keeping the last few lets messages
 /// that were in flight across a couple of rotations still open. Older keys
 /// are erased (forward secrecy).
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const MAX_OWN_RATCHET_KEYS: usize = 4;
 
 /// How many receiving chains a session keeps open at once. A chain stays
 /// open until the peer's next epoch says how long it was; this bounds the
 /// chains whose end was never announced.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const MAX_RECEIVING_CHAINS: usize = 5;
 
 /// How many finished receiving chains are remembered (epoch, length) so
 /// that a late duplicate is reported as a replay rather than "unknown".
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const MAX_FINISHED_CHAINS: usize = 16;
 
 /// Hard cap on skipped message keys per chain, whatever the policy says.
@@ -32,17 +35,20 @@ pub const MAX_SKIPPED_TOTAL_CAP: u32 = 20_000;
 /// [`Account::maintain`](crate::Account::maintain) rotates it. 8192 starts
 /// a week is far above what a person receives; the memory of all kept
 /// prekeys is at most 8 × 8192 × 32 bytes (2 MiB).
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const MAX_BASE_KEYS_PER_PREKEY: usize = 8192;
 
 /// How many signed prekeys an account keeps (the current one and retired
 /// ones still answering late first messages). Weekly rotation with a
 /// 30-day keep period needs 5; rotating faster evicts the oldest retired
 /// one early. Bounds the account pickle whatever the rotation count.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const MAX_SIGNED_PREKEYS: usize = 8;
 
 /// How many peers an account remembers the highest bundle version of
 /// (downgrade protection against an old, version-1-only bundle). The peer
 /// used least recently is forgotten first.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const MAX_PEER_VERSIONS: usize = 4096;
 
 /// The most members a group session tracks. Sender keys make a message
@@ -52,6 +58,7 @@ pub const MAX_GROUP_MEMBERS: usize = 1000;
 
 /// How many sender chains of one member are kept: the current one and the
 /// one before, so that messages sent just before a rotation still open.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const MAX_GROUP_CHAINS_PER_MEMBER: usize = 2;
 
 /// The oldest signed prekey an initiator accepts in a bundle (90 days).
@@ -87,12 +94,14 @@ pub const RESET_MIN_INTERVAL: u64 = 3600;
 /// is dropped and its timestamp becomes the healer's horizon: every reset
 /// not newer than the horizon is refused, so eviction never reopens a
 /// replay.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const MAX_RESET_NONCES: usize = 1024;
 
 /// How many peers a [`Healer`](crate::heal::Healer) keeps send and accept
 /// times for (each map). Entries leave once they no longer limit anything;
 /// beyond this cap the oldest go first, which only relaxes a rate limit
 /// (replays are refused by the nonce memory).
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const MAX_HEAL_PEERS: usize = 4096;
 
 /// How long [`PeerSessions`](crate::heal::PeerSessions) keeps trying the

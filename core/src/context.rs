@@ -96,8 +96,9 @@ macro_rules! kdf_labels {
         /// The HKDF `info` labels. Each is a distinct ASCII string beginning
         /// with `sealpost/v1/`; context bytes follow the label in the `info`
         /// input.
+        #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
         pub mod label {
-            $($(#[$doc])* pub const $name: &[u8] = $label;)*
+            $($(#[$doc])* #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))] pub const $name: &[u8] = $label;)*
             /// Every label.
             #[cfg(test)]
             pub(crate) const ALL: &[&[u8]] = &[$($name,)*];

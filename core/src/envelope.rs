@@ -19,10 +19,12 @@ use crate::secret::SymmetricKey;
 use crate::suite::Suite;
 
 /// Length of the random per-message salt.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const SALT_LEN: usize = 16;
 /// Longest group id.
 pub const MAX_GROUP_ID_LEN: usize = 64;
 /// Longest suite list in a prekey message.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const MAX_SUITE_LIST: usize = 32;
 const PREKEY_FIXED_LEN: usize =
     3 + IDENTITY_PUBLIC_LEN + 1 + 4 + 5 + 32 + crate::pq::PQ_CIPHERTEXT_LEN + RATCHET_HEADER_LEN + 4;
@@ -67,7 +69,7 @@ impl EnvelopeType {
     }
 }
 
-/// The ratchet fields of pairwise messages ([`RATCHET_HEADER_LEN`] = 100
+/// The ratchet fields of pairwise messages (`RATCHET_HEADER_LEN` = 100
 /// bytes on the wire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RatchetHeader {
@@ -91,6 +93,7 @@ pub struct RatchetHeader {
 }
 
 /// Encoded length of a [`RatchetHeader`].
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const RATCHET_HEADER_LEN: usize = 32 + 4 * 4 + 32 + 4 + SALT_LEN;
 
 impl RatchetHeader {
@@ -397,7 +400,7 @@ impl SenderKeyDistribution {
 /// Any envelope, as parsed from the wire.
 ///
 /// ```
-/// use sealpost::envelope::{Envelope, RatchetHeader, RatchetMessage};
+/// use sealpost::{Envelope, RatchetHeader, RatchetMessage};
 /// use sealpost::Suite;
 /// let msg = RatchetMessage {
 ///     version: 1,
@@ -533,12 +536,14 @@ impl Padding {
 }
 
 /// Strips the padding of an opened plaintext.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub fn unpad(padded: &[u8]) -> Result<&[u8]> {
     let end = unpadded_len(padded)?;
     padded.get(..end).ok_or(Error::Malformed("padding"))
 }
 
 /// The length of the plaintext inside `padded` (before the `0x80` marker).
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub fn unpadded_len(padded: &[u8]) -> Result<usize> {
     let end = padded.iter().rposition(|b| *b != 0).ok_or(Error::Malformed("padding"))?;
     match padded.get(end) {

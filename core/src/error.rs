@@ -46,7 +46,7 @@ pub enum Error {
     /// The prekey the message refers to is unknown or was already used.
     UnknownPrekey,
     /// The signed prekey has accepted as many session starts as it can
-    /// remember ([`MAX_BASE_KEYS_PER_PREKEY`](crate::consts::MAX_BASE_KEYS_PER_PREKEY))
+    /// remember (`MAX_BASE_KEYS_PER_PREKEY`(crate::consts::MAX_BASE_KEYS_PER_PREKEY))
     /// and refuses more without a one-time prekey; the initiator needs the
     /// owner's newer bundle.
     PrekeyExhausted,

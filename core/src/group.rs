@@ -37,6 +37,7 @@ use core::fmt;
 use ed25519_dalek::SigningKey;
 use zeroize::Zeroizing;
 
+use crate::account::Account;
 use crate::codec::{Reader, put_bytes_u8, put_u32};
 use crate::consts::{MAX_GROUP_CHAINS_PER_MEMBER, MAX_GROUP_MEMBERS, MAX_SKIP_PER_CHAIN_CAP, MAX_SKIPPED_TOTAL_CAP};
 use crate::context::{self, SignatureContext};
@@ -111,22 +112,22 @@ struct Member {
 /// the others.
 ///
 /// ```
-/// use sealpost::{GroupSession, IdentityKeyPair, SessionPolicy};
+/// use sealpost::{Account, GroupSession, SessionPolicy};
 /// let mut rng = sealpost::os_rng();
 /// let policy = SessionPolicy::default();
-/// let alice = IdentityKeyPair::generate(&mut rng);
-/// let bob = IdentityKeyPair::generate(&mut rng);
+/// let alice = Account::new(&mut rng, 1_700_000_000);
+/// let bob = Account::new(&mut rng, 1_700_000_000);
 /// // Each identity signs its own sender key.
 /// let mut a = GroupSession::new(&mut rng, b"book club", &alice, &policy)?;
 /// let mut b = GroupSession::new(&mut rng, b"book club", &bob, &policy)?;
-/// a.add_member(*bob.public())?;
-/// b.add_member(*alice.public())?;
+/// a.add_member(*bob.identity())?;
+/// b.add_member(*alice.identity())?;
 /// // Each hands its chain to the other over their pairwise session.
-/// b.process_distribution(alice.public(), &a.distribution())?;
-/// a.process_distribution(bob.public(), &b.distribution())?;
+/// b.process_distribution(alice.identity(), &a.distribution())?;
+/// a.process_distribution(bob.identity(), &b.distribution())?;
 /// let sealed = a.encrypt(&mut rng, b"chapter 3 tonight")?;
 /// let (from, text) = b.decrypt(&sealed)?;
-/// assert_eq!((from, text.as_slice()), (*alice.public(), &b"chapter 3 tonight"[..]));
+/// assert_eq!((from, text.as_slice()), (*alice.identity(), &b"chapter 3 tonight"[..]));
 /// # Ok::<(), sealpost::Error>(())
 /// ```
 #[derive(Clone)]
@@ -163,9 +164,10 @@ impl GroupSession {
     pub fn new<R: rand_core::CryptoRng + ?Sized>(
         rng: &mut R,
         group_id: &[u8],
-        own: &IdentityKeyPair,
+        own: &Account,
         policy: &SessionPolicy,
     ) -> Result<Self> {
+        let own = &own.identity;
         policy.validate()?;
         if group_id.is_empty() || group_id.len() > MAX_GROUP_ID_LEN {
             return Err(Error::Malformed("group id"));
@@ -257,10 +259,10 @@ impl GroupSession {
     pub fn remove_member<R: rand_core::CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
-        own: &IdentityKeyPair,
+        own: &Account,
         member: &IdentityPublic,
     ) -> Result<SenderKeyDistribution> {
-        let chain = self.new_own_chain(rng, own)?;
+        let chain = self.new_own_chain(rng, &own.identity)?;
         self.members.retain(|m| &m.identity != member);
         self.own = chain;
         Ok(self.distribution())
@@ -273,9 +275,9 @@ impl GroupSession {
     pub fn rotate<R: rand_core::CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
-        own: &IdentityKeyPair,
+        own: &Account,
     ) -> Result<SenderKeyDistribution> {
-        self.own = self.new_own_chain(rng, own)?;
+        self.own = self.new_own_chain(rng, &own.identity)?;
         Ok(self.distribution())
     }
 
@@ -544,8 +546,9 @@ impl GroupSession {
         pickle: &[u8],
         key: &PickleKey,
         associated_data: &[u8],
-        own: &IdentityKeyPair,
+        own: &Account,
     ) -> Result<Self> {
+        let own = &own.identity;
         let plain = open(pickle, PickleKind::Group, key, associated_data)?;
         let mut r = Reader::new(&plain, "pickle");
         let group_id = r.bytes_u8()?.to_vec();

@@ -167,7 +167,7 @@ impl crate::ratchet::Session {
             None
         };
 
-        let dh1 = dh(account.identity_keys().dh_secret(), &spk.key)?;
+        let dh1 = dh(account.identity.dh_secret(), &spk.key)?;
         let dh2 = dh(&base, bundle.identity().dh_key())?;
         let dh3 = dh(&base, &spk.key)?;
         let dh4 = otk.map(|k| dh(&base, &k.key)).transpose()?;
@@ -268,7 +268,7 @@ impl crate::Account {
         };
 
         let dh1 = dh(&spk, message.identity.dh_key())?;
-        let dh2 = dh(self.identity_keys().dh_secret(), &message.base_key)?;
+        let dh2 = dh(self.identity.dh_secret(), &message.base_key)?;
         let dh3 = dh(&spk, &message.base_key)?;
         let dh4 = otk.as_ref().map(|(_, s, _)| dh(s, &message.base_key)).transpose()?;
         let transcript = Transcript {

@@ -19,7 +19,7 @@
 //!   newer session.
 //! * Requests are fresh (timestamp within [`RESET_MAX_AGE`]) and each counts
 //!   once, also across restarts ([`Healer::pickle`]); the replay memory is
-//!   bounded ([`MAX_RESET_NONCES`]) without ever reopening a replay.
+//!   bounded (`MAX_RESET_NONCES`) without ever reopening a replay.
 //! * Neither side can be made to loop: a [`Healer`] sends at most one
 //!   request per peer and accepts at most one per peer per
 //!   `min_interval` seconds (default [`RESET_MIN_INTERVAL`]).
@@ -36,20 +36,23 @@ use alloc::vec::Vec;
 
 use zeroize::Zeroizing;
 
+use crate::account::Account;
 use crate::codec::{Reader, put_u32, put_u64};
 use crate::consts::{MAX_HEAL_PEERS, MAX_RESET_NONCES, PREVIOUS_SESSION_LIFETIME};
 use crate::context::SignatureContext;
 use crate::error::{Error, Result};
-use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublic};
+use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityPublic};
 use crate::pickle::{PickleKey, PickleKind, open, seal};
 use crate::policy::PROTOCOL_VERSION;
 use crate::ratchet::Session;
 
 /// The envelope type byte of a session reset.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const SESSION_RESET_TYPE: u8 = 6;
 /// The length of a session reset envelope.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const SESSION_RESET_LEN: usize = 3 + 2 * IDENTITY_PUBLIC_LEN + 32 + 8 + 16 + 64;
-pub use crate::consts::{RESET_MAX_AGE, RESET_MIN_INTERVAL};
+pub(crate) use crate::consts::{RESET_MAX_AGE, RESET_MIN_INTERVAL};
 
 /// Whether `bytes` is a session reset (by its type byte), so an app can
 /// route it before trying [`Envelope::from_bytes`](crate::Envelope::from_bytes).
@@ -59,6 +62,7 @@ pub fn is_session_reset(bytes: &[u8]) -> bool {
 
 /// A verified request to renew a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub struct SessionReset {
     /// Who asks.
     pub from: IdentityPublic,
@@ -87,6 +91,7 @@ impl SessionReset {
 
     /// Parses and verifies a request (signature only; recipient, session,
     /// freshness, replay and rate are the [`Healer`]'s job).
+    #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::new(bytes, "session reset");
         let version = r.u8()?;
@@ -188,7 +193,7 @@ impl Healer {
     }
 
     /// How many accepted requests the replay memory holds (at most
-    /// [`MAX_RESET_NONCES`]).
+    /// `MAX_RESET_NONCES`).
     pub fn remembered(&self) -> usize {
         self.seen.len()
     }
@@ -219,7 +224,7 @@ impl Healer {
     pub fn on_decrypt_failure<R: rand_core::CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
-        identity: &IdentityKeyPair,
+        account: &Account,
         peer: &IdentityPublic,
         session_id: Option<[u8; 32]>,
         error: &Error,
@@ -237,14 +242,14 @@ impl Healer {
         self.sent.insert(*peer.signing_key(), (now, nonce));
         cap_by_age(&mut self.sent, MAX_HEAL_PEERS, |(at, _)| *at);
         let reset = SessionReset {
-            from: *identity.public(),
+            from: *account.identity(),
             to: *peer,
             session_id: session_id.unwrap_or([0; 32]),
             timestamp: now,
             nonce,
         };
         let mut out = reset.body();
-        let signature = identity.sign(SignatureContext::SessionReset, &out);
+        let signature = account.identity.sign(SignatureContext::SessionReset, &out);
         out.extend_from_slice(&signature);
         Some(out)
     }

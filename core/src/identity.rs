@@ -197,13 +197,14 @@ pub(crate) fn dh(secret: &StaticSecret, public: &[u8; 32]) -> Result<zeroize::Ze
 /// [`IdentityPublic::from_bytes`] is [`Error::InvalidKey`].
 ///
 /// ```
-/// use sealpost::identity::{verify_signature, IdentityKeyPair};
-/// use sealpost::SignatureContext::RelayRequest;
+/// use sealpost::hazmat::{verify_signature, IdentityKeyPair};
+/// use sealpost::{Error, SignatureContext::RelayRequest};
 /// let id = IdentityKeyPair::generate(&mut sealpost::os_rng());
 /// let sig = id.sign(RelayRequest, b"msg");
-/// assert!(verify_signature(id.public().signing_key(), RelayRequest, b"msg", &sig).is_ok());
-/// assert!(verify_signature(id.public().signing_key(), RelayRequest, b"other", &sig).is_err());
+/// assert_eq!(verify_signature(id.public().signing_key(), RelayRequest, b"msg", &sig), Ok(()));
+/// assert_eq!(verify_signature(id.public().signing_key(), RelayRequest, b"other", &sig), Err(Error::InvalidSignature));
 /// ```
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub fn verify_signature(
     signing_key: &[u8; 32],
     context: SignatureContext,
@@ -211,6 +212,29 @@ pub fn verify_signature(
     signature: &[u8; 64],
 ) -> Result<()> {
     context::verify(&ed25519_public(signing_key)?, context, msg, signature)
+}
+
+/// Verifies the signature of a request to a relay (made by
+/// [`RelaySigner::sign`]) by the account whose identity signing key is
+/// `account`. It checks only [`SignatureContext::RelayRequest`]
+/// signatures: a bundle, reset or group signature over the same bytes does
+/// not verify. A key that breaks the Ed25519 rule of
+/// [`IdentityPublic::from_bytes`] is [`Error::InvalidKey`], a signature that
+/// does not verify [`Error::InvalidSignature`].
+///
+/// ```
+/// use sealpost::{Account, verify_relay_request};
+/// let account = Account::new(&mut sealpost::os_rng(), 1_700_000_000);
+/// let signer = account.relay_signer();
+/// let sig = signer.sign(b"GET /v1/messages");
+/// assert_eq!(verify_relay_request(signer.account(), b"GET /v1/messages", &sig), Ok(()));
+/// assert_eq!(
+///     verify_relay_request(signer.account(), b"GET /v1/other", &sig),
+///     Err(sealpost::Error::InvalidSignature)
+/// );
+/// ```
+pub fn verify_relay_request(account: &[u8; 32], msg: &[u8], signature: &[u8; 64]) -> Result<()> {
+    verify_signature(account, SignatureContext::RelayRequest, msg, signature)
 }
 
 /// What the identity binding signs: the Ed25519 key, then the X25519 key.
@@ -225,6 +249,7 @@ fn binding_message(signing: &[u8; 32], dh: &[u8; 32]) -> [u8; 64] {
 /// The secret half of an identity. Zeroized on drop; `Debug` shows only the
 /// public half.
 #[derive(Clone)]
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub struct IdentityKeyPair {
     signing: SigningKey,
     dh: StaticSecret,
@@ -233,6 +258,7 @@ pub struct IdentityKeyPair {
 
 impl IdentityKeyPair {
     /// Generates a fresh identity.
+    #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
     pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
@@ -246,6 +272,7 @@ impl IdentityKeyPair {
 
     /// Rebuilds an identity from its two 32-byte secrets (Ed25519 seed,
     /// X25519 scalar), as stored in a pickle.
+    #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
     pub fn from_secret_bytes(signing_seed: &[u8; 32], dh_secret: &[u8; 32]) -> Self {
         let signing = SigningKey::from_bytes(signing_seed);
         let dh = StaticSecret::from(*dh_secret);
@@ -257,6 +284,7 @@ impl IdentityKeyPair {
     }
 
     /// The public half.
+    #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
     pub fn public(&self) -> &IdentityPublic {
         &self.public
     }
@@ -264,6 +292,7 @@ impl IdentityKeyPair {
     /// Signs `msg` under `context` with the Ed25519 identity key (over
     /// `u8(len(label)) || label || msg`). The contexts are the protocol's
     /// closed set: there is no way to sign under any other.
+    #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
     pub fn sign(&self, context: SignatureContext, msg: &[u8]) -> [u8; 64] {
         context::sign(&self.signing, context, msg)
     }
@@ -298,7 +327,7 @@ impl fmt::Debug for IdentityKeyPair {
 /// account id.
 ///
 /// ```
-/// use sealpost::{Account, SignatureContext, identity::verify_signature};
+/// use sealpost::{Account, Error, SignatureContext, hazmat::verify_signature};
 /// let account = Account::new(&mut sealpost::os_rng(), 1_700_000_000);
 /// let signer = account.relay_signer();
 /// let sig = signer.sign(b"GET /v1/messages");
@@ -306,7 +335,7 @@ impl fmt::Debug for IdentityKeyPair {
 /// verify_signature(signer.account(), SignatureContext::RelayRequest, b"GET /v1/messages", &sig).unwrap();
 /// // The same bytes under any other context do not verify.
 /// let other = SignatureContext::SessionReset;
-/// assert!(verify_signature(signer.account(), other, b"GET /v1/messages", &sig).is_err());
+/// assert_eq!(verify_signature(signer.account(), other, b"GET /v1/messages", &sig), Err(Error::InvalidSignature));
 /// ```
 #[derive(Clone)]
 pub struct RelaySigner {
@@ -343,12 +372,12 @@ impl fmt::Debug for RelaySigner {
 /// two halves are ordered, not assigned to "me" and "you".
 ///
 /// ```
-/// use sealpost::{IdentityKeyPair, SafetyNumber};
+/// use sealpost::{Account, SafetyNumber};
 /// let mut rng = sealpost::os_rng();
-/// let alice = IdentityKeyPair::generate(&mut rng);
-/// let bob = IdentityKeyPair::generate(&mut rng);
-/// let a = SafetyNumber::new(alice.public(), bob.public());
-/// let b = SafetyNumber::new(bob.public(), alice.public());
+/// let alice = Account::new(&mut rng, 1_700_000_000);
+/// let bob = Account::new(&mut rng, 1_700_000_000);
+/// let a = SafetyNumber::new(alice.identity(), bob.identity());
+/// let b = SafetyNumber::new(bob.identity(), alice.identity());
 /// assert_eq!(a, b);
 /// assert_eq!(a.to_string().len(), 60 + 11); // twelve groups of five
 /// ```

@@ -12,23 +12,28 @@ use zeroize::Zeroize;
 use crate::error::{Error, Result};
 use crate::secret::SymmetricKey;
 
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub use crate::context::label;
 
 /// The default PBKDF2-HMAC-SHA-256 iteration count for passphrases
 /// (OWASP's 2023 recommendation for this PRF).
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
 
 /// The most iterations a stored parameter set may ask for, so that a hostile
 /// pickle cannot make a restore run for hours.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const MAX_PBKDF2_ITERATIONS: u32 = 20_000_000;
 
 /// Length of the random salt drawn for a passphrase.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const PBKDF2_SALT_LEN: usize = 16;
 
 /// HKDF-SHA-256 (RFC 5869): extract with `salt`, then expand with `info`
 /// (the concatenation of the parts) into `out`.
 ///
 /// `out` may be at most 255 × 32 bytes long.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8]) -> Result<()> {
     let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
     hk.expand_multi_info(info, out).map_err(|_| Error::TooLarge)
@@ -37,12 +42,14 @@ pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8]) -> R
 /// PBKDF2-HMAC-SHA-256 (RFC 8018) of `password` and `salt` into `out`.
 /// This is the bare primitive; passphrase keys go through [`Pbkdf2Params`],
 /// which enforces a random salt and the iteration minimum.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
     pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, out);
 }
 
 /// HKDF-Expand only, for a `prk` that is already a uniformly random
 /// 32-byte key (a chain key): one step costs two HMAC calls instead of three.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub fn hkdf_expand_sha256(prk: &[u8; 32], info: &[&[u8]], out: &mut [u8]) -> Result<()> {
     let hk = Hkdf::<Sha256>::from_prk(prk).map_err(|_| Error::TooLarge)?;
     hk.expand_multi_info(info, out).map_err(|_| Error::TooLarge)
@@ -51,6 +58,7 @@ pub fn hkdf_expand_sha256(prk: &[u8; 32], info: &[&[u8]], out: &mut [u8]) -> Res
 /// Parameters of a passphrase derivation: a random salt and an iteration
 /// count, both stored next to whatever the key protects.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub struct Pbkdf2Params {
     salt: [u8; PBKDF2_SALT_LEN],
     iterations: u32,
@@ -58,6 +66,7 @@ pub struct Pbkdf2Params {
 
 impl Pbkdf2Params {
     /// Fresh parameters: a random salt and [`DEFAULT_PBKDF2_ITERATIONS`].
+    #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
     pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut salt = [0u8; PBKDF2_SALT_LEN];
         rng.fill_bytes(&mut salt);
@@ -66,6 +75,7 @@ impl Pbkdf2Params {
 
     /// Parameters with a chosen salt and count; counts below
     /// [`DEFAULT_PBKDF2_ITERATIONS`] are refused with [`Error::WeakParameters`].
+    #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub, dead_code))]
     pub fn new(salt: [u8; PBKDF2_SALT_LEN], iterations: u32) -> Result<Self> {
         if iterations < DEFAULT_PBKDF2_ITERATIONS {
             return Err(Error::WeakParameters);
@@ -76,6 +86,7 @@ impl Pbkdf2Params {
     /// Like [`Pbkdf2Params::new`] but accepts any count from 1 up. Only for
     /// callers that decided so explicitly (tests, constrained devices with
     /// another protection); the count is stored and checked on restore.
+    #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
     pub fn new_allowing_weak(salt: [u8; PBKDF2_SALT_LEN], iterations: u32) -> Result<Self> {
         if iterations == 0 || iterations > MAX_PBKDF2_ITERATIONS {
             return Err(Error::WeakParameters);
@@ -84,16 +95,19 @@ impl Pbkdf2Params {
     }
 
     /// The salt.
+    #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
     pub fn salt(&self) -> &[u8; PBKDF2_SALT_LEN] {
         &self.salt
     }
 
     /// The iteration count.
+    #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
     pub fn iterations(&self) -> u32 {
         self.iterations
     }
 
     /// Derives the 32-byte key for `passphrase`.
+    #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
     pub fn derive(&self, passphrase: &[u8]) -> SymmetricKey {
         let mut out = [0u8; 32];
         pbkdf2_sha256(passphrase, &self.salt, self.iterations, &mut out);

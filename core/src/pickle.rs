@@ -63,6 +63,7 @@ use crate::suite::{Suite, SuiteKeys};
 
 /// The pickle format version. Version 2 binds the caller's associated
 /// data; version 1 pickles are refused (`UnsupportedVersion(1)`).
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const PICKLE_FORMAT: u8 = 2;
 const SEAL_SALT_LEN: usize = 16;
 const MODE_KEY: u8 = 1;
@@ -71,6 +72,7 @@ const MODE_PASSPHRASE: u8 = 2;
 /// What a pickle holds (the second byte).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub enum PickleKind {
     /// An [`Account`].
     Account,
@@ -99,7 +101,7 @@ pub enum PickleKey {
     /// A 32-byte key the app keeps (for example in the platform keystore).
     Key(SymmetricKey),
     /// A passphrase, stretched with PBKDF2-HMAC-SHA-256. Sealing draws a
-    /// fresh salt and uses [`DEFAULT_PBKDF2_ITERATIONS`](crate::kdf::DEFAULT_PBKDF2_ITERATIONS);
+    /// fresh salt and uses `DEFAULT_PBKDF2_ITERATIONS`(crate::kdf::DEFAULT_PBKDF2_ITERATIONS);
     /// opening uses the salt and count stored in the pickle.
     Passphrase(Zeroizing<Vec<u8>>),
 }
@@ -805,8 +807,8 @@ mod round_trip {
             let policy = SessionPolicy::default();
             let alice = Account::new(&mut rng, T0);
             let bob = Account::new(&mut rng, T0);
-            let mut ga = GroupSession::new(&mut rng, b"g", alice.identity_keys(), &policy).unwrap();
-            let mut gb = GroupSession::new(&mut rng, b"g", bob.identity_keys(), &policy).unwrap();
+            let mut ga = GroupSession::new(&mut rng, b"g", &alice, &policy).unwrap();
+            let mut gb = GroupSession::new(&mut rng, b"g", &bob, &policy).unwrap();
             ga.add_member(*bob.identity()).unwrap();
             gb.add_member(*alice.identity()).unwrap();
             ga.process_distribution(bob.identity(), &gb.distribution()).unwrap();
@@ -904,11 +906,11 @@ mod round_trip {
                 Op::GroupRotate(alice) => {
                     let (ga, gb) = &mut self.groups;
                     if alice {
-                        let skd = ga.rotate(&mut self.rng, self.alice.identity_keys()).unwrap();
+                        let skd = ga.rotate(&mut self.rng, &self.alice).unwrap();
                         gb.process_distribution(self.alice.identity(), &skd).unwrap();
                         self.generations.0 += 1;
                     } else {
-                        let skd = gb.rotate(&mut self.rng, self.bob.identity_keys()).unwrap();
+                        let skd = gb.rotate(&mut self.rng, &self.bob).unwrap();
                         ga.process_distribution(self.bob.identity(), &skd).unwrap();
                         self.generations.1 += 1;
                     }
@@ -940,9 +942,9 @@ mod round_trip {
                 _ => {
                     let (ga, gb) = &mut self.groups;
                     let (view, own, other, other_identity) = if which == 4 {
-                        (ga, self.alice.identity_keys(), gb, self.alice.identity())
+                        (ga, &self.alice, gb, self.alice.identity())
                     } else {
-                        (gb, self.bob.identity_keys(), ga, self.bob.identity())
+                        (gb, &self.bob, ga, self.bob.identity())
                     };
                     let pickle = view.pickle(rng, &key(), AD).unwrap();
                     let mut restored = GroupSession::from_pickle(rng, &pickle, &key(), AD, own).unwrap();

@@ -21,9 +21,11 @@ pub const PROTOCOL_VERSION: u8 = 1;
 
 /// The hybrid post-quantum version: the session start also uses an
 /// ML-KEM-768 prekey.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const HYBRID_VERSION: u8 = 2;
 
 /// The protocol versions this build can speak, newest first.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const SUPPORTED_VERSIONS: &[u8] = &[HYBRID_VERSION, PROTOCOL_VERSION];
 
 /// What a party accepts and how it keeps its sessions fresh.

@@ -14,8 +14,10 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 
 /// Length of an ML-KEM-768 encapsulation key.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const PQ_PREKEY_LEN: usize = 1184;
 /// Length of an ML-KEM-768 ciphertext.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const PQ_CIPHERTEXT_LEN: usize = 1088;
 
 /// An ML-KEM-768 decapsulation key: its 64-byte seed (d || z), which is

@@ -20,7 +20,7 @@
 //! session ([`Room::accept`]) included.
 //!
 //! ```
-//! use sealpost::room::{Incoming, Room};
+//! use sealpost::{Incoming, Room};
 //! use sealpost::{Account, Envelope, PrekeyBundle, Session, SessionPolicy};
 //! let mut rng = sealpost::os_rng();
 //! let (policy, now) = (SessionPolicy::default(), 1_700_000_000);
@@ -119,7 +119,7 @@ impl Room {
         account: &Account,
         policy: &SessionPolicy,
     ) -> Result<Self> {
-        Ok(Self { group: GroupSession::new(rng, group_id, &account.identity, policy)?, sessions: Vec::new() })
+        Ok(Self { group: GroupSession::new(rng, group_id, account, policy)?, sessions: Vec::new() })
     }
 
     /// The group session.
@@ -196,7 +196,7 @@ impl Room {
         account: &Account,
         member: &IdentityPublic,
     ) -> Result<Vec<Outgoing>> {
-        let skd = self.group.remove_member(rng, &account.identity, member)?;
+        let skd = self.group.remove_member(rng, account, member)?;
         self.sessions.retain(|(id, _)| id != member);
         let ids: Vec<IdentityPublic> = self.sessions.iter().map(|(id, _)| *id).collect();
         ids.iter().map(|id| self.send_sender_key(rng, now, id, &skd)).collect()

@@ -52,9 +52,9 @@ pub enum Suite {
 }
 
 /// Length of an AEAD tag (suites 1–3).
-pub const AEAD_TAG_LEN: usize = 16;
+pub(crate) const AEAD_TAG_LEN: usize = 16;
 /// Length of the HMAC-SHA-256 tag of the CBC suites (4, 5).
-pub const CBC_TAG_LEN: usize = 32;
+pub(crate) const CBC_TAG_LEN: usize = 32;
 const BLOCK: usize = 16;
 const CBC_MAC_KEY_LEN: usize = 32;
 const MAX_KEY_MATERIAL: usize = 32 + 32 + 24;

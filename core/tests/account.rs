@@ -7,7 +7,7 @@
 mod common;
 
 use common::{T0, prekey_message, published_bundle, rng};
-use sealpost::consts::{MAX_BASE_KEYS_PER_PREKEY, MAX_SIGNED_PREKEYS};
+use sealpost::hazmat::{MAX_BASE_KEYS_PER_PREKEY, MAX_SIGNED_PREKEYS};
 use sealpost::{Account, Error, PickleKey, PrekeyBundle, Session, SessionPolicy, SymmetricKey};
 
 fn key() -> PickleKey {

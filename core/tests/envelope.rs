@@ -6,8 +6,9 @@
 mod common;
 
 use proptest::prelude::*;
-use sealpost::envelope::{Envelope, GroupMessage, PrekeyMessage, RatchetHeader, RatchetMessage, SenderKeyDistribution};
-use sealpost::{Account, IdentityKeyPair, PrekeyBundle, SessionPolicy, Suite, SymmetricKey};
+use sealpost::hazmat::IdentityKeyPair;
+use sealpost::{Account, PrekeyBundle, SessionPolicy, Suite, SymmetricKey};
+use sealpost::{Envelope, GroupMessage, PrekeyMessage, RatchetHeader, RatchetMessage, SenderKeyDistribution};
 
 fn suite() -> impl Strategy<Value = Suite> {
     prop::sample::select(Suite::ALL.to_vec())
@@ -62,7 +63,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
             .prop_map(|(suite, identity, initiator_suites, spk, otk, base_key, header, ciphertext, hybrid)| {
                 Envelope::Prekey(PrekeyMessage {
                     version: if hybrid { 2 } else { 1 },
-                    pq_ciphertext: hybrid.then(|| vec![0x42; sealpost::pq::PQ_CIPHERTEXT_LEN]),
+                    pq_ciphertext: hybrid.then(|| vec![0x42; sealpost::hazmat::PQ_CIPHERTEXT_LEN]),
                     suite,
                     identity,
                     initiator_suites,

@@ -13,13 +13,13 @@ mod common;
 use common::{T0, rng};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_chacha::ChaCha20Rng;
-use sealpost::envelope::{GroupMessage, SenderKeyDistribution};
 use sealpost::hazmat::identity_secret_bytes;
-use sealpost::room::{Incoming, Room};
 use sealpost::{
-    Account, Envelope, Error, GroupSession, IdentityKeyPair, IdentityPublic, PickleKey, PrekeyBundle, Session,
-    SessionPolicy, Suite, SymmetricKey,
+    Account, Envelope, Error, GroupSession, IdentityPublic, PickleKey, PrekeyBundle, Session, SessionPolicy, Suite,
+    SymmetricKey,
 };
+use sealpost::{GroupMessage, SenderKeyDistribution};
+use sealpost::{Incoming, Room};
 
 /// What an Ed25519 signature under a context starts with (PROTOCOL.md 2.1):
 /// `u8(len(label)) || label`.
@@ -35,7 +35,7 @@ fn context_prefix(label: &[u8]) -> Vec<u8> {
 fn hand_made_distribution(
     group_id: &[u8],
     chain: &SigningKey,
-    signer: &IdentityKeyPair,
+    signer: &Account,
     owner: &IdentityPublic,
 ) -> SenderKeyDistribution {
     let sender_key = chain.verifying_key().to_bytes();
@@ -64,19 +64,19 @@ fn hand_made_distribution(
 
 struct Group {
     rng: ChaCha20Rng,
-    ids: Vec<IdentityKeyPair>,
+    ids: Vec<Account>,
     views: Vec<GroupSession>,
 }
 
 /// `n` members who all know each other's chains.
 fn group(n: usize, seed: u8, policy: &SessionPolicy) -> Group {
     let mut rng = rng(seed);
-    let ids: Vec<_> = (0..n).map(|_| IdentityKeyPair::generate(&mut rng)).collect();
+    let ids: Vec<_> = (0..n).map(|_| Account::new(&mut rng, 0)).collect();
     let mut views: Vec<_> = ids.iter().map(|id| GroupSession::new(&mut rng, b"group-1", id, policy).unwrap()).collect();
     for i in 0..n {
         for j in 0..n {
             if i != j {
-                views[i].add_member(*ids[j].public()).unwrap();
+                views[i].add_member(*ids[j].identity()).unwrap();
             }
         }
     }
@@ -84,7 +84,7 @@ fn group(n: usize, seed: u8, policy: &SessionPolicy) -> Group {
         let skd = views[i].distribution();
         for j in 0..n {
             if i != j {
-                views[j].process_distribution(ids[i].public(), &skd).unwrap();
+                views[j].process_distribution(ids[i].identity(), &skd).unwrap();
             }
         }
     }
@@ -102,7 +102,7 @@ fn every_member_reads_every_broadcast_once() {
                 continue;
             }
             let (from, pt) = g.views[reader].decrypt(&m).unwrap();
-            assert_eq!(from, *g.ids[sender].public());
+            assert_eq!(from, *g.ids[sender].identity());
             assert_eq!(pt, text.as_bytes());
             assert_eq!(g.views[reader].decrypt(&m).err(), Some(Error::Replay));
         }
@@ -114,34 +114,34 @@ fn a_member_added_later_reads_from_then_on_only() {
     let policy = SessionPolicy::default();
     let mut g = group(2, 61, &policy);
     let before = g.views[0].encrypt(&mut g.rng, b"before dave").unwrap();
-    let dave = IdentityKeyPair::generate(&mut g.rng);
+    let dave = Account::new(&mut g.rng, 0);
     let mut dv = GroupSession::new(&mut g.rng, b"group-1", &dave, &policy).unwrap();
-    dv.add_member(*g.ids[0].public()).unwrap();
-    g.views[0].add_member(*dave.public()).unwrap();
-    dv.process_distribution(g.ids[0].public(), &g.views[0].distribution()).unwrap();
+    dv.add_member(*g.ids[0].identity()).unwrap();
+    g.views[0].add_member(*dave.identity()).unwrap();
+    dv.process_distribution(g.ids[0].identity(), &g.views[0].distribution()).unwrap();
     let after = g.views[0].encrypt(&mut g.rng, b"after dave").unwrap();
     assert_eq!(dv.decrypt(&before).err(), Some(Error::OutsideWindow));
-    assert_eq!(dv.decrypt(&after), Ok((*g.ids[0].public(), b"after dave".to_vec())));
+    assert_eq!(dv.decrypt(&after), Ok((*g.ids[0].identity(), b"after dave".to_vec())));
     assert_eq!(g.views[1].decrypt(&before).unwrap().1, b"before dave");
 }
 
 #[test]
 fn a_removed_member_reads_nothing_sent_afterwards() {
     let mut g = group(3, 62, &SessionPolicy::default());
-    let carol = *g.ids[2].public();
+    let carol = *g.ids[2].identity();
     let m = g.views[0].encrypt(&mut g.rng, b"all three").unwrap();
-    assert_eq!(g.views[2].decrypt(&m), Ok((*g.ids[0].public(), b"all three".to_vec())));
+    assert_eq!(g.views[2].decrypt(&m), Ok((*g.ids[0].identity(), b"all three".to_vec())));
     // Alice and Bob remove Carol: each rotates and sends the new chain to the other only.
     assert_eq!(g.views[0].remove_member(&mut g.rng, &g.ids[1], &carol).err(), Some(Error::InvalidKey));
     assert!(g.views[0].is_member(&carol), "a refused removal changes nothing");
     let skd_a = g.views[0].remove_member(&mut g.rng, &g.ids[0], &carol).unwrap();
     let skd_b = g.views[1].remove_member(&mut g.rng, &g.ids[1], &carol).unwrap();
-    g.views[1].process_distribution(g.ids[0].public(), &skd_a).unwrap();
-    g.views[0].process_distribution(g.ids[1].public(), &skd_b).unwrap();
+    g.views[1].process_distribution(g.ids[0].identity(), &skd_a).unwrap();
+    g.views[0].process_distribution(g.ids[1].identity(), &skd_b).unwrap();
     let a = g.views[0].encrypt(&mut g.rng, b"without carol").unwrap();
     let b = g.views[1].encrypt(&mut g.rng, b"still without carol").unwrap();
-    assert_eq!(g.views[1].decrypt(&a), Ok((*g.ids[0].public(), b"without carol".to_vec())));
-    assert_eq!(g.views[0].decrypt(&b), Ok((*g.ids[1].public(), b"still without carol".to_vec())));
+    assert_eq!(g.views[1].decrypt(&a), Ok((*g.ids[0].identity(), b"without carol".to_vec())));
+    assert_eq!(g.views[0].decrypt(&b), Ok((*g.ids[1].identity(), b"still without carol".to_vec())));
     assert_eq!(g.views[2].decrypt(&a).err(), Some(Error::UnknownSender));
     assert_eq!(g.views[2].decrypt(&b).err(), Some(Error::UnknownSender));
     // Carol's own distributions are no longer accepted by the others.
@@ -185,7 +185,7 @@ fn a_member_cannot_forge_a_message_as_another() {
         };
         assert_eq!(g.views[2].decrypt(&t), Err(want), "byte {i} of {}", 124 + l + c);
     }
-    assert_eq!(g.views[2].decrypt(&genuine), Ok((*g.ids[0].public(), b"pay bob 5".to_vec())));
+    assert_eq!(g.views[2].decrypt(&genuine), Ok((*g.ids[0].identity(), b"pay bob 5".to_vec())));
 }
 
 #[test]
@@ -195,14 +195,14 @@ fn a_member_cannot_claim_another_members_sender_key() {
     // distribution arrives, to have Alice's messages shown as Mallory's.
     let policy = SessionPolicy::default();
     let mut rng = rng(68);
-    let ids: Vec<_> = (0..3).map(|_| IdentityKeyPair::generate(&mut rng)).collect();
+    let ids: Vec<_> = (0..3).map(|_| Account::new(&mut rng, 0)).collect();
     let alice = GroupSession::new(&mut rng, b"group-1", &ids[0], &policy).unwrap();
     let mut carol = GroupSession::new(&mut rng, b"group-1", &ids[2], &policy).unwrap();
-    carol.add_member(*ids[0].public()).unwrap();
-    carol.add_member(*ids[1].public()).unwrap();
+    carol.add_member(*ids[0].identity()).unwrap();
+    carol.add_member(*ids[1].identity()).unwrap();
     let stolen = alice.distribution();
     // As it is: Alice's identity signed it, not Mallory's.
-    assert_eq!(carol.process_distribution(ids[1].public(), &stolen), Err(Error::InvalidSignature));
+    assert_eq!(carol.process_distribution(ids[1].identity(), &stolen), Err(Error::InvalidSignature));
     // With Mallory's own identity signature over Alice's sender key: the
     // sender key's signature names Alice, so it is still refused.
     let mut owned = context_prefix(b"sealpost/v1/sender-key-owner");
@@ -211,25 +211,25 @@ fn a_member_cannot_claim_another_members_sender_key() {
     owned.extend_from_slice(&stolen.sender_key);
     let mallory_key = SigningKey::from_bytes(&identity_secret_bytes(&ids[1]).0);
     let claimed = SenderKeyDistribution { owner_signature: mallory_key.sign(&owned).to_bytes(), ..stolen.clone() };
-    assert_eq!(carol.process_distribution(ids[1].public(), &claimed), Err(Error::InvalidSignature));
+    assert_eq!(carol.process_distribution(ids[1].identity(), &claimed), Err(Error::InvalidSignature));
     // Alice's genuine distribution is still accepted, attributed to her.
-    assert_eq!(carol.process_distribution(ids[0].public(), &stolen), Ok(()));
+    assert_eq!(carol.process_distribution(ids[0].identity(), &stolen), Ok(()));
     let mut alice = alice;
     let m = alice.encrypt(&mut rng, b"from alice").unwrap();
-    assert_eq!(carol.decrypt(&m), Ok((*ids[0].public(), b"from alice".to_vec())));
+    assert_eq!(carol.decrypt(&m), Ok((*ids[0].identity(), b"from alice".to_vec())));
 }
 
 #[test]
 fn a_non_member_learns_nothing() {
     let mut g = group(2, 64, &SessionPolicy::default());
-    let eve = IdentityKeyPair::generate(&mut g.rng);
+    let eve = Account::new(&mut g.rng, 0);
     let mut ev = GroupSession::new(&mut g.rng, b"group-1", &eve, &SessionPolicy::default()).unwrap();
     let m = g.views[0].encrypt(&mut g.rng, b"members only").unwrap();
     assert_eq!(ev.decrypt(&m).err(), Some(Error::UnknownSender));
     // Even claiming to be a member, she cannot inject a chain for Alice.
-    ev.add_member(*g.ids[0].public()).unwrap();
+    ev.add_member(*g.ids[0].identity()).unwrap();
     let fake = ev.distribution();
-    assert_eq!(g.views[1].process_distribution(eve.public(), &fake).err(), Some(Error::UnknownSender));
+    assert_eq!(g.views[1].process_distribution(eve.identity(), &fake).err(), Some(Error::UnknownSender));
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn reordering_replay_and_gaps_follow_the_pairwise_rules() {
     let mut g = group(2, 65, &policy);
     let msgs: Vec<_> = (0..12u8).map(|i| g.views[0].encrypt(&mut g.rng, &[i]).unwrap()).collect();
     assert_eq!(g.views[1].decrypt(&msgs[11]).err(), Some(Error::TooManySkipped));
-    let alice = *g.ids[0].public();
+    let alice = *g.ids[0].identity();
     for i in (0..11).rev() {
         assert_eq!(g.views[1].decrypt(&msgs[i]), Ok((alice, vec![i as u8])));
     }
@@ -254,9 +254,9 @@ fn messages_from_before_a_rotation_still_open() {
     let old = g.views[0].encrypt(&mut g.rng, b"old chain").unwrap();
     assert_eq!(g.views[0].rotate(&mut g.rng, &g.ids[1]).err(), Some(Error::InvalidKey));
     let skd = g.views[0].rotate(&mut g.rng, &g.ids[0]).unwrap();
-    g.views[1].process_distribution(g.ids[0].public(), &skd).unwrap();
+    g.views[1].process_distribution(g.ids[0].identity(), &skd).unwrap();
     let new = g.views[0].encrypt(&mut g.rng, b"new chain").unwrap();
-    let alice = *g.ids[0].public();
+    let alice = *g.ids[0].identity();
     assert_eq!(g.views[1].decrypt(&new), Ok((alice, b"new chain".to_vec())));
     assert_eq!(g.views[1].decrypt(&old), Ok((alice, b"old chain".to_vec())));
 }
@@ -265,7 +265,7 @@ fn messages_from_before_a_rotation_still_open() {
 fn group_sessions_survive_pickling() {
     let mut g = group(2, 67, &SessionPolicy::default());
     let key = PickleKey::Key(SymmetricKey::from_bytes([3; 32]));
-    let alice = *g.ids[0].public();
+    let alice = *g.ids[0].identity();
     let m1 = g.views[0].encrypt(&mut g.rng, b"one").unwrap();
     let m2 = g.views[0].encrypt(&mut g.rng, b"two").unwrap();
     assert_eq!(g.views[1].decrypt(&m2), Ok((alice, b"two".to_vec())));
@@ -282,7 +282,7 @@ fn group_sessions_survive_pickling() {
     // used after the pickle was taken) and must hand it out first.
     assert!(a.must_redistribute());
     assert_eq!(a.encrypt(&mut g.rng, b"too early").err(), Some(Error::RedistributionRequired));
-    b.process_distribution(g.ids[0].public(), &a.distribution()).unwrap();
+    b.process_distribution(g.ids[0].identity(), &a.distribution()).unwrap();
     a.mark_distributed();
     let m3 = a.encrypt(&mut g.rng, b"three").unwrap();
     assert_eq!(b.decrypt(&m3), Ok((alice, b"three".to_vec())));
@@ -372,25 +372,25 @@ fn a_stranger_cannot_plant_a_sender_key_labelled_as_another_members() {
     // (an application that believed a wrong sender, say).
     let policy = SessionPolicy::default();
     let mut rng = rng(71);
-    let alice = IdentityKeyPair::generate(&mut rng);
-    let bob = IdentityKeyPair::generate(&mut rng);
-    let mallory = IdentityKeyPair::generate(&mut rng);
+    let alice = Account::new(&mut rng, 0);
+    let bob = Account::new(&mut rng, 0);
+    let mallory = Account::new(&mut rng, 0);
     let mut bv = GroupSession::new(&mut rng, b"group-1", &bob, &policy).unwrap();
-    bv.add_member(*alice.public()).unwrap();
+    bv.add_member(*alice.identity()).unwrap();
     let chain = SigningKey::from_bytes(&[9; 32]);
     // Everything is right except the identity that vouches for the key.
-    let planted = hand_made_distribution(b"group-1", &chain, &mallory, alice.public());
-    assert_eq!(bv.process_distribution(alice.public(), &planted), Err(Error::InvalidSignature));
+    let planted = hand_made_distribution(b"group-1", &chain, &mallory, alice.identity());
+    assert_eq!(bv.process_distribution(alice.identity(), &planted), Err(Error::InvalidSignature));
     // Mallory's own genuine distribution, claimed to be Alice's.
     let mallorys = GroupSession::new(&mut rng, b"group-1", &mallory, &policy).unwrap().distribution();
-    assert_eq!(bv.process_distribution(alice.public(), &mallorys), Err(Error::InvalidSignature));
+    assert_eq!(bv.process_distribution(alice.identity(), &mallorys), Err(Error::InvalidSignature));
     // So a message under the planted key is not Alice's: nobody's.
     let forged = signed_by_chain(b"group-1", &chain, policy.suites[0]);
     assert_eq!(bv.decrypt_message(&forged), Err(Error::UnknownSender));
     // Made by hand by Alice herself, the same layout is accepted: the test
     // above fails for the signer alone.
-    let genuine = hand_made_distribution(b"group-1", &chain, &alice, alice.public());
-    assert_eq!(bv.process_distribution(alice.public(), &genuine), Ok(()));
+    let genuine = hand_made_distribution(b"group-1", &chain, &alice, alice.identity());
+    assert_eq!(bv.process_distribution(alice.identity(), &genuine), Ok(()));
 }
 
 /// A group message (garbage ciphertext) correctly signed by `chain`: what
@@ -430,7 +430,7 @@ fn a_broadcast_forged_from_a_member_by_another_party_is_refused() {
     let mut mallory = Account::new(&mut rng, T0);
     let bundle = PrekeyBundle::from_bytes(&accounts[1].bundle(&policy).unwrap().to_bytes()).unwrap();
     let chain = SigningKey::from_bytes(&[9; 32]);
-    let mallory_keys = mallory.identity_keys();
+    let mallory_keys = &mallory;
 
     // 1. Her first message carries a sender key labelled as Alice's.
     let labelled = hand_made_distribution(b"lobby", &chain, mallory_keys, &alice);
@@ -477,7 +477,7 @@ fn a_broadcast_forged_from_a_member_by_another_party_is_refused() {
         Ok(Incoming::KeyUpdate { from: *accounts[1].identity() })
     );
     let direct = mallory_room.direct(&mut rng, T0, accounts[1].identity(), b"really alice").unwrap();
-    assert_eq!(Envelope::from_bytes(&direct.envelope).unwrap().kind(), sealpost::envelope::EnvelopeType::Ratchet);
+    assert_eq!(Envelope::from_bytes(&direct.envelope).unwrap().kind(), sealpost::EnvelopeType::Ratchet);
     assert_eq!(rooms[1].receive(T0, alice.signing_key(), &direct.envelope), Err(Error::AuthenticationFailed));
     // Through her own session it is hers.
     assert_eq!(
@@ -493,7 +493,7 @@ fn group_message_checks_run_in_the_documented_order() {
     let mut g = group(2, 73, &SessionPolicy::default());
     let first = g.views[0].encrypt(&mut g.rng, b"one").unwrap();
     let Envelope::Group(genuine) = Envelope::from_bytes(&first).unwrap() else { panic!() };
-    assert_eq!(g.views[1].decrypt_message(&genuine), Ok((*g.ids[0].public(), b"one".to_vec())));
+    assert_eq!(g.views[1].decrypt_message(&genuine), Ok((*g.ids[0].identity(), b"one".to_vec())));
     let other_suite = if genuine.suite == Suite::Aes256Gcm { Suite::ChaCha20Poly1305 } else { Suite::Aes256Gcm };
     let unknown_key = SigningKey::from_bytes(&[3; 32]).verifying_key().to_bytes();
     let cases = [
@@ -530,8 +530,8 @@ fn distribution_checks_run_in_the_documented_order() {
     // owner signature, chain signature, sender key of another member.
     let policy = SessionPolicy::default();
     let mut g = group(3, 74, &policy);
-    let eve = IdentityKeyPair::generate(&mut g.rng);
-    let (alice, bob) = (*g.ids[0].public(), *g.ids[1].public());
+    let eve = Account::new(&mut g.rng, 0);
+    let (alice, bob) = (*g.ids[0].identity(), *g.ids[1].identity());
     let genuine = g.views[0].rotate(&mut g.rng, &g.ids[0]).unwrap();
     let other_suite = if genuine.suite == Suite::Aes256Gcm { Suite::ChaCha20Poly1305 } else { Suite::Aes256Gcm };
     let undecodable = (0u8..=255)
@@ -547,7 +547,7 @@ fn distribution_checks_run_in_the_documented_order() {
     let bobs_key = g.views[1].distribution().sender_key;
     let cases = [
         (
-            eve.public(),
+            eve.identity(),
             SenderKeyDistribution {
                 group_id: b"group-2".to_vec(),
                 version: 2,
@@ -558,17 +558,17 @@ fn distribution_checks_run_in_the_documented_order() {
             Error::Malformed("group id"),
         ),
         (
-            eve.public(),
+            eve.identity(),
             SenderKeyDistribution { version: 2, owner_signature: bad_sig, ..genuine.clone() },
             Error::Downgrade,
         ),
         (
-            eve.public(),
+            eve.identity(),
             SenderKeyDistribution { suite: other_suite, owner_signature: bad_sig, ..genuine.clone() },
             Error::Downgrade,
         ),
         (
-            eve.public(),
+            eve.identity(),
             SenderKeyDistribution { sender_key: undecodable, owner_signature: bad_sig, ..genuine.clone() },
             Error::UnknownSender,
         ),

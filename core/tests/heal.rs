@@ -10,11 +10,11 @@ mod common;
 
 use common::T0;
 use rand_chacha::ChaCha20Rng;
-use sealpost::consts::{MAX_RESET_NONCES, PREVIOUS_SESSION_LIFETIME};
-use sealpost::heal::{
-    HealEvent, Healer, PeerSessions, RESET_MAX_AGE, SESSION_RESET_LEN, SessionReset, is_session_reset,
-};
+use sealpost::PREVIOUS_SESSION_LIFETIME;
+use sealpost::hazmat::MAX_RESET_NONCES;
+use sealpost::hazmat::{SESSION_RESET_LEN, SessionReset};
 use sealpost::{Account, Envelope, Error, IdentityPublic, PickleKey, Session, SymmetricKey};
+use sealpost::{HealEvent, Healer, PeerSessions, RESET_MAX_AGE, is_session_reset};
 
 struct Person {
     account: Account,
@@ -41,7 +41,7 @@ fn ask_about(
     session: Option<[u8; 32]>,
     now: u64,
 ) -> Vec<u8> {
-    healer.on_decrypt_failure(rng, from.identity_keys(), to, session, &Error::AuthenticationFailed, now).unwrap()
+    healer.on_decrypt_failure(rng, from, to, session, &Error::AuthenticationFailed, now).unwrap()
 }
 
 /// `from` reports a failure to decrypt `to`'s message in session `ID`.
@@ -53,7 +53,7 @@ fn ask(
     error: &Error,
     now: u64,
 ) -> Option<Vec<u8>> {
-    healer.on_decrypt_failure(rng, from.identity_keys(), to.identity(), Some(ID), error, now)
+    healer.on_decrypt_failure(rng, from, to.identity(), Some(ID), error, now)
 }
 
 const ID: [u8; 32] = [7; 32];
@@ -95,7 +95,7 @@ fn a_rolled_back_peer_is_asked_to_renew_and_the_pair_recovers() {
     // Alice asks Bob, over the relay, to start again.
     let request = alice
         .healer
-        .on_decrypt_failure(&mut rng, alice.account.identity_keys(), bob.id(), pa.current_id(), &err, T0 + 4)
+        .on_decrypt_failure(&mut rng, &alice.account, bob.id(), pa.current_id(), &err, T0 + 4)
         .expect("divergence is reported");
     assert!(is_session_reset(&request));
     assert_eq!(request.len(), SESSION_RESET_LEN);
@@ -133,10 +133,8 @@ fn a_peer_that_lost_every_session_gets_a_new_one() {
     assert!(matches!(Envelope::from_bytes(&r).unwrap(), Envelope::Ratchet(_)));
     let err = pa.decrypt(T0 + 1, &r).unwrap_err();
     assert_eq!(err, Error::UnknownPrekey);
-    let request = alice
-        .healer
-        .on_decrypt_failure(&mut rng, alice.account.identity_keys(), bob.id(), pa.current_id(), &err, T0 + 1)
-        .unwrap();
+    let request =
+        alice.healer.on_decrypt_failure(&mut rng, &alice.account, bob.id(), pa.current_id(), &err, T0 + 1).unwrap();
     assert_eq!(SessionReset::from_bytes(&request).unwrap().session_id, [0; 32]);
     // A zero session id resets whatever session Bob has.
     let event =

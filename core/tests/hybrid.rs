@@ -16,12 +16,12 @@ fn classical() -> SessionPolicy {
 fn sessions_are_hybrid_by_default() {
     let mut p = pair_with(90, SessionPolicy::default());
     assert_eq!(p.bundle.versions(), [2]);
-    assert_eq!(p.bundle.pq_prekey().map(<[u8]>::len), Some(sealpost::pq::PQ_PREKEY_LEN));
+    assert_eq!(p.bundle.pq_prekey().map(<[u8]>::len), Some(sealpost::hazmat::PQ_PREKEY_LEN));
     let mut a = Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, T0).unwrap();
     assert_eq!(a.version(), 2);
     let m = prekey_message(&a.encrypt(&mut p.rng, T0, b"post-quantum hello").unwrap());
     assert_eq!(m.version, 2);
-    assert_eq!(m.pq_ciphertext.as_ref().map(Vec::len), Some(sealpost::pq::PQ_CIPHERTEXT_LEN));
+    assert_eq!(m.pq_ciphertext.as_ref().map(Vec::len), Some(sealpost::hazmat::PQ_CIPHERTEXT_LEN));
     let (mut b, pt) = p.bob.accept(&p.policy, T0, &m).unwrap();
     assert_eq!(pt, b"post-quantum hello");
     let r = b.encrypt(&mut p.rng, T0, b"reply").unwrap();
@@ -55,11 +55,11 @@ fn stripping_the_post_quantum_part_never_opens_a_session() {
     // A bundle that offers version 2 and whose ML-KEM key is removed: the
     // signature breaks (or the bundle is malformed), whatever else is edited.
     let wire = p.bundle.to_bytes();
-    let presence = wire.len() - 64 - 1 - 100 - sealpost::pq::PQ_PREKEY_LEN - 1;
+    let presence = wire.len() - 64 - 1 - 100 - sealpost::hazmat::PQ_PREKEY_LEN - 1;
     assert_eq!(wire[presence], 1);
     let mut stripped = wire[..presence].to_vec();
     stripped.push(0);
-    stripped.extend_from_slice(&wire[presence + 1 + sealpost::pq::PQ_PREKEY_LEN..]);
+    stripped.extend_from_slice(&wire[presence + 1 + sealpost::hazmat::PQ_PREKEY_LEN..]);
     assert!(PrekeyBundle::from_bytes(&stripped).is_err());
     let mut edited = stripped.clone();
     edited[1 + 128 + 1] = 1; // versions [2, 1] -> [1, 1]: duplicates, or the signature fails
@@ -126,7 +126,7 @@ fn ml_kem_768_passes_the_accumulated_known_answer_test() {
     for _ in 0..10_000 {
         let mut seed = [0u8; 64];
         let mut m = [0u8; 32];
-        let mut random_ct = [0u8; sealpost::pq::PQ_CIPHERTEXT_LEN];
+        let mut random_ct = [0u8; sealpost::hazmat::PQ_CIPHERTEXT_LEN];
         inputs.read(&mut seed);
         inputs.read(&mut m);
         inputs.read(&mut random_ct);

@@ -7,10 +7,10 @@
 
 mod common;
 
-use sealpost::bundle::OneTimePrekey;
-use sealpost::envelope::{Envelope, RatchetHeader, RatchetMessage};
+use sealpost::OneTimePrekey;
 use sealpost::hazmat::{check_x25519_public, ml_kem_decapsulate, ml_kem_encapsulate, ml_kem_public, x25519};
 use sealpost::{Account, Error, PrekeyBundle, Session, SessionPolicy, Suite};
+use sealpost::{Envelope, RatchetHeader, RatchetMessage};
 
 fn h32(s: &str) -> [u8; 32] {
     hex::decode(s).unwrap().try_into().unwrap()

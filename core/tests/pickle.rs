@@ -236,7 +236,7 @@ fn account_and_group_pickles_bind_associated_data() {
         }
         assert_eq!(Account::from_pickle(&pickle, &pickle_key, b"row 7").unwrap().identity(), p.alice.identity());
     }
-    let own = sealpost::IdentityKeyPair::generate(&mut p.rng);
+    let own = Account::new(&mut p.rng, 0);
     let group = sealpost::GroupSession::new(&mut p.rng, b"team", &own, &p.policy).unwrap();
     let pickle = group.pickle(&mut p.rng, &key(12), b"group team").unwrap();
     assert_eq!(

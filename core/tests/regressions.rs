@@ -4,8 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use sealpost::{
-    Account, Envelope, GroupSession, IdentityKeyPair, IdentityPublic, OneTimePrekey, PickleKey, PrekeyBundle, Session,
-    SymmetricKey,
+    Account, Envelope, GroupSession, IdentityPublic, OneTimePrekey, PickleKey, PrekeyBundle, Session, SymmetricKey,
 };
 
 #[test]
@@ -14,7 +13,7 @@ fn fuzz_regressions_give_typed_errors() {
     let mut n = 0;
     let key = PickleKey::Key(SymmetricKey::from_bytes([7; 32]));
     let mut rng = sealpost::os_rng();
-    let own = IdentityKeyPair::generate(&mut rng);
+    let own = Account::new(&mut rng, 0);
     for entry in std::fs::read_dir(dir).unwrap() {
         let data = std::fs::read(entry.unwrap().path()).unwrap();
         assert!(Envelope::from_bytes(&data).is_err());

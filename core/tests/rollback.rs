@@ -23,8 +23,8 @@ use std::collections::HashMap;
 
 use common::T0;
 use rand_chacha::ChaCha20Rng;
-use sealpost::heal::{HealEvent, Healer, suggests_divergence};
 use sealpost::{Account, Envelope, Error, PickleKey, Session, SymmetricKey};
+use sealpost::{HealEvent, Healer, suggests_divergence};
 
 const TEXT: &[u8] = b"the same words every time";
 const TAG: usize = 16;
@@ -131,7 +131,7 @@ fn deliver(
                     .healer
                     .on_decrypt_failure(
                         rng,
-                        receiver.account.identity_keys(),
+                        &receiver.account,
                         &sender_identity,
                         Some(receiver.session.id()),
                         &error,

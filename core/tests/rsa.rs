@@ -8,8 +8,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
-use sealpost::legacy::{RSA_MESSAGE_VERSION, RsaPrivateKey, RsaPublicKey};
+use sealpost::hazmat::RSA_MESSAGE_VERSION;
 use sealpost::{Error, SessionPolicy, Suite};
+use sealpost::{RsaPrivateKey, RsaPublicKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

@@ -7,7 +7,7 @@ mod common;
 
 use common::{T0, conversation, pair_with, prekey_message};
 use proptest::prelude::*;
-use sealpost::envelope::RatchetMessage;
+use sealpost::RatchetMessage;
 use sealpost::{Envelope, Error, PrekeyBundle, SafetyNumber, Session, SessionPolicy, Suite};
 
 #[test]
@@ -421,7 +421,7 @@ fn ratchet_message_header_is_authenticated() {
 #[test]
 fn a_bundle_with_a_stale_signed_prekey_is_refused() {
     let mut p = pair_with(24, SessionPolicy::default());
-    let later = T0 + sealpost::consts::MAX_SIGNED_PREKEY_AGE + 1;
+    let later = T0 + sealpost::MAX_SIGNED_PREKEY_AGE + 1;
     assert_eq!(
         Session::initiate(&mut p.rng, &mut p.alice, &p.bundle, &p.policy, later).err(),
         Some(Error::StalePrekey)

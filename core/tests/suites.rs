@@ -22,9 +22,9 @@ proptest! {
         plaintext in prop::collection::vec(any::<u8>(), 0..=65536),
     ) {
         let key = SymmetricKey::from_bytes(secret);
-        let sealed = suite.seal(&key, &salt, &aad, &plaintext).unwrap();
+        let sealed = sealpost::hazmat::suite_seal(suite, &key, &salt, &aad, &plaintext).unwrap();
         prop_assert_eq!(sealed.len(), suite.ciphertext_len(plaintext.len()));
-        prop_assert_eq!(suite.open(&key, &salt, &aad, &sealed).unwrap(), plaintext);
+        prop_assert_eq!(sealpost::hazmat::suite_open(suite, &key, &salt, &aad, &sealed).unwrap(), plaintext);
     }
 
     #[test]
@@ -33,7 +33,7 @@ proptest! {
         junk in prop::collection::vec(any::<u8>(), 0..200),
     ) {
         let key = SymmetricKey::from_bytes([9; 32]);
-        prop_assert_eq!(suite.open(&key, b"salt", b"", &junk), Err(Error::AuthenticationFailed));
+        prop_assert_eq!(sealpost::hazmat::suite_open(suite, &key, b"salt", b"", &junk), Err(Error::AuthenticationFailed));
     }
 }
 
@@ -46,9 +46,13 @@ fn every_suite_round_trips_small_sizes_exhaustively() {
         for len in 0usize..=48 {
             let key = SymmetricKey::from_bytes([len as u8; 32]);
             let pt = vec![0xA5; len];
-            let sealed = suite.seal(&key, b"s", b"ad", &pt).unwrap();
+            let sealed = sealpost::hazmat::suite_seal(suite, &key, b"s", b"ad", &pt).unwrap();
             assert_eq!(sealed.len(), suite.ciphertext_len(len), "{suite:?} length {len}");
-            assert_eq!(suite.open(&key, b"s", b"ad", &sealed).unwrap(), pt, "{suite:?} length {len}");
+            assert_eq!(
+                sealpost::hazmat::suite_open(suite, &key, b"s", b"ad", &sealed).unwrap(),
+                pt,
+                "{suite:?} length {len}"
+            );
             cases += 1;
         }
     }
@@ -68,22 +72,28 @@ fn any_flipped_bit_is_rejected_in_every_suite() {
     let aad = b"header bytes".to_vec();
     let pt = b"attack at dawn, bring snacks".to_vec(); // 28 bytes: two CBC blocks
     for suite in Suite::ALL {
-        let sealed = suite.seal(&secret, &salt, &aad, &pt).unwrap();
+        let sealed = sealpost::hazmat::suite_seal(suite, &secret, &salt, &aad, &pt).unwrap();
         // Ciphertext and tag: every bit.
         for bit in 0..sealed.len() * 8 {
             assert_eq!(
-                suite.open(&secret, &salt, &aad, &flip(&sealed, bit)),
+                sealpost::hazmat::suite_open(suite, &secret, &salt, &aad, &flip(&sealed, bit)),
                 Err(Error::AuthenticationFailed),
                 "{suite}: ciphertext bit {bit}"
             );
         }
         // Associated data: every bit.
         for bit in 0..aad.len() * 8 {
-            assert_eq!(suite.open(&secret, &salt, &flip(&aad, bit), &sealed), Err(Error::AuthenticationFailed));
+            assert_eq!(
+                sealpost::hazmat::suite_open(suite, &secret, &salt, &flip(&aad, bit), &sealed),
+                Err(Error::AuthenticationFailed)
+            );
         }
         // The per-message salt (from which key and nonce derive): every bit.
         for bit in 0..salt.len() * 8 {
-            assert_eq!(suite.open(&secret, &flip(&salt, bit), &aad, &sealed), Err(Error::AuthenticationFailed));
+            assert_eq!(
+                sealpost::hazmat::suite_open(suite, &secret, &flip(&salt, bit), &aad, &sealed),
+                Err(Error::AuthenticationFailed)
+            );
         }
         // The nonce / IV itself, through explicit keys: every bit.
         let keys = SuiteKeys::derive(suite, &secret, &salt).unwrap();
@@ -95,11 +105,17 @@ fn any_flipped_bit_is_rejected_in_every_suite() {
         }
         // Truncated or extended ciphertexts.
         for len in 0..sealed.len() {
-            assert_eq!(suite.open(&secret, &salt, &aad, &sealed[..len]), Err(Error::AuthenticationFailed));
+            assert_eq!(
+                sealpost::hazmat::suite_open(suite, &secret, &salt, &aad, &sealed[..len]),
+                Err(Error::AuthenticationFailed)
+            );
         }
         let mut longer = sealed.clone();
         longer.extend_from_slice(&[0; 16]);
-        assert_eq!(suite.open(&secret, &salt, &aad, &longer), Err(Error::AuthenticationFailed));
+        assert_eq!(
+            sealpost::hazmat::suite_open(suite, &secret, &salt, &aad, &longer),
+            Err(Error::AuthenticationFailed)
+        );
     }
 }
 

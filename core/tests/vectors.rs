@@ -2,10 +2,11 @@
 //! output from the recorded inputs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use sealpost::envelope::{Envelope, GroupMessage, PrekeyMessage, RatchetHeader, RatchetMessage, SenderKeyDistribution};
+use sealpost::hazmat::IdentityKeyPair;
 use sealpost::hazmat::SuiteKeys;
-use sealpost::kdf::{Pbkdf2Params, hkdf_sha256};
-use sealpost::{IdentityKeyPair, IdentityPublic, PrekeyBundle, SafetyNumber, Suite, SymmetricKey};
+use sealpost::hazmat::{Pbkdf2Params, hkdf_sha256};
+use sealpost::{Envelope, GroupMessage, PrekeyMessage, RatchetHeader, RatchetMessage, SenderKeyDistribution};
+use sealpost::{IdentityPublic, PrekeyBundle, SafetyNumber, Suite, SymmetricKey};
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
@@ -67,7 +68,7 @@ fn kdf_vectors() {
             // Expand only, through the suites' own derivation: info is
             // label || suite id || salt, okm is enc_key || nonce.
             let info = hx(&v["info"]);
-            let ctx = info.strip_prefix(sealpost::kdf::label::SUITE_KEYS).unwrap();
+            let ctx = info.strip_prefix(sealpost::hazmat::label::SUITE_KEYS).unwrap();
             let suite = Suite::from_id(ctx[0]).unwrap();
             let keys = SuiteKeys::derive(suite, &SymmetricKey::from_bytes(a32(&v["prk"])), &ctx[1..]).unwrap();
             assert_eq!([keys.enc_key(), keys.nonce()].concat(), expected, "suite-keys");
@@ -223,7 +224,7 @@ fn group_vector_opens_and_verifies() {
     };
     let mut rng = sealpost::os_rng();
     // A fresh observer who knows the three members' chains (as a fourth member would).
-    let observer = IdentityKeyPair::generate(&mut rng);
+    let observer = sealpost::Account::new(&mut rng, 0);
     let mut view = GroupSession::new(&mut rng, &group_id, &observer, &policy).unwrap();
     let mut names = std::collections::HashMap::new();
     let mut sent = 0;
@@ -256,7 +257,8 @@ fn group_vector_opens_and_verifies() {
 /// fields parsed, and the reset accepted by its recipient for its session.
 #[test]
 fn session_reset_vector() {
-    use sealpost::heal::{HealEvent, Healer, SESSION_RESET_LEN, SessionReset};
+    use sealpost::hazmat::{SESSION_RESET_LEN, SessionReset};
+    use sealpost::{HealEvent, Healer};
     let v = &load("envelopes.json")["session_reset"];
     let from = IdentityKeyPair::from_secret_bytes(&a32(&v["from_signing_seed"]), &a32(&v["from_dh_secret"]));
     let to = IdentityKeyPair::from_secret_bytes(&a32(&v["to_signing_seed"]), &a32(&v["to_dh_secret"]));

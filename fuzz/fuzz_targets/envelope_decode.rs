@@ -10,5 +10,5 @@ fuzz_target!(|data: &[u8]| {
         let again = env.to_bytes().expect("a parsed envelope encodes");
         assert_eq!(again, data, "non-canonical envelope accepted");
     }
-    let _ = sealpost::envelope::unpad(data);
+    let _ = sealpost::hazmat::unpad(data);
 });

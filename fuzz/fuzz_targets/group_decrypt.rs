@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sealpost::{GroupSession, IdentityKeyPair, SessionPolicy};
+use sealpost::{Account, GroupSession, SessionPolicy};
 
 struct Fixture {
     reader: GroupSession,
@@ -19,12 +19,12 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let mut rng = ChaCha20Rng::from_seed([4; 32]);
         let policy = SessionPolicy::default();
-        let a = IdentityKeyPair::generate(&mut rng);
-        let b = IdentityKeyPair::generate(&mut rng);
+        let a = Account::new(&mut rng, 0);
+        let b = Account::new(&mut rng, 0);
         let mut ga = GroupSession::new(&mut rng, b"fuzz", &a, &policy).unwrap();
         let mut gb = GroupSession::new(&mut rng, b"fuzz", &b, &policy).unwrap();
-        gb.add_member(*a.public()).unwrap();
-        gb.process_distribution(a.public(), &ga.distribution()).unwrap();
+        gb.add_member(*a.identity()).unwrap();
+        gb.process_distribution(a.identity(), &ga.distribution()).unwrap();
         let genuine = (0..3u8).map(|i| ga.encrypt(&mut rng, &[i; 20]).unwrap()).collect();
         Fixture { reader: gb, genuine }
     })

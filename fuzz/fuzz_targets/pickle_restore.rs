@@ -6,13 +6,13 @@
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sealpost::pickle::PickleKind;
-use sealpost::{Account, GroupSession, IdentityKeyPair, PickleKey, Session, SymmetricKey};
+use sealpost::hazmat::PickleKind;
+use sealpost::{Account, GroupSession, PickleKey, Session, SymmetricKey};
 
 fuzz_target!(|data: &[u8]| {
     let key = PickleKey::Key(SymmetricKey::from_bytes([7; 32]));
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
-    let own = IdentityKeyPair::generate(&mut rng);
+    let own = Account::new(&mut rng, 0);
     let _ = Account::from_pickle(data, &key, b"");
     let _ = Session::from_pickle(data, &key, b"");
     let _ = GroupSession::from_pickle(&mut rng, data, &key, b"", &own);
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let mut spliced = data.to_vec();
     let at = usize::from(data.first().copied().unwrap_or(0)) + 2;
     if let Some(slot) = spliced.get_mut(at..at + 128) {
-        slot.copy_from_slice(&own.public().to_bytes());
+        slot.copy_from_slice(&own.identity().to_bytes());
     }
     for (kind, data) in [
         (PickleKind::Account, data),

@@ -18,8 +18,8 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sealpost::room::{Incoming, Room};
 use sealpost::{Account, Envelope, Error, GroupSession, IdentityPublic, PrekeyBundle, Session, SessionPolicy};
+use sealpost::{Incoming, Room};
 
 const T: u64 = 1_700_000_000;
 const ROOM: &[u8] = b"lobby";
@@ -54,20 +54,11 @@ fn fixture() -> &'static Fixture {
         let (_, back) = bob_room.accept(&mut rng, T, &mut bob, &policy, &first).unwrap();
         alice_room.receive(T, bob.identity().signing_key(), &back.envelope).unwrap();
         let alice_to_bob = alice_room.session(bob.identity()).unwrap().clone();
-        let chain = GroupSession::new(&mut rng, ROOM, alice.identity_keys(), &policy).unwrap();
+        let chain = GroupSession::new(&mut rng, ROOM, &alice, &policy).unwrap();
         let mut genuine_payload = vec![2, u8::try_from(ROOM.len()).unwrap()];
         genuine_payload.extend_from_slice(ROOM);
         genuine_payload.extend_from_slice(&chain.distribution().to_bytes().unwrap());
-        Fixture {
-            policy,
-            alice: *alice.identity(),
-            mallory,
-            bob,
-            bob_bundle,
-            bob_room,
-            alice_to_bob,
-            genuine_payload,
-        }
+        Fixture { policy, alice: *alice.identity(), mallory, bob, bob_bundle, bob_room, alice_to_bob, genuine_payload }
     })
 }
 

@@ -20,8 +20,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
-use sealpost::legacy::{PSS_CONTEXT, RsaPrivateKey, RsaPublicKey};
+use sealpost::hazmat::PSS_CONTEXT;
 use sealpost::{Error, SessionPolicy, Suite};
+use sealpost::{RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
 
 const SENDER_PEM: &str = include_str!("../../test-vectors/rsa/rsa2048.pem");

@@ -11,15 +11,16 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sealpost::heal::{HealEvent, Healer, SESSION_RESET_LEN, SessionReset, is_session_reset};
-use sealpost::{Error, IdentityKeyPair};
+use sealpost::hazmat::{SESSION_RESET_LEN, SessionReset};
+use sealpost::{Account, Error};
+use sealpost::{HealEvent, Healer, is_session_reset};
 
 const NOW: u64 = 1_700_000_000;
 const SESSION: [u8; 32] = [5; 32];
 
 struct Fixture {
-    from: IdentityKeyPair,
-    to: IdentityKeyPair,
+    from: Account,
+    to: Account,
     genuine: Vec<u8>,
 }
 
@@ -27,10 +28,10 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let mut rng = ChaCha20Rng::from_seed([6; 32]);
-        let from = IdentityKeyPair::generate(&mut rng);
-        let to = IdentityKeyPair::generate(&mut rng);
+        let from = Account::new(&mut rng, 0);
+        let to = Account::new(&mut rng, 0);
         let genuine = Healer::default()
-            .on_decrypt_failure(&mut rng, &from, to.public(), Some(SESSION), &Error::AuthenticationFailed, NOW)
+            .on_decrypt_failure(&mut rng, &from, to.identity(), Some(SESSION), &Error::AuthenticationFailed, NOW)
             .unwrap();
         Fixture { from, to, genuine }
     })
@@ -46,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
         let current = Some(reset.session_id);
         let mut healer = Healer::new(0);
         if reset.from != reset.to {
-            assert_eq!(healer.accept(data, &reset.from, &reset.from, current, reset.timestamp), Err(Error::Misdirected));
+            assert_eq!(
+                healer.accept(data, &reset.from, &reset.from, current, reset.timestamp),
+                Err(Error::Misdirected)
+            );
         }
         let event = healer.accept(data, &reset.to, &reset.from, current, reset.timestamp).unwrap();
         assert!(matches!(event, HealEvent::Renewed { crossed: false, .. }));
@@ -63,12 +67,12 @@ fuzz_target!(|data: &[u8]| {
             mutated[at] ^= pair[2];
         }
     }
-    let r = healer.accept(&mutated, f.to.public(), f.from.public(), Some(SESSION), NOW);
+    let r = healer.accept(&mutated, f.to.identity(), f.from.identity(), Some(SESSION), NOW);
     if mutated == f.genuine {
         assert!(r.is_ok());
     } else {
         assert!(r.is_err(), "an altered reset was accepted");
-        let genuine = healer.accept(&f.genuine, f.to.public(), f.from.public(), Some(SESSION), NOW);
+        let genuine = healer.accept(&f.genuine, f.to.identity(), f.from.identity(), Some(SESSION), NOW);
         assert!(genuine.is_ok(), "a refusal changed the healer: {genuine:?}");
     }
 });

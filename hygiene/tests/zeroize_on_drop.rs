@@ -8,10 +8,11 @@ use std::collections::HashSet;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sealpost::hazmat::{SuiteKeys, group_secrets, identity_secret_bytes, message_keys, session_secrets};
+use sealpost::hazmat::{
+    IdentityKeyPair, SuiteKeys, group_secrets, identity_secret_bytes, message_keys, session_secrets,
+};
 use sealpost::{
-    Account, Envelope, Error, GroupSession, IdentityKeyPair, PickleKey, PrekeyBundle, Session, SessionPolicy, Suite,
-    SymmetricKey,
+    Account, Envelope, Error, GroupSession, PickleKey, PrekeyBundle, Session, SessionPolicy, Suite, SymmetricKey,
 };
 
 struct Recording;
@@ -138,7 +139,7 @@ fn an_account_wipes_its_identity_and_prekeys_on_drop() {
     let mut rng = ChaCha20Rng::from_seed([9; 32]);
     let mut account = Box::new(Account::new(&mut rng, 1_700_000_000));
     let _ = account.generate_one_time_prekeys(&mut rng, 5);
-    let (seed, dh) = identity_secret_bytes(account.identity_keys());
+    let (seed, dh) = identity_secret_bytes(&account);
     let freed = dropped(account);
     assert!(freed.len() > 200, "the account's allocations were freed while recording");
     assert!(!contains(&freed, &seed[..16]), "identity signing seed survived");
@@ -162,7 +163,7 @@ fn a_session_pickle_key_and_group_session_are_wiped_on_drop() {
     let freed = dropped(pass);
     assert!(freed.len() > size_of::<sealpost::PickleKey>(), "the passphrase's own buffer was freed too");
     assert!(!contains(&freed, b"correct horse battery"));
-    let id = IdentityKeyPair::generate(&mut rng);
+    let id = Account::new(&mut rng, 0);
     let group = Box::new(sealpost::GroupSession::new(&mut rng, b"g", &id, &SessionPolicy::default()).unwrap());
     let chain = *group.distribution().chain_key.as_bytes();
     let freed = dropped(group);
@@ -306,15 +307,15 @@ fn group(seen: &mut Seen, suite: Suite) {
     let mut rng = ChaCha20Rng::from_seed([32; 32]);
     let policy =
         SessionPolicy { suites: vec![suite], max_skip_per_chain: 6, max_skipped_total: 3, ..SessionPolicy::default() };
-    let ids: Vec<IdentityKeyPair> = (0..4).map(|_| IdentityKeyPair::generate(&mut rng)).collect();
+    let ids: Vec<Account> = (0..4).map(|_| Account::new(&mut rng, 0)).collect();
     let mut g: Vec<GroupSession> =
         ids.iter().map(|id| GroupSession::new(&mut rng, b"hygiene", id, &policy).unwrap()).collect();
     for i in 0..4 {
         for j in 0..4 {
             if i != j {
-                g[i].add_member(*ids[j].public()).unwrap();
+                g[i].add_member(*ids[j].identity()).unwrap();
                 let skd = g[j].distribution();
-                g[i].process_distribution(ids[j].public(), &skd).unwrap();
+                g[i].process_distribution(ids[j].identity(), &skd).unwrap();
             }
         }
     }
@@ -333,14 +334,14 @@ fn group(seen: &mut Seen, suite: Suite) {
     for reader in [1, 3] {
         for (sender, k) in [(0, 2), (0, 0), (2, 4), (2, 1), (0, 4), (2, 3), (0, 1)] {
             let (from, text) = g[reader].decrypt(&sent[sender][k]).unwrap();
-            assert_eq!((from, text), (*ids[sender].public(), format!("{sender}:{k}").into_bytes()));
+            assert_eq!((from, text), (*ids[sender].identity(), format!("{sender}:{k}").into_bytes()));
             seen.group(&g[reader]);
         }
         // Four keys were kept for member 2's message 4: the oldest was evicted.
         assert_eq!(g[reader].decrypt(&sent[2][0]), Err(Error::OutsideWindow));
     }
     // Member 3 is removed; the others start new chains and hand them out.
-    let removed = *ids[3].public();
+    let removed = *ids[3].identity();
     let mut fresh = Vec::new();
     for (member, id) in g.iter_mut().zip(&ids).take(3) {
         fresh.push(member.remove_member(&mut rng, id, &removed).unwrap());
@@ -349,7 +350,7 @@ fn group(seen: &mut Seen, suite: Suite) {
     for (i, member) in g.iter_mut().enumerate().take(3) {
         for (j, skd) in fresh.iter().enumerate() {
             if i != j {
-                member.process_distribution(ids[j].public(), skd).unwrap();
+                member.process_distribution(ids[j].identity(), skd).unwrap();
                 seen.group(member);
             }
         }
@@ -358,7 +359,7 @@ fn group(seen: &mut Seen, suite: Suite) {
     // drops the oldest.
     for _ in 0..2 {
         let skd = g[0].rotate(&mut rng, &ids[0]).unwrap();
-        g[1].process_distribution(ids[0].public(), &skd).unwrap();
+        g[1].process_distribution(ids[0].identity(), &skd).unwrap();
         let m = g[0].encrypt(&mut rng, b"after rotation").unwrap();
         let _ = g[0].encrypt(&mut rng, b"unread").unwrap();
         let m2 = g[0].encrypt(&mut rng, b"read first").unwrap();

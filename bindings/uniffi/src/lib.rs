@@ -21,8 +21,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sealpost::envelope::EnvelopeType;
-use sealpost::room::Incoming as CoreIncoming;
+use sealpost::EnvelopeType;
+use sealpost::Incoming as CoreIncoming;
 use sealpost::{Envelope, IdentityPublic};
 use zeroize::Zeroize;
 
@@ -503,8 +503,8 @@ pub struct Outgoing {
     pub envelope: Vec<u8>,
 }
 
-impl From<sealpost::room::Outgoing> for Outgoing {
-    fn from(o: sealpost::room::Outgoing) -> Self {
+impl From<sealpost::Outgoing> for Outgoing {
+    fn from(o: sealpost::Outgoing) -> Self {
         Self { recipient: o.recipient.map(|r| r.to_bytes().to_vec()), envelope: o.envelope }
     }
 }
@@ -558,7 +558,7 @@ pub struct RoomAccepted {
 /// A group chat: a sender-key group plus a pairwise session per member.
 #[derive(uniffi::Object)]
 pub struct Room {
-    inner: Mutex<sealpost::room::Room>,
+    inner: Mutex<sealpost::Room>,
 }
 
 #[uniffi::export]
@@ -567,7 +567,7 @@ impl Room {
     #[uniffi::constructor]
     pub fn new(group_id: Vec<u8>, account: Arc<Account>, policy: SessionPolicy) -> Result<Arc<Self>> {
         let account = lock(&account.inner)?;
-        let room = sealpost::room::Room::new(&mut rng(), &group_id, &account, &policy.to_core())?;
+        let room = sealpost::Room::new(&mut rng(), &group_id, &account, &policy.to_core())?;
         Ok(Arc::new(Self { inner: Mutex::new(room) }))
     }
 
@@ -678,7 +678,7 @@ impl Healer {
         let Some(error) = error.to_core() else { return Ok(None) };
         let mut healer = lock(&self.inner)?;
         let account = lock(&account.inner)?;
-        Ok(healer.on_decrypt_failure(&mut rng(), account.identity_keys(), &peer, session_id, &error, now))
+        Ok(healer.on_decrypt_failure(&mut rng(), &account, &peer, session_id, &error, now))
     }
 
     /// Checks a reset request received from `expected_peer` by `account`,
@@ -732,13 +732,13 @@ pub struct HealOutcome {
 /// Whether `bytes` is a session reset request (to hand to [`Healer::accept`]).
 #[uniffi::export]
 pub fn is_session_reset(bytes: Vec<u8>) -> bool {
-    sealpost::heal::is_session_reset(&bytes)
+    sealpost::is_session_reset(&bytes)
 }
 
 /// Whether a decryption error means the two sides' states diverged.
 #[uniffi::export]
 pub fn suggests_divergence(error: ErrorCode) -> bool {
-    error.to_core().is_some_and(|e| sealpost::heal::suggests_divergence(&e))
+    error.to_core().is_some_and(|e| sealpost::suggests_divergence(&e))
 }
 
 #[cfg(test)]

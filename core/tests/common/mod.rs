@@ -3,7 +3,7 @@
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sealpost::envelope::PrekeyMessage;
+use sealpost::PrekeyMessage;
 use sealpost::{Account, Envelope, PrekeyBundle, Session, SessionPolicy};
 
 pub(crate) const T0: u64 = 1_700_000_000;

@@ -21,8 +21,8 @@
 
 use std::collections::HashMap;
 
-use sealpost::room::{Incoming, Room};
 use sealpost::{Account, Envelope, IdentityPublic, SafetyNumber, Session, SessionPolicy};
+use sealpost::{Incoming, Room};
 use sealpost_relay::client::{Client, ClientError, PushEvent};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -119,7 +119,7 @@ impl<W: AsyncWrite + Unpin> Chat<W> {
         self.room.members().find(|m| self.names.get(m.signing_key()) == Some(&handle)).copied()
     }
 
-    async fn send(&self, out: sealpost::room::Outgoing) -> Result<(), ChatError> {
+    async fn send(&self, out: sealpost::Outgoing) -> Result<(), ChatError> {
         let recipients: Vec<[u8; 32]> = match out.recipient {
             Some(r) => vec![*r.signing_key()],
             None => self.room.members().map(|m| *m.signing_key()).collect(),

@@ -48,13 +48,17 @@ use crate::secret::SymmetricKey;
 use crate::suite::Suite;
 
 /// The envelope type byte of an RSA-wrapped message.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const RSA_WRAPPED_TYPE: u8 = 5;
 /// The version byte of an RSA-wrapped message: 2, the signed format bound
 /// to both parties' keys. Version 1 (unsigned, unbound) is refused.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const RSA_MESSAGE_VERSION: u8 = 2;
 /// The OAEP label.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const OAEP_LABEL: &[u8] = crate::context::RSA_WRAP;
 /// The context that starts the bytes the sender PSS-signs.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const PSS_CONTEXT: &[u8] = crate::context::RSA_PSS;
 /// The PSS salt length (the SHA-256 output length).
 const PSS_SALT_LEN: usize = 32;
