@@ -165,7 +165,11 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         _ => return Err(ApiError::not_found("no_such_route", format!("no route {path}"))),
     };
     if !allowed.contains(&method) {
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} {path}")));
+        let mut resp = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} {path}"))
+            .into_response();
+        let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        resp.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_str(&allow).map_err(ApiError::internal)?);
+        return Ok(resp);
     }
 
     let call = read_call(relay, req).await?;
