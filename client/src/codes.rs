@@ -116,6 +116,9 @@ error_codes! {
     CodeExpired = ("code_expired", 410),
     /// The body or the envelope is too large.
     TooLarge = ("too_large", 413),
+    /// A WebSocket version other than 13: the answer names 13 in
+    /// `Sec-WebSocket-Version`.
+    UnsupportedWebsocketVersion = ("unsupported_websocket_version", 426),
     /// Too many requests: wait `Retry-After` seconds.
     RateLimited = ("rate_limited", 429),
     /// Too many wrong verification codes.

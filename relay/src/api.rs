@@ -166,7 +166,11 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         _ => return Err(ApiError::new(ErrorCode::NoSuchRoute, format!("no route {path}"))),
     };
     if !allowed.contains(&method) {
-        return Err(ApiError::new(ErrorCode::MethodNotAllowed, format!("{method} {path}")));
+        let mut resp =
+            crate::error::into_response(&ApiError::new(ErrorCode::MethodNotAllowed, format!("{method} {path}")));
+        let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        resp.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_str(&allow).map_err(crate::error::internal)?);
+        return Ok(resp);
     }
 
     let call = read_call(relay, req).await?;

@@ -76,6 +76,17 @@ pub struct Config {
     /// Most envelope bytes in one pull page or WebSocket batch (always at least
     /// one message).
     pub max_pull_bytes: usize,
+    /// Seconds one WebSocket frame may take to be sent; a client that does not
+    /// read for that long is disconnected.
+    pub ws_send_timeout_secs: u64,
+    /// Most envelope bytes read from the store per WebSocket batch.
+    pub ws_batch_bytes: usize,
+    /// Largest WebSocket message or frame a client may send (acks are small).
+    pub ws_max_message_bytes: usize,
+    /// Open TCP connections allowed in all; beyond, new ones are closed at once.
+    pub max_connections: usize,
+    /// Open TCP connections allowed per peer address (trusted proxies exempt).
+    pub max_connections_per_address: usize,
 }
 
 /// Log output format.
@@ -121,6 +132,11 @@ impl Default for Config {
             http_header_timeout_secs: 10,
             max_nonces: 1_000_000,
             max_nonces_per_account: 1000,
+            ws_send_timeout_secs: 10,
+            ws_batch_bytes: 1024 * 1024,
+            ws_max_message_bytes: 64 * 1024,
+            max_connections: 10_000,
+            max_connections_per_address: 64,
         }
     }
 }
@@ -245,6 +261,26 @@ pub struct Cli {
     /// always holds at least one message, however large [default: 4194304].
     #[arg(long, env = "SEALPOST_MAX_PULL_BYTES", value_name = "BYTES")]
     pub max_pull_bytes: Option<usize>,
+    /// Seconds one WebSocket frame may wait for a client that does not read;
+    /// then the connection is closed [default: 10].
+    #[arg(long, env = "SEALPOST_WS_SEND_TIMEOUT_SECS", value_name = "SECS")]
+    pub ws_send_timeout_secs: Option<u64>,
+    /// Most envelope bytes read from the store for one WebSocket batch (at
+    /// least one message) [default: 1048576].
+    #[arg(long, env = "SEALPOST_WS_BATCH_BYTES", value_name = "BYTES")]
+    pub ws_batch_bytes: Option<usize>,
+    /// Largest WebSocket message (and frame) a client may send; larger ones
+    /// close the connection [default: 65536].
+    #[arg(long, env = "SEALPOST_WS_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    pub ws_max_message_bytes: Option<usize>,
+    /// Open TCP connections allowed in all; more are closed as soon as they
+    /// are accepted [default: 10000].
+    #[arg(long, env = "SEALPOST_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Open TCP connections allowed per peer address (trusted proxies are
+    /// exempt); more are closed as soon as they are accepted [default: 64].
+    #[arg(long, env = "SEALPOST_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub max_connections_per_address: Option<usize>,
 }
 
 /// The TOML file's shape: every key optional, unknown keys refused.
@@ -281,6 +317,11 @@ struct FileConfig {
     http_body_timeout_secs: Option<u64>,
     http_idle_timeout_secs: Option<u64>,
     max_pull_bytes: Option<usize>,
+    ws_send_timeout_secs: Option<u64>,
+    ws_batch_bytes: Option<usize>,
+    ws_max_message_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
 }
 
 impl Config {
@@ -331,6 +372,11 @@ impl Config {
             http_header_timeout_secs: pick!(http_header_timeout_secs),
             max_nonces: pick!(max_nonces),
             max_nonces_per_account: pick!(max_nonces_per_account),
+            ws_send_timeout_secs: pick!(ws_send_timeout_secs),
+            ws_batch_bytes: pick!(ws_batch_bytes),
+            ws_max_message_bytes: pick!(ws_max_message_bytes),
+            max_connections: pick!(max_connections),
+            max_connections_per_address: pick!(max_connections_per_address),
         };
         config.check()?;
         Ok(config)
@@ -371,6 +417,14 @@ impl Config {
         }
         if self.max_nonces_per_account == 0 || self.max_nonces < 2 {
             return Err("max_nonces_per_account must be positive and max_nonces at least 2".into());
+        }
+        if self.ws_send_timeout_secs == 0 || self.ws_batch_bytes == 0 || self.ws_max_message_bytes < 1024 {
+            return Err(
+                "ws_send_timeout_secs and ws_batch_bytes must be positive, ws_max_message_bytes at least 1024".into()
+            );
+        }
+        if self.max_connections == 0 || self.max_connections_per_address == 0 {
+            return Err("max_connections and max_connections_per_address must be positive".into());
         }
         if self.code_max_attempts == 0 || self.code_ttl_secs == 0 || self.purge_interval_secs == 0 {
             return Err("code_max_attempts, code_ttl_secs and purge_interval_secs must be positive".into());

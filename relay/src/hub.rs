@@ -1,8 +1,8 @@
 //! Who is connected for push: a wake-up channel per open WebSocket.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
@@ -15,12 +15,12 @@ type Wakers = Vec<(u64, mpsc::Sender<()>)>;
 #[derive(Default)]
 pub(crate) struct Hub {
     next: AtomicU64,
-    clients: Mutex<HashMap<AccountId, Wakers>>,
+    clients: Arc<Mutex<HashMap<AccountId, Wakers>>>,
 }
 
 /// A registration; dropping it unregisters.
-pub(crate) struct Registration<'a> {
-    hub: &'a Hub,
+pub(crate) struct Registration {
+    clients: Arc<Mutex<HashMap<AccountId, Wakers>>>,
     account: AccountId,
     id: u64,
     /// Wakes when new messages may be waiting.
@@ -29,7 +29,7 @@ pub(crate) struct Registration<'a> {
 
 impl Hub {
     /// Registers a connection of `account`, unless it already has `max`.
-    pub(crate) fn register(&self, account: AccountId, max: usize) -> Option<Registration<'_>> {
+    pub(crate) fn register(&self, account: AccountId, max: usize) -> Option<Registration> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(1);
         let mut c = self.clients.lock().ok()?;
@@ -38,12 +38,7 @@ impl Hub {
             return None;
         }
         list.push((id, tx));
-        Some(Registration { hub: self, account, id, wake: rx })
-    }
-
-    /// How many connections `account` has open.
-    pub(crate) fn connections_of(&self, account: &AccountId) -> usize {
-        self.clients.lock().map(|c| c.get(account).map_or(0, Vec::len)).unwrap_or(0)
+        Some(Registration { clients: Arc::clone(&self.clients), account, id, wake: rx })
     }
 
     /// Wakes every connection of `account` (coalesced: at most one pending).
@@ -61,9 +56,9 @@ impl Hub {
     }
 }
 
-impl Drop for Registration<'_> {
+impl Drop for Registration {
     fn drop(&mut self) {
-        if let Ok(mut c) = self.hub.clients.lock()
+        if let Ok(mut c) = self.clients.lock()
             && let Some(list) = c.get_mut(&self.account)
         {
             list.retain(|(id, _)| *id != self.id);

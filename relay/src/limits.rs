@@ -60,6 +60,72 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     }
 }
 
+/// Open connections, in all and per peer address.
+#[derive(Default)]
+struct Open {
+    total: usize,
+    by_address: HashMap<std::net::IpAddr, usize>,
+}
+
+/// Caps on open connections: `max` in all, `per_address` per peer address.
+pub(crate) struct ConnectionLimiter {
+    max: usize,
+    per_address: usize,
+    open: std::sync::Arc<Mutex<Open>>,
+}
+
+/// One open connection's place; dropping it frees the place.
+pub(crate) struct ConnectionSlot {
+    open: std::sync::Arc<Mutex<Open>>,
+    address: Option<std::net::IpAddr>,
+}
+
+impl ConnectionLimiter {
+    /// A limiter for `max` connections in all and `per_address` per address.
+    pub(crate) fn new(max: usize, per_address: usize) -> Self {
+        Self { max, per_address, open: std::sync::Arc::default() }
+    }
+
+    /// Takes a place for a connection from `address` (not counted per
+    /// address when `exempt`, e.g. a trusted proxy), or `None` when full.
+    pub(crate) fn admit(&self, address: std::net::IpAddr, exempt: bool) -> Option<ConnectionSlot> {
+        let mut open = self.open.lock().ok()?;
+        if open.total >= self.max {
+            return None;
+        }
+        if !exempt {
+            let n = open.by_address.entry(address).or_insert(0);
+            if *n >= self.per_address {
+                return None;
+            }
+            *n = n.saturating_add(1);
+        }
+        open.total = open.total.saturating_add(1);
+        Some(ConnectionSlot { open: std::sync::Arc::clone(&self.open), address: (!exempt).then_some(address) })
+    }
+
+    /// Connections open now.
+    pub(crate) fn open(&self) -> usize {
+        self.open.lock().map(|o| o.total).unwrap_or(0)
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.open.lock() {
+            open.total = open.total.saturating_sub(1);
+            if let Some(a) = self.address
+                && let Some(n) = open.by_address.get_mut(&a)
+            {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    open.by_address.remove(&a);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

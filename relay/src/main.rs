@@ -14,6 +14,12 @@ fn main() -> std::process::ExitCode {
         }
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // tungstenite logs whole frames (ciphertext) at trace and debug level:
+    // never let them into the log, whatever RUST_LOG says.
+    let filter = ["tungstenite=info", "tokio_tungstenite=info"]
+        .into_iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, EnvFilter::add_directive);
     match config.log_format {
         LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init(),
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init(),
@@ -36,6 +42,22 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
+    // Each connection costs a file descriptor: take all the kernel allows.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => {
+            let needed = u64::try_from(config.max_connections).unwrap_or(u64::MAX).saturating_add(64);
+            if n < needed {
+                tracing::warn!(
+                    open_files = n,
+                    max_connections = config.max_connections,
+                    "open-file limit below max_connections"
+                );
+            } else {
+                tracing::info!(open_files = n, "open-file limit");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
         _ => None,

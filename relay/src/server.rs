@@ -77,24 +77,42 @@ pub(crate) async fn serve(
         Duration::from_secs(relay.config.http_idle_timeout_secs),
     );
     let purge = tokio::spawn(purge_loop(Arc::clone(&relay)));
+    let limiter =
+        crate::limits::ConnectionLimiter::new(relay.config.max_connections, relay.config.max_connections_per_address);
+    // Accept failures (e.g. out of file descriptors) and refused connections
+    // are logged at most every ten seconds, with a count.
+    let (mut failed, mut refused) = (LogEvery::new(), LogEvery::new());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    if let Some(n) = failed.tick() {
+                        tracing::warn!(error = %e, failures = n, "accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        let exempt = relay.config.trusted_proxies.contains(&peer.ip());
+        let Some(slot) = limiter.admit(peer.ip(), exempt) else {
+            if let Some(n) = refused.tick() {
+                tracing::warn!(%peer, refused = n, open = limiter.open(), "connection limit reached; closing new connections");
+            }
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let relay = Arc::clone(&relay);
         let activity = Arc::new(Activity::new());
         let seen = Arc::clone(&activity);
-        let service = service_fn(move |req| {
+        // Held by the connection and by a WebSocket it is upgraded to.
+        let slot = Arc::new(slot);
+        let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(Arc::clone(&slot));
             let relay = Arc::clone(&relay);
             let busy = seen.begin();
             async move {
@@ -167,6 +185,29 @@ fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
         .keep_alive_timeout(header)
         .max_concurrent_streams(100);
     builder
+}
+
+/// Rate-limits a repeated log line: `tick` counts an event and says how
+/// many happened since the last line when a line is due.
+struct LogEvery {
+    last: Option<tokio::time::Instant>,
+    count: u64,
+}
+
+impl LogEvery {
+    fn new() -> Self {
+        Self { last: None, count: 0 }
+    }
+
+    fn tick(&mut self) -> Option<u64> {
+        self.count = self.count.saturating_add(1);
+        let now = tokio::time::Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(10)) {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.count))
+    }
 }
 
 /// What a connection is doing, for [`idle_watch`].

@@ -16,13 +16,13 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::api::{Relay, Resp, unix_now};
 use sealpost_client::{Credentials, acked_frame, decode_ack_frame, error_frame};
@@ -66,8 +66,33 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Authenticates and upgrades the connection.
+/// Checks the handshake (RFC 6455: `Upgrade: websocket`, `Connection:
+/// Upgrade`, a key, version 13), authenticates, takes one of the account's
+/// connection places (429 when none is left, before anything is upgraded)
+/// and upgrades the connection.
 pub(crate) async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let not_ws = || ApiError::new(ErrorCode::NotWebsocket, "this route needs a WebSocket upgrade");
+    let headers = req.headers();
+    let has_token = |name, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if !has_token(UPGRADE, "websocket") || !has_token(CONNECTION, "upgrade") {
+        return Err(not_ws());
+    }
+    let key = headers.get(SEC_WEBSOCKET_KEY).ok_or_else(not_ws)?.clone();
+    if headers.get(SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        let mut resp = crate::error::into_response(&ApiError::new(
+            ErrorCode::UnsupportedWebsocketVersion,
+            "only WebSocket version 13 is spoken",
+        ));
+        resp.headers_mut().insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return Ok(resp);
+    }
     let query = req.uri().query().unwrap_or("").to_owned();
     let (header, signed_path) = match req.headers().get(hyper::header::AUTHORIZATION) {
         Some(h) => (
@@ -84,31 +109,23 @@ pub(crate) async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Re
     let now = unix_now();
     creds.verify("GET", &signed_path, b"", now, relay.config.max_clock_skew_secs)?;
     crate::api::admit(&relay, &creds, true, now)?;
-    if relay.hub.connections_of(&creds.account) >= relay.config.ws_max_per_account {
-        return Err(ApiError {
-            retry_after: Some(relay.config.ws_idle_secs),
-            ..ApiError::new(ErrorCode::TooManyConnections, "too many push connections")
-        });
-    }
-
-    let key = req
-        .headers()
-        .get(SEC_WEBSOCKET_KEY)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotWebsocket, "this route needs a WebSocket upgrade"))?
-        .clone();
-    let is_upgrade =
-        req.headers().get(UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !is_upgrade {
-        return Err(ApiError::new(ErrorCode::NotWebsocket, "this route needs a WebSocket upgrade"));
-    }
-    let accept = derive_accept_key(key.as_bytes());
     let account = creds.account;
+    // Registered before answering, so that concurrent upgrades cannot all
+    // pass the count and be closed after 101.
+    let registration = relay.hub.register(account, relay.config.ws_max_per_account).ok_or_else(|| ApiError {
+        retry_after: Some(relay.config.ws_idle_secs),
+        ..ApiError::new(ErrorCode::TooManyConnections, "too many push connections")
+    })?;
+    let accept = derive_accept_key(key.as_bytes());
+    let slot = req.extensions_mut().remove::<Arc<crate::limits::ConnectionSlot>>();
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-                if let Err(e) = session(relay, account, ws).await {
+                let config = Some(ws_config(&relay.config));
+                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, config).await;
+                if let Err(e) = session(relay, account, registration, ws).await {
                     tracing::debug!(error = %e, "websocket closed");
                 }
             }
@@ -124,15 +141,43 @@ pub(crate) async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Re
     Ok(resp)
 }
 
-async fn session<S>(relay: Arc<Relay>, account: AccountId, ws: WebSocketStream<S>) -> Result<(), String>
+/// Small buffers and inbound limits: clients only send acks, so a
+/// connection needs little memory; the write buffer holds at most about
+/// one pushed frame (sends wait for the socket instead of piling up).
+fn ws_config(config: &crate::config::Config) -> WebSocketConfig {
+    let largest_frame = config.max_envelope_bytes.div_ceil(3).saturating_mul(4).saturating_add(1024);
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(largest_frame.saturating_mul(2))
+        .max_message_size(Some(config.ws_max_message_bytes))
+        .max_frame_size(Some(config.ws_max_message_bytes))
+}
+
+/// Sends one frame, giving up (and so closing the connection) when the
+/// client does not read it within `limit`.
+async fn send<T>(tx: &mut T, message: Message, limit: Duration) -> Result<(), String>
+where
+    T: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    match tokio::time::timeout(limit, tx.send(message)).await {
+        Ok(sent) => sent.map_err(|e| e.to_string()),
+        Err(_) => Err("send timed out: the client does not read".into()),
+    }
+}
+
+async fn session<S>(
+    relay: Arc<Relay>,
+    account: AccountId,
+    mut registration: crate::hub::Registration,
+    ws: WebSocketStream<S>,
+) -> Result<(), String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let (mut tx, mut rx) = ws.split();
-    let Some(mut registration) = relay.hub.register(account, relay.config.ws_max_per_account) else {
-        let _ = tx.send(Message::Close(None)).await;
-        return Ok(());
-    };
+    let limit = Duration::from_secs(relay.config.ws_send_timeout_secs);
+    let batch_bytes = relay.config.ws_batch_bytes.min(relay.config.max_pull_bytes);
     let mut cursor = 0i64;
     let mut poll = tokio::time::interval(POLL);
     let idle = Duration::from_secs(relay.config.ws_idle_secs);
@@ -143,11 +188,7 @@ where
         // Push everything new since the cursor.
         loop {
             let after = cursor;
-            let batch = relay
-                .store
-                .pull(account, after, BATCH, relay.config.max_pull_bytes)
-                .await
-                .map_err(|e| e.to_string())?;
+            let batch = relay.store.pull(account, after, BATCH, batch_bytes).await.map_err(|e| e.to_string())?;
             if batch.is_empty() {
                 break;
             }
@@ -157,7 +198,7 @@ where
                 sealpost_client::write_message(&mut frame, &m, true);
                 drop(m.envelope);
                 let text = String::from_utf8(frame).map_err(|e| e.to_string())?;
-                tx.send(Message::text(text)).await.map_err(|e| e.to_string())?;
+                send(&mut tx, Message::text(text), limit).await?;
                 cursor = cursor.max(m.id);
             }
         }
@@ -168,10 +209,10 @@ where
             _ = poll.tick() => {}
             _ = ping.tick() => {
                 if last_heard.elapsed() >= idle {
-                    let _ = tx.send(Message::Close(None)).await;
+                    let _ = send(&mut tx, Message::Close(None), limit).await;
                     return Ok(());
                 }
-                tx.send(Message::Ping(Bytes::new())).await.map_err(|e| e.to_string())?;
+                send(&mut tx, Message::Ping(Bytes::new()), limit).await?;
             }
             frame = rx.next() => {
                 let Some(frame) = frame else { return Ok(()) };
@@ -185,9 +226,9 @@ where
                             },
                             Err(e) => error_frame(&e),
                         };
-                        tx.send(Message::text(reply)).await.map_err(|e| e.to_string())?;
+                        send(&mut tx, Message::text(reply), limit).await?;
                     }
-                    Message::Ping(p) => tx.send(Message::Pong(p)).await.map_err(|e| e.to_string())?,
+                    Message::Ping(p) => send(&mut tx, Message::Pong(p), limit).await?,
                     Message::Close(_) => return Ok(()),
                     _ => {}
                 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{start_with, user};
+use common::{start, start_with, user};
 use hyper::Method;
 use sealpost_client::{Method as ApiMethod, Request};
 use sealpost_relay::client::Client;
@@ -246,4 +246,198 @@ async fn pull_pages_are_capped_by_bytes() {
     }
     assert_eq!(sizes, vec![vec![4000, 4000], vec![4000, 4000], vec![4000], vec![12_000]]);
     assert_eq!(page["next_after"], serde_json::json!(bob.client.pull(0, 2).await.unwrap()[1].id));
+}
+
+/// Opens a TCP connection and sends a WebSocket upgrade for `account`
+/// with the given `Connection` header and version; returns the stream.
+async fn raw_upgrade(
+    addr: std::net::SocketAddr,
+    account: &sealpost::Account,
+    connection: &str,
+    version: &str,
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nonce = (t ^ (u128::from(n) << 96)).to_le_bytes();
+    let auth = Request::custom(ApiMethod::Get, "/v1/ws", vec![]).authorize(&account.relay_signer(), unix_now(), &nonce);
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /v1/ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: {connection}\r\n\
+         sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: {version}\r\nauthorization: {auth}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    s
+}
+
+/// Reads a response head (up to the blank line) and, for a non-101
+/// answer, what follows of the body within a short time.
+async fn read_head(s: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut byte)).await.unwrap().unwrap();
+        assert_eq!(n, 1, "closed before the head ended: {}", String::from_utf8_lossy(&got));
+        got.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&got).into_owned();
+    if !head.starts_with("HTTP/1.1 101") {
+        let mut body = [0u8; 512];
+        if let Ok(Ok(n)) = tokio::time::timeout(std::time::Duration::from_secs(1), s.read(&mut body)).await {
+            return head + &String::from_utf8_lossy(&body[..n]);
+        }
+    }
+    head
+}
+
+/// Defect 4: a client that opens a push connection and never reads is
+/// disconnected once a send has waited `ws_send_timeout_secs`, instead of
+/// pinning the push loop (and its batch) forever.
+#[tokio::test]
+async fn a_push_client_that_never_reads_is_disconnected() {
+    use std::time::Duration;
+    let relay = start_with(|c| c.ws_send_timeout_secs = 1).await;
+    let running = relay.running.as_ref().unwrap();
+    let alice = user(&relay, 0).await;
+    let bob = user(&relay, 0).await;
+    let mut s = raw_upgrade(running.addr, &bob.account, "Upgrade", "13").await;
+    assert!(read_head(&mut s).await.starts_with("HTTP/1.1 101"));
+    assert_eq!(running.push_connections(), 1);
+    // About 10 MB of pushes, far more than the socket buffers hold.
+    for i in 0..40u8 {
+        alice.client.deposit(&[bob.client.account()], &vec![i; 250 * 1024]).await.unwrap();
+    }
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    while running.push_connections() > 0 && tokio::time::Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(running.push_connections(), 0, "the stalled reader was dropped");
+    // The socket is closed: reading drains what was sent, then ends.
+    let (closed, _) = closed_within(&mut s, Duration::from_secs(5)).await;
+    assert!(closed);
+    // Nothing was lost: the messages still wait for Bob.
+    let (mut after, mut waiting) = (0, 0);
+    loop {
+        let page = bob.client.pull(after, 1000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        waiting += page.len();
+    }
+    assert_eq!(waiting, 40);
+}
+
+/// Defect 10: the upgrade needs `Connection: Upgrade` and version 13, and
+/// the per-account cap answers 429 before 101 even for upgrades sent all
+/// at once.
+#[tokio::test]
+async fn websocket_handshake_is_strict_and_the_cap_answers_429_before_101() {
+    let relay = start_with(|c| c.ws_max_per_account = 1).await;
+    let addr = relay.running.as_ref().unwrap().addr;
+    let bob = user(&relay, 0).await;
+    let id = &bob.account;
+
+    let mut s = raw_upgrade(addr, id, "keep-alive", "13").await;
+    let head = read_head(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    assert!(head.contains(r#"{"error":{"code":"not_websocket""#), "{head}");
+
+    let mut s = raw_upgrade(addr, id, "keep-alive, Upgrade", "8").await;
+    let head = read_head(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 426"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("sec-websocket-version: 13\r\n"), "{head}");
+    assert!(head.contains(r#""code":"unsupported_websocket_version""#), "{head}");
+
+    // Five upgrades written before any answer is read: exactly one 101.
+    let mut socks = Vec::new();
+    for _ in 0..5 {
+        socks.push(raw_upgrade(addr, id, "Upgrade", "13").await);
+    }
+    let mut heads = Vec::new();
+    for s in &mut socks {
+        heads.push(read_head(s).await);
+    }
+    let ok = heads.iter().filter(|h| h.starts_with("HTTP/1.1 101")).count();
+    assert_eq!(ok, 1, "{heads:?}");
+    for h in heads.iter().filter(|h| !h.starts_with("HTTP/1.1 101")) {
+        assert!(h.starts_with("HTTP/1.1 429"), "{h}");
+        assert!(h.to_ascii_lowercase().contains("retry-after: 90\r\n"), "{h}");
+        assert!(h.contains(r#""code":"too_many_connections""#), "{h}");
+    }
+}
+
+/// Defect 7: inbound WebSocket messages are limited to
+/// `ws_max_message_bytes` (acks are small); a larger one closes the
+/// connection instead of being buffered and parsed.
+#[tokio::test]
+async fn oversized_websocket_messages_close_the_connection() {
+    use sealpost_relay::client::PushEvent;
+    let relay = start().await;
+    let bob = user(&relay, 0).await;
+    let mut push = bob.client.connect_push().await.unwrap();
+    // The largest legitimate frame, an ack of 1000 ids, still fits.
+    let ids: Vec<i64> = (i64::MAX - 1000..i64::MAX).collect();
+    push.ack(&ids).await.unwrap();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), push.next()).await.unwrap();
+    assert_eq!(next.unwrap().unwrap(), PushEvent::Acked(0));
+    push.send_text("x".repeat(100 * 1024)).await.unwrap();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), push.next()).await.unwrap();
+    assert!(!matches!(next, Some(Ok(_))), "{next:?}");
+}
+
+/// Defect 6: connections are capped per peer address and in all; an
+/// over-cap connection is closed at once, the others keep being served,
+/// and a freed place can be taken again.
+#[tokio::test]
+async fn connections_are_capped_per_address_and_in_all() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn served(s: &mut tokio::net::TcpStream) -> bool {
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 512];
+        matches!(tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await,
+            Ok(Ok(n)) if buf[..n].starts_with(b"HTTP/1.1 200"))
+    }
+    for (per_address, total) in [(3, 1000), (1000, 3)] {
+        let relay = start_with(|c| {
+            c.max_connections_per_address = per_address;
+            c.max_connections = total;
+        })
+        .await;
+        let addr = relay.running.as_ref().unwrap().addr;
+        let mut open = Vec::new();
+        for _ in 0..3 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            assert!(served(&mut s).await);
+            open.push(s);
+        }
+        let mut over = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (closed, sent) = closed_within(&mut over, Duration::from_secs(2)).await;
+        assert!(closed && sent.is_empty(), "the fourth connection is closed unanswered: {sent}");
+        for s in &mut open {
+            assert!(served(s).await, "the others are still served");
+        }
+        drop(open.pop());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut again = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert!(served(&mut again).await, "a freed place is taken again");
+    }
+}
+
+/// Defect 10: 405 names the allowed methods in `Allow`.
+#[tokio::test]
+async fn method_not_allowed_names_the_allowed_methods() {
+    let relay = start().await;
+    let alice = user(&relay, 0).await;
+    for (method, path, allow) in [
+        (Method::DELETE, "/v1/messages", "GET, POST"),
+        (Method::GET, "/v1/keys/one-time", "POST"),
+        (Method::POST, "/healthz", "GET"),
+    ] {
+        let r = alice.client.raw(method, path, &[], vec![], true).await.unwrap();
+        assert_eq!(r.status, 405, "{path}");
+        assert_eq!(r.headers.get("allow").unwrap(), allow, "{path}");
+        assert_eq!(r.json()["error"]["code"], "method_not_allowed", "{path}");
+    }
 }

@@ -280,3 +280,83 @@ async fn tls_serves_http1_and_http2() {
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     assert!(connector.connect(name, tcp).await.is_err());
 }
+
+fn proc_status(pid: u32, file: &str, key: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap();
+    text.lines().find(|l| l.starts_with(key)).unwrap().to_owned()
+}
+
+/// Issue 12 items 6, 7, 10: the relay raises its open-file limit to the
+/// hard limit; idle push connections cost little memory (measured and
+/// printed); and even at trace level the log holds no WebSocket frames.
+#[tokio::test]
+async fn fd_limit_raised_push_connections_are_small_and_frames_stay_out_of_logs() {
+    use sealpost_relay::client::PushEvent;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let log = dir.path().join("relay.log");
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "ulimit -Sn 256; exec \"$0\" \"$@\"", BIN, "--listen", &addr.to_string(), "--data-dir", &data])
+        .env("RUST_LOG", "trace")
+        .env("SEALPOST_RATE_IP_BURST", "100000")
+        .env("SEALPOST_RATE_ACCOUNT_BURST", "100000")
+        .env("SEALPOST_WS_MAX_PER_ACCOUNT", "1000")
+        .env("SEALPOST_MAX_CONNECTIONS_PER_ADDRESS", "1000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let proc = Proc(cmd.spawn().unwrap());
+    let pid = proc.0.id();
+    wait_healthy(addr).await;
+
+    let limits = proc_status(pid, "limits", "Max open files");
+    let nums: Vec<&str> = limits.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(nums[0], nums[1], "soft limit raised to the hard limit: {limits}");
+    assert_ne!(nums[0], "256", "{limits}");
+
+    let base = format!("http://{addr}");
+    let mut rng = sealpost::os_rng();
+    let alice = Account::new(&mut rng, common::NOW);
+    let bob = Account::new(&mut rng, common::NOW);
+    let ca = Client::new(&base, alice.relay_signer()).unwrap();
+    let cb = Client::new(&base, bob.relay_signer()).unwrap();
+    ca.publish_bundle(&alice.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
+    cb.publish_bundle(&bob.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
+    let mut push = cb.connect_push().await.unwrap();
+    let secret = b"ciphertext-that-must-not-be-logged-0123456789".repeat(4);
+    ca.deposit(&[cb.account()], &secret).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), push.next()).await.unwrap().unwrap().unwrap();
+    let PushEvent::Message(m) = got else { panic!("{got:?}") };
+    assert_eq!(m.envelope, secret);
+    push.ack(&[m.id]).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), push.next()).await.unwrap();
+
+    // Memory per idle push connection.
+    let rss = || {
+        let l = proc_status(pid, "status", "VmRSS:");
+        l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    let mut conns = Vec::new();
+    for _ in 0..20 {
+        conns.push(cb.connect_push().await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss();
+    const N: u64 = 300;
+    for _ in 0..N {
+        conns.push(cb.connect_push().await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let per_conn_kib = rss().saturating_sub(before) as f64 / N as f64;
+    eprintln!("relay memory per idle push connection: {per_conn_kib:.1} KiB (VmRSS over {N} connections)");
+    assert!(per_conn_kib < 48.0, "{per_conn_kib} KiB per idle connection");
+    drop(conns);
+    drop(proc);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&secret);
+    assert!(!text.contains(&b64[..40]), "the envelope's base64 is in the log");
+    assert!(!text.contains("ciphertext-that-must-not"), "the envelope is in the log");
+}
