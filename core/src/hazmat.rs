@@ -131,6 +131,14 @@ pub fn seal_pickle<R: rand_core::CryptoRng + ?Sized>(
     crate::pickle::seal(rng, kind, key, &[], plaintext)
 }
 
+/// The message secret (32 bytes, from the chain), then the encryption key
+/// (32) and the nonce of the last message `session` sent (`None` before its first message, and after a restore). Lets tests
+/// show that no key and nonce pair is ever used twice, even by a sender
+/// rolled back to an old pickle. Wiped on drop.
+pub fn last_sent_keys(session: &crate::Session) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    session.last_sent_keys.clone()
+}
+
 /// Every 32-byte secret `session` holds right now (roots, chain keys,
 /// own ratchet secrets, kept message keys), for tests that look for
 /// them where they must not be (freed memory). Wiped on drop.

@@ -658,6 +658,8 @@ impl Session {
             skipped,
             last_activity,
             restored: true,
+            #[cfg(feature = "hazmat")]
+            last_sent_keys: None,
         })
     }
 

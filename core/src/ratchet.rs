@@ -212,6 +212,11 @@ pub struct Session {
     /// Set when restored from a pickle: the next message starts a new
     /// sending epoch (see [`Session::from_pickle`]).
     pub(crate) restored: bool,
+    /// The message secret, encryption key and nonce of the last message sent (feature
+    /// `hazmat` only, for tests that show no pair is used twice). Wiped on
+    /// drop; never pickled.
+    #[cfg(feature = "hazmat")]
+    pub(crate) last_sent_keys: Option<Zeroizing<Vec<u8>>>,
 }
 
 /// Parameters to build a fresh session from a completed session start.
@@ -353,6 +358,8 @@ impl Session {
             skipped: VecDeque::new(),
             last_activity: p.now,
             restored: false,
+            #[cfg(feature = "hazmat")]
+            last_sent_keys: None,
         }
     }
 
@@ -532,7 +539,13 @@ impl Session {
         out.extend_from_slice(&[0; 4]);
         let start = out.len();
         self.policy.padding.pad_into(plaintext, &mut out);
-        SuiteKeys::derive(self.suite, &secret, &salt)?.seal_in_place(&aad, &mut out, start)?;
+        let keys = SuiteKeys::derive(self.suite, &secret, &salt)?;
+        keys.seal_in_place(&aad, &mut out, start)?;
+        #[cfg(feature = "hazmat")]
+        {
+            self.last_sent_keys =
+                Some(Zeroizing::new([secret.as_bytes(), &keys.enc_key()[..], keys.nonce()].concat()));
+        }
         let ct_len = u32::try_from(out.len().saturating_sub(start)).map_err(|_| Error::TooLarge)?;
         out.get_mut(len_at..start).ok_or(Error::TooLarge)?.copy_from_slice(&ct_len.to_be_bytes());
         let bytes = out;

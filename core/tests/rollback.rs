@@ -3,7 +3,9 @@
 //! side, backup point and restore point of a scripted conversation this
 //! checks that
 //!
-//! * no message key / nonce pair is ever used twice: every message carries
+//! * no message secret and no message key / nonce pair is ever used twice:
+//!   the test reads the secret, key and nonce each sender really used
+//!   (`hazmat::last_sent_keys`) and refuses any repeat. Besides, every message carries
 //!   the same plaintext, so two envelopes sealed under the same key and nonce
 //!   would have the same ciphertext body (the tag aside). A rolled-back
 //!   sender sends again at epoch and counter positions it already used; a
@@ -86,6 +88,10 @@ struct Outcome {
     refused: usize,
     /// Session resets.
     renewals: usize,
+    /// Every `enc_key || nonce` a sender sealed a message with.
+    used_keys: std::collections::HashSet<Vec<u8>>,
+    /// Every message secret a sender derived from its chain.
+    used_secrets: std::collections::HashSet<Vec<u8>>,
 }
 
 /// Sends one message from `people[from]` to the other; on an error that
@@ -100,6 +106,11 @@ fn deliver(
 ) -> bool {
     let to = 1 - from;
     let envelope = people[from].session.encrypt(rng, now, TEXT).unwrap();
+    // The key and nonce the sender really used: never the same pair twice.
+    let used = sealpost::hazmat::last_sent_keys(&people[from].session).expect("keys of the message just sent");
+    let (secret, key_and_nonce) = used.split_at(32);
+    assert!(out.used_secrets.insert(secret.to_vec()), "a chain's message secret was used twice");
+    assert!(out.used_keys.insert(key_and_nonce.to_vec()), "a message key and nonce pair was used twice");
     let (epoch, counter, body) = record(ledger, &envelope);
     let earlier = out.positions.entry((from, out.renewals, epoch, counter)).or_default();
     if !earlier.is_empty() {
