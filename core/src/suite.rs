@@ -370,7 +370,7 @@ impl SuiteKeys {
         let mut out = Vec::with_capacity(padded_len.saturating_add(CBC_TAG_LEN));
         out.extend_from_slice(plaintext);
         out.resize(padded_len, u8::try_from(pad).map_err(|_| Error::TooLarge)?);
-        crate::twofish::Twofish256::new(&self.enc_key).cbc_encrypt(&self.iv()?, &mut out);
+        crate::twofish::cbc_encrypt(&self.enc_key, &self.iv()?, &mut out);
         let tag = self.cbc_mac(aad, &out)?.finalize().into_bytes();
         out.extend_from_slice(&tag);
         Ok(out)
@@ -385,7 +385,7 @@ impl SuiteKeys {
             return Err(Error::AuthenticationFailed);
         }
         let mut buf = body.to_vec();
-        crate::twofish::Twofish256::new(&self.enc_key).cbc_decrypt(&self.iv()?, &mut buf);
+        crate::twofish::cbc_decrypt(&self.enc_key, &self.iv()?, &mut buf);
         let pad = buf.last().copied().map(usize::from).unwrap_or(0);
         let ok = (1..=BLOCK).contains(&pad)
             && buf.len() >= pad

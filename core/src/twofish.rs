@@ -1,10 +1,12 @@
-//! Twofish-256 with full keying: the one primitive Sealpost implements
+//! Twofish-256 with full or zero keying: the one primitive Sealpost implements
 //! itself (issue 6), because the `twofish` crate recomputes its
 //! key-dependent tables for every block (about 1.3 MB/s here).
 //!
-//! At key setup the four key-dependent S-boxes are combined with the MDS
-//! matrix into four 256-entry tables, so the round function `g` is four
-//! table look-ups. The construction follows the Twofish paper (Schneier et
+//! With full keying the four key-dependent S-boxes are combined with the
+//! MDS matrix into four 256-entry tables at key setup, so the round function
+//! `g` is four table look-ups; with zero keying (short messages, where every
+//! single-use key would otherwise pay for the tables) `g` runs the q chain
+//! every time. The MDS multiplication is a constant table in both. The construction follows the Twofish paper (Schneier et
 //! al., 1998): the q0/q1 permutations from their 4-bit tables, the RS code
 //! for the S-box key words, the h function, the 40 subkeys, 16 Feistel
 //! rounds with input and output whitening.
@@ -16,7 +18,8 @@
 //! **Side channels:** the key schedule has no secret-dependent branches
 //! (mask arithmetic in GF(2^8), fixed loop counts) and its key words are
 //! wiped on drop. Like every table-driven block cipher, though, look-ups
-//! indexed by key- and data-dependent bytes (q0/q1 at key setup, the four
+//! indexed by key- and data-dependent bytes (q0/q1 and the MDS tables at key
+//! setup, and in every round under zero keying; the four
 //! g tables in every round) can leak through cache timing. This is why the
 //! Twofish suite is off by default; see docs/SECURITY.md, section 5.
 
@@ -72,6 +75,50 @@ const fn q_table(t: &[[u8; 16]; 4]) -> [u8; 256] {
 const Q0: [u8; 256] = q_table(&Q0_T);
 const Q1: [u8; 256] = q_table(&Q1_T);
 
+/// MDS matrix, field polynomial x^8 + x^6 + x^5 + x^3 + 1.
+const MDS: [[u8; 4]; 4] =
+    [[0x01, 0xEF, 0x5B, 0x5B], [0x5B, 0xEF, 0xEF, 0x01], [0xEF, 0x5B, 0x01, 0xEF], [0xEF, 0x01, 0xEF, 0x5B]];
+const MDS_POLY: u8 = 0x69;
+
+/// GF(2^8) multiplication for the constant tables below (public inputs
+/// only, evaluated at compile time); the key schedule uses `gf_mul`.
+const fn gf_mul_const(a: u8, b: u8, poly: u8) -> u8 {
+    let (mut a, mut b, mut r) = (a, b, 0u8);
+    while b != 0 {
+        if b & 1 != 0 {
+            r ^= a;
+        }
+        let carry = a & 0x80 != 0;
+        a <<= 1;
+        if carry {
+            a ^= poly;
+        }
+        b >>= 1;
+    }
+    r
+}
+
+/// `MDS_T[j][y]` is the MDS column `j` times the byte `y`, as a word: the
+/// multiplication by the MDS matrix as four table look-ups instead of
+/// sixteen field multiplications.
+const MDS_T: [[u32; 256]; 4] = {
+    let mut t = [[0u32; 256]; 4];
+    let mut j = 0;
+    while j < 4 {
+        let mut y = 0;
+        while y < 256 {
+            let mut i = 0;
+            while i < 4 {
+                t[j][y] |= (gf_mul_const(MDS[i][j], y as u8, MDS_POLY) as u32) << (8 * i);
+                i += 1;
+            }
+            y += 1;
+        }
+        j += 1;
+    }
+    t
+};
+
 // --- key schedule: begin ---
 // Everything from here to the matching end marker touches key bytes. It is
 // branch-free: loops have fixed trip counts, conditional steps are mask
@@ -93,11 +140,6 @@ fn gf_mul(a: u8, b: u8, poly: u8) -> u8 {
     r
 }
 
-/// MDS matrix, field polynomial x^8 + x^6 + x^5 + x^3 + 1.
-const MDS: [[u8; 4]; 4] =
-    [[0x01, 0xEF, 0x5B, 0x5B], [0x5B, 0xEF, 0xEF, 0x01], [0xEF, 0x5B, 0x01, 0xEF], [0xEF, 0x01, 0xEF, 0x5B]];
-const MDS_POLY: u8 = 0x69;
-
 /// Reed-Solomon matrix, field polynomial x^8 + x^6 + x^3 + x^2 + 1.
 const RS: [[u8; 8]; 4] = [
     [0x01, 0xA4, 0x55, 0x87, 0x5A, 0x58, 0xDB, 0x9E],
@@ -107,13 +149,10 @@ const RS: [[u8; 8]; 4] = [
 ];
 const RS_POLY: u8 = 0x4D;
 
-/// The MDS column `j` times the byte `y`, as a word.
+/// The MDS column `j` times the byte `y`, as a word (a look-up indexed by
+/// a key-dependent byte, like q0/q1).
 fn mds_column(j: usize, y: u8) -> u32 {
-    let mut z = 0u32;
-    for (i, row) in MDS.iter().enumerate() {
-        z |= u32::from(gf_mul(row[j], y, MDS_POLY)) << (8 * i);
-    }
-    z
+    MDS_T[j][usize::from(y)]
 }
 
 /// q0 and q1, indexed by the stage tables below (0 = q0, 1 = q1).
@@ -174,28 +213,68 @@ impl KeyWords {
     }
 }
 
-/// A Twofish-256 key schedule: 40 subkeys and the four key-dependent
-/// g-function tables. Wiped on drop.
+/// How the key-dependent function `g` is evaluated: the Twofish paper's
+/// keying options (section 7.3). Both compute the same cipher; they trade
+/// key-setup time against time per block.
+pub(crate) trait Keying: ZeroizeOnDrop {
+    /// g(X) = h(X, S).
+    fn g(&self, x: u32) -> u32;
+}
+
+/// Full keying: the four key-dependent S-boxes, merged with the MDS matrix
+/// into four 256-entry word tables at key setup, so `g` is four look-ups.
+/// About 1024 evaluations of the q chain up front; for long messages.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub(crate) struct Twofish256 {
-    k: [u32; 40],
+pub(crate) struct FullKeying {
     s: [[u32; 256]; 4],
 }
 
-impl Twofish256 {
-    /// Runs the key schedule. The subkeys and tables are written in place
-    /// into the returned value; the key words are wiped when `words` drops.
+/// Zero keying: only the four S-box key words are kept and `g` runs the
+/// whole q chain and MDS multiplication on every call. No table setup; for
+/// short messages, where a block costs far less than 1024 chains.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct ZeroKeying {
+    s: [[u8; 4]; 4],
+}
+
+/// A Twofish-256 key schedule: the 40 subkeys and the key-dependent `g`
+/// (full keying unless stated otherwise). Wiped on drop.
+#[derive(Clone)]
+pub(crate) struct Twofish256<G: Keying = FullKeying> {
+    k: [u32; 40],
+    g: G,
+}
+
+impl<G: Keying> Drop for Twofish256<G> {
+    fn drop(&mut self) {
+        self.k.zeroize();
+        // `g` wipes itself when it drops (a `ZeroizeOnDrop` type).
+    }
+}
+
+impl<G: Keying> ZeroizeOnDrop for Twofish256<G> {}
+
+/// The 40 subkeys, from the even and odd key words.
+fn subkeys(words: &KeyWords) -> [u32; 40] {
+    let mut k = [0u32; 40];
+    let rho = 0x0101_0101u32;
+    for i in 0..20u32 {
+        let a = h(2 * i * rho, &words.me);
+        let b = h((2 * i + 1) * rho, &words.mo).rotate_left(8);
+        k[2 * i as usize] = a.wrapping_add(b);
+        k[2 * i as usize + 1] = a.wrapping_add(b.wrapping_mul(2)).rotate_left(9);
+    }
+    k
+}
+
+impl Twofish256<FullKeying> {
+    /// Runs the key schedule with full keying. The subkeys and tables are
+    /// written in place into the returned value; the key words are wiped
+    /// when `words` drops.
     pub(crate) fn new(key: &[u8; 32]) -> Self {
         let words = KeyWords::new(key);
-        let mut out = Self { k: [0; 40], s: [[0; 256]; 4] };
-        let rho = 0x0101_0101u32;
-        for i in 0..20u32 {
-            let a = h(2 * i * rho, &words.me);
-            let b = h((2 * i + 1) * rho, &words.mo).rotate_left(8);
-            out.k[2 * i as usize] = a.wrapping_add(b);
-            out.k[2 * i as usize + 1] = a.wrapping_add(b.wrapping_mul(2)).rotate_left(9);
-        }
-        for (j, table) in out.s.iter_mut().enumerate() {
+        let mut out = Self { k: subkeys(&words), g: FullKeying { s: [[0; 256]; 4] } };
+        for (j, table) in out.g.s.iter_mut().enumerate() {
             for (x, entry) in table.iter_mut().enumerate() {
                 *entry = mds_column(j, h_byte(j, x as u8, &words.s));
             }
@@ -203,9 +282,25 @@ impl Twofish256 {
         out
     }
 }
+
+impl Twofish256<ZeroKeying> {
+    /// Runs the key schedule with zero keying: the subkeys and the S-box
+    /// key words only.
+    pub(crate) fn new_zero_keyed(key: &[u8; 32]) -> Self {
+        let words = KeyWords::new(key);
+        Self { k: subkeys(&words), g: ZeroKeying { s: words.s } }
+    }
+}
+
+impl Keying for ZeroKeying {
+    #[inline(always)]
+    fn g(&self, x: u32) -> u32 {
+        h(x, &self.s)
+    }
+}
 // --- key schedule: end ---
 
-impl Twofish256 {
+impl Keying for FullKeying {
     #[inline(always)]
     fn g(&self, x: u32) -> u32 {
         let b = x.to_le_bytes();
@@ -213,6 +308,13 @@ impl Twofish256 {
             ^ self.s[1][usize::from(b[1])]
             ^ self.s[2][usize::from(b[2])]
             ^ self.s[3][usize::from(b[3])]
+    }
+}
+
+impl<G: Keying> Twofish256<G> {
+    #[inline(always)]
+    fn g(&self, x: u32) -> u32 {
+        self.g.g(x)
     }
 
     /// Encrypts one 16-byte block in place.
@@ -256,9 +358,7 @@ impl Twofish256 {
             block[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
         }
     }
-}
 
-impl Twofish256 {
     /// CBC-encrypts `data` (a whole number of blocks) in place.
     pub(crate) fn cbc_encrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
         let mut prev = *iv;
@@ -286,6 +386,47 @@ impl Twofish256 {
             }
             prev = ct;
         }
+    }
+}
+
+/// Messages of at most this many bytes are processed with zero keying,
+/// longer ones with full keying. The length is public (it is the
+/// ciphertext's), so the choice leaks nothing, and both give the same bytes.
+/// Set from the `suite/Twofish` criterion benchmarks (this machine, loaded):
+/// a zero-keyed block costs about 0.3 us against 0.09 us fully keyed, and
+/// building the four tables about 2 us, so the two break even near ten
+/// blocks.
+pub(crate) const ZERO_KEYING_MAX_LEN: usize = 160;
+
+/// The keying a message of `len` bytes gets.
+pub(crate) fn keying_for(len: usize) -> KeyingChoice {
+    if len <= ZERO_KEYING_MAX_LEN { KeyingChoice::Zero } else { KeyingChoice::Full }
+}
+
+/// Which of the paper's keying options a message uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyingChoice {
+    /// [`ZeroKeying`].
+    Zero,
+    /// [`FullKeying`].
+    Full,
+}
+
+/// CBC-encrypts `data` (a whole number of blocks) in place under a fresh
+/// key schedule for `key`, choosing the keying by the length.
+pub(crate) fn cbc_encrypt(key: &[u8; 32], iv: &[u8; 16], data: &mut [u8]) {
+    match keying_for(data.len()) {
+        KeyingChoice::Zero => Twofish256::new_zero_keyed(key).cbc_encrypt(iv, data),
+        KeyingChoice::Full => Twofish256::new(key).cbc_encrypt(iv, data),
+    }
+}
+
+/// CBC-decrypts `data` (a whole number of blocks) in place under a fresh
+/// key schedule for `key`, choosing the keying by the length.
+pub(crate) fn cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], data: &mut [u8]) {
+    match keying_for(data.len()) {
+        KeyingChoice::Zero => Twofish256::new_zero_keyed(key).cbc_decrypt(iv, data),
+        KeyingChoice::Full => Twofish256::new(key).cbc_decrypt(iv, data),
     }
 }
 
@@ -372,6 +513,48 @@ mod tests {
     }
 
     #[test]
+    fn mds_tables_equal_the_branch_free_field_products() {
+        for j in 0..4 {
+            for y in 0..=255u8 {
+                let mut z = 0u32;
+                for (i, row) in MDS.iter().enumerate() {
+                    z |= u32::from(gf_mul(row[j], y, MDS_POLY)) << (8 * i);
+                }
+                assert_eq!(mds_column(j, y), z, "column {j}, byte {y:#04x}");
+            }
+        }
+        // The paper's MDS matrix times (1, 0, 0, 0) is its first column.
+        assert_eq!(MDS_T[0][1], 0xEFEF_5B01);
+    }
+
+    #[test]
+    fn keying_is_chosen_by_length_only() {
+        assert_eq!(keying_for(16), KeyingChoice::Zero);
+        assert_eq!(keying_for(ZERO_KEYING_MAX_LEN), KeyingChoice::Zero);
+        assert_eq!(keying_for(ZERO_KEYING_MAX_LEN + 16), KeyingChoice::Full);
+        assert_eq!(keying_for(16 * 1024), KeyingChoice::Full);
+    }
+
+    #[test]
+    fn both_keyings_give_the_same_cbc_bytes_on_either_side_of_the_threshold() {
+        let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11));
+        let iv = [0x3C; 16];
+        for blocks in [1, 2, ZERO_KEYING_MAX_LEN / 16, ZERO_KEYING_MAX_LEN / 16 + 1, 64] {
+            let pt: Vec<u8> = (0..blocks * 16).map(|i| (i * 7 + 1) as u8).collect();
+            let (mut by_len, mut full, mut zero) = (pt.clone(), pt.clone(), pt.clone());
+            cbc_encrypt(&key, &iv, &mut by_len);
+            Twofish256::new(&key).cbc_encrypt(&iv, &mut full);
+            Twofish256::new_zero_keyed(&key).cbc_encrypt(&iv, &mut zero);
+            assert_eq!(by_len, full, "{blocks} blocks");
+            assert_eq!(zero, full, "{blocks} blocks");
+            assert_ne!(full, pt);
+            cbc_decrypt(&key, &iv, &mut by_len);
+            Twofish256::new_zero_keyed(&key).cbc_decrypt(&iv, &mut zero);
+            assert_eq!((by_len, zero), (pt.clone(), pt), "{blocks} blocks");
+        }
+    }
+
+    #[test]
     fn zero_key_zero_block_matches_the_published_table() {
         // ECB_TBL.TXT, KEYSIZE=256, I=1.
         let t = Twofish256::new(&[0; 32]);
@@ -397,6 +580,7 @@ mod tests {
                 chunk.copy_from_slice(&next().to_le_bytes());
             }
             let mine = Twofish256::new(&key);
+            let zero = Twofish256::new_zero_keyed(&key);
             let theirs = twofish::Twofish::new_from_slice(&key).unwrap();
             for _ in 0..5 {
                 let mut block = [0u8; 16];
@@ -404,11 +588,15 @@ mod tests {
                 block[8..].copy_from_slice(&next().to_le_bytes());
                 let mut a = block;
                 mine.encrypt_block(&mut a);
+                let mut z = block;
+                zero.encrypt_block(&mut z);
                 let mut b = block.into();
                 theirs.encrypt_block(&mut b);
                 assert_eq!(a.as_slice(), b.as_slice());
+                assert_eq!(z, a);
                 mine.decrypt_block(&mut a);
-                assert_eq!(a, block);
+                zero.decrypt_block(&mut z);
+                assert_eq!((a, z), (block, block));
             }
         }
     }
