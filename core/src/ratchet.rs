@@ -543,8 +543,7 @@ impl Session {
         keys.seal_in_place(&aad, &mut out, start)?;
         #[cfg(feature = "hazmat")]
         {
-            self.last_sent_keys =
-                Some(Zeroizing::new([secret.as_bytes(), &keys.enc_key()[..], keys.nonce()].concat()));
+            self.last_sent_keys = Some(Zeroizing::new([secret.as_bytes(), &keys.enc_key()[..], keys.nonce()].concat()));
         }
         let ct_len = u32::try_from(out.len().saturating_sub(start)).map_err(|_| Error::TooLarge)?;
         out.get_mut(len_at..start).ok_or(Error::TooLarge)?.copy_from_slice(&ct_len.to_be_bytes());
