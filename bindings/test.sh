@@ -11,9 +11,8 @@ cd "$(dirname "$0")/.."
 start=$SECONDS
 step() { printf '\n==> bindings [%ss]: %s\n' "$((SECONDS - start))" "$*"; }
 
-target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-work="$target/bindings"
-mkdir -p "$work"
+step "install what the bindings need (Python venv, JDK, JNA, JUnit 5, kotlinc) when missing"
+source bindings/env.sh
 lib="$target/debug/libsealpost_ffi.so"
 bindgen="$target/debug/uniffi-bindgen"
 
@@ -30,13 +29,6 @@ export SEALPOST_RELAY="$target/debug/sealpost-relay"
 test -x "$SEALPOST_RELAY"
 
 # --- Python -----------------------------------------------------------------
-step "python: virtualenv with maturin and pytest"
-venv="$work/venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-if ! "$venv/bin/maturin" --version 2>/dev/null | grep -q '^maturin 1\.16\.' || ! "$venv/bin/python" -c 'import pytest, websockets.sync.client' 2>/dev/null; then
-    "$venv/bin/pip" install --quiet 'maturin>=1.16,<1.17' 'pytest>=8' 'websockets>=13'
-fi
-
 step "python: build the wheel with maturin and install it"
 rm -rf "$work/wheels"
 (cd bindings/python && CARGO_TARGET_DIR="$target" "$venv/bin/maturin" build --quiet --out "$work/wheels")
@@ -53,19 +45,6 @@ step "python: pytest"
 (cd bindings/python && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests)
 
 # --- Kotlin -----------------------------------------------------------------
-step "kotlin: JDK, JNA and JUnit 5 from Debian, kotlinc from npm"
-need=()
-command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
-dpkg -s libjna-java >/dev/null 2>&1 || need+=(libjna-java)
-dpkg -s junit5 >/dev/null 2>&1 || need+=(junit5)
-if [ ${#need[@]} -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-kotlin_home="$work/kotlin/node_modules/kotlin-compiler"
-[ -x "$kotlin_home/bin/kotlinc" ] || npm install --silent --no-audit --no-fund --prefix "$work/kotlin" kotlin-compiler
-j=/usr/share/java
-
 step "kotlin: generate from the built library"
 test -x "$bindgen"
 rm -rf "$work/gen"

@@ -498,6 +498,12 @@ impl GroupSession {
         key: &PickleKey,
         associated_data: &[u8],
     ) -> Result<Vec<u8>> {
+        seal(rng, PickleKind::Group, key, associated_data, &self.encode_pickle()?)
+    }
+
+    /// The plaintext of this session's pickle (PROTOCOL.md 12.6), in memory
+    /// that is wiped when dropped.
+    pub(crate) fn encode_pickle(&self) -> Result<Zeroizing<Vec<u8>>> {
         use crate::pickle::{bound, secret_buffer};
         // Fixed part (group id, identity, policy, own chain) under 1 KiB;
         // per member 129 bytes, per chain 76, per skipped key 36.
@@ -528,7 +534,7 @@ impl GroupSession {
                 }
             }
         }
-        seal(rng, PickleKind::Group, key, associated_data, &out.finish()?)
+        out.finish()
     }
 
     /// Opens and restores a group session pickle of the member `own`, sealed
@@ -548,9 +554,18 @@ impl GroupSession {
         associated_data: &[u8],
         own: &Account,
     ) -> Result<Self> {
+        Self::decode_pickle(rng, &open(pickle, PickleKind::Group, key, associated_data)?, own)
+    }
+
+    /// Restores a group session from its pickle plaintext (PROTOCOL.md
+    /// 12.6) as [`GroupSession::from_pickle`] does.
+    pub(crate) fn decode_pickle<R: rand_core::CryptoRng + ?Sized>(
+        rng: &mut R,
+        plain: &[u8],
+        own: &Account,
+    ) -> Result<Self> {
         let own = &own.identity;
-        let plain = open(pickle, PickleKind::Group, key, associated_data)?;
-        let mut r = Reader::new(&plain, "pickle");
+        let mut r = Reader::new(plain, "pickle");
         let group_id = r.bytes_u8()?.to_vec();
         if group_id.is_empty() || group_id.len() > MAX_GROUP_ID_LEN {
             return Err(Error::Malformed("pickle"));

@@ -82,6 +82,8 @@ pub enum PickleKind {
     Group,
     /// A session-reset [`Healer`](crate::heal::Healer)'s replay and rate memory.
     Healer,
+    /// A [`Room`](crate::room::Room): its group session and pairwise sessions.
+    Room,
 }
 
 impl PickleKind {
@@ -91,6 +93,7 @@ impl PickleKind {
             PickleKind::Session => 2,
             PickleKind::Group => 3,
             PickleKind::Healer => 4,
+            PickleKind::Room => 5,
         }
     }
 }
@@ -469,7 +472,7 @@ impl Account {
 }
 
 impl Session {
-    fn encode_pickle(&self) -> Result<Zeroizing<Vec<u8>>> {
+    pub(crate) fn encode_pickle(&self) -> Result<Zeroizing<Vec<u8>>> {
         // Everything but the skipped keys (72 bytes each) fits in 4 KiB:
         // identities 256, policy and pending start under 1.3 KiB, and at
         // most 4 own keys, 5 open and 16 closed chains (section 11.3).
@@ -554,7 +557,7 @@ impl Session {
         out.finish()
     }
 
-    fn decode_pickle(bytes: &[u8]) -> Result<Self> {
+    pub(crate) fn decode_pickle(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::new(bytes, "pickle");
         let version = r.u8()?;
         let suite = Suite::from_id(r.u8()?)?;

@@ -57,11 +57,13 @@ use alloc::vec::Vec;
 use zeroize::Zeroizing;
 
 use crate::account::Account;
-use crate::codec::{Reader, put_bytes_u8};
+use crate::codec::{Reader, put_bytes_u8, put_u32};
+use crate::consts::MAX_GROUP_MEMBERS;
 use crate::envelope::{Envelope, PrekeyMessage, SenderKeyDistribution};
 use crate::error::{Error, Result};
 use crate::group::GroupSession;
 use crate::identity::IdentityPublic;
+use crate::pickle::{PickleKey, PickleKind, bound, open, seal, secret_buffer};
 use crate::policy::SessionPolicy;
 use crate::ratchet::Session;
 
@@ -246,6 +248,86 @@ impl Room {
         self.send_pairwise(rng, now, to, KIND_DIRECT, text)
     }
 
+    /// Sends this member's current sender chain to every member if the
+    /// group session must redistribute it (after [`Room::from_pickle`]),
+    /// and records that it did; returns the envelopes, none when nothing
+    /// was due. [`Room::broadcast`] fails with
+    /// [`Error::RedistributionRequired`] until this was called.
+    pub fn redistribute<R: rand_core::CryptoRng + ?Sized>(&mut self, rng: &mut R, now: u64) -> Result<Vec<Outgoing>> {
+        if !self.group.must_redistribute() {
+            return Ok(Vec::new());
+        }
+        let skd = self.group.distribution();
+        let ids: Vec<IdentityPublic> = self.sessions.iter().map(|(id, _)| *id).collect();
+        let out = ids.iter().map(|id| self.send_sender_key(rng, now, id, &skd)).collect::<Result<Vec<_>>>()?;
+        self.group.mark_distributed();
+        Ok(out)
+    }
+
+    /// Serializes and seals the room (its group session and every pairwise
+    /// session, PROTOCOL.md 11.5), bound to `associated_data` (for example
+    /// the group id and the storage key): the same bytes must be given to
+    /// [`Room::from_pickle`].
+    pub fn pickle<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        key: &PickleKey,
+        associated_data: &[u8],
+    ) -> Result<Vec<u8>> {
+        let group = self.group.encode_pickle()?;
+        let sessions = self.sessions.iter().map(|(_, s)| s.encode_pickle()).collect::<Result<Vec<_>>>()?;
+        let len = sessions.iter().fold(bound(8, 1, group.len()), |n, s| bound(n, 1, s.len().saturating_add(4)));
+        let mut out = secret_buffer(len);
+        put_len(&mut out, group.len())?;
+        out.extend_from_slice(&group);
+        put_len(&mut out, sessions.len())?;
+        for s in &sessions {
+            put_len(&mut out, s.len())?;
+            out.extend_from_slice(s);
+        }
+        seal(rng, PickleKind::Room, key, associated_data, &out.finish()?)
+    }
+
+    /// Opens and restores a room pickle of the member `own`, sealed with
+    /// `associated_data` ([`Error::AuthenticationFailed`] if the key or the
+    /// associated data differs, [`Error::InvalidKey`] if the pickle belongs
+    /// to another identity).
+    ///
+    /// As with [`GroupSession::from_pickle`] and [`Session::from_pickle`],
+    /// the pickle may be older than the real state: the group session
+    /// starts a new sender chain, so call [`Room::redistribute`] and send
+    /// what it returns before broadcasting, and each pairwise session starts
+    /// a new epoch with its next message.
+    pub fn from_pickle<R: rand_core::CryptoRng + ?Sized>(
+        rng: &mut R,
+        pickle: &[u8],
+        key: &PickleKey,
+        associated_data: &[u8],
+        own: &Account,
+    ) -> Result<Self> {
+        let plain = open(pickle, PickleKind::Room, key, associated_data)?;
+        let mut r = Reader::new(&plain, "room pickle");
+        let len = read_len(&mut r, usize::MAX)?;
+        let group = GroupSession::decode_pickle(rng, r.take(len)?, own)?;
+        let n = read_len(&mut r, MAX_GROUP_MEMBERS)?;
+        let mut sessions: Vec<(IdentityPublic, Session)> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = read_len(&mut r, usize::MAX)?;
+            let session = Session::decode_pickle(r.take(len)?)?;
+            let peer = *session.peer_identity();
+            // Every session is this member's, with a distinct member.
+            if session.local_identity != *own.identity() {
+                return Err(Error::InvalidKey);
+            }
+            if !group.is_member(&peer) || sessions.iter().any(|(id, _)| *id == peer) {
+                return Err(Error::Malformed("room pickle"));
+            }
+            sessions.push((peer, session));
+        }
+        r.finish()?;
+        Ok(Self { group, sessions })
+    }
+
     /// Opens an envelope that arrived for this room.
     ///
     /// `sender_hint` is what the transport says about the sender (the
@@ -316,6 +398,16 @@ impl Room {
             }
         }
     }
+}
+
+fn put_len(out: &mut crate::pickle::SecretBuffer, n: usize) -> Result<()> {
+    put_u32(out, u32::try_from(n).map_err(|_| Error::TooLarge)?);
+    Ok(())
+}
+
+fn read_len(r: &mut Reader<'_>, max: usize) -> Result<usize> {
+    let n = usize::try_from(r.u32()?).map_err(|_| Error::Malformed("room pickle"))?;
+    if n > max { Err(Error::Malformed("room pickle")) } else { Ok(n) }
 }
 
 /// A parsed room payload.

@@ -366,6 +366,71 @@ fn room_offers_broadcast_and_direct_messages() {
 }
 
 #[test]
+fn rooms_survive_pickling() {
+    let (mut rng, accounts, mut rooms) = room_of_three(71);
+    let ids: Vec<IdentityPublic> = accounts.iter().map(|a| *a.identity()).collect();
+    let via: Vec<[u8; 32]> = ids.iter().map(|id| *id.signing_key()).collect();
+    let key = PickleKey::passphrase(b"correct horse");
+    // Alice's chain is known to Bob before the pickle; one late broadcast
+    // of hers is still in flight when Bob restores.
+    let early = rooms[0].broadcast(&mut rng, b"before").unwrap();
+    assert!(matches!(rooms[1].receive(T0, &via[0], &early.envelope), Ok(Incoming::Broadcast { .. })));
+    let late = rooms[0].broadcast(&mut rng, b"in flight").unwrap();
+    let pickle = rooms[1].pickle(&mut rng, &key, b"room lobby").unwrap();
+
+    // Wrong associated data, wrong key, another member's account, a
+    // truncation at every length: typed errors, never a panic.
+    assert_eq!(
+        Room::from_pickle(&mut rng, &pickle, &key, b"room other", &accounts[1]).err(),
+        Some(Error::AuthenticationFailed)
+    );
+    assert_eq!(
+        Room::from_pickle(&mut rng, &pickle, &PickleKey::passphrase(b"wrong"), b"room lobby", &accounts[1]).err(),
+        Some(Error::AuthenticationFailed)
+    );
+    assert_eq!(Room::from_pickle(&mut rng, &pickle, &key, b"room lobby", &accounts[2]).err(), Some(Error::InvalidKey));
+    let group_pickle = rooms[1].group().pickle(&mut rng, &key, b"room lobby").unwrap();
+    assert_eq!(
+        Room::from_pickle(&mut rng, &group_pickle, &key, b"room lobby", &accounts[1]).err(),
+        Some(Error::Malformed("pickle kind"))
+    );
+    for cut in [0, 1, 3, 20, pickle.len() / 2, pickle.len() - 1] {
+        assert!(Room::from_pickle(&mut rng, &pickle[..cut], &key, b"room lobby", &accounts[1]).is_err(), "cut {cut}");
+    }
+
+    let mut bob = Room::from_pickle(&mut rng, &pickle, &key, b"room lobby", &accounts[1]).unwrap();
+    assert_eq!(bob.members().copied().collect::<Vec<_>>(), vec![ids[0], ids[2]]);
+    // What was sent before the restore still opens, once.
+    assert_eq!(
+        bob.receive(T0, &via[0], &late.envelope),
+        Ok(Incoming::Broadcast { from: ids[0], text: b"in flight".to_vec() })
+    );
+    assert_eq!(bob.receive(T0, &via[0], &early.envelope), Err(Error::Replay));
+    // The restored chain must reach the members before Bob broadcasts.
+    assert_eq!(bob.broadcast(&mut rng, b"too soon").err(), Some(Error::RedistributionRequired));
+    let outs = bob.redistribute(&mut rng, T0).unwrap();
+    assert_eq!(outs.iter().map(|o| o.recipient).collect::<Vec<_>>(), vec![Some(ids[0]), Some(ids[2])]);
+    assert!(bob.redistribute(&mut rng, T0).unwrap().is_empty(), "redistributed once");
+    assert_eq!(rooms[0].receive(T0, &via[1], &outs[0].envelope), Ok(Incoming::KeyUpdate { from: ids[1] }));
+    assert_eq!(rooms[2].receive(T0, &via[1], &outs[1].envelope), Ok(Incoming::KeyUpdate { from: ids[1] }));
+    let hello = bob.broadcast(&mut rng, b"back").unwrap();
+    for r in [0, 2] {
+        assert_eq!(
+            rooms[r].receive(T0, &via[1], &hello.envelope),
+            Ok(Incoming::Broadcast { from: ids[1], text: b"back".to_vec() })
+        );
+    }
+    // Direct messages go on both ways over the restored pairwise sessions.
+    let d = bob.direct(&mut rng, T0, &ids[2], b"@carol hi").unwrap();
+    assert_eq!(
+        rooms[2].receive(T0, &via[1], &d.envelope),
+        Ok(Incoming::Direct { from: ids[1], text: b"@carol hi".to_vec() })
+    );
+    let d = rooms[2].direct(&mut rng, T0, &ids[1], b"@bob hi").unwrap();
+    assert_eq!(bob.receive(T0, &via[2], &d.envelope), Ok(Incoming::Direct { from: ids[2], text: b"@bob hi".to_vec() }));
+}
+
+#[test]
 fn a_stranger_cannot_plant_a_sender_key_labelled_as_another_members() {
     // Mallory is no member; she knows Alice's public identity only. She
     // hands Bob a sender key labelled as Alice's, as if Alice had sent it

@@ -172,6 +172,41 @@ def test_a_group_of_three_broadcasts_and_directs_and_a_removed_member_cannot_rea
         rooms[2].receive(ids[0], after.envelope, now=T0)
 
 
+def test_rooms_and_healers_survive_pickling():
+    accounts, rooms, ids = room_of_three()
+    key = PickleKey.from_passphrase("room passphrase")
+    late = rooms[0].broadcast(b"in flight")
+    pickle = rooms[1].pickle(key, b"lobby")
+    with pytest.raises(SealpostError.AuthenticationFailed):
+        Room.from_pickle(pickle, key, b"other", accounts[1])
+    with pytest.raises(SealpostError.InvalidKey):
+        Room.from_pickle(pickle, key, b"lobby", accounts[2])
+    bob = Room.from_pickle(pickle, key, b"lobby", accounts[1])
+    assert bob.members() == [ids[0], ids[2]]
+    assert bob.receive(ids[0], late.envelope, now=T0) == Incoming.BROADCAST(ids[0], b"in flight")
+    with pytest.raises(SealpostError.RedistributionRequired):
+        bob.broadcast(b"too soon")
+    outs = bob.redistribute(now=T0)
+    assert [o.recipient for o in outs] == [ids[0], ids[2]]
+    assert bob.redistribute(now=T0) == []
+    for out, r in zip(outs, (0, 2)):
+        assert rooms[r].receive(ids[1], out.envelope, now=T0) == Incoming.KEY_UPDATE(ids[1])
+    back = bob.broadcast(b"back")
+    for r in (0, 2):
+        assert rooms[r].receive(ids[1], back.envelope, now=T0) == Incoming.BROADCAST(ids[1], b"back")
+
+    # A healer restored from its pickle still refuses a reset it accepted.
+    alice, bob_acc, a, b = start()
+    request = Healer().on_decrypt_failure(alice, bob_acc.identity(), a.id(), ErrorCode.AUTHENTICATION_FAILED, now=T0)
+    healer = Healer()
+    assert healer.accept(request, bob_acc, alice.identity(), b.id(), now=T0 + 1).renew
+    saved = healer.pickle(key, b"healer")
+    with pytest.raises(SealpostError.AuthenticationFailed):
+        Healer.from_pickle(saved, key, b"other")
+    with pytest.raises(SealpostError.Replay):
+        Healer.from_pickle(saved, key, b"healer").accept(request, bob_acc, alice.identity(), b.id(), now=T0 + 2)
+
+
 def test_a_session_reset_heals_a_rolled_back_session():
     alice, bob, a, b = start()
     key = PickleKey.from_key(bytes(range(32)))

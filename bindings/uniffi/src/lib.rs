@@ -637,6 +637,35 @@ impl Room {
     pub fn members(&self) -> Result<Vec<Vec<u8>>> {
         Ok(lock(&self.inner)?.members().map(|m| m.to_bytes().to_vec()).collect())
     }
+
+    /// Restores a room pickle of `account`, sealed with the same key and
+    /// associated data. The restored room starts a new sender chain: call
+    /// [`Room::redistribute`] and send what it returns before broadcasting.
+    #[uniffi::constructor]
+    pub fn from_pickle(
+        pickle: Vec<u8>,
+        key: Arc<PickleKey>,
+        associated_data: Vec<u8>,
+        account: Arc<Account>,
+    ) -> Result<Arc<Self>> {
+        let account = lock(&account.inner)?;
+        let room = sealpost::Room::from_pickle(&mut rng(), &pickle, &key.inner, &associated_data, &account)?;
+        Ok(Arc::new(Self { inner: Mutex::new(room) }))
+    }
+
+    /// Seals the room (group session and pairwise sessions) under `key`,
+    /// bound to `associated_data` (for example the group id).
+    pub fn pickle(&self, key: Arc<PickleKey>, associated_data: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(lock(&self.inner)?.pickle(&mut rng(), &key.inner, &associated_data)?)
+    }
+
+    /// After a restore: this member's new sender key for every member
+    /// (send each envelope to its recipient); empty when nothing is due.
+    #[uniffi::method(default(now = None))]
+    pub fn redistribute(&self, now: Option<u64>) -> Result<Vec<Outgoing>> {
+        let now = clock(now)?;
+        Ok(lock(&self.inner)?.redistribute(&mut rng(), now)?.into_iter().map(Into::into).collect())
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -656,6 +685,20 @@ impl Healer {
     pub fn new(min_interval: Option<u64>) -> Arc<Self> {
         let inner = min_interval.map_or_else(sealpost::Healer::default, sealpost::Healer::new);
         Arc::new(Self { inner: Mutex::new(inner) })
+    }
+
+    /// Restores a healer pickle sealed with the same key and associated
+    /// data: it still refuses every reset the pickled one had accepted.
+    #[uniffi::constructor]
+    pub fn from_pickle(pickle: Vec<u8>, key: Arc<PickleKey>, associated_data: Vec<u8>) -> Result<Arc<Self>> {
+        let inner = sealpost::Healer::from_pickle(&pickle, &key.inner, &associated_data)?;
+        Ok(Arc::new(Self { inner: Mutex::new(inner) }))
+    }
+
+    /// Seals the healer's replay and rate memory under `key`, bound to
+    /// `associated_data`; keep it with the account's pickle.
+    pub fn pickle(&self, key: Arc<PickleKey>, associated_data: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(lock(&self.inner)?.pickle(&mut rng(), &key.inner, &associated_data)?)
     }
 
     /// After decrypting a message from `peer` failed with `error`: a

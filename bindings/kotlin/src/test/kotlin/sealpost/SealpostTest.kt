@@ -41,6 +41,26 @@ private fun start(): Started {
     return Started(alice, bob, a, accepted.session)
 }
 
+/** Three people in a room, each pair with a pairwise session. */
+private fun roomOfThree(): Triple<List<Account>, List<Room>, List<ByteArray>> {
+    val policy = defaultPolicy()
+    val accounts = List(3) { Account(T0) }
+    val rooms = accounts.map { Room(b("lobby"), it, policy) }
+    val ids = accounts.map { it.identity() }
+    for (i in 0 until 3) {
+        for (j in i + 1 until 3) {
+            val bundle = PrekeyBundle.fromBytes(accounts[j].bundle(policy).toBytes())
+            val out = rooms[i].addMember(Session.initiate(accounts[i], bundle, policy, T0), T0)
+            assertArrayEquals(ids[j], out.recipient)
+            val got = rooms[j].accept(accounts[j], policy, out.envelope, T0)
+            assertArrayEquals(ids[i], (got.incoming as Incoming.KeyUpdate).from)
+            val back = rooms[i].receive(ids[j], got.outgoing.envelope, T0) as Incoming.KeyUpdate
+            assertArrayEquals(ids[j], back.from)
+        }
+    }
+    return Triple(accounts, rooms, ids)
+}
+
 class SealpostTest {
     // --- snippet: README "Kotlin" (keep in sync) ---------------------------
     @Test
@@ -122,21 +142,7 @@ class SealpostTest {
 
     @Test
     fun aGroupOfThreeBroadcastsAndDirectsAndARemovedMemberCannotRead() {
-        val policy = defaultPolicy()
-        val accounts = List(3) { Account(T0) }
-        val rooms = accounts.map { Room(b("lobby"), it, policy) }
-        val ids = accounts.map { it.identity() }
-        for (i in 0 until 3) {
-            for (j in i + 1 until 3) {
-                val bundle = PrekeyBundle.fromBytes(accounts[j].bundle(policy).toBytes())
-                val out = rooms[i].addMember(Session.initiate(accounts[i], bundle, policy, T0), T0)
-                assertArrayEquals(ids[j], out.recipient)
-                val got = rooms[j].accept(accounts[j], policy, out.envelope, T0)
-                assertArrayEquals(ids[i], (got.incoming as Incoming.KeyUpdate).from)
-                val back = rooms[i].receive(ids[j], got.outgoing.envelope, T0) as Incoming.KeyUpdate
-                assertArrayEquals(ids[j], back.from)
-            }
-        }
+        val (accounts, rooms, ids) = roomOfThree()
         val all = rooms[0].broadcast(b("hi all"))
         assertNull(all.recipient)
         for (r in 1..2) {
@@ -155,6 +161,40 @@ class SealpostTest {
         val after = rooms[0].broadcast(b("just us"))
         assertArrayEquals(b("just us"), (rooms[1].receive(ids[0], after.envelope, T0) as Incoming.Broadcast).text)
         throws<SealpostException.UnknownSender> { rooms[2].receive(ids[0], after.envelope, T0) }
+    }
+
+    @Test
+    fun roomsAndHealersSurvivePickling() {
+        val (accounts, rooms, ids) = roomOfThree()
+        val key = PickleKey.fromPassphrase("room passphrase")
+        val late = rooms[0].broadcast(b("in flight"))
+        val pickle = rooms[1].pickle(key, b("lobby"))
+        throws<SealpostException.AuthenticationFailed> { Room.fromPickle(pickle, key, b("other"), accounts[1]) }
+        throws<SealpostException.InvalidKey> { Room.fromPickle(pickle, key, b("lobby"), accounts[2]) }
+        val bob = Room.fromPickle(pickle, key, b("lobby"), accounts[1])
+        assertEquals(listOf(ids[0], ids[2]).map { it.toList() }, bob.members().map { it.toList() })
+        assertArrayEquals(b("in flight"), (bob.receive(ids[0], late.envelope, T0) as Incoming.Broadcast).text)
+        throws<SealpostException.RedistributionRequired> { bob.broadcast(b("too soon")) }
+        val outs = bob.redistribute(T0)
+        assertEquals(2, outs.size)
+        assertTrue(bob.redistribute(T0).isEmpty())
+        for ((out, r) in outs.zip(listOf(0, 2))) {
+            assertArrayEquals(ids[r], out.recipient)
+            assertArrayEquals(ids[1], (rooms[r].receive(ids[1], out.envelope, T0) as Incoming.KeyUpdate).from)
+        }
+        val back = bob.broadcast(b("back"))
+        for (r in listOf(0, 2)) {
+            assertArrayEquals(b("back"), (rooms[r].receive(ids[1], back.envelope, T0) as Incoming.Broadcast).text)
+        }
+
+        val s = start()
+        val request = Healer().onDecryptFailure(s.alice, s.bob.identity(), s.a.id(), ErrorCode.AUTHENTICATION_FAILED, T0)!!
+        val healer = Healer()
+        assertTrue(healer.accept(request, s.bob, s.alice.identity(), s.b.id(), T0 + 1u).renew)
+        val saved = healer.pickle(key, b("healer"))
+        throws<SealpostException.AuthenticationFailed> { Healer.fromPickle(saved, key, b("other")) }
+        val restored = Healer.fromPickle(saved, key, b("healer"))
+        throws<SealpostException.Replay> { restored.accept(request, s.bob, s.alice.identity(), s.b.id(), T0 + 2u) }
     }
 
     @Test
