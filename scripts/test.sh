@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step prints the seconds since the start, so a CI log shows where the
+# time goes.
+start=$SECONDS
+step() { printf '\n==> [%ss] %s\n' "$((SECONDS - start))" "$*"; }
 
 step "toolchain components and targets"
 rustup component add rustfmt clippy >/dev/null 2>&1 || rustup component add rustfmt clippy
@@ -49,7 +52,7 @@ step "independent Python implementation checks every vector (from docs/PROTOCOL.
 python3 test-vectors/verify.py
 
 step "fuzz every target briefly (fuzz/README.md says how to run them for hours)"
-bash fuzz/run.sh "${SEALPOST_FUZZ_SECONDS:-15}"
+bash fuzz/run.sh "${SEALPOST_FUZZ_SECONDS:-10}"
 
 step "RSA interop with Python's cryptography, both directions"
 tmp=$(mktemp -d)
@@ -57,3 +60,5 @@ trap 'rm -rf "$tmp"' EXIT
 cargo run -q -p sealpost --features rsa --example rsa_vectors -- "$tmp/from_sealpost.json"
 python3 test-vectors/rsa/interop.py check "$tmp/from_sealpost.json"
 python3 test-vectors/rsa/interop.py check test-vectors/rsa/from_sealpost.json
+
+step "all green"
