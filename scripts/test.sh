@@ -48,6 +48,9 @@ cargo test -p sealpost --no-default-features --features std,rsa
 step "bindings: Python (maturin wheel, pytest), Kotlin (JVM, JUnit 5) and Swift (generated and checked)"
 bash bindings/test.sh
 
+step "bindings: the npm package (wasm-bindgen, wasm-opt, size budget, npm pack; Node and headless Chromium)"
+bash bindings/wasm/test.sh
+
 step "independent Python implementation checks every vector (from docs/PROTOCOL.md alone)"
 python3 test-vectors/verify.py
 

@@ -75,6 +75,43 @@ pub enum Error {
     Rng,
 }
 
+impl Error {
+    /// The stable, machine-readable code of this kind of error: snake_case,
+    /// one per variant, without the variant's data (`"malformed"`,
+    /// `"authentication_failed"`, `"replay"`, …). Every binding reports
+    /// failures under these codes (the Kotlin, Swift and Python exception
+    /// classes are named after them, JavaScript errors carry them as
+    /// `code`), so apps can match on them in any language. A code never
+    /// changes once released; the [`Display`](fmt::Display) text may.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::UnsupportedVersion(_) => "unsupported_version",
+            Self::UnsupportedSuite(_) => "unsupported_suite",
+            Self::SuiteNotAllowed(_) => "suite_not_allowed",
+            Self::NoCommonSuite => "no_common_suite",
+            Self::Downgrade => "downgrade",
+            Self::AuthenticationFailed => "authentication_failed",
+            Self::InvalidSignature => "invalid_signature",
+            Self::InvalidKey => "invalid_key",
+            Self::Replay => "replay",
+            Self::OutsideWindow => "outside_window",
+            Self::TooManySkipped => "too_many_skipped",
+            Self::SessionExpired => "session_expired",
+            Self::UnknownPrekey => "unknown_prekey",
+            Self::PrekeyExhausted => "prekey_exhausted",
+            Self::StalePrekey => "stale_prekey",
+            Self::UnknownSender => "unknown_sender",
+            Self::RedistributionRequired => "redistribution_required",
+            Self::RateLimited => "rate_limited",
+            Self::Misdirected => "misdirected",
+            Self::WeakParameters => "weak_parameters",
+            Self::TooLarge => "too_large",
+            Self::Rng => "rng",
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -109,3 +146,80 @@ impl core::error::Error for Error {}
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    /// One value of every variant; the exhaustive match makes this list
+    /// fail to compile when a variant is added without being listed.
+    fn every_kind() -> [Error; 23] {
+        let all = [
+            Error::Malformed("x"),
+            Error::UnsupportedVersion(9),
+            Error::UnsupportedSuite(9),
+            Error::SuiteNotAllowed(4),
+            Error::NoCommonSuite,
+            Error::Downgrade,
+            Error::AuthenticationFailed,
+            Error::InvalidSignature,
+            Error::InvalidKey,
+            Error::Replay,
+            Error::OutsideWindow,
+            Error::TooManySkipped,
+            Error::SessionExpired,
+            Error::UnknownPrekey,
+            Error::PrekeyExhausted,
+            Error::StalePrekey,
+            Error::UnknownSender,
+            Error::RedistributionRequired,
+            Error::RateLimited,
+            Error::Misdirected,
+            Error::WeakParameters,
+            Error::TooLarge,
+            Error::Rng,
+        ];
+        for e in &all {
+            match e {
+                Error::Malformed(_)
+                | Error::UnsupportedVersion(_)
+                | Error::UnsupportedSuite(_)
+                | Error::SuiteNotAllowed(_)
+                | Error::NoCommonSuite
+                | Error::Downgrade
+                | Error::AuthenticationFailed
+                | Error::InvalidSignature
+                | Error::InvalidKey
+                | Error::Replay
+                | Error::OutsideWindow
+                | Error::TooManySkipped
+                | Error::SessionExpired
+                | Error::UnknownPrekey
+                | Error::PrekeyExhausted
+                | Error::StalePrekey
+                | Error::UnknownSender
+                | Error::RedistributionRequired
+                | Error::RateLimited
+                | Error::Misdirected
+                | Error::WeakParameters
+                | Error::TooLarge
+                | Error::Rng => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_kind_has_its_own_snake_case_code_independent_of_its_data() {
+        let all = every_kind();
+        let mut codes: alloc::vec::Vec<&str> = all.iter().map(Error::code).collect();
+        for c in &codes {
+            assert!(!c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{c}");
+        }
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len(), "two kinds share a code");
+        assert_eq!(Error::Malformed("a").code(), Error::Malformed("b").code());
+        assert_eq!(Error::UnsupportedSuite(1).code(), "unsupported_suite");
+    }
+}

@@ -111,34 +111,14 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// The stable string form.
+    /// The stable string form: the core's [`sealpost::Error::code`] for the
+    /// core's kinds (the one table of codes, shared with the JavaScript
+    /// binding), and the bindings' own two codes.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Malformed => "malformed",
-            Self::UnsupportedVersion => "unsupported_version",
-            Self::UnsupportedSuite => "unsupported_suite",
-            Self::SuiteNotAllowed => "suite_not_allowed",
-            Self::NoCommonSuite => "no_common_suite",
-            Self::Downgrade => "downgrade",
-            Self::AuthenticationFailed => "authentication_failed",
-            Self::InvalidSignature => "invalid_signature",
-            Self::InvalidKey => "invalid_key",
-            Self::Replay => "replay",
-            Self::OutsideWindow => "outside_window",
-            Self::TooManySkipped => "too_many_skipped",
-            Self::SessionExpired => "session_expired",
-            Self::UnknownPrekey => "unknown_prekey",
-            Self::StalePrekey => "stale_prekey",
-            Self::Misdirected => "misdirected",
-            Self::PrekeyExhausted => "prekey_exhausted",
-            Self::UnknownSender => "unknown_sender",
-            Self::RedistributionRequired => "redistribution_required",
-            Self::RateLimited => "rate_limited",
-            Self::WeakParameters => "weak_parameters",
-            Self::TooLarge => "too_large",
-            Self::Rng => "rng",
             Self::InvalidArgument => "invalid_argument",
             Self::Internal => "internal",
+            other => other.to_core().map_or("internal", |e| e.code()),
         }
     }
 
@@ -353,6 +333,19 @@ mod tests {
             assert_eq!(ErrorCode::from(SealpostError::from(c)), c);
         }
         assert_eq!(SealpostError::Replay.code(), "replay");
+        // The class names (the variants) spell the same codes.
+        for e in every_core_error() {
+            let mapped = SealpostError::from(e);
+            let mut snake = String::new();
+            for (i, ch) in format!("{mapped:?}").chars().enumerate() {
+                if ch.is_ascii_uppercase() && i > 0 {
+                    snake.push('_');
+                }
+                snake.push(ch.to_ascii_lowercase());
+            }
+            assert_eq!(snake, e.code());
+            assert_eq!(mapped.code(), e.code());
+        }
         assert_eq!(SealpostError::AuthenticationFailed.to_string(), "authentication_failed");
     }
 }
