@@ -16,15 +16,17 @@ out="$work/bench"
 rm -rf "$out"
 mkdir -p "$out"
 
-cargo build -q --profile release-ffi -p sealpost-ffi --example roundtrip_bench
-cargo build -q -p uniffi-bindgen
+cargo build -q --profile release-ffi -p sealpost-ffi --lib --example roundtrip_bench
 test -f "$lib"
 
 # Python: a wheel of the same release library.
 (cd bindings/python && CARGO_TARGET_DIR="$target" "$venv/bin/maturin" build --quiet --profile release-ffi --out "$out/wheels")
 "$venv/bin/pip" install --quiet --force-reinstall --no-deps "$out"/wheels/sealpost-*.whl
 
-# Kotlin: generated from the release library.
+# Kotlin: generated from the release library, by the uniffi-bindgen that
+# maturin's `cargo run` just built (building it here with `cargo build -p`
+# would unify other features and compile it twice).
+test -x "$target/debug/uniffi-bindgen"
 "$target/debug/uniffi-bindgen" generate --no-format --library "$lib" --language kotlin --out-dir "$out/gen"
 "$kotlin_home/bin/kotlinc" -nowarn -jvm-target 17 "$out/gen/sealpost/sealpost.kt" bindings/bench/Roundtrip.kt \
     -cp "$j/jna.jar" -d "$out/bench.jar"

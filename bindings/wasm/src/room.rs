@@ -7,7 +7,7 @@ use sealpost::{Envelope, Incoming as CoreIncoming};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{self, INTERNAL, INVALID_ARGUMENT, SealpostError};
-use crate::{Account, Result, Session, borrow, identity, js, policy, rng};
+use crate::{Account, PickleKey, Result, Session, borrow, identity, js, policy, rng};
 
 #[wasm_bindgen(typescript_custom_section)]
 const ROOM_TS: &str = r#"
@@ -164,6 +164,32 @@ impl Room {
     pub fn members(&self) -> Result<Array> {
         Ok(js::array(borrow(&self.inner)?.members().map(|m| js::bytes(&m.to_bytes()))))
     }
+
+    /// Restores a room pickle of `account` sealed with the same key and
+    /// associated data (`invalid_key` if it is another account's room).
+    /// Call `redistribute` next: until its envelopes are sent, `broadcast`
+    /// fails with `redistribution_required`.
+    #[wasm_bindgen(js_name = fromPickle)]
+    pub fn from_pickle(pickle: &[u8], key: &PickleKey, associated_data: &[u8], account: &Account) -> Result<Room> {
+        let account = borrow(&account.inner)?;
+        let room = sealpost::Room::from_pickle(&mut rng()?, pickle, &key.inner, associated_data, &account)?;
+        Ok(Room { inner: RefCell::new(room) })
+    }
+
+    /// Seals the room (its group session and pairwise sessions) under
+    /// `key`, bound to `associatedData` (for example the group id).
+    pub fn pickle(&self, key: &PickleKey, associated_data: &[u8]) -> Result<Vec<u8>> {
+        Ok(borrow(&self.inner)?.pickle(&mut rng()?, &key.inner, associated_data)?)
+    }
+
+    /// After `fromPickle`: this member's new sender key for every member
+    /// (send each envelope to its recipient); empty when nothing is due.
+    #[wasm_bindgen(unchecked_return_type = "Outgoing[]")]
+    pub fn redistribute(&self, now: Option<f64>) -> Result<Array> {
+        let now = js::clock(now)?;
+        let mut rng = rng()?;
+        Ok(js::array(borrow(&self.inner)?.redistribute(&mut rng, now)?.into_iter().map(outgoing)))
+    }
 }
 
 /// The core error kind of a code; `None` for the bindings' own codes,
@@ -199,6 +225,19 @@ impl Healer {
             ),
         };
         Ok(Healer { inner: RefCell::new(inner) })
+    }
+
+    /// Restores a healer pickle sealed with the same key and associated
+    /// data: its replay and rate memory survive a restart.
+    #[wasm_bindgen(js_name = fromPickle)]
+    pub fn from_pickle(pickle: &[u8], key: &PickleKey, associated_data: &[u8]) -> Result<Healer> {
+        Ok(Healer { inner: RefCell::new(sealpost::Healer::from_pickle(pickle, &key.inner, associated_data)?) })
+    }
+
+    /// Seals the healer's replay and rate memory under `key`, bound to
+    /// `associatedData`; keep it with the account's pickle.
+    pub fn pickle(&self, key: &PickleKey, associated_data: &[u8]) -> Result<Vec<u8>> {
+        Ok(borrow(&self.inner)?.pickle(&mut rng()?, &key.inner, associated_data)?)
     }
 
     /// After decrypting a message from `peer` (an identity) failed with

@@ -257,6 +257,40 @@ export const flows = [
     },
   },
   {
+    name: "rooms and healers survive pickling",
+    run(sp) {
+      const { accounts, rooms, ids } = roomOfThree(sp);
+      const key = sp.PickleKey.fromPassphrase("room passphrase");
+      const late = rooms[0].broadcast(enc("in flight"));
+      const pickle = rooms[1].pickle(key, enc("lobby"));
+      throwsCode(sp, () => sp.Room.fromPickle(pickle, key, enc("other"), accounts[1]), "authentication_failed", "other AD");
+      throwsCode(sp, () => sp.Room.fromPickle(pickle, key, enc("lobby"), accounts[2]), "invalid_key", "other account");
+      const bob = sp.Room.fromPickle(pickle, key, enc("lobby"), accounts[1]);
+      const members = bob.members().map((m) => m.join());
+      ok(members.length === 2 && members.includes(ids[0].join()) && members.includes(ids[2].join()), "members kept");
+      text(bob.receive(ids[0], late.envelope, T0).text, "in flight", "a message sent before the pickle");
+      throwsCode(sp, () => bob.broadcast(enc("too soon")), "redistribution_required", "broadcast before redistribute");
+      const outs = bob.redistribute(T0);
+      eq(outs.length, 2, "a new sender key for each member");
+      eq(bob.redistribute(T0).length, 0, "nothing due the second time");
+      for (const out of outs) {
+        const r = out.recipient.join() === ids[0].join() ? 0 : 2;
+        eq(rooms[r].receive(ids[1], out.envelope, T0).kind, "key_update", "members learn the new key");
+      }
+      const back = bob.broadcast(enc("back"));
+      for (const r of [0, 2]) text(rooms[r].receive(ids[1], back.envelope, T0).text, "back", "broadcast after restore");
+
+      const { alice, bob: bobAccount, a, b } = start(sp);
+      const request = new sp.Healer().onDecryptFailure(alice, bobAccount.identity(), a.id(), "authentication_failed", T0);
+      const healer = new sp.Healer();
+      ok(healer.accept(request, bobAccount, alice.identity(), b.id(), T0 + 1).renew, "first acceptance renews");
+      const saved = healer.pickle(key, enc("healer"));
+      throwsCode(sp, () => sp.Healer.fromPickle(saved, key, enc("other")), "authentication_failed", "healer other AD");
+      throwsCode(sp, () => sp.Healer.fromPickle(saved, key, enc("healer")).accept(request, bobAccount, alice.identity(),
+        b.id(), T0 + 2), "replay", "a restored healer still refuses the replayed request");
+    },
+  },
+  {
     name: "a session reset heals a rolled-back session",
     run(sp) {
       let { policy, alice, bob, a, b } = start(sp);
