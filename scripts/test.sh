@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A whole run builds everything once: incremental compilation caches would
+# only cost time and disk (a developer's own cargo commands keep theirs).
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+
 # Each step prints the seconds since the start, so a CI log shows where the
 # time goes.
 start=$SECONDS

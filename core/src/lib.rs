@@ -7,7 +7,10 @@
 //! time (Unix seconds) in.
 //!
 //! The crate is `no_std` + `alloc`; the default `std` feature adds
-//! [`os_rng`]. It contains no `unsafe` code. Every secret zeroizes on drop,
+//! [`os_rng`], `ring` takes AES-GCM and ChaCha20-Poly1305 from `ring` on
+//! native targets, and `precomputed-tables` keeps curve25519-dalek's
+//! basepoint tables (faster key generation and signatures, about 60 KiB
+//! of data; the npm package and microcontroller builds leave it out). It contains no `unsafe` code. Every secret zeroizes on drop,
 //! never shows in `Debug`, and is compared in constant time. Input from the
 //! network never panics: it ends in a typed [`Error`].
 //!
