@@ -224,12 +224,14 @@ fn read_secret(r: &mut Reader<'_>) -> Result<StaticSecret> {
     Ok(StaticSecret::from(*bytes))
 }
 
-fn put_len(out: &mut SecretBuffer, n: usize) -> Result<()> {
+/// Appends a count as a `u32` ([`Error::TooLarge`] above `u32::MAX`).
+pub(crate) fn put_len(out: &mut SecretBuffer, n: usize) -> Result<()> {
     put_u32(out, u32::try_from(n).map_err(|_| Error::TooLarge)?);
     Ok(())
 }
 
-fn read_len(r: &mut Reader<'_>, max: usize) -> Result<usize> {
+/// Reads a `u32` count, refusing counts above `max`.
+pub(crate) fn read_len(r: &mut Reader<'_>, max: usize) -> Result<usize> {
     let n = usize::try_from(r.u32()?).map_err(|_| Error::Malformed("pickle"))?;
     if n > max { Err(Error::Malformed("pickle")) } else { Ok(n) }
 }

@@ -57,13 +57,13 @@ use alloc::vec::Vec;
 use zeroize::Zeroizing;
 
 use crate::account::Account;
-use crate::codec::{Reader, put_bytes_u8, put_u32};
+use crate::codec::{Reader, put_bytes_u8, put_bytes_u32};
 use crate::consts::MAX_GROUP_MEMBERS;
 use crate::envelope::{Envelope, PrekeyMessage, SenderKeyDistribution};
 use crate::error::{Error, Result};
 use crate::group::GroupSession;
 use crate::identity::IdentityPublic;
-use crate::pickle::{PickleKey, PickleKind, bound, open, seal, secret_buffer};
+use crate::pickle::{PickleKey, PickleKind, bound, open, put_len, read_len, seal, secret_buffer};
 use crate::policy::SessionPolicy;
 use crate::ratchet::Session;
 
@@ -278,12 +278,10 @@ impl Room {
         let sessions = self.sessions.iter().map(|(_, s)| s.encode_pickle()).collect::<Result<Vec<_>>>()?;
         let len = sessions.iter().fold(bound(8, 1, group.len()), |n, s| bound(n, 1, s.len().saturating_add(4)));
         let mut out = secret_buffer(len);
-        put_len(&mut out, group.len())?;
-        out.extend_from_slice(&group);
+        put_bytes_u32(&mut out, &group)?;
         put_len(&mut out, sessions.len())?;
         for s in &sessions {
-            put_len(&mut out, s.len())?;
-            out.extend_from_slice(s);
+            put_bytes_u32(&mut out, s)?;
         }
         seal(rng, PickleKind::Room, key, associated_data, &out.finish()?)
     }
@@ -307,13 +305,11 @@ impl Room {
     ) -> Result<Self> {
         let plain = open(pickle, PickleKind::Room, key, associated_data)?;
         let mut r = Reader::new(&plain, "room pickle");
-        let len = read_len(&mut r, usize::MAX)?;
-        let group = GroupSession::decode_pickle(rng, r.take(len)?, own)?;
+        let group = GroupSession::decode_pickle(rng, r.bytes_u32(usize::MAX)?, own)?;
         let n = read_len(&mut r, MAX_GROUP_MEMBERS)?;
         let mut sessions: Vec<(IdentityPublic, Session)> = Vec::with_capacity(n);
         for _ in 0..n {
-            let len = read_len(&mut r, usize::MAX)?;
-            let session = Session::decode_pickle(r.take(len)?)?;
+            let session = Session::decode_pickle(r.bytes_u32(usize::MAX)?)?;
             let peer = *session.peer_identity();
             // Every session is this member's, with a distinct member.
             if session.local_identity != *own.identity() {
@@ -398,16 +394,6 @@ impl Room {
             }
         }
     }
-}
-
-fn put_len(out: &mut crate::pickle::SecretBuffer, n: usize) -> Result<()> {
-    put_u32(out, u32::try_from(n).map_err(|_| Error::TooLarge)?);
-    Ok(())
-}
-
-fn read_len(r: &mut Reader<'_>, max: usize) -> Result<usize> {
-    let n = usize::try_from(r.u32()?).map_err(|_| Error::Malformed("room pickle"))?;
-    if n > max { Err(Error::Malformed("room pickle")) } else { Ok(n) }
 }
 
 /// A parsed room payload.
