@@ -98,6 +98,9 @@ error_codes! {
     NotYourBundle = ("not_your_bundle", 403),
     /// The verification code is wrong.
     WrongCode = ("wrong_code", 403),
+    /// A WebSocket upgrade from a browser page whose origin the relay does
+    /// not allow (`cors_allowed_origins`, or the relay's own origin).
+    OriginNotAllowed = ("origin_not_allowed", 403),
     /// No route with that path.
     NoSuchRoute = ("no_such_route", 404),
     /// No bundle was published for that account.

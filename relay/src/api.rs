@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -58,22 +58,31 @@ pub(crate) struct Relay {
     pub codes: Arc<dyn CodeSink>,
     /// When the relay started.
     pub started: Instant,
-}
-
-/// The current Unix time in seconds.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    /// Which browser origins may call the relay.
+    pub cors: crate::cors::Cors,
+    /// The static directory, if one is served.
+    pub files: Option<crate::files::StaticFiles>,
+    /// The clock every time in seconds comes from.
+    pub clock: crate::clock::Clock,
 }
 
 impl Relay {
     /// Builds the relay state around an opened store.
-    pub(crate) fn new(config: Config, store: Arc<SqliteStore>, codes: Arc<dyn CodeSink>) -> Self {
+    pub(crate) fn new(
+        config: Config,
+        store: Arc<SqliteStore>,
+        codes: Arc<dyn CodeSink>,
+        files: Option<crate::files::StaticFiles>,
+        clock: crate::clock::Clock,
+    ) -> Self {
         Self {
+            cors: crate::cors::Cors::new(&config.cors_allowed_origins),
+            files,
             nonces: NonceCache::new(
                 config.max_nonces_per_account,
                 config.max_nonces,
                 config.max_clock_skew_secs,
-                unix_now(),
+                clock.now(),
             ),
             account_limits: RateLimiter::new(config.rate_account_per_sec, config.rate_account_burst),
             ip_limits: RateLimiter::new(config.rate_ip_per_sec, config.rate_ip_burst),
@@ -84,6 +93,7 @@ impl Relay {
             metrics: Metrics::default(),
             codes,
             started: Instant::now(),
+            clock,
         }
     }
 
@@ -111,10 +121,12 @@ pub(crate) struct Call {
 pub(crate) async fn handle(relay: Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> Resp {
     let start = Instant::now();
     let route = route_name(req.method(), req.uri().path());
-    let resp = match dispatch(&relay, req, peer).await {
+    let origin = req.headers().get(hyper::header::ORIGIN).cloned();
+    let mut resp = match dispatch(&relay, req, peer).await {
         Ok(r) => r,
         Err(e) => crate::error::into_response(&e),
     };
+    relay.cors.decorate(origin, &mut resp);
     relay.metrics.record(route, resp.status().as_u16(), start.elapsed());
     resp
 }
@@ -136,6 +148,8 @@ fn route_name(method: &Method, path: &str) -> &'static str {
         (_, ["v1", "handles", "claim"]) => "claim_handle",
         (_, ["v1", "handles", "verify"]) => "verify_handle",
         (_, ["v1", "handles", _]) => "lookup_handle",
+        (_, ["v1", ..]) => "unknown",
+        ("GET" | "HEAD", _) => "static",
         _ => "unknown",
     }
 }
@@ -147,6 +161,11 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
     let segs: Vec<String> = path.trim_start_matches('/').split('/').map(str::to_owned).collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
 
+    if crate::cors::Cors::is_preflight(&method, req.headers())
+        && let Some(resp) = relay.cors.preflight(req.headers())
+    {
+        return Ok(resp);
+    }
     // Unauthenticated routes.
     match (&method, segs.as_slice()) {
         (&Method::GET, [""]) => return status_page(relay).await,
@@ -154,6 +173,14 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         (&Method::GET, ["metrics"]) => return metrics_page(relay).await,
         (&Method::GET, ["v1", "ws"]) => return crate::ws::upgrade(Arc::clone(relay), req).await,
         _ => {}
+    }
+    // Static files live beside the API, never in its place.
+    let api_path = matches!(segs.as_slice(), [""] | ["healthz"] | ["metrics"] | ["v1", ..]);
+    if let Some(files) = &relay.files
+        && !api_path
+        && matches!(method, Method::GET | Method::HEAD)
+    {
+        return files.serve(&path).await;
     }
     let allowed: &[Method] = match segs.as_slice() {
         ["v1", "keys", "bundle"] | ["v1", "keys", "one-time"] | ["v1", "messages", "ack"] | ["v1", "sessions"] => {
@@ -250,12 +277,12 @@ fn authenticate(relay: &Relay, call: &Call, allow_session: bool, registered: boo
         }
         // Sessions are only opened by registered accounts.
         let account =
-            relay.sessions.verify(header, call.method.as_str(), &call.path_and_query, &call.body, unix_now())?;
+            relay.sessions.verify(header, call.method.as_str(), &call.path_and_query, &call.body, relay.clock.now())?;
         relay.account_limits.check(&account).map_err(ApiError::rate_limited)?;
         return Ok(account);
     }
     let creds = Credentials::parse(header)?;
-    let now = unix_now();
+    let now = relay.clock.now();
     creds.verify(call.method.as_str(), &call.path_and_query, &call.body, now, relay.config.max_clock_skew_secs)?;
     admit(relay, &creds, registered, now)?;
     Ok(creds.account)
@@ -273,7 +300,7 @@ pub(crate) fn admit(relay: &Relay, creds: &Credentials, registered: bool, now: u
 
 fn open_session(relay: &Relay, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
     let _: serde_json::Map<String, serde_json::Value> = parse_json(&call.body)?;
-    let (id, key) = relay.sessions.create(account, unix_now(), SESSION_TTL)?;
+    let (id, key) = relay.sessions.create(account, relay.clock.now(), SESSION_TTL)?;
     Ok(reply::<SessionOpened>(SessionOpened::new(id, &key, SESSION_TTL).encode()))
 }
 
@@ -304,7 +331,7 @@ async fn publish_bundle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> 
         return Err(ApiError::new(ErrorCode::BadBundle, "publish the signed part only; upload one-time prekeys apart"));
     }
     let identity = bundle.identity().to_bytes().to_vec();
-    let now = unix_now();
+    let now = relay.clock.now();
     relay.store.publish_bundle(account, identity, bytes, now).await?;
     Ok(reply::<BundlePublished>(BundlePublished { account }.encode()))
 }
@@ -354,7 +381,7 @@ fn parse_deposit(config: &Config, body: &[u8]) -> Result<DepositBody, ApiError> 
 
 async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<Resp, ApiError> {
     let DepositBody { recipients, envelope } = parse_deposit(&relay.config, &call.body)?;
-    let (now, cap, size) = (unix_now(), relay.config.max_mailbox_messages, envelope.len());
+    let (now, cap, size) = (relay.clock.now(), relay.config.max_mailbox_messages, envelope.len());
     let notify = recipients.clone();
     let started = Instant::now();
     let ids = relay.store.deposit(sender, recipients, envelope, now, cap).await?;
@@ -388,9 +415,13 @@ async fn claim_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Re
     let handle = normalize_handle(&ClaimHandleBody::decode(&call.body)?.handle)?;
     let code = generate_code();
     let hash = code_hash(&handle, &account, &code);
-    let (now, ttl) = (unix_now(), relay.config.code_ttl_secs);
+    let (now, ttl) = (relay.clock.now(), relay.config.code_ttl_secs);
     relay.store.claim_handle(handle.clone(), account, hash, now, ttl, relay.config.code_cooldown_secs).await?;
-    relay.codes.deliver(&handle, &code).await.map_err(|e| ApiError::new(ErrorCode::CodeDeliveryFailed, e))?;
+    relay
+        .codes
+        .deliver(&handle, &code)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::CodeDeliveryFailed, e.to_string()))?;
     Ok(reply::<HandleClaimed>(HandleClaimed { handle, expires_in: relay.config.code_ttl_secs }.encode()))
 }
 
@@ -402,7 +433,7 @@ fn parse_verify(body: &[u8]) -> Result<(String, String), ApiError> {
 async fn verify_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
     let (handle, code) = parse_verify(&call.body)?;
     let hash = code_hash(&handle, &account, &code);
-    let (now, max) = (unix_now(), relay.config.code_max_attempts);
+    let (now, max) = (relay.clock.now(), relay.config.code_max_attempts);
     match relay.store.verify_handle(handle.clone(), account, hash, now, max).await? {
         HandleCheck::Bound => Ok(reply::<HandleBound>(HandleBound { handle, account }.encode())),
         HandleCheck::WrongCode(left) => {

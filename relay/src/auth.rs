@@ -337,6 +337,44 @@ impl Sessions {
 mod tests {
     use super::*;
 
+    const T0: u64 = 1_700_000_000;
+
+    fn creds(account: u8, ts: u64, nonce: u8) -> Credentials {
+        Credentials { account: [account; 32], ts, nonce: [nonce; 16], sig: [0; 64] }
+    }
+
+    #[test]
+    fn the_nonce_sweep_forgets_only_nonces_outside_the_window() {
+        let cache = NonceCache::new(100, 1000, 300, T0);
+        cache.record(&creds(1, T0, 1), T0).unwrap();
+        cache.record(&creds(1, T0 + 100, 2), T0 + 100).unwrap();
+        cache.record(&creds(2, T0 + 200, 3), T0 + 200).unwrap();
+        // At T0 + 300 all three are inside the window.
+        cache.purge(T0 + 300);
+        assert_eq!(cache.len(), 3);
+        // At T0 + 301 the first left it; at T0 + 501 the third is the last.
+        cache.purge(T0 + 301);
+        assert_eq!(cache.len(), 2);
+        // What is kept still refuses a replay.
+        assert_eq!(cache.record(&creds(2, T0 + 200, 3), T0 + 301).map_err(|e| e.code), Err(ErrorCode::ReplayedRequest));
+        cache.purge(T0 + 501);
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn the_session_sweep_drops_expired_sessions_only() {
+        let sessions = Sessions::default();
+        let (short, _) = sessions.create([1; 32], T0, 10).unwrap();
+        let (long, _) = sessions.create([1; 32], T0, 1000).unwrap();
+        let count = |s: &Sessions| s.map.lock().unwrap().len();
+        sessions.purge(T0 + 10);
+        assert_eq!(count(&sessions), 2, "a session is valid up to its last second");
+        sessions.purge(T0 + 11);
+        assert_eq!(count(&sessions), 1);
+        let map = sessions.map.lock().unwrap();
+        assert!(!map.contains_key(&short) && map.contains_key(&long));
+    }
+
     fn entry() -> SessionEntry {
         SessionEntry {
             account: [0; 32],

@@ -293,7 +293,20 @@ impl Client {
         let mut req = url.into_client_request().map_err(transport)?;
         let auth = request.authorize(&self.signer, now(), &fresh_nonce());
         req.headers_mut().insert("authorization", auth.parse().map_err(transport)?);
-        let (ws, _) = tokio_tungstenite::connect_async(req).await.map_err(transport)?;
+        let (ws, _) = match tokio_tungstenite::connect_async(req).await {
+            Ok(connected) => connected,
+            // The relay refused the upgrade with a JSON error: keep its code.
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let retry_after = resp.headers().get(hyper::header::RETRY_AFTER).and_then(|v| v.to_str().ok());
+                let body = resp.body().as_deref().unwrap_or_default();
+                let refused = match sealpost_client::RelayError::decode(resp.status().as_u16(), retry_after, body) {
+                    Ok(e) => sealpost_client::Error::Relay(e),
+                    Err(e) => e,
+                };
+                return Err(ClientError::Protocol(refused));
+            }
+            Err(e) => return Err(transport(e)),
+        };
         Ok(Push { ws })
     }
 }

@@ -1,6 +1,9 @@
-//! The relay's errors: every failure is a [`sealpost_client::RelayError`]
-//! whose [`ErrorCode`] fixes the HTTP status and the machine code (declared
-//! once, in `sealpost-client`, which clients parse them with), answered as
+//! The relay's errors. [`Error`] is the crate's: why the relay could not
+//! start, serve or stop (bad settings, files, TLS, storage, a code that
+//! could not be delivered, a push connection that failed). A refused
+//! request is a [`sealpost_client::RelayError`] whose [`ErrorCode`] fixes
+//! the HTTP status and the machine code (declared once, in
+//! `sealpost-client`, which clients parse them with), answered as
 //! `{"error": {"code": "...", "message": "..."}}`.
 
 use bytes::Bytes;
@@ -9,6 +12,63 @@ use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
 pub(crate) use sealpost_client::{ErrorCode, RelayError as ApiError};
+
+/// Why the relay could not start, serve or stop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is invalid (the binary exits with status 2).
+    #[error("{0}")]
+    Config(String),
+    /// A file or socket operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, naming the file or address.
+        what: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be loaded, or do not match.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The store failed.
+    #[error("storage: {0}")]
+    Store(String),
+    /// A verification code could not be delivered.
+    #[error("code delivery: {0}")]
+    CodeDelivery(String),
+    /// A push connection failed.
+    #[error("websocket: {0}")]
+    WebSocket(String),
+    /// The relay's task ended abnormally.
+    #[error("relay task: {0}")]
+    Task(String),
+}
+
+impl Error {
+    /// An I/O failure while doing `what`.
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { what: what.into(), source }
+    }
+
+    /// Whether the settings were at fault (exit status 2).
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Config(_))
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        Error::Store(e.to_string())
+    }
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for Error {
+    fn from(e: tokio_tungstenite::tungstenite::Error) -> Self {
+        Error::WebSocket(e.to_string())
+    }
+}
 
 /// 500 (never for bad input). The detail is logged, not sent.
 pub(crate) fn internal(detail: impl std::fmt::Display) -> ApiError {

@@ -7,12 +7,12 @@ use std::pin::Pin;
 use rand_core::Rng;
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, Error, ErrorCode};
 use crate::store::AccountId;
 
-/// What [`CodeSink::deliver`] returns: a boxed future, `Err` with a
-/// message if the code could not be delivered.
-pub(crate) type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+/// What [`CodeSink::deliver`] returns: a boxed future, `Err`
+/// ([`Error::CodeDelivery`]) if the code could not be delivered.
+pub type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
 
 /// Brings a verification code to the person who claims a handle.
 pub trait CodeSink: Send + Sync + 'static {
@@ -64,8 +64,8 @@ pub(crate) struct WebhookSink {
 
 impl WebhookSink {
     /// A sink posting to `url` (http://).
-    pub(crate) fn new(url: &str) -> Result<Self, String> {
-        let url: hyper::Uri = url.parse().map_err(|e| format!("webhook URL: {e}"))?;
+    pub(crate) fn new(url: &str) -> Result<Self, Error> {
+        let url: hyper::Uri = url.parse().map_err(|e| Error::Config(format!("code_webhook: {e}")))?;
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build(hyper_util::client::legacy::connect::HttpConnector::new());
         Ok(Self { url, client })
@@ -79,12 +79,16 @@ impl CodeSink for WebhookSink {
             let req = hyper::Request::post(self.url.clone())
                 .header(hyper::header::CONTENT_TYPE, "application/json")
                 .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Error::CodeDelivery(e.to_string()))?;
             let resp = tokio::time::timeout(std::time::Duration::from_secs(10), self.client.request(req))
                 .await
-                .map_err(|_| "webhook timed out".to_string())?
-                .map_err(|e| format!("webhook: {e}"))?;
-            if resp.status().is_success() { Ok(()) } else { Err(format!("webhook answered {}", resp.status())) }
+                .map_err(|_| Error::CodeDelivery("the webhook timed out".into()))?
+                .map_err(|e| Error::CodeDelivery(format!("webhook: {e}")))?;
+            if resp.status().is_success() {
+                Ok(())
+            } else {
+                Err(Error::CodeDelivery(format!("the webhook answered {}", resp.status())))
+            }
         })
     }
 }
@@ -151,7 +155,7 @@ mod tests {
         assert_eq!(normalize_handle("Alice_01").ok(), Some("alice_01".into()));
         assert_eq!(normalize_handle("+4915112345678").ok(), Some("+4915112345678".into()));
         for bad in ["al", "a b c", "+12", "+1234567890123456", "émile", "", "x/y"] {
-            assert!(normalize_handle(bad).is_err(), "{bad}");
+            assert_eq!(normalize_handle(bad).map_err(|e| e.code), Err(ErrorCode::BadHandle), "{bad}");
         }
     }
 

@@ -5,16 +5,20 @@
 //! handles to identity keys, and pushes new envelopes over WebSockets.
 //!
 //! The library exposes what the binary, the tests and the benches need:
-//! [`Config`] (with its command line, [`config::Cli`]), [`Running`] (a relay
-//! in this process), [`serve_until`] and [`tls_acceptor`] (the binary's
-//! loop), the code sinks, and [`client`], a Rust client of the API over
-//! `sealpost-client`. The server's modules are private.
+//! [`Config`] (with its command line, [`config::Cli`], and the list of
+//! settings), [`Running`] (a relay in this process) and the [`Clock`] it
+//! can be given, [`serve_until`] and [`tls_acceptor`] (the binary's loop),
+//! the code sinks, the crate's [`Error`], and [`client`], a Rust client of
+//! the API over `sealpost-client`. The server's modules are private.
 
 mod api;
 mod auth;
 pub mod client;
+mod clock;
 pub mod config;
+mod cors;
 mod error;
+mod files;
 mod handles;
 mod hub;
 mod limits;
@@ -23,8 +27,10 @@ mod server;
 mod store;
 mod ws;
 
+pub use clock::Clock;
 pub use config::Config;
-pub use handles::{CodeSink, MemorySink};
+pub use error::Error;
+pub use handles::{CodeSink, DeliverFuture, MemorySink};
 pub use server::{Running, serve_until, tls_acceptor};
 
 /// The relay's input parsing, for the fuzz targets only.

@@ -2,11 +2,12 @@
 
 use clap::Parser;
 use sealpost_relay::config::{Cli, Config, LogFormat};
-use sealpost_relay::{serve_until, tls_acceptor};
+use sealpost_relay::{Error, serve_until, tls_acceptor};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
-    let config = match Config::load(Cli::parse()) {
+    let env = |name: &str| std::env::var(name).ok();
+    let config = match Config::load(Cli::parse(), &env) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("sealpost-relay: {e}");
@@ -41,7 +42,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(config: Config) -> Result<(), String> {
+async fn run(config: Config) -> Result<(), Error> {
     // Each connection costs a file descriptor: take all the kernel allows.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => {
@@ -64,14 +65,11 @@ async fn run(config: Config) -> Result<(), String> {
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| format!("listening on {}: {e}", config.listen))?;
+        .map_err(|e| Error::io(format!("listening on {}", config.listen), e))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(
-        address = %listener.local_addr().map_err(|e| e.to_string())?,
-        data_dir = %config.data_dir.display(),
-        "sealpost relay listening on {scheme}://{}",
-        config.listen
-    );
+    // The bound address (port 0 in the settings picks a free port).
+    let address = listener.local_addr().map_err(|e| Error::io("reading the bound address", e))?;
+    tracing::info!(%address, data_dir = %config.data_dir.display(), "sealpost relay listening on {scheme}://{address}");
     serve_until(config, listener, tls, shutdown_signal()).await
 }
 

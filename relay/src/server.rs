@@ -13,41 +13,54 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::api::{Relay, handle, unix_now};
+use crate::api::{Relay, handle};
+use crate::clock::Clock;
 use crate::config::Config;
+use crate::error::Error;
 use crate::handles::{CodeSink, StdoutSink, WebhookSink};
 use crate::store::{SqliteStore, Store};
 
 /// Builds the TLS acceptor from PEM files (ALPN: h2, http/1.1).
-pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, String> {
+pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, Error> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("reading {}: {e}", cert.display()))?
+        .map_err(|e| Error::Tls(format!("reading {}: {e}", cert.display())))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("parsing {}: {e}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("reading {}: {e}", key.display()))?;
+        .map_err(|e| Error::Tls(format!("parsing {}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(Error::Tls(format!("{} holds no PEM certificate", cert.display())));
+    }
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| Error::Tls(format!("reading {}: {e}", key.display())))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Error::Tls(e.to_string()))?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS certificate/key: {e}"))?;
+        .with_single_cert(certs, key_der)
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => {
+                Error::Tls(format!("the key {} does not fit the certificate {}: {e}", key.display(), cert.display()))
+            }
+            other => Error::Tls(format!("certificate {} with key {}: {other}", cert.display(), key.display())),
+        })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Builds the relay state from a configuration: opens the store and
 /// chooses the code sink.
-pub(crate) fn build(config: Config, codes: Option<Arc<dyn CodeSink>>) -> Result<Arc<Relay>, String> {
-    let store = Arc::new(SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?);
+pub(crate) fn build(config: Config, codes: Option<Arc<dyn CodeSink>>, clock: Clock) -> Result<Arc<Relay>, Error> {
+    config.check()?;
+    let files = config.static_dir.as_deref().map(crate::files::StaticFiles::open).transpose()?;
+    let store = Arc::new(SqliteStore::open(&config.data_dir)?);
     let codes: Arc<dyn CodeSink> = match (codes, &config.code_webhook) {
         (Some(c), _) => c,
         (None, Some(url)) => Arc::new(WebhookSink::new(url)?),
         (None, None) => Arc::new(StdoutSink),
     };
-    Ok(Arc::new(Relay::new(config, store, codes)))
+    Ok(Arc::new(Relay::new(config, store, codes, files, clock)))
 }
 
 /// Builds the relay from `config` and serves `listener` until `shutdown`
@@ -57,8 +70,8 @@ pub async fn serve_until(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), String> {
-    serve(build(config, None)?, listener, tls, shutdown).await
+) -> Result<(), Error> {
+    serve(build(config, None, Clock::system())?, listener, tls, shutdown).await
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
@@ -69,7 +82,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let graceful = GracefulShutdown::new();
     let builder = http_builder(&relay.config);
     let (header_timeout, idle_timeout) = (
@@ -288,28 +301,49 @@ pub(crate) fn client_address(
     forwarded.into_iter().rev().find(|a| !trusted.contains(a)).unwrap_or(peer)
 }
 
+/// Seconds between sweeps of nonces, relay sessions and idle rate-limit
+/// buckets (they expire within minutes).
+const SWEEP_SECS: u64 = 30;
+
 async fn purge_loop(relay: Arc<Relay>) {
-    let mut purge = tokio::time::interval(Duration::from_secs(relay.config.purge_interval_secs));
-    // Nonces, sessions and idle rate-limit buckets expire within minutes.
-    let mut sweep = tokio::time::interval(Duration::from_secs(30));
-    loop {
-        tokio::select! {
-            _ = purge.tick() => {
-                let before = unix_now().saturating_sub(relay.config.retention_secs);
-                match relay.store.purge(before).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(purged = n, "expired envelopes purged"),
-                    Err(e) => tracing::warn!(error = %e, "purge failed"),
-                }
+    let clock = relay.clock.clone();
+    // Deadlines follow each other from the start, however late a run was.
+    let start = clock.now();
+    let purge = async {
+        let mut next = start;
+        loop {
+            clock.sleep_until(next).await;
+            let before = clock.now().saturating_sub(relay.config.retention_secs);
+            match relay.store.purge(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired envelopes purged"),
+                Err(e) => tracing::warn!(error = %e, "purge failed"),
             }
-            _ = sweep.tick() => {
-                relay.nonces.purge(unix_now());
-                relay.sessions.purge(unix_now());
-                relay.ip_limits.purge();
-                relay.account_limits.purge();
+            let interval = relay.config.purge_interval_secs;
+            next = next.saturating_add(interval);
+            if next <= clock.now() {
+                next = clock.now().saturating_add(interval);
             }
         }
-    }
+    };
+    let sweep = async {
+        let mut next = start.saturating_add(SWEEP_SECS);
+        loop {
+            clock.sleep_until(next).await;
+            sweep_memory(&relay);
+            next = next.saturating_add(SWEEP_SECS).max(clock.now().saturating_add(1));
+        }
+    };
+    tokio::join!(purge, sweep);
+}
+
+/// Forgets what has expired in memory: nonces, relay sessions, full buckets.
+fn sweep_memory(relay: &Relay) {
+    let now = relay.clock.now();
+    relay.nonces.purge(now);
+    relay.sessions.purge(now);
+    relay.ip_limits.purge();
+    relay.account_limits.purge();
 }
 
 /// A relay running in the background (for tests and embedding).
@@ -318,19 +352,32 @@ pub struct Running {
     pub addr: SocketAddr,
     relay: Arc<Relay>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
+    task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
 impl Running {
-    /// Starts a relay on `config.listen` (port 0 picks a free port).
-    pub async fn start(config: Config, codes: Option<Arc<dyn CodeSink>>) -> Result<Self, String> {
+    /// Starts a relay on `config.listen` (port 0 picks a free port, which
+    /// [`Running::addr`] then names: bound here, never bound and dropped).
+    pub async fn start(config: Config, codes: Option<Arc<dyn CodeSink>>) -> Result<Self, Error> {
+        Self::start_with_clock(config, codes, Clock::system()).await
+    }
+
+    /// [`Running::start`] on the given clock (tests pass a
+    /// [`Clock::manual`] and advance it instead of sleeping).
+    pub async fn start_with_clock(
+        config: Config,
+        codes: Option<Arc<dyn CodeSink>>,
+        clock: Clock,
+    ) -> Result<Self, Error> {
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
             _ => None,
         };
-        let listener = TcpListener::bind(config.listen).await.map_err(|e| format!("bind {}: {e}", config.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let relay = build(config, codes)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::io(format!("listening on {}", config.listen), e))?;
+        let addr = listener.local_addr().map_err(|e| Error::io("reading the bound address", e))?;
+        let relay = build(config, codes, clock)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(serve(Arc::clone(&relay), listener, tls, async move {
             let _ = stopped.await;
@@ -349,10 +396,10 @@ impl Running {
     }
 
     /// Stops gracefully and waits until the store is closed.
-    pub async fn stop(mut self) -> Result<(), String> {
+    pub async fn stop(mut self) -> Result<(), Error> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        (&mut self.task).await.map_err(|e| e.to_string())?
+        (&mut self.task).await.map_err(|e| Error::Task(e.to_string()))?
     }
 }

@@ -246,7 +246,7 @@ trait WriteJob: Send {
     /// Runs inside the batch transaction; false means "roll this one back".
     fn run(&mut self, w: &mut Writer) -> bool;
     /// Answers the caller once the batch committed (or failed to).
-    fn finish(self: Box<Self>, committed: Result<(), String>);
+    fn finish(self: Box<Self>, committed: StoreResult<()>);
 }
 
 struct Job<T, F> {
@@ -264,10 +264,10 @@ impl<T: Send, F: FnOnce(&mut Writer) -> StoreResult<T> + Send> WriteJob for Job<
         ok
     }
 
-    fn finish(self: Box<Self>, committed: Result<(), String>) {
+    fn finish(self: Box<Self>, committed: StoreResult<()>) {
         let answer = match (committed, self.result) {
             (Ok(()), Some(result)) => result,
-            (Err(e), Some(Ok(_))) => Err(StoreError::Internal(e)),
+            (Err(e), Some(Ok(_))) => Err(e),
             (_, Some(Err(e))) => Err(e),
             (_, None) => Err(StoreError::Internal("write job did not run".into())),
         };
@@ -400,15 +400,15 @@ fn writer_loop(mut w: Writer, mut rx: mpsc::Receiver<Box<dyn WriteJob>>) {
     }
 }
 
-fn run_batch(w: &mut Writer, jobs: &mut [Box<dyn WriteJob>]) -> Result<(), String> {
-    w.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+fn run_batch(w: &mut Writer, jobs: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
+    w.conn.execute_batch("BEGIN IMMEDIATE")?;
     for job in jobs.iter_mut() {
-        let step = (|| -> Result<(), String> {
-            w.conn.execute_batch("SAVEPOINT job").map_err(|e| e.to_string())?;
+        let step = (|| -> StoreResult<()> {
+            w.conn.execute_batch("SAVEPOINT job")?;
             if job.run(w) {
-                w.conn.execute_batch("RELEASE job").map_err(|e| e.to_string())
+                Ok(w.conn.execute_batch("RELEASE job")?)
             } else {
-                w.conn.execute_batch("ROLLBACK TO job; RELEASE job").map_err(|e| e.to_string())
+                Ok(w.conn.execute_batch("ROLLBACK TO job; RELEASE job")?)
             }
         })();
         if let Err(e) = step {
@@ -418,7 +418,7 @@ fn run_batch(w: &mut Writer, jobs: &mut [Box<dyn WriteJob>]) -> Result<(), Strin
     }
     w.conn.execute_batch("COMMIT").map_err(|e| {
         let _ = w.conn.execute_batch("ROLLBACK");
-        e.to_string()
+        StoreError::from(e)
     })
 }
 
@@ -736,5 +736,73 @@ impl Store for SqliteStore {
         if let Some(handle) = self.thread.lock().ok().and_then(|mut t| t.take()) {
             let _ = handle.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: u64 = 1_700_000_000;
+
+    async fn store_with(accounts: &[AccountId]) -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        for a in accounts {
+            store.publish_bundle(*a, vec![0; 128], vec![0], T0).await.unwrap();
+        }
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn purge_removes_what_arrived_before_the_cut_and_keeps_the_rest() {
+        let (alice, bob) = ([1u8; 32], [2u8; 32]);
+        let (_dir, store) = store_with(&[alice, bob]).await;
+        let old = store.deposit(alice, vec![bob], b"old".to_vec(), T0, 10).await.unwrap();
+        let edge = store.deposit(alice, vec![bob], b"edge".to_vec(), T0 + 100, 10).await.unwrap();
+        let young = store.deposit(alice, vec![bob], b"young".to_vec(), T0 + 200, 10).await.unwrap();
+        // Received strictly before the cut goes; at or after it stays.
+        assert_eq!(store.purge(T0 + 100).await.unwrap(), 1);
+        let left: Vec<i64> = store.pull(bob, 0, 10, usize::MAX).await.unwrap().iter().map(|m| m.id).collect();
+        assert_eq!(left, [edge[0], young[0]]);
+        assert_ne!(left[0], old[0]);
+        assert_eq!(store.purge(T0 + 100).await.unwrap(), 0, "nothing more before the same cut");
+        assert_eq!(store.purge(T0 + 201).await.unwrap(), 2);
+        assert!(store.pull(bob, 0, 10, usize::MAX).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn purge_frees_the_mailbox_count() {
+        let (alice, bob) = ([1u8; 32], [2u8; 32]);
+        let (_dir, store) = store_with(&[alice, bob]).await;
+        for i in 0..3u8 {
+            store.deposit(alice, vec![bob], vec![i], T0, 3).await.unwrap();
+        }
+        assert_eq!(
+            store.deposit(alice, vec![bob], b"full".to_vec(), T0, 3).await,
+            Err(StoreError::MailboxFull(account_name(&bob)))
+        );
+        assert_eq!(store.purge(T0 + 1).await.unwrap(), 3);
+        // The cached count followed: the mailbox takes three again, not zero.
+        for i in 0..3u8 {
+            store.deposit(alice, vec![bob], vec![i], T0 + 1, 3).await.unwrap();
+        }
+        assert!(matches!(
+            store.deposit(alice, vec![bob], b"x".to_vec(), T0 + 1, 3).await,
+            Err(StoreError::MailboxFull(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn purge_drops_handle_claims_that_expired_before_the_cut() {
+        let alice = [1u8; 32];
+        let (_dir, store) = store_with(&[alice]).await;
+        let hash = [7u8; 32];
+        store.claim_handle("old".into(), alice, hash, T0, 10, 0).await.unwrap();
+        store.claim_handle("live".into(), alice, hash, T0, 1000, 0).await.unwrap();
+        // "old" expired at T0 + 10; the cut at T0 + 11 removes its claim.
+        store.purge(T0 + 11).await.unwrap();
+        assert_eq!(store.verify_handle("old".into(), alice, hash, T0 + 11, 5).await, Ok(HandleCheck::NoClaim));
+        assert_eq!(store.verify_handle("live".into(), alice, hash, T0 + 11, 5).await, Ok(HandleCheck::Bound));
     }
 }

@@ -24,10 +24,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use crate::api::{Relay, Resp, unix_now};
+use crate::api::{Relay, Resp};
 use sealpost_client::{Credentials, acked_frame, decode_ack_frame, error_frame};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, Error, ErrorCode};
 use crate::store::{AccountId, Store};
 
 /// Messages pushed per store read.
@@ -85,6 +85,11 @@ pub(crate) async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Re
         return Err(not_ws());
     }
     let key = headers.get(SEC_WEBSOCKET_KEY).ok_or_else(not_ws)?.clone();
+    // Browsers send the page's origin; CORS does not apply to upgrades, so
+    // the relay applies its list itself.
+    if !relay.cors.allows_websocket(headers) {
+        return Err(ApiError::new(ErrorCode::OriginNotAllowed, "pages on this origin may not use this relay"));
+    }
     if headers.get(SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
         let mut resp = crate::error::into_response(&ApiError::new(
             ErrorCode::UnsupportedWebsocketVersion,
@@ -106,7 +111,7 @@ pub(crate) async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Re
         ),
     };
     let creds = Credentials::parse(&header)?;
-    let now = unix_now();
+    let now = relay.clock.now();
     creds.verify("GET", &signed_path, b"", now, relay.config.max_clock_skew_secs)?;
     crate::api::admit(&relay, &creds, true, now)?;
     let account = creds.account;
@@ -156,13 +161,13 @@ fn ws_config(config: &crate::config::Config) -> WebSocketConfig {
 
 /// Sends one frame, giving up (and so closing the connection) when the
 /// client does not read it within `limit`.
-async fn send<T>(tx: &mut T, message: Message, limit: Duration) -> Result<(), String>
+async fn send<T>(tx: &mut T, message: Message, limit: Duration) -> Result<(), Error>
 where
     T: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {
     match tokio::time::timeout(limit, tx.send(message)).await {
-        Ok(sent) => sent.map_err(|e| e.to_string()),
-        Err(_) => Err("send timed out: the client does not read".into()),
+        Ok(sent) => Ok(sent?),
+        Err(_) => Err(Error::WebSocket("send timed out: the client does not read".into())),
     }
 }
 
@@ -171,7 +176,7 @@ async fn session<S>(
     account: AccountId,
     mut registration: crate::hub::Registration,
     ws: WebSocketStream<S>,
-) -> Result<(), String>
+) -> Result<(), Error>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -180,15 +185,20 @@ where
     let batch_bytes = relay.config.ws_batch_bytes.min(relay.config.max_pull_bytes);
     let mut cursor = 0i64;
     let mut poll = tokio::time::interval(POLL);
-    let idle = Duration::from_secs(relay.config.ws_idle_secs);
-    let mut ping = tokio::time::interval(idle / 3);
-    ping.tick().await;
-    let mut last_heard = tokio::time::Instant::now();
+    // Times in seconds on the relay's clock; the real-time `tick` (and, for
+    // a manual clock, its moves) make the loop look at them.
+    let idle = relay.config.ws_idle_secs;
+    let ping_every = (idle / 3).max(1);
+    let mut tick = tokio::time::interval(Duration::from_secs(ping_every));
+    tick.tick().await;
+    let mut moved = relay.clock.watch();
+    let mut last_heard = relay.clock.now();
+    let mut last_ping = last_heard;
     loop {
         // Push everything new since the cursor.
         loop {
             let after = cursor;
-            let batch = relay.store.pull(account, after, BATCH, batch_bytes).await.map_err(|e| e.to_string())?;
+            let batch = relay.store.pull(account, after, BATCH, batch_bytes).await?;
             if batch.is_empty() {
                 break;
             }
@@ -197,7 +207,7 @@ where
                 let m = crate::api::delivered(m);
                 sealpost_client::write_message(&mut frame, &m, true);
                 drop(m.envelope);
-                let text = String::from_utf8(frame).map_err(|e| e.to_string())?;
+                let text = String::from_utf8(frame).map_err(|e| Error::WebSocket(e.to_string()))?;
                 send(&mut tx, Message::text(text), limit).await?;
                 cursor = cursor.max(m.id);
             }
@@ -207,17 +217,12 @@ where
                 if woke.is_none() { return Ok(()); }
             }
             _ = poll.tick() => {}
-            _ = ping.tick() => {
-                if last_heard.elapsed() >= idle {
-                    let _ = send(&mut tx, Message::Close(None), limit).await;
-                    return Ok(());
-                }
-                send(&mut tx, Message::Ping(Bytes::new()), limit).await?;
-            }
+            _ = tick.tick() => {}
+            () = moved.changed() => {}
             frame = rx.next() => {
                 let Some(frame) = frame else { return Ok(()) };
-                last_heard = tokio::time::Instant::now();
-                match frame.map_err(|e| e.to_string())? {
+                last_heard = relay.clock.now();
+                match frame? {
                     Message::Text(text) => {
                         let reply = match decode_ack_frame(text.as_str()) {
                             Ok(ids) => match relay.store.ack(account, ids).await.map_err(ApiError::from) {
@@ -233,6 +238,16 @@ where
                     _ => {}
                 }
             }
+        }
+        let now = relay.clock.now();
+        if now.saturating_sub(last_heard) >= idle {
+            let _ = send(&mut tx, Message::Close(None), limit).await;
+            return Ok(());
+        }
+        // A second of slack: real ticks and whole seconds need not line up.
+        if now.saturating_sub(last_ping) >= ping_every.saturating_sub(1).max(1) {
+            send(&mut tx, Message::Ping(Bytes::new()), limit).await?;
+            last_ping = now;
         }
     }
 }

@@ -226,7 +226,7 @@ async fn a_locked_claim_stays_locked_until_its_code_expires() {
     assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(403));
     assert_eq!(bob.client.verify_handle("bobby", wrong).await.unwrap_err().status(), Some(429));
     // A new claim after the cooldown but while the old code lives keeps the count.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    relay.clock.advance(1);
     bob.client.claim_handle("bobby").await.unwrap();
     assert_eq!(
         bob.client
@@ -237,7 +237,7 @@ async fn a_locked_claim_stays_locked_until_its_code_expires() {
         Some(429)
     );
     // Once the old code has expired, a new claim starts afresh.
-    tokio::time::sleep(Duration::from_millis(3200)).await;
+    relay.clock.advance(3);
     bob.client.claim_handle("bobby").await.unwrap();
     bob.client.verify_handle("bobby", &relay.codes.code("bobby").expect("a code was sent")).await.unwrap();
 }
@@ -247,9 +247,14 @@ async fn an_expired_code_is_refused() {
     let relay = start_with(|c| c.code_ttl_secs = 1).await;
     let alice = user(&relay, 0).await;
     alice.client.claim_handle("slowpoke").await.unwrap();
+    alice.client.claim_handle("punctual").await.unwrap();
     let code = relay.codes.code("slowpoke").expect("a code was sent");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // A code is valid up to its last second, and refused after it.
+    relay.clock.advance(1);
+    alice.client.verify_handle("punctual", &relay.codes.code("punctual").unwrap()).await.unwrap();
+    relay.clock.advance(1);
     let err = alice.client.verify_handle("slowpoke", &code).await.unwrap_err();
+    assert_eq!(err.code(), Some(sealpost_client::ErrorCode::CodeExpired));
     assert_eq!(err.status(), Some(410));
 }
 
@@ -338,26 +343,42 @@ async fn a_full_mailbox_refuses_the_whole_deposit() {
     assert_eq!(alice.client.deposit(&[[9u8; 32]], b"?").await.unwrap_err().status(), Some(404));
 }
 
+/// Waits (for the relay's purge task, not for a time limit) until `done`.
+async fn eventually(mut done: impl AsyncFnMut() -> bool, what: &str) {
+    for _ in 0..500 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}");
+}
+
 #[tokio::test]
-async fn expired_envelopes_are_purged() {
+async fn the_purge_removes_envelopes_older_than_the_retention_and_keeps_younger_ones() {
     let relay = start_with(|c| {
-        c.retention_secs = 1;
-        c.purge_interval_secs = 1;
+        c.retention_secs = 10;
+        c.purge_interval_secs = 5;
     })
     .await;
     let alice = user(&relay, 0).await;
     let bob = user(&relay, 0).await;
-    alice.client.deposit(&[bob.client.account()], b"short-lived").await.unwrap();
-    assert_eq!(bob.client.pull(0, 10).await.unwrap().len(), 1);
-    let mut gone = false;
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        if bob.client.pull(0, 10).await.unwrap().is_empty() {
-            gone = true;
-            break;
-        }
-    }
-    assert!(gone, "the envelope was not purged");
+    let old = alice.client.deposit(&[bob.client.account()], b"old").await.unwrap();
+    relay.clock.advance(8);
+    let young = alice.client.deposit(&[bob.client.account()], b"young").await.unwrap();
+    // At +13 the purge removes what arrived before +3: the first only.
+    relay.clock.advance(5);
+    eventually(
+        async || bob.client.pull(0, 10).await.unwrap().len() == 1,
+        "the envelope older than the retention was not purged",
+    )
+    .await;
+    let left = bob.client.pull(0, 10).await.unwrap();
+    assert_eq!((left[0].id, left[0].envelope.as_slice()), (young[0], &b"young"[..]));
+    assert_ne!(old, young);
+    // The younger one goes once it is older than the retention too.
+    relay.clock.advance(10);
+    eventually(async || bob.client.pull(0, 10).await.unwrap().is_empty(), "the second envelope was not purged").await;
 }
 
 #[tokio::test]
@@ -378,7 +399,8 @@ async fn rate_limits_answer_429_with_retry_after() {
         }
     }
     let r = limited.expect("the account limit applies");
-    assert!(r.headers.get("retry-after").is_some());
+    // One token a second, the bucket just emptied: one second to wait.
+    assert_eq!(r.headers.get("retry-after").unwrap(), "1");
     assert_eq!(r.json()["error"]["code"], "rate_limited");
 
     let relay = start_with(|c| {
@@ -388,11 +410,16 @@ async fn rate_limits_answer_429_with_retry_after() {
     .await;
     let probe = Client::new(&relay.base, sealpost::Account::new(&mut sealpost::os_rng(), 1_700_000_000).relay_signer())
         .unwrap();
-    let mut statuses = Vec::new();
-    for _ in 0..8 {
-        statuses.push(probe.raw(Method::GET, "/healthz", &[], vec![], false).await.unwrap().status.as_u16());
+    let mut answers = Vec::new();
+    for _ in 0..7 {
+        let r = probe.raw(Method::GET, "/healthz", &[], vec![], false).await.unwrap();
+        let retry = r.headers.get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        answers.push((r.status.as_u16(), retry));
     }
-    assert!(statuses.contains(&429), "{statuses:?}");
+    // The burst of five, then refusals naming the one second to wait.
+    let ok = (200, None);
+    let limited = (429, Some("1".to_owned()));
+    assert_eq!(answers, [ok.clone(), ok.clone(), ok.clone(), ok.clone(), ok, limited.clone(), limited]);
 }
 
 #[tokio::test]
@@ -534,9 +561,16 @@ async fn websocket_push_takes_acks_and_survives_bad_frames() {
     push.ack(&[m1.id, m2.id]).await.unwrap();
     assert_eq!(next(&mut push).await, PushEvent::Acked(2));
     assert!(bob.client.pull(0, 10).await.unwrap().is_empty());
-    // Unsigned upgrades are refused.
+    // Unsigned upgrades are refused with 401 missing_authorization.
     let url = format!("{}/v1/ws", relay.base.replacen("http", "ws", 1));
-    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 401);
+            let body: serde_json::Value = serde_json::from_slice(resp.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["error"]["code"], "missing_authorization");
+        }
+        other => panic!("{other:?}"),
+    }
     push.close().await;
 }
 
@@ -670,31 +704,36 @@ async fn push_connections_are_capped_per_account_and_closed_when_idle() {
     let bob = user(&relay, 0).await;
     let first = bob.client.connect_push().await.unwrap();
     let _second = bob.client.connect_push().await.unwrap();
-    let third = bob.client.connect_push().await;
-    assert!(third.is_err(), "a third connection is refused");
+    let third = bob.client.connect_push().await.err().expect("a third connection is refused");
+    assert_eq!(
+        (third.code(), third.status(), third.to_string().contains("too many push connections")),
+        (Some(sealpost_client::ErrorCode::TooManyConnections), Some(429), true),
+        "{third}"
+    );
     let running = relay.running.as_ref().unwrap();
     assert_eq!(running.push_connections(), 2);
     // Nobody reads these connections, so nobody answers the relay's pings:
-    // after the idle time the relay closes them.
-    let mut closed = false;
-    for _ in 0..60 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if running.push_connections() == 0 {
-            closed = true;
-            break;
-        }
-    }
-    assert!(closed, "idle push connections were not closed");
+    // once the idle time has passed on the relay's clock it closes them.
+    relay.clock.advance(2);
+    assert_eq!(running.push_connections(), 2, "not before the idle time");
+    relay.clock.advance(1);
+    eventually(async || running.push_connections() == 0, "idle push connections were not closed").await;
     drop(first);
-    // A connection that keeps reading stays open past the idle time.
+    // A connection that keeps talking stays open past the idle time.
     let mut live = bob.client.connect_push().await.unwrap();
-    let reader = tokio::spawn(async move {
-        let _ = tokio::time::timeout(Duration::from_millis(4500), live.next()).await;
-        live
-    });
-    tokio::time::sleep(Duration::from_millis(4000)).await;
-    assert_eq!(running.push_connections(), 1, "a connection that answers pings stays open");
-    drop(reader.await.unwrap());
+    for _ in 0..3 {
+        relay.clock.advance(2);
+        // An ack round trip: the relay heard from it after the clock moved.
+        live.ack(&[1]).await.unwrap();
+        assert_eq!(next(&mut live).await, PushEvent::Acked(0));
+        assert_eq!(running.push_connections(), 1, "a connection that talks stays open");
+    }
+    // Then silence for the idle time closes it too.
+    relay.clock.advance(3);
+    eventually(async || running.push_connections() == 0, "the silent connection was not closed").await;
+    // The relay said goodbye with a close frame: the stream simply ends.
+    let end = tokio::time::timeout(Duration::from_secs(5), live.next()).await.unwrap();
+    assert!(end.is_none(), "{end:?}");
 }
 
 #[tokio::test]
@@ -829,4 +868,23 @@ async fn the_shared_protocol_drives_every_route_against_the_relay() {
     assert_eq!(frame, PushFrame::Acked(1));
     assert_eq!(call!(&sb, Request::ack(&[m.id]), Acked).deleted, 0);
     assert_eq!(call!(&sb, Request::pull(0, 10), MessagePage).messages, vec![]);
+}
+
+/// The sweep runs on the relay's clock: nonces are forgotten once their
+/// timestamps left the accepted window, not before.
+#[tokio::test]
+async fn the_nonce_sweep_runs_on_the_relays_clock() {
+    let relay = start_with(|c| c.max_clock_skew_secs = 100).await;
+    let alice = user(&relay, 0).await;
+    alice.client.pull(0, 1).await.unwrap();
+    let running = relay.running.as_ref().unwrap();
+    let held = running.remembered_nonces();
+    assert!(held >= 2, "{held}");
+    // The first sweep (at +30) keeps them: they are inside the window.
+    relay.clock.advance(30);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(running.remembered_nonces(), held);
+    // The sweep after the window (+100, and a second of signing slack) forgets them.
+    relay.clock.advance(90);
+    eventually(async || running.remembered_nonces() == 0, "the sweep did not forget expired nonces").await;
 }

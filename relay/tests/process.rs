@@ -8,7 +8,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sealpost::{Account, SessionPolicy};
@@ -17,11 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealpost-relay");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Proc(Child);
+/// The relay process and what it wrote to standard error so far.
+struct Proc(Child, Arc<Mutex<String>>);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -30,15 +27,71 @@ impl Drop for Proc {
     }
 }
 
+impl Proc {
+    /// The log so far.
+    fn log(&self) -> String {
+        self.1.lock().unwrap().clone()
+    }
+
+    /// Waits for the "listening on" line and returns the address the relay
+    /// bound (tests listen on port 0: no port is picked and released first).
+    async fn address(&mut self) -> SocketAddr {
+        for _ in 0..400 {
+            let log = self.log();
+            if let Some(addr) = listening_address(&log) {
+                return addr;
+            }
+            if let Some(status) = self.0.try_wait().unwrap() {
+                panic!("the relay exited ({status}) before listening: {log}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the relay did not report its address: {}", self.log());
+    }
+}
+
+/// The address in the relay's "listening on http(s)://ADDR" log line.
+fn listening_address(log: &str) -> Option<SocketAddr> {
+    let at = log.find("listening on http")?;
+    let url = log[at..].split_whitespace().nth(2)?;
+    let addr: String = url.split("://").nth(1)?.chars().take_while(|c| *c != '\u{1b}').collect();
+    addr.parse().ok()
+}
+
 fn spawn(args: &[&str], envs: &[(&str, String)]) -> Proc {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.env("NO_COLOR", "1");
     for (k, v) in envs {
         cmd.env(k, v);
     }
     // Rate limits out of the way; every test sets its own data dir.
     cmd.env("SEALPOST_RATE_IP_BURST", "100000").env("SEALPOST_RATE_ACCOUNT_BURST", "100000");
-    Proc(cmd.spawn().unwrap())
+    let mut child = cmd.spawn().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let mut stderr = child.stderr.take().unwrap();
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    Proc(child, log)
+}
+
+/// Starts the relay on a free port of 127.0.0.1 and waits until it serves.
+async fn start(args: &[&str], envs: &[(&str, String)]) -> (Proc, SocketAddr) {
+    let mut all = vec!["--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut p = spawn(&all, envs);
+    let addr = p.address().await;
+    wait_healthy(addr).await;
+    (p, addr)
 }
 
 async fn wait_healthy(addr: SocketAddr) {
@@ -61,36 +114,14 @@ fn help_explains_every_flag() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in [
-        "--config",
-        "--listen",
-        "--data-dir",
-        "--max-envelope-bytes",
-        "--max-mailbox-messages",
-        "--max-recipients",
-        "--retention-secs",
-        "--purge-interval-secs",
-        "--rate-account-per-sec",
-        "--rate-account-burst",
-        "--rate-ip-per-sec",
-        "--rate-ip-burst",
-        "--max-clock-skew-secs",
-        "--max-one-time-prekeys",
-        "--code-ttl-secs",
-        "--code-max-attempts",
-        "--code-cooldown-secs",
-        "--code-webhook",
-        "--tls-cert",
-        "--tls-key",
-        "--shutdown-grace-secs",
-        "--log-format",
-        "--ws-max-per-account",
-        "--ws-idle-secs",
-        "--trusted-proxies",
-    ] {
-        assert!(text.contains(flag), "--help does not mention {flag}");
+    assert!(text.contains("--config") && text.contains("SEALPOST_CONFIG"));
+    assert_eq!(sealpost_relay::config::SETTINGS.len(), 37);
+    for setting in sealpost_relay::config::SETTINGS {
+        let flag = format!("--{}", setting.replace('_', "-"));
+        let var = sealpost_relay::config::env_name(setting);
+        assert!(text.contains(&format!("{flag} <")), "--help does not mention {flag}");
+        assert!(text.contains(&format!("[env: {var}]")), "--help does not name {var}");
     }
-    assert!(text.contains("SEALPOST_LISTEN"), "environment variables are shown");
 }
 
 #[test]
@@ -106,29 +137,29 @@ fn bad_configuration_is_refused_with_a_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_key"));
 }
 
+/// The binary reads flags, the environment and the file (each setting's
+/// precedence is the loader's unit test): three loopback addresses tell
+/// which one won.
 #[tokio::test]
 async fn flags_override_environment_which_overrides_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (p_file, p_env, p_flag) = (free_port(), free_port(), free_port());
     let file = dir.path().join("relay.toml");
-    std::fs::write(
-        &file,
-        format!("listen = \"127.0.0.1:{p_file}\"\ndata_dir = \"{}\"\n", dir.path().join("data").display()),
-    )
-    .unwrap();
+    std::fs::write(&file, format!("listen = \"127.0.0.2:0\"\ndata_dir = \"{}\"\n", dir.path().join("data").display()))
+        .unwrap();
     let cfg = file.to_str().unwrap().to_owned();
     // The file alone.
-    let p = spawn(&["--config", &cfg], &[]);
-    wait_healthy(SocketAddr::from(([127, 0, 0, 1], p_file))).await;
+    let mut p = spawn(&["--config", &cfg], &[]);
+    assert_eq!(p.address().await.ip().to_string(), "127.0.0.2");
     drop(p);
-    // The environment wins over the file.
-    let p = spawn(&["--config", &cfg], &[("SEALPOST_LISTEN", format!("127.0.0.1:{p_env}"))]);
-    wait_healthy(SocketAddr::from(([127, 0, 0, 1], p_env))).await;
+    // The environment wins over the file (and names the file itself).
+    let mut p = spawn(&[], &[("SEALPOST_CONFIG", cfg.clone()), ("SEALPOST_LISTEN", "127.0.0.3:0".into())]);
+    assert_eq!(p.address().await.ip().to_string(), "127.0.0.3");
     drop(p);
     // A flag wins over both.
-    let listen = format!("127.0.0.1:{p_flag}");
-    let p = spawn(&["--config", &cfg, "--listen", &listen], &[("SEALPOST_LISTEN", format!("127.0.0.1:{p_env}"))]);
-    wait_healthy(SocketAddr::from(([127, 0, 0, 1], p_flag))).await;
+    let mut p = spawn(&["--config", &cfg, "--listen", "127.0.0.4:0"], &[("SEALPOST_LISTEN", "127.0.0.3:0".into())]);
+    let addr = p.address().await;
+    assert_eq!(addr.ip().to_string(), "127.0.0.4");
+    wait_healthy(addr).await;
     drop(p);
     assert!(dir.path().join("data").join("sealpost.sqlite3").exists());
 }
@@ -139,12 +170,8 @@ async fn flags_override_environment_which_overrides_the_file() {
 async fn acknowledged_deposits_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap().to_owned();
-    let port = free_port();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listen = addr.to_string();
+    let (mut proc, addr) = start(&["--data-dir", &data], &[]).await;
     let base = format!("http://{addr}");
-    let mut proc = spawn(&["--listen", &listen, "--data-dir", &data], &[]);
-    wait_healthy(addr).await;
     let mut rng = sealpost::os_rng();
     let alice = Account::new(&mut rng, common::NOW);
     let bob = Account::new(&mut rng, common::NOW);
@@ -158,8 +185,8 @@ async fn acknowledged_deposits_survive_kill_9() {
     }
     proc.0.kill().unwrap(); // SIGKILL: no shutdown code runs
     proc.0.wait().unwrap();
-    let _proc = spawn(&["--listen", &listen, "--data-dir", &data], &[]);
-    wait_healthy(addr).await;
+    let (_proc, addr) = start(&["--data-dir", &data], &[]).await;
+    let cb = Client::new(&format!("http://{addr}"), bob.relay_signer()).unwrap();
     let got = cb.pull(0, 1000).await.unwrap();
     let ids: Vec<i64> = got.iter().map(|m| m.id).collect();
     assert_eq!(ids, acked);
@@ -172,11 +199,8 @@ async fn acknowledged_deposits_survive_kill_9() {
 async fn sigterm_finishes_in_flight_requests_then_exits() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap().to_owned();
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let listen = addr.to_string();
+    let (proc, addr) = start(&["--data-dir", &data], &[]).await;
     let base = format!("http://{addr}");
-    let mut proc = spawn(&["--listen", &listen, "--data-dir", &data], &[]);
-    wait_healthy(addr).await;
     let mut rng = sealpost::os_rng();
     let alice = Account::new(&mut rng, common::NOW);
     let ca = Client::new(&base, alice.relay_signer()).unwrap();
@@ -200,26 +224,150 @@ async fn sigterm_finishes_in_flight_requests_then_exits() {
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     tokio::time::sleep(Duration::from_millis(300)).await;
     // New connections are refused while the old one finishes.
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    let refused = tokio::net::TcpStream::connect(addr).await.unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
     s.write_all(&body.as_bytes()[10..]).await.unwrap();
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.unwrap().unwrap();
     let text = String::from_utf8_lossy(&buf[..n]);
     assert!(text.starts_with("HTTP/1.1 201"), "{text}");
-    let status = tokio::task::spawn_blocking(move || {
-        let s = proc.0.wait().unwrap();
-        std::mem::forget(proc);
-        s
-    })
-    .await
-    .unwrap();
+    let status = wait_exit(proc).await;
     assert!(status.success(), "exit status {status:?}");
     // And the in-flight deposit was committed.
-    let _p = spawn(&["--listen", &listen, "--data-dir", &data], &[]);
-    wait_healthy(addr).await;
+    let (_p, addr) = start(&["--data-dir", &data], &[]).await;
+    let ca = Client::new(&format!("http://{addr}"), alice.relay_signer()).unwrap();
     let got = ca.pull(0, 10).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].envelope, b"in flight");
+}
+
+/// Waits for the process to exit on its own.
+async fn wait_exit(mut proc: Proc) -> std::process::ExitStatus {
+    tokio::task::spawn_blocking(move || proc.0.wait().unwrap()).await.unwrap()
+}
+
+/// SIGTERM with a request that does not finish in time: once the grace
+/// period is over the relay closes it unanswered and still exits cleanly.
+#[tokio::test]
+async fn sigterm_closes_what_is_left_when_the_grace_period_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let (proc, addr) = start(&["--data-dir", &data, "--shutdown-grace-secs", "1"], &[]).await;
+    // A served request proves the connection was accepted; then a body that
+    // never completes (the body timeout, 30 s, is far off).
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let mut first = [0u8; 512];
+    let n = s.read(&mut first).await.unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 200"));
+    s.write_all(
+        b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"rec",
+    )
+    .await
+    .unwrap();
+    let pid = proc.0.id().to_string();
+    let sent = std::time::Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(20), wait_exit(proc)).await.expect("the relay exits");
+    let took = sent.elapsed();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(took >= Duration::from_millis(900), "the request had its grace period: {took:?}");
+    assert!(took < Duration::from_secs(10), "and no more: {took:?}");
+    // The unfinished request was closed without an answer.
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await.unwrap();
+    assert!(buf.is_empty(), "{}", String::from_utf8_lossy(&buf));
+}
+
+/// A self-signed certificate for localhost, written as PEM files.
+fn cert_files(dir: &std::path::Path, name: &str) -> (rcgen::CertifiedKey<rcgen::KeyPair>, String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (c, k) = (dir.join(format!("{name}-cert.pem")), dir.join(format!("{name}-key.pem")));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
+    (cert, c.to_str().unwrap().to_owned(), k.to_str().unwrap().to_owned())
+}
+
+fn tls_connector(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// TLS as an operator turns it on: the binary's `--tls-cert`/`--tls-key`;
+/// a key that is not the certificate's stops the start with a clear
+/// message; a client that never finishes its handshake is dropped after
+/// the header timeout.
+#[tokio::test]
+async fn tls_through_the_binarys_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let (cert, cert_path, key_path) = cert_files(dir.path(), "a");
+    let (_, _, other_key) = cert_files(dir.path(), "b");
+
+    // The wrong key: exit status 1 and a message naming both files.
+    let out = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--data-dir", data, "--tls-cert", &cert_path, "--tls-key", &other_key])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("does not fit the certificate") && err.contains("b-key.pem") && err.contains("a-cert.pem"),
+        "{err}"
+    );
+    // Only one of the two: the settings are refused (status 2).
+    let out = Command::new(BIN).args(["--data-dir", data, "--tls-cert", &cert_path]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tls_cert and tls_key go together"));
+
+    // The right key: HTTPS, and a silent client is dropped after 1 s.
+    let mut proc = spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+            "--tls-cert",
+            &cert_path,
+            "--tls-key",
+            &key_path,
+            "--http-header-timeout-secs",
+            "1",
+        ],
+        &[],
+    );
+    let addr = proc.address().await;
+    assert!(proc.log().contains(&format!("listening on https://{addr}")), "{}", proc.log());
+    let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut tls = tls_connector(&cert).connect(name, tcp).await.unwrap();
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    tls.read_to_end(&mut buf).await.unwrap();
+    assert!(buf.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf));
+    // Plain HTTP on the TLS port is not answered as HTTP.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    plain.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut got)).await.unwrap();
+    assert!(!got.starts_with(b"HTTP/1.1 200"));
+    // The silent client: closed by the relay within the timeout (plus slack).
+    let mut silent = silent;
+    let started = std::time::Instant::now();
+    let mut b = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut b)).await.expect("closed by the relay");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    drop(proc);
 }
 
 #[tokio::test]
@@ -278,7 +426,9 @@ async fn tls_serves_http1_and_http2() {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    assert!(connector.connect(name, tcp).await.is_err());
+    let err = connector.connect(name, tcp).await.unwrap_err();
+    let tls = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+    assert_eq!(tls, Some(&rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)), "{err}");
 }
 
 fn proc_status(pid: u32, file: &str, key: &str) -> String {
@@ -294,11 +444,11 @@ async fn fd_limit_raised_push_connections_are_small_and_frames_stay_out_of_logs(
     use sealpost_relay::client::PushEvent;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap().to_owned();
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let log = dir.path().join("relay.log");
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", "ulimit -Sn 256; exec \"$0\" \"$@\"", BIN, "--listen", &addr.to_string(), "--data-dir", &data])
+    cmd.args(["-c", "ulimit -Sn 256; exec \"$0\" \"$@\"", BIN, "--listen", "127.0.0.1:0", "--data-dir", &data])
         .env("RUST_LOG", "trace")
+        .env("NO_COLOR", "1")
         .env("SEALPOST_RATE_IP_BURST", "100000")
         .env("SEALPOST_RATE_ACCOUNT_BURST", "100000")
         .env("SEALPOST_WS_MAX_PER_ACCOUNT", "1000")
@@ -306,8 +456,17 @@ async fn fd_limit_raised_push_connections_are_small_and_frames_stay_out_of_logs(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
-    let proc = Proc(cmd.spawn().unwrap());
+    let proc = Proc(cmd.spawn().unwrap(), Arc::default());
     let pid = proc.0.id();
+    let mut addr = None;
+    for _ in 0..400 {
+        addr = listening_address(&std::fs::read_to_string(&log).unwrap());
+        if addr.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let addr = addr.expect("the relay reports its address");
     wait_healthy(addr).await;
 
     let limits = proc_status(pid, "limits", "Max open files");

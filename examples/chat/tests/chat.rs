@@ -48,6 +48,17 @@ async fn person(base: &str) -> Person {
     p
 }
 
+/// Envelope copies the relay committed so far, from its `/metrics`.
+async fn deposited(addr: std::net::SocketAddr) -> u64 {
+    use tokio::io::AsyncReadExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("sealpost_envelopes_deposited_total ")).unwrap();
+    line.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
 async fn register(p: &mut Person, codes: &MemorySink, handle: &str) {
     p.type_line(&format!("/claim {handle}")).await;
     p.expect("on its way").await;
@@ -90,12 +101,16 @@ async fn three_people_chat_with_broadcast_and_direct_messages() {
     bob.expect("[alice] hello everyone").await;
     carol.expect("[alice] hello everyone").await;
 
+    // A direct message is one envelope copy, for Bob's mailbox alone.
+    let before = deposited(relay.addr).await;
     alice.type_line("/msg bob just between us").await;
     bob.expect("[alice → you] just between us").await;
-    // Carol gets the next broadcast without ever seeing the direct message.
+    assert_eq!(deposited(relay.addr).await - before, 1, "the direct message went to one mailbox");
+    // Carol's next line is the next broadcast: nothing of the direct message
+    // (not even an envelope she could not open) reached her.
     bob.type_line("lunch?").await;
     let lines = carol.expect("[bob] lunch?").await;
-    assert!(lines.iter().all(|l| !l.contains("between us")), "{lines:?}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
     alice.expect("[bob] lunch?").await;
 
     alice.type_line("/who").await;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sealpost::{Account, SessionPolicy};
 use sealpost_relay::MemorySink;
 use sealpost_relay::client::Client;
-use sealpost_relay::{Config, Running};
+use sealpost_relay::{Clock, Config, Running};
 
 pub(crate) const NOW: u64 = 1_700_000_000;
 
@@ -16,6 +16,15 @@ pub(crate) struct TestRelay {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) codes: Arc<MemorySink>,
     pub(crate) base: String,
+    /// The relay's clock: manual, started at the real time (clients sign
+    /// with the real time, well within the accepted skew); tests advance
+    /// it instead of sleeping.
+    pub(crate) clock: Clock,
+}
+
+/// The real Unix time.
+pub(crate) fn real_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 /// Generous rate limits unless a test is about them.
@@ -36,9 +45,10 @@ pub(crate) async fn start_with(edit: impl FnOnce(&mut Config)) -> TestRelay {
     let mut cfg = config(dir.path());
     edit(&mut cfg);
     let codes = Arc::new(MemorySink::default());
-    let running = Running::start(cfg, Some(codes.clone())).await.unwrap();
+    let clock = Clock::manual(real_now());
+    let running = Running::start_with_clock(cfg, Some(codes.clone()), clock.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
-    TestRelay { running: Some(running), dir, codes, base }
+    TestRelay { running: Some(running), dir, codes, base, clock }
 }
 
 pub(crate) async fn start() -> TestRelay {
@@ -52,7 +62,7 @@ impl TestRelay {
         }
     }
 
-    /// Starts again on the same data directory and address.
+    /// Starts again on the same data directory, address and clock.
     pub(crate) async fn restart(&mut self) {
         let addr = self.running.as_ref().map(|r| r.addr);
         self.stop().await;
@@ -60,7 +70,7 @@ impl TestRelay {
         if let Some(addr) = addr {
             cfg.listen = addr;
         }
-        let running = Running::start(cfg, Some(self.codes.clone())).await.unwrap();
+        let running = Running::start_with_clock(cfg, Some(self.codes.clone()), self.clock.clone()).await.unwrap();
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
     }
