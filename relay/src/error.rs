@@ -48,7 +48,7 @@ pub enum Error {
 
 impl Error {
     /// An I/O failure while doing `what`.
-    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { what: what.into(), source }
     }
 

@@ -124,13 +124,16 @@ pub(crate) async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Re
     let accept = derive_accept_key(key.as_bytes());
     let slot = req.extensions_mut().remove::<Arc<crate::limits::ConnectionSlot>>();
     let on_upgrade = hyper::upgrade::on(&mut req);
+    // The idle clock starts now, not when the spawned task first runs, and
+    // the watch is taken now so that no move of a manual clock is missed.
+    let opened = (relay.clock.now(), relay.clock.watch());
     tokio::spawn(async move {
         let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let config = Some(ws_config(&relay.config));
                 let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, config).await;
-                if let Err(e) = session(relay, account, registration, ws).await {
+                if let Err(e) = session(relay, account, registration, opened, ws).await {
                     tracing::debug!(error = %e, "websocket closed");
                 }
             }
@@ -159,6 +162,9 @@ fn ws_config(config: &crate::config::Config) -> WebSocketConfig {
         .max_frame_size(Some(config.ws_max_message_bytes))
 }
 
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Sends one frame, giving up (and so closing the connection) when the
 /// client does not read it within `limit`.
 async fn send<T>(tx: &mut T, message: Message, limit: Duration) -> Result<(), Error>
@@ -175,6 +181,7 @@ async fn session<S>(
     relay: Arc<Relay>,
     account: AccountId,
     mut registration: crate::hub::Registration,
+    (opened, mut moved): (u64, crate::clock::ClockWatch),
     ws: WebSocketStream<S>,
 ) -> Result<(), Error>
 where
@@ -191,8 +198,7 @@ where
     let ping_every = (idle / 3).max(1);
     let mut tick = tokio::time::interval(Duration::from_secs(ping_every));
     tick.tick().await;
-    let mut moved = relay.clock.watch();
-    let mut last_heard = relay.clock.now();
+    let mut last_heard = opened;
     let mut last_ping = last_heard;
     loop {
         // Push everything new since the cursor.
@@ -241,7 +247,14 @@ where
         }
         let now = relay.clock.now();
         if now.saturating_sub(last_heard) >= idle {
+            // No longer counted against the account while it says goodbye.
+            drop(registration);
             let _ = send(&mut tx, Message::Close(None), limit).await;
+            // Read on briefly so the client's answer (or a late pong) is
+            // consumed: closing a socket with unread input would reset
+            // it, and the client might then miss the close frame.
+            let drain = async { while let Some(Ok(_)) = rx.next().await {} };
+            let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
             return Ok(());
         }
         // A second of slack: real ticks and whole seconds need not line up.
