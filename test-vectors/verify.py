@@ -1199,9 +1199,12 @@ class Refused(ValueError):
     """A session error of section 9/10 (Replay, OutsideWindow, TooManySkipped)."""
 
 
-def ratchet_step(root, own_secret, peer_pub, n, m, sender_pub, receiver_pub):
-    """9.2: one HKDF gives CK(n, 0) || R(n+1)."""
-    okm = hkdf(root, x25519(own_secret, peer_pub),
+def ratchet_step(root, own_secret, peer_pub, n, m, sender_pub, receiver_pub, ikm=None):
+    """9.2: one HKDF gives CK(n, 0) || R(n+1). The IKM is X25519(own, peer),
+    except for the initiator's epoch 0, whose IKM is DH3 (8.5)."""
+    if ikm is None:
+        ikm = x25519(own_secret, peer_pub)
+    okm = hkdf(root, ikm,
                LABEL["ratchet-step"] + u32(n) + u32(m) + sender_pub + receiver_pub, 64)
     return okm[:32], okm[32:]
 
@@ -1243,8 +1246,10 @@ class Session:
     """One party's view of a pairwise session (sections 8.5, 9)."""
 
     def __init__(self, role, suite, T, send_root, send_epoch, recv_root, recv_epoch,
-                 own_secrets, peer_epoch, peer_key, pending=None, version=1):
+                 own_secrets, peer_epoch, peer_key, pending=None, version=1, dh3=None):
         self.role = role
+        # DH3 of the session start: the IKM of the initiator's epoch 0 (8.5)
+        self.dh3 = dh3
         self.version = version
         self.suite = suite
         self.T = T
@@ -1264,12 +1269,12 @@ class Session:
         self.pending = pending           # initiator's prekey fields until a reply opens
 
     # ---- sending (9.3, 9.4)
-    def _new_epoch(self, draws, now):
+    def _new_epoch(self, draws, now, ikm=None):
         secret = draws.take(32)
         n = self.next_send_epoch
         pub = x25519_pub(secret)
         ck, next_root = ratchet_step(self.next_send_root, secret, self.peer_key, n,
-                                     self.peer_epoch, pub, self.peer_key)
+                                     self.peer_epoch, pub, self.peer_key, ikm)
         if self.sending is not None:
             s = self.sending
             self.prev = (s["counter"], s["pub"], s["peer_epoch"])
@@ -1310,6 +1315,10 @@ class Session:
         own = self.own[epoch]
         return own, x25519_pub(own)
 
+    def _epoch_ikm(self, epoch):
+        """8.5: the responder derives the initiator's epoch 0 from DH3."""
+        return self.dh3 if (epoch == 0 and self.role == "responder") else None
+
     # ---- receiving (9.5); state changes only after a successful open
     def decrypt(self, env):
         if env["suite"] != self.suite:
@@ -1340,14 +1349,14 @@ class Session:
                     if PK == ZERO32:
                         raise AuthFailed()
                     own, own_pub = self._own(pm)
-                    ck_e, root = ratchet_step(root, own, PK, e, pm, PK, own_pub)
+                    ck_e, root = ratchet_step(root, own, PK, e, pm, PK, own_pub, self._epoch_ikm(e))
                     # at most max_skip_per_chain keys are kept (a cap, not an error)
                     for j in range(min(k, MAX_SKIP_PER_CHAIN)):
                         sk, ck_e = chain_step(ck_e)
                         changes["skipped_add"][(e, j)] = (PK, sk)
                     changes["closed_add"][e] = k
                 own, own_pub = self._own(m)
-                ck, next_root = ratchet_step(root, own, P, n, m, P, own_pub)
+                ck, next_root = ratchet_step(root, own, P, n, m, P, own_pub, self._epoch_ikm(n))
                 ch = {"key": P, "ck": ck, "next": 0}
                 changes["new_epoch"] = (n + 1, next_root)
             elif n > e + 1:
@@ -1430,7 +1439,8 @@ def check_conversation(c):
     c.eq(a_ident, h(st["alice_account"]["identity"]), "alice identity from draws")
     c.check(al.done(), "alice_account: unused draws")
 
-    # --- Alice initiates (8.2 to 8.5): the single draw is EK_A.
+    # --- Alice initiates (8.2 to 8.5): EK_A, in version 2 the ML-KEM
+    # randomness m, then her epoch-0 ratchet secret RK_0 (8.8).
     ini = Draws(st["alice_initiates"]["draws"])
     ek = ini.take(32)
     base_key = x25519_pub(ek)
@@ -1467,6 +1477,9 @@ def check_conversation(c):
                              "otk_id": otk[0], "base_key": base_key,
                              "pq_ct": pq[1] if pq else None},
                     version=version)
+    # 8.5: the start itself begins Alice's epoch 0 with a fresh RK_0, IKM = DH3.
+    alice._new_epoch(ini, st["alice_initiates"]["time"], ikm=dh3)
+    c.eq(alice.next_send_epoch, 1, "the start begins the initiator's epoch 0")
     c.check(ini.done(), "alice_initiates: unused draws")
 
     sess = {"alice": alice, "bob": None}
@@ -1521,7 +1534,7 @@ def check_conversation(c):
             bob_s = Session("responder", e["suite"], T_b, send_root=okm_b[32:],
                             send_epoch=1, recv_root=okm_b[:32], recv_epoch=0,
                             own_secrets={0: b_spk}, peer_epoch=0, peer_key=None,
-                            version=e["version"])
+                            version=e["version"], dh3=d3)
             try:
                 pt = bob_s.decrypt(e)
                 c.eq(pt, h(s["plaintext"]), "msg %d accepted and decrypted by bob" % idx)

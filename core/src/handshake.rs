@@ -16,6 +16,15 @@
 //!                                   info = "sealpost/v1/session-start" || T)
 //! ```
 //!
+//! The initiator's first sending epoch (epoch 0) has a fresh ratchet key
+//! `RK_0` like every other epoch, but its Diffie-Hellman input is DH3,
+//! which both sides already hold, instead of X25519(RK_0, SPK_B): a start
+//! costs each side four Diffie-Hellmans (three without a one-time prekey)
+//! and the initiator two key generations (docs/PROTOCOL.md, 8.5). The base key
+//! EK_A is not reused as a ratchet key: it is wiped when `initiate`
+//! returns, so a later compromise of the initiator cannot re-derive the
+//! session start (see docs/SECURITY.md).
+//!
 //! `T` is also the associated-data prefix of every message of the session,
 //! so a changed suite list, suite or version gives different keys on the
 //! two sides and the first message fails to open.
@@ -204,6 +213,11 @@ impl crate::ratchet::Session {
         session.next_recv_epoch = 1;
         session.peer_latest_epoch = 0;
         session.peer_latest_key = spk.key;
+        // Epoch 0: a fresh ratchet key whose Diffie-Hellman input is DH3
+        // (no fifth X25519; docs/PROTOCOL.md, 8.5).
+        let ratchet = crate::account::random_secret(rng);
+        let ratchet_public = PublicKey::from(&ratchet).to_bytes();
+        session.begin_epoch(ratchet, ratchet_public, &dh3, now)?;
         session.pending_start = Some(PendingStart {
             initiator_suites,
             signed_prekey_id: spk.id,
@@ -302,7 +316,12 @@ impl crate::Account {
         session.next_send_epoch = 1;
         session.own_keys.push(OwnKey { epoch: 0, secret: alloc::boxed::Box::new(spk), public: spk_pub });
         session.start_base_key = Some(message.base_key);
-        let plaintext = session.decrypt_prekey(now, message)?;
+        // The initiator's epoch 0 takes DH3 as its Diffie-Hellman input;
+        // kept only while the first message opens.
+        session.start_dh3 = Some(dh3);
+        let opened = session.decrypt_prekey(now, message);
+        session.start_dh3 = None;
+        let plaintext = opened?;
 
         // Authenticated: consume the one-time prekey, remember the base key.
         if let Some(id) = message.one_time_prekey_id {

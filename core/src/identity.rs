@@ -180,10 +180,19 @@ impl fmt::Debug for IdentityPublic {
     }
 }
 
+#[cfg(all(test, feature = "std"))]
+std::thread_local! {
+    /// Diffie-Hellmans computed on this thread, so tests can count what a
+    /// session start or a turn costs.
+    pub(crate) static DH_COUNT: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
 /// X25519 between a secret and a peer's public key. A result that is all
 /// zero (the peer sent a low-order point) is refused with
 /// [`Error::InvalidKey`], so a peer cannot force a known shared secret.
 pub(crate) fn dh(secret: &StaticSecret, public: &[u8; 32]) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+    #[cfg(all(test, feature = "std"))]
+    DH_COUNT.with(|c| c.set(c.get().saturating_add(1)));
     let shared = secret.diffie_hellman(&DhPublic::from(*public));
     if !shared.was_contributory() {
         return Err(Error::InvalidKey);

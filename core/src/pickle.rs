@@ -663,6 +663,7 @@ impl Session {
             skipped,
             last_activity,
             restored: true,
+            start_dh3: None,
             #[cfg(feature = "hazmat")]
             last_sent_keys: None,
         })

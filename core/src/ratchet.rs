@@ -21,6 +21,11 @@
 //!                           info = "sealpost/v1/ratchet-step" || n || m || own_n pub || peer_m pub)
 //! ```
 //!
+//! The initiator's epoch 0 is the one exception: its `ikm` is DH3 of the
+//! session start, which both sides already computed, so the first epoch
+//! costs no X25519 of its own (docs/PROTOCOL.md, 8.5). Its ratchet key is
+//! still fresh (not the base key), so the base key is wiped at the start.
+//!
 //! Every root absorbs every Diffie-Hellman output of its direction, as in
 //! the Double Ratchet: once both sides have used fresh ratchet keys after a
 //! compromise, the roots are out of the attacker's reach for good
@@ -212,6 +217,11 @@ pub struct Session {
     /// Set when restored from a pickle: the next message starts a new
     /// sending epoch (see [`Session::from_pickle`]).
     pub(crate) restored: bool,
+    /// Responder, only while [`Account::accept`](crate::Account::accept)
+    /// opens the first message: DH3 = X25519(SPK_B, EK_A) of the session
+    /// start, the Diffie-Hellman input of the initiator's epoch 0 (see the
+    /// module documentation). Never pickled; wiped on drop.
+    pub(crate) start_dh3: Option<Zeroizing<[u8; 32]>>,
     /// The message secret, encryption key and nonce of the last message sent (feature
     /// `hazmat` only, for tests that show no pair is used twice). Wiped on
     /// drop; never pickled.
@@ -358,6 +368,7 @@ impl Session {
             skipped: VecDeque::new(),
             last_activity: p.now,
             restored: false,
+            start_dh3: None,
             #[cfg(feature = "hazmat")]
             last_sent_keys: None,
         }
@@ -448,13 +459,28 @@ impl Session {
 
     /// Starts a new sending epoch against the newest peer key.
     fn rotate<R: rand_core::CryptoRng + ?Sized>(&mut self, rng: &mut R, now: u64) -> Result<()> {
-        let epoch = self.next_send_epoch;
-        let next_epoch = epoch.checked_add(1).ok_or(Error::SessionExpired)?;
         let secret = random_secret(rng);
         let public = DhPublic::from(&secret).to_bytes();
         let shared = dh(&secret, &self.peer_latest_key)?;
+        self.begin_epoch(secret, public, &shared, now)
+    }
+
+    /// Starts the next sending epoch with the ratchet key pair (`secret`,
+    /// `public`) and the epoch's Diffie-Hellman input `shared`: its output
+    /// with the newest peer key for every epoch [`Session::rotate`] starts,
+    /// and DH3 of the session start for the initiator's epoch 0
+    /// ([`Session::initiate`]).
+    pub(crate) fn begin_epoch(
+        &mut self,
+        secret: StaticSecret,
+        public: [u8; 32],
+        shared: &[u8; 32],
+        now: u64,
+    ) -> Result<()> {
+        let epoch = self.next_send_epoch;
+        let next_epoch = epoch.checked_add(1).ok_or(Error::SessionExpired)?;
         let (ck, next_root) =
-            epoch_step(&self.send_root, &shared, epoch, self.peer_latest_epoch, &public, &self.peer_latest_key)?;
+            epoch_step(&self.send_root, shared, epoch, self.peer_latest_epoch, &public, &self.peer_latest_key)?;
         if let (Some(old), Some(old_key)) = (&self.sending, self.own_keys.last()) {
             self.prev_sent = PrevEpoch { ratchet_key: old_key.public, peer_epoch: old.peer_epoch, count: old.counter };
         }
@@ -717,7 +743,7 @@ impl Session {
                 // Only the missed epoch's root is needed to open this
                 // message: its chain key is kept for `apply`, which derives
                 // the epoch's kept keys once the message authenticated.
-                let shared = dh(&prev_own.secret, &header.prev_ratchet_key)?;
+                let shared = self.epoch_input(n.saturating_sub(1), &prev_own.secret, &header.prev_ratchet_key)?;
                 let (ck, root) = epoch_step(
                     &self.recv_root,
                     &shared,
@@ -730,10 +756,22 @@ impl Session {
             }
             None => (self.recv_root.clone(), None),
         };
-        let shared = dh(&own.secret, &header.ratchet_key)?;
+        let shared = self.epoch_input(n, &own.secret, &header.ratchet_key)?;
         let (ck0, next_root) = epoch_step(&root, &shared, n, header.peer_epoch, &header.ratchet_key, &own.public)?;
         let plan = plan_chain(&ck0, 0, i, self.max_skip())?;
         Ok((plan.secret, Commit::NewEpoch { next_root, missed, next_ck: plan.next_ck, skipped: plan.skipped }))
+    }
+
+    /// The Diffie-Hellman input of the peer's epoch `epoch`, whose ratchet
+    /// key is `peer_key` and was combined with our `own` key. The
+    /// initiator's epoch 0 takes DH3 of the session start instead, which
+    /// only the responder's [`Account::accept`](crate::Account::accept)
+    /// derives (it opens that epoch, or skips it, in the first message).
+    fn epoch_input(&self, epoch: u32, own: &StaticSecret, peer_key: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>> {
+        if epoch == 0 && self.role == Role::Responder {
+            return self.start_dh3.clone().ok_or(Error::OutsideWindow);
+        }
+        dh(own, peer_key)
     }
 
     /// Applies what [`Session::locate`] planned, after authentication.
@@ -908,6 +946,68 @@ mod tests {
 
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    fn dhs() -> u64 {
+        crate::identity::DH_COUNT.with(core::cell::Cell::get)
+    }
+
+    #[test]
+    fn a_session_start_costs_four_diffie_hellmans_on_each_side_and_a_turn_one() {
+        for policy in [SessionPolicy::default(), SessionPolicy { min_version: 1, ..SessionPolicy::default() }] {
+            let mut rng = ChaCha20Rng::from_seed([22; 32]);
+            let mut alice_account = Account::new(&mut rng, NOW);
+            let mut bob_account = Account::new(&mut rng, NOW);
+            let otk = bob_account.generate_one_time_prekeys(&mut rng, 1)[0];
+            let signed = if policy.min_version < 2 {
+                let spk = bob_account.signed_prekeys[0].public;
+                let versions = alloc::vec![crate::policy::PROTOCOL_VERSION];
+                PrekeyBundle::sign(&bob_account.identity, versions, policy.suite_ids(), spk, None)
+            } else {
+                bob_account.bundle(&policy)
+            };
+            let bundle = signed.unwrap().with_one_time_prekey(otk).unwrap();
+
+            let start = dhs();
+            let mut alice = Session::initiate(&mut rng, &mut alice_account, &bundle, &policy, NOW).unwrap();
+            let first = alice.encrypt(&mut rng, NOW, b"m0").unwrap();
+            assert_eq!(dhs() - start, 4, "initiator: DH1 to DH4, and its epoch 0 takes DH3");
+            let Envelope::Prekey(m) = Envelope::from_bytes(&first).unwrap() else { panic!("not a prekey message") };
+            let start = dhs();
+            let (mut bob, plaintext) = bob_account.accept(&policy, NOW, &m).unwrap();
+            assert_eq!(plaintext, b"m0");
+            assert_eq!(dhs() - start, 4, "responder: DH1 to DH4, and the initiator's epoch 0 opens with DH3");
+            assert!(bob.start_dh3.is_none(), "DH3 is not kept after the start");
+
+            // A turn: the sender's new ratchet key against the peer's, and
+            // the receiver's key against the new one.
+            let start = dhs();
+            let reply = bob.encrypt(&mut rng, NOW, b"r1").unwrap();
+            assert_eq!(dhs() - start, 1);
+            assert_eq!(alice.decrypt(NOW, &reply).unwrap(), b"r1");
+            assert_eq!(dhs() - start, 2);
+        }
+    }
+
+    #[test]
+    fn an_initiator_restored_before_its_first_message_starts_epoch_1_and_the_responder_derives_epoch_0_from_dh3() {
+        let policy = SessionPolicy::default();
+        let mut rng = ChaCha20Rng::from_seed([23; 32]);
+        let mut alice_account = Account::new(&mut rng, NOW);
+        let mut bob_account = Account::new(&mut rng, NOW);
+        let bundle = bob_account.bundle(&policy).unwrap();
+        let alice = Session::initiate(&mut rng, &mut alice_account, &bundle, &policy, NOW).unwrap();
+        let key = PickleKey::Key(SymmetricKey::from_bytes([4; 32]));
+        let mut alice = Session::from_pickle(&alice.pickle(&mut rng, &key, b"").unwrap(), &key, b"").unwrap();
+        let first = alice.encrypt(&mut rng, NOW, b"m0").unwrap();
+        assert_eq!(alice.sending_position(), Some((1, 1)), "the restored initiator sends in epoch 1");
+        let Envelope::Prekey(m) = Envelope::from_bytes(&first).unwrap() else { panic!("not a prekey message") };
+        assert_eq!((m.header.epoch, m.header.prev_count), (1, 0), "epoch 0 announced empty");
+        // Bob derives the missed epoch 0 from DH3 and opens epoch 1.
+        let (mut bob, plaintext) = bob_account.accept(&policy, NOW, &m).unwrap();
+        assert_eq!(plaintext, b"m0");
+        let reply = bob.encrypt(&mut rng, NOW, b"r1").unwrap();
+        assert_eq!(alice.decrypt(NOW, &reply).unwrap(), b"r1");
     }
 
     #[test]
