@@ -35,18 +35,24 @@ for k in sorted(r):
     print(f"| {k} | {fmt(m)} | {fmt(lo)} – {fmt(hi)} |")
 
 
-def ratio(name, num, den, higher_is_better_for="den"):
+def ratio(name, num, den, goal=None):
+    """den / num: how many times faster `num` (Sealpost) is than `den`."""
     if num in r and den in r:
-        print(f"| {name} | {r[den][0] / r[num][0]:.2f}x |")
+        value = r[den][0] / r[num][0]
+        verdict = "" if goal is None else (f" (goal >= {goal}x: {'met' if value >= goal else 'NOT met'})")
+        print(f"| {name} | {value:.2f}x{verdict} |")
 
 
 print()
 print("| ratio (how many times faster Sealpost is; above 1 is better) | value |")
 print("|---|---|")
-ratio("steady 1 KiB round trip vs vodozemac", "round_trip_1k/sealpost/steady", "round_trip_1k/vodozemac/steady")
-ratio("alternating 1 KiB round trip vs vodozemac", "round_trip_1k/sealpost/alternating", "round_trip_1k/vodozemac/alternating")
-ratio("session creation, initiator, vs vodozemac", "session_start/sealpost/initiator", "session_start/vodozemac/initiator")
-ratio("session creation, responder, vs vodozemac", "session_start/sealpost/responder", "session_start/vodozemac/responder")
+S, V = "session_start/", "session_start/vodozemac/"
+for version, prefix, goal in [("classical v1", "sealpost-classical", 1.0), ("hybrid v2", "sealpost", 0.8)]:
+    ratio(f"session creation, initiator and first 1 KiB message, {version}, vs vodozemac", f"{S}{prefix}/initiator, first message", f"{V}initiator, first message", goal)
+    ratio(f"session creation, responder (accepts and opens the first 1 KiB message), {version}, vs vodozemac", f"{S}{prefix}/responder", f"{V}responder", goal)
+    ratio(f"session creation, initiator alone (no message), {version}, vs vodozemac", f"{S}{prefix}/initiator", f"{V}initiator")
+ratio("steady 1 KiB round trip vs vodozemac", "round_trip_1k/sealpost/steady", "round_trip_1k/vodozemac/steady", 5.0)
+ratio("alternating 1 KiB round trip vs vodozemac", "round_trip_1k/sealpost/alternating", "round_trip_1k/vodozemac/alternating", 1.3)
 ratio("AES-256-GCM seal 16 KiB, RustCrypto raw vs ring", "raw/rustcrypto/aes-256-gcm seal/16384", "raw/ring/aes-256-gcm seal/16384")
 ratio("ChaCha20-Poly1305 seal 1 KiB, RustCrypto raw vs ring", "raw/rustcrypto/chacha20-poly1305 seal/1024", "raw/ring/chacha20-poly1305 seal/1024")
 ratio("AES-256-GCM suite seal 16 KiB vs ring", "suite/AES-256-GCM/seal/16384", "raw/ring/aes-256-gcm seal/16384")
@@ -55,14 +61,21 @@ ratio("pickle restore vs vodozemac", "pickle/sealpost/session restore", "pickle/
 ratio("pickle vs vodozemac", "pickle/sealpost/session pickle", "pickle/vodozemac/session pickle")
 
 
-def overhead(name, suite, raw):
-    if suite in r and raw in r:
-        print(f"| {name} | {r[suite][0] / r[raw][0]:.2f}x (lower is better) |")
+def overhead(name, num, den):
+    """num / den: how many times `den` (the floor or the raw primitive) `num` costs."""
+    if num in r and den in r:
+        print(f"| {name} | {r[num][0] / r[den][0]:.2f}x (lower is better) |")
 
 
+FLOOR = "x25519/round-trip floor"
+overhead("Sealpost alternating round trip / X25519 floor (2 key generations, 4 Diffie-Hellmans)", "round_trip_1k/sealpost/alternating", FLOOR)
+overhead("vodozemac alternating round trip / X25519 floor", "round_trip_1k/vodozemac/alternating", FLOOR)
+overhead("X25519 Diffie-Hellman / key generation", "x25519/diffie-hellman", "x25519/key generation")
 overhead("protocol overhead at 16 KiB: AES-256-GCM suite seal / ring raw seal", "suite/AES-256-GCM/seal/16384", "raw/ring/aes-256-gcm seal/16384")
 overhead("protocol overhead at 16 KiB: ChaCha20-Poly1305 suite seal / ring raw seal", "suite/ChaCha20-Poly1305/seal/16384", "raw/ring/chacha20-poly1305 seal/16384")
 overhead("protocol overhead at 16 KiB, portable: XChaCha20-Poly1305 suite seal / RustCrypto ChaCha20-Poly1305 raw", "suite/XChaCha20-Poly1305/seal/16384", "raw/rustcrypto/chacha20-poly1305 seal/16384")
-tw = r.get("suite/Twofish-256-CBC-HMAC-SHA-256/seal/16384")
-if tw:
-    print(f"| Twofish suite seal at 16 KiB | {16384 / tw[0] * 1e3:.0f} MB/s |")
+for size in (64, 1024, 16384):
+    for op in ("seal", "open"):
+        tw = r.get(f"suite/Twofish-256-CBC-HMAC-SHA-256/{op}/{size}")
+        if tw:
+            print(f"| Twofish suite {op} at {size} B | {fmt(tw[0])}, {size / tw[0] * 1e3:.0f} MB/s |")
