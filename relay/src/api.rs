@@ -337,20 +337,34 @@ async fn publish_bundle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> 
 }
 
 async fn upload_prekeys(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
-    let parsed = PrekeysBody::decode(&call.body)?.prekeys;
-    let identity = relay
+    let mut parsed = PrekeysBody::decode(&call.body)?.prekeys;
+    let (identity, held) = relay
         .store
         .identity(account)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::UnknownAccount, "publish a bundle first"))?;
-    let identity = sealpost::IdentityPublic::from_bytes(&identity).map_err(crate::error::internal)?;
-    let mut keys = Vec::with_capacity(parsed.len());
-    for (i, (otk, bytes)) in parsed.into_iter().enumerate() {
-        otk.verify(&identity)
-            .map_err(|_| ApiError::new(ErrorCode::BadPrekeys, format!("prekey {i} is not signed by the caller")))?;
-        keys.push((otk.id, bytes));
-    }
     let max = relay.config.max_one_time_prekeys;
+    // Only what can still be stored is verified: the rest would be dropped
+    // anyway, so a full account costs no signature checks at all.
+    let room = usize::try_from(max.saturating_sub(held)).unwrap_or(usize::MAX);
+    parsed.truncate(room);
+    if parsed.is_empty() {
+        return Ok(reply::<PrekeysStored>(PrekeysStored { one_time_prekeys: held }.encode()));
+    }
+    // Ed25519 verification is CPU work: off the async workers, so that an
+    // upload never stalls other connections' requests.
+    let keys = tokio::task::spawn_blocking(move || {
+        let identity = sealpost::IdentityPublic::from_bytes(&identity).map_err(crate::error::internal)?;
+        let mut keys = Vec::with_capacity(parsed.len());
+        for (i, (otk, bytes)) in parsed.into_iter().enumerate() {
+            otk.verify(&identity)
+                .map_err(|_| ApiError::new(ErrorCode::BadPrekeys, format!("prekey {i} is not signed by the caller")))?;
+            keys.push((otk.id, bytes));
+        }
+        Ok::<_, ApiError>(keys)
+    })
+    .await
+    .map_err(crate::error::internal)??;
     let held = relay.store.add_one_time_prekeys(account, keys, max).await?;
     Ok(reply::<PrekeysStored>(PrekeysStored { one_time_prekeys: held }.encode()))
 }

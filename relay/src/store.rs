@@ -119,8 +119,9 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn add_one_time_prekeys(&self, account: AccountId, prekeys: Vec<(u32, Vec<u8>)>, max: u64) -> StoreFuture<u64>;
     /// Whether the account has published a bundle (answered from memory).
     fn is_known(&self, account: &AccountId) -> bool;
-    /// The identity (128 bytes) of an account, if it published a bundle.
-    fn identity(&self, account: AccountId) -> StoreFuture<Option<Vec<u8>>>;
+    /// The identity (128 bytes) of an account, if it published a bundle,
+    /// and how many one-time prekeys the relay holds for it.
+    fn identity(&self, account: AccountId) -> StoreFuture<Option<(Vec<u8>, u64)>>;
     /// Hands out the bundle with one one-time prekey, which is deleted in
     /// the same transaction: each is handed out exactly once.
     fn claim_bundle(&self, account: AccountId) -> StoreFuture<Option<ClaimedBundle>>;
@@ -484,10 +485,15 @@ impl Store for SqliteStore {
         self.known.read().map(|k| k.contains(account)).unwrap_or(false)
     }
 
-    fn identity(&self, account: AccountId) -> StoreFuture<Option<Vec<u8>>> {
+    fn identity(&self, account: AccountId) -> StoreFuture<Option<(Vec<u8>, u64)>> {
         self.read(move |c| {
-            Ok(c.query_row("SELECT identity FROM accounts WHERE account = ?1", [&account[..]], |r| r.get(0))
-                .optional()?)
+            let identity: Option<Vec<u8>> = c
+                .query_row("SELECT identity FROM accounts WHERE account = ?1", [&account[..]], |r| r.get(0))
+                .optional()?;
+            let Some(identity) = identity else { return Ok(None) };
+            let held: i64 =
+                c.query_row("SELECT COUNT(*) FROM one_time_prekeys WHERE account = ?1", [&account[..]], |r| r.get(0))?;
+            Ok(Some((identity, to_u64(held))))
         })
     }
 

@@ -439,3 +439,31 @@ async fn method_not_allowed_names_the_allowed_methods() {
         assert_eq!(r.json()["error"]["code"], "method_not_allowed", "{path}");
     }
 }
+
+/// Defect 9: an upload verifies only the prekeys that still fit, so a
+/// full account costs no signature checks; what fits is still checked.
+#[tokio::test]
+async fn prekey_uploads_verify_only_what_fits() {
+    let relay = start_with(|c| c.max_one_time_prekeys = 5).await;
+    let mut bob = user(&relay, 3).await;
+    let mut rng = sealpost::os_rng();
+    let mut other = sealpost::Account::new(&mut rng, common::NOW);
+    let foreign = other.generate_one_time_prekeys(&mut rng, 1000);
+    // Room for two: the two valid ones are stored, the forged ones behind
+    // them are dropped unread (before, the whole upload was verified and
+    // refused).
+    let mut upload = bob.account.generate_one_time_prekeys(&mut rng, 2);
+    upload.extend_from_slice(&foreign[..10]);
+    assert_eq!(bob.client.upload_prekeys(&upload).await.unwrap(), 5);
+    // Full: a thousand forged prekeys are answered at once, nothing stored.
+    assert_eq!(bob.client.upload_prekeys(&foreign).await.unwrap(), 5);
+    // What fits is still verified: a forged prekey inside the room refuses
+    // the upload, and the account keeps what it had.
+    let (claimed, left) = bob.client.fetch_bundle(&bob.client.account()).await.unwrap();
+    assert!(claimed.one_time_prekey().is_some());
+    assert_eq!(left, 4);
+    let err = bob.client.upload_prekeys(&foreign[..1]).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(400), Some(sealpost_client::ErrorCode::BadPrekeys)), "{err}");
+    let mine = bob.account.generate_one_time_prekeys(&mut rng, 1);
+    assert_eq!(bob.client.upload_prekeys(&mine).await.unwrap(), 5);
+}
