@@ -28,7 +28,7 @@ use crate::handles::{CodeSink, code_hash, generate_code, normalize_handle};
 use crate::hub::Hub;
 use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
-use crate::store::{AccountId, HandleCheck, SqliteStore, Store};
+use crate::store::{AccountId, HandleCheck, HandleLimits, SqliteStore, Store};
 
 /// How long a relay session lasts.
 pub(crate) const SESSION_TTL: u64 = 3600;
@@ -429,8 +429,8 @@ async fn claim_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Re
     let handle = normalize_handle(&ClaimHandleBody::decode(&call.body)?.handle)?;
     let code = generate_code();
     let hash = code_hash(&handle, &account, &code);
-    let (now, ttl) = (relay.clock.now(), relay.config.code_ttl_secs);
-    relay.store.claim_handle(handle.clone(), account, hash, now, ttl, relay.config.code_cooldown_secs).await?;
+    let now = relay.clock.now();
+    relay.store.claim_handle(handle.clone(), account, hash, now, handle_limits(&relay.config)).await?;
     relay
         .codes
         .deliver(&handle, &code)
@@ -447,8 +447,8 @@ fn parse_verify(body: &[u8]) -> Result<(String, String), ApiError> {
 async fn verify_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
     let (handle, code) = parse_verify(&call.body)?;
     let hash = code_hash(&handle, &account, &code);
-    let (now, max) = (relay.clock.now(), relay.config.code_max_attempts);
-    match relay.store.verify_handle(handle.clone(), account, hash, now, max).await? {
+    let now = relay.clock.now();
+    match relay.store.verify_handle(handle.clone(), account, hash, now, handle_limits(&relay.config)).await? {
         HandleCheck::Bound => Ok(reply::<HandleBound>(HandleBound { handle, account }.encode())),
         HandleCheck::WrongCode(left) => {
             Err(ApiError::new(ErrorCode::WrongCode, format!("wrong code; {left} attempts left")))
@@ -459,6 +459,19 @@ async fn verify_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> R
             "too many wrong codes; ask for a new code once this one has expired",
         )),
         HandleCheck::NoClaim => Err(ApiError::new(ErrorCode::NoClaim, "claim the handle first")),
+        HandleCheck::Locked(secs) => Err(ApiError::rate_limited(secs).with_retry_after(secs)),
+    }
+}
+
+/// The handle limits of the settings.
+fn handle_limits(config: &Config) -> HandleLimits {
+    HandleLimits {
+        ttl: config.code_ttl_secs,
+        cooldown: config.code_cooldown_secs,
+        max_attempts: config.code_max_attempts,
+        max_pending: config.handle_max_pending_claims,
+        codes_per_hour: config.handle_codes_per_hour,
+        wrong_per_hour: config.handle_wrong_codes_per_hour,
     }
 }
 

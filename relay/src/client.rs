@@ -59,6 +59,11 @@ impl ClientError {
         self.relay_error().map(|e| e.code)
     }
 
+    /// The relay's `Retry-After` seconds, if it refused the request with one.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.relay_error().and_then(|e| e.retry_after)
+    }
+
     fn relay_error(&self) -> Option<&sealpost_client::RelayError> {
         match self {
             ClientError::Protocol(sealpost_client::Error::Relay(e)) => Some(e),

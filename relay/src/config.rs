@@ -224,6 +224,15 @@ settings! {
     /// Seconds before an account may ask again for a code for the same handle (limits code floods to the
     /// handle's owner) [default: 60].
     code_cooldown_secs: u64 = 60, "SECS";
+    /// Accounts that may hold an unexpired claim on one handle at once; a further account's claim gets
+    /// 429 until one expires (accounts are free, so per-account limits alone do not bound a handle)
+    /// [default: 3].
+    handle_max_pending_claims: u32 = 3, "N";
+    /// Codes delivered for one handle per hour, across all accounts (bounds SMS pumping) [default: 6].
+    handle_codes_per_hour: u32 = 6, "N";
+    /// Wrong codes accepted for one handle per hour, across all accounts; after that every verification
+    /// of the handle gets 429 until the hour is over [default: 10].
+    handle_wrong_codes_per_hour: u32 = 10, "N";
     /// Deliver verification codes by POSTing {"handle","code"} as JSON to this http:// URL (an SMS or
     /// e-mail gateway) instead of printing them on standard output.
     code_webhook: Option<String> = None, "URL";
@@ -313,6 +322,15 @@ impl Config {
                 "code_webhook must be an http:// URL (put a TLS proxy in front for https)".into(),
             ));
         }
+        if self.handle_max_pending_claims == 0
+            || self.handle_codes_per_hour == 0
+            || self.handle_wrong_codes_per_hour == 0
+        {
+            return Err(Error::Config(
+                "handle_max_pending_claims, handle_codes_per_hour and handle_wrong_codes_per_hour must be positive"
+                    .into(),
+            ));
+        }
         if self.ws_max_per_account == 0 || self.ws_idle_secs < 3 {
             return Err(Error::Config("ws_max_per_account must be positive and ws_idle_secs at least 3".into()));
         }
@@ -369,6 +387,9 @@ mod tests {
         ("code_ttl_secs", "601", "602", r#"603"#),
         ("code_max_attempts", "6", "7", r#"8"#),
         ("code_cooldown_secs", "61", "62", r#"63"#),
+        ("handle_max_pending_claims", "4", "5", r#"6"#),
+        ("handle_codes_per_hour", "7", "8", r#"9"#),
+        ("handle_wrong_codes_per_hour", "11", "12", r#"13"#),
         ("code_webhook", "http://flag.example/", "http://env.example/", r#""http://file.example/""#),
         ("tls_cert", "/flag.pem", "/env.pem", r#""/file.pem""#),
         ("tls_key", "/flag.pem", "/env.pem", r#""/file.pem""#),

@@ -93,6 +93,55 @@ pub(crate) enum HandleCheck {
     TooManyAttempts,
     /// No claim of this handle by this account.
     NoClaim,
+    /// Too many wrong codes for this handle this hour, across accounts:
+    /// retry after this many seconds.
+    Locked(u64),
+}
+
+/// The limits on handle claims and codes (see `Config`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HandleLimits {
+    /// Seconds a code stays valid.
+    pub ttl: u64,
+    /// Seconds before the same account may claim the same handle again.
+    pub cooldown: u64,
+    /// Wrong codes allowed per claim.
+    pub max_attempts: u32,
+    /// Accounts that may hold an unexpired claim on one handle at once.
+    pub max_pending: u32,
+    /// Codes delivered per handle per hour.
+    pub codes_per_hour: u32,
+    /// Wrong codes per handle per hour, across accounts.
+    pub wrong_per_hour: u32,
+}
+
+/// The per-handle counting window, in seconds.
+const HANDLE_WINDOW: u64 = 3600;
+
+/// The handle's counting window (start, codes, wrong codes), a fresh one
+/// when none is running at `now`.
+fn handle_window(c: &Connection, handle: &str, now: u64) -> StoreResult<(u64, u32, u32)> {
+    let row: Option<(i64, i64, i64)> = c
+        .query_row("SELECT window_start, codes, wrong FROM handle_limits WHERE handle = ?1", [handle], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    Ok(match row {
+        Some((start, codes, wrong)) if to_u64(start).saturating_add(HANDLE_WINDOW) > now => {
+            (to_u64(start), u32::try_from(codes).unwrap_or(u32::MAX), u32::try_from(wrong).unwrap_or(u32::MAX))
+        }
+        _ => (now, 0, 0),
+    })
+}
+
+/// Stores the handle's counting window.
+fn put_handle_window(c: &Connection, handle: &str, (start, codes, wrong): (u64, u32, u32)) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO handle_limits (handle, window_start, codes, wrong) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (handle) DO UPDATE SET window_start = ?2, codes = ?3, wrong = ?4",
+        params![handle, to_i64(start), codes, wrong],
+    )?;
+    Ok(())
 }
 
 /// Counts for the status page and metrics.
@@ -145,26 +194,29 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Deletes messages received before `before`. Returns how many.
     fn purge(&self, before: u64) -> StoreFuture<u64>;
     /// Records a claim of `handle` by `account` with the hash of its code.
-    /// A claim renewed within `cooldown` seconds is refused (`RetryLater`);
-    /// a renewed claim keeps the wrong-attempt count unless the old code
-    /// had expired.
+    /// Refused (`RetryLater`, with the seconds to wait) when the account
+    /// renews within `limits.cooldown`, when `limits.max_pending` other
+    /// accounts hold unexpired claims on the handle, or when the handle had
+    /// `limits.codes_per_hour` codes this hour. A renewed claim keeps the
+    /// wrong-attempt count unless the old code had expired.
     fn claim_handle(
         &self,
         handle: String,
         account: AccountId,
         code_hash: [u8; 32],
         now: u64,
-        ttl: u64,
-        cooldown: u64,
+        limits: HandleLimits,
     ) -> StoreFuture<()>;
     /// Checks a code hash (in constant time); binds the handle on success.
+    /// A handle that had `limits.wrong_per_hour` wrong codes this hour, from
+    /// any accounts, is not checked at all (`HandleCheck::Locked`).
     fn verify_handle(
         &self,
         handle: String,
         account: AccountId,
         code_hash: [u8; 32],
         now: u64,
-        max_attempts: u32,
+        limits: HandleLimits,
     ) -> StoreFuture<HandleCheck>;
     /// The account and identity a handle is bound to.
     fn lookup_handle(&self, handle: String) -> StoreFuture<Option<(AccountId, Vec<u8>)>>;
@@ -209,6 +261,12 @@ CREATE TABLE IF NOT EXISTS handle_claims (
     attempts INTEGER NOT NULL,
     claimed_at INTEGER NOT NULL,
     PRIMARY KEY (handle, account)
+);
+CREATE TABLE IF NOT EXISTS handle_limits (
+    handle TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    codes INTEGER NOT NULL,
+    wrong INTEGER NOT NULL
 );
 ";
 
@@ -608,6 +666,11 @@ impl Store for SqliteStore {
                 w.counts.clear();
             }
             w.conn.execute("DELETE FROM handle_claims WHERE expires_at < ?1", [to_i64(before)])?;
+            // Windows that ended before `before` limit nothing any more.
+            w.conn.execute(
+                "DELETE FROM handle_limits WHERE window_start < ?1",
+                [to_i64(before.saturating_sub(HANDLE_WINDOW))],
+            )?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }
@@ -618,9 +681,9 @@ impl Store for SqliteStore {
         account: AccountId,
         code_hash: [u8; 32],
         now: u64,
-        ttl: u64,
-        cooldown: u64,
+        limits: HandleLimits,
     ) -> StoreFuture<()> {
+        let HandleLimits { ttl, cooldown, max_pending, codes_per_hour, .. } = limits;
         self.write(move |w| {
             let c = &w.conn;
             let bound: Option<Vec<u8>> =
@@ -646,6 +709,26 @@ impl Store for SqliteStore {
                     attempts = used;
                 }
             }
+            // Across accounts: a handle has few pending claims and few
+            // codes an hour, however many accounts ask.
+            let others: i64 = c.query_row(
+                "SELECT COUNT(*) FROM handle_claims WHERE handle = ?1 AND account != ?2 AND expires_at >= ?3",
+                params![handle, &account[..], to_i64(now)],
+                |r| r.get(0),
+            )?;
+            if to_u64(others) >= u64::from(max_pending) {
+                let first: i64 = c.query_row(
+                    "SELECT MIN(expires_at) FROM handle_claims WHERE handle = ?1 AND account != ?2 AND expires_at >= ?3",
+                    params![handle, &account[..], to_i64(now)],
+                    |r| r.get(0),
+                )?;
+                return Err(StoreError::RetryLater(to_u64(first).saturating_add(1).saturating_sub(now).max(1)));
+            }
+            let (start, codes, wrong) = handle_window(c, &handle, now)?;
+            if codes >= codes_per_hour {
+                return Err(StoreError::RetryLater(start.saturating_add(HANDLE_WINDOW).saturating_sub(now).max(1)));
+            }
+            put_handle_window(c, &handle, (start, codes.saturating_add(1), wrong))?;
             c.execute(
                 "INSERT INTO handle_claims (handle, account, code_hash, expires_at, attempts, claimed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -663,8 +746,9 @@ impl Store for SqliteStore {
         account: AccountId,
         code_hash: [u8; 32],
         now: u64,
-        max_attempts: u32,
+        limits: HandleLimits,
     ) -> StoreFuture<HandleCheck> {
+        let HandleLimits { max_attempts, wrong_per_hour, .. } = limits;
         self.write(move |w| {
             let c = &w.conn;
             let claim: Option<(Vec<u8>, i64, i64)> = c
@@ -682,6 +766,10 @@ impl Store for SqliteStore {
             if to_u64(expires_at) < now {
                 return Ok(HandleCheck::Expired);
             }
+            let (start, codes, wrong) = handle_window(c, &handle, now)?;
+            if wrong >= wrong_per_hour {
+                return Ok(HandleCheck::Locked(start.saturating_add(HANDLE_WINDOW).saturating_sub(now).max(1)));
+            }
             if bool::from(stored.as_slice().ct_eq(&code_hash[..])) {
                 let bound: Option<Vec<u8>> =
                     c.query_row("SELECT account FROM handles WHERE handle = ?1", [&handle], |r| r.get(0)).optional()?;
@@ -696,6 +784,7 @@ impl Store for SqliteStore {
                 c.execute("DELETE FROM handle_claims WHERE handle = ?1", [&handle])?;
                 Ok(HandleCheck::Bound)
             } else {
+                put_handle_window(c, &handle, (start, codes, wrong.saturating_add(1)))?;
                 let used = attempts.saturating_add(1);
                 c.execute(
                     "UPDATE handle_claims SET attempts = ?3 WHERE handle = ?1 AND account = ?2",
@@ -804,11 +893,19 @@ mod tests {
         let alice = [1u8; 32];
         let (_dir, store) = store_with(&[alice]).await;
         let hash = [7u8; 32];
-        store.claim_handle("old".into(), alice, hash, T0, 10, 0).await.unwrap();
-        store.claim_handle("live".into(), alice, hash, T0, 1000, 0).await.unwrap();
+        let limits = |ttl| HandleLimits {
+            ttl,
+            cooldown: 0,
+            max_attempts: 5,
+            max_pending: 3,
+            codes_per_hour: 6,
+            wrong_per_hour: 10,
+        };
+        store.claim_handle("old".into(), alice, hash, T0, limits(10)).await.unwrap();
+        store.claim_handle("live".into(), alice, hash, T0, limits(1000)).await.unwrap();
         // "old" expired at T0 + 10; the cut at T0 + 11 removes its claim.
         store.purge(T0 + 11).await.unwrap();
-        assert_eq!(store.verify_handle("old".into(), alice, hash, T0 + 11, 5).await, Ok(HandleCheck::NoClaim));
-        assert_eq!(store.verify_handle("live".into(), alice, hash, T0 + 11, 5).await, Ok(HandleCheck::Bound));
+        assert_eq!(store.verify_handle("old".into(), alice, hash, T0 + 11, limits(0)).await, Ok(HandleCheck::NoClaim));
+        assert_eq!(store.verify_handle("live".into(), alice, hash, T0 + 11, limits(0)).await, Ok(HandleCheck::Bound));
     }
 }

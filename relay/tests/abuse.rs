@@ -467,3 +467,50 @@ async fn prekey_uploads_verify_only_what_fits() {
     let mine = bob.account.generate_one_time_prekeys(&mut rng, 1);
     assert_eq!(bob.client.upload_prekeys(&mine).await.unwrap(), 5);
 }
+
+/// Defect 8: accounts are free, so a handle limits its pending claims,
+/// its codes per hour and its wrong codes per hour across all accounts.
+#[tokio::test]
+async fn handle_claims_codes_and_guesses_are_limited_per_handle_across_accounts() {
+    let relay = start_with(|c| {
+        c.handle_max_pending_claims = 2;
+        c.handle_codes_per_hour = 3;
+        c.handle_wrong_codes_per_hour = 4;
+        c.code_cooldown_secs = 0;
+        // The test moves the relay's clock an hour on; the client signs
+        // with the real time.
+        c.max_clock_skew_secs = 7200;
+    })
+    .await;
+    let handle = "+4930111222333";
+    let (a, b, c) = (user(&relay, 0).await, user(&relay, 0).await, user(&relay, 0).await);
+    a.client.claim_handle(handle).await.unwrap();
+    b.client.claim_handle(handle).await.unwrap();
+    // A third account while two claims are pending: refused, and told to
+    // wait for the first claim's code to expire (600 s).
+    let err = c.client.claim_handle(handle).await.unwrap_err();
+    assert_eq!((err.status(), err.retry_after()), (Some(429), Some(601)), "{err}");
+    // A renewal by a pending claimant is not a new claim; but the handle
+    // has had three codes this hour, so a fourth is refused even to it.
+    a.client.claim_handle(handle).await.unwrap();
+    let err = b.client.claim_handle(handle).await.unwrap_err();
+    assert_eq!((err.status(), err.retry_after()), (Some(429), Some(3600)), "{err}");
+    // Wrong codes from two accounts add up: after four, the handle is not
+    // checked at all this hour, not even with the right code.
+    for (who, code) in [(&a, "000000"), (&b, "000000"), (&a, "000001"), (&b, "000001")] {
+        if Some(code) != relay.codes.code(handle).as_deref() {
+            let err = who.client.verify_handle(handle, code).await.unwrap_err();
+            assert_eq!(err.code(), Some(sealpost_client::ErrorCode::WrongCode), "{err}");
+        }
+    }
+    let right = relay.codes.code(handle).unwrap();
+    let err = a.client.verify_handle(handle, &right).await.unwrap_err();
+    assert_eq!((err.status(), err.retry_after()), (Some(429), Some(3600)), "{err}");
+    // An hour later the window is over: the right code binds the handle.
+    relay.clock.advance(3600);
+    let err = a.client.verify_handle(handle, &right).await.unwrap_err();
+    assert_eq!(err.code(), Some(sealpost_client::ErrorCode::CodeExpired), "{err}");
+    a.client.claim_handle(handle).await.unwrap();
+    a.client.verify_handle(handle, &relay.codes.code(handle).unwrap()).await.unwrap();
+    assert_eq!(&c.client.lookup_handle(handle).await.unwrap(), a.account.identity());
+}
