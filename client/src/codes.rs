@@ -117,7 +117,8 @@ error_codes! {
     HandleTaken = ("handle_taken", 409),
     /// The verification code expired: claim again.
     CodeExpired = ("code_expired", 410),
-    /// The body or the envelope is too large.
+    /// The body or the envelope is too large, or the deposit would store
+    /// more bytes than one deposit may.
     TooLarge = ("too_large", 413),
     /// A WebSocket version other than 13: the answer names 13 in
     /// `Sec-WebSocket-Version`.
@@ -136,6 +137,12 @@ error_codes! {
     Busy = ("busy", 503),
     /// A recipient's mailbox is full; nothing was stored.
     MailboxFull = ("mailbox_full", 507),
+    /// The sender's envelopes that recipients have not yet acknowledged
+    /// take its whole storage quota; nothing was stored.
+    SenderQuotaExceeded = ("sender_quota_exceeded", 507),
+    /// The relay is low on disk space; nothing was stored. Pulls and
+    /// acknowledgements still work.
+    StorageFull = ("storage_full", 507),
 }
 
 impl core::fmt::Display for ErrorCode {

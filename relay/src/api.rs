@@ -28,7 +28,9 @@ use crate::handles::{CodeSink, code_hash, generate_code, normalize_handle};
 use crate::hub::Hub;
 use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
-use crate::store::{AccountId, HandleCheck, HandleLimits, SqliteStore, Store};
+use crate::store::{
+    AccountId, DepositLimits, HandleCheck, HandleLimits, REFERENCE_BYTES, SqliteStore, Store, stored_cost,
+};
 
 /// How long a relay session lasts.
 pub(crate) const SESSION_TTL: u64 = 3600;
@@ -64,6 +66,8 @@ pub(crate) struct Relay {
     pub files: Option<crate::files::StaticFiles>,
     /// The clock every time in seconds comes from.
     pub clock: crate::clock::Clock,
+    /// Refuses writes that grow the store when the disk runs low.
+    pub disk: crate::disk::DiskGuard,
 }
 
 impl Relay {
@@ -76,6 +80,7 @@ impl Relay {
         clock: crate::clock::Clock,
     ) -> Self {
         Self {
+            disk: crate::disk::DiskGuard::new(config.data_dir.clone(), config.min_free_disk_bytes),
             cors: crate::cors::Cors::new(&config.cors_allowed_origins),
             files,
             nonces: NonceCache::new(
@@ -200,6 +205,12 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         return Ok(resp);
     }
 
+    // Writes that grow the store wait for free disk (before the body is read).
+    if method == Method::POST
+        && matches!(segs.as_slice(), ["v1", "messages"] | ["v1", "keys", _] | ["v1", "handles", "claim"])
+    {
+        relay.disk.check()?;
+    }
     let call = read_call(relay, req).await?;
     let is_deposit = method == Method::POST && segs.as_slice() == ["v1", "messages"];
     // Every route but publishing one's bundle needs a registered account.
@@ -395,10 +406,23 @@ fn parse_deposit(config: &Config, body: &[u8]) -> Result<DepositBody, ApiError> 
 
 async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<Resp, ApiError> {
     let DepositBody { recipients, envelope } = parse_deposit(&relay.config, &call.body)?;
-    let (now, cap, size) = (relay.clock.now(), relay.config.max_mailbox_messages, envelope.len());
+    let (now, size) = (relay.clock.now(), envelope.len());
+    let cost = stored_cost(size, recipients.len());
+    if cost > relay.config.max_deposit_bytes {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "the deposit would store {cost} bytes (the envelope once and {REFERENCE_BYTES} per recipient); \
+                 one deposit may store {}",
+                relay.config.max_deposit_bytes
+            ),
+        ));
+    }
+    let limits =
+        DepositLimits { mailbox: relay.config.max_mailbox_messages, sender_quota: relay.config.sender_quota_bytes };
     let notify = recipients.clone();
     let started = Instant::now();
-    let ids = relay.store.deposit(sender, recipients, envelope, now, cap).await?;
+    let ids = relay.store.deposit(sender, recipients, envelope, now, limits).await?;
     relay.metrics.deposited(ids.len(), size, started.elapsed());
     for r in &notify {
         relay.hub.notify(r);

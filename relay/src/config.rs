@@ -200,6 +200,16 @@ settings! {
     max_mailbox_messages: u64 = 10_000, "N";
     /// Most recipients of one deposit [default: 1000].
     max_recipients: usize = 1000, "N";
+    /// Most bytes one deposit may add to the store: the envelope once plus 64 per recipient reference;
+    /// more get 413 [default: 1048576].
+    max_deposit_bytes: u64 = 1024 * 1024, "BYTES";
+    /// Most bytes (counted as for max_deposit_bytes) of one sender's envelopes that recipients have not yet
+    /// acknowledged; a deposit beyond gets 507 until they pull and acknowledge, or the envelopes expire
+    /// [default: 67108864].
+    sender_quota_bytes: u64 = 64 * 1024 * 1024, "BYTES";
+    /// Free bytes the data directory's file system must keep; below, deposits and uploads get 507 while
+    /// pulls and acknowledgements (which free space) go on [default: 268435456].
+    min_free_disk_bytes: u64 = 256 * 1024 * 1024, "BYTES";
     /// Seconds an envelope is kept before it is purged [default: 604800 = 7 days].
     retention_secs: u64 = 7 * 24 * 3600, "SECS";
     /// Seconds between purges of expired envelopes [default: 3600].
@@ -302,6 +312,9 @@ impl Config {
         if self.max_mailbox_messages == 0 || self.max_recipients == 0 {
             return Err(Error::Config("max_mailbox_messages and max_recipients must be positive".into()));
         }
+        if self.max_deposit_bytes == 0 || self.sender_quota_bytes == 0 {
+            return Err(Error::Config("max_deposit_bytes and sender_quota_bytes must be positive".into()));
+        }
         for (name, v) in [
             ("rate_account_per_sec", self.rate_account_per_sec),
             ("rate_account_burst", self.rate_account_burst),
@@ -376,6 +389,9 @@ mod tests {
         ("max_envelope_bytes", "262145", "262146", r#"262147"#),
         ("max_mailbox_messages", "10001", "10002", r#"10003"#),
         ("max_recipients", "1001", "1002", r#"1003"#),
+        ("max_deposit_bytes", "1048577", "1048578", r#"1048579"#),
+        ("sender_quota_bytes", "67108865", "67108866", r#"67108867"#),
+        ("min_free_disk_bytes", "268435457", "268435458", r#"268435459"#),
         ("retention_secs", "604801", "604802", r#"604803"#),
         ("purge_interval_secs", "3601", "3602", r#"3603"#),
         ("rate_account_per_sec", "21.0", "22.0", r#"23.0"#),

@@ -105,6 +105,13 @@ impl From<crate::store::StoreError> for ApiError {
                 ApiError::new(ErrorCode::UnknownAccount, format!("no account {who} has published a bundle"))
             }
             StoreError::RetryLater(secs) => ApiError::rate_limited(secs).with_retry_after(secs),
+            StoreError::SenderQuota(held, quota) => ApiError::new(
+                ErrorCode::SenderQuotaExceeded,
+                format!(
+                    "your envelopes not yet acknowledged take {held} of your {quota} bytes; nothing was stored \
+                     (space comes back as recipients acknowledge, or envelopes expire)"
+                ),
+            ),
             StoreError::HandleTaken => ApiError::new(ErrorCode::HandleTaken, "the handle is bound to another account"),
             StoreError::Internal(detail) => internal(detail),
         }

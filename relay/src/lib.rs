@@ -17,6 +17,7 @@ pub mod client;
 mod clock;
 pub mod config;
 mod cors;
+mod disk;
 mod error;
 mod files;
 mod handles;

@@ -31,10 +31,11 @@ impl Metrics {
         }
     }
 
-    /// Counts a committed deposit of `copies` envelopes of `size` bytes.
+    /// Counts a committed deposit of one envelope of `size` bytes for
+    /// `copies` recipients.
     pub(crate) fn deposited(&self, copies: usize, size: usize, took: Duration) {
         self.deposits.fetch_add(u64::try_from(copies).unwrap_or(0), Ordering::Relaxed);
-        self.deposited_bytes.fetch_add(u64::try_from(size.saturating_mul(copies)).unwrap_or(0), Ordering::Relaxed);
+        self.deposited_bytes.fetch_add(u64::try_from(size).unwrap_or(0), Ordering::Relaxed);
         let secs = took.as_secs_f64();
         for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {
             if secs <= *bound {
@@ -59,7 +60,8 @@ impl Metrics {
         let _ = writeln!(out, "# HELP sealpost_envelopes_deposited_total Envelope copies committed to mailboxes.");
         let _ = writeln!(out, "# TYPE sealpost_envelopes_deposited_total counter");
         let _ = writeln!(out, "sealpost_envelopes_deposited_total {}", load(&self.deposits));
-        let _ = writeln!(out, "# HELP sealpost_envelope_bytes_deposited_total Bytes of envelope copies committed.");
+        let _ =
+            writeln!(out, "# HELP sealpost_envelope_bytes_deposited_total Bytes of envelopes committed (each once).");
         let _ = writeln!(out, "# TYPE sealpost_envelope_bytes_deposited_total counter");
         let _ = writeln!(out, "sealpost_envelope_bytes_deposited_total {}", load(&self.deposited_bytes));
         let _ = writeln!(out, "# HELP sealpost_deposit_commit_seconds Time from request to durable commit.");
@@ -74,7 +76,9 @@ impl Metrics {
         let _ = writeln!(out, "sealpost_deposit_commit_seconds_count {count}");
         for (name, help, v) in [
             ("sealpost_accounts", "Accounts with a published bundle.", stats.accounts),
-            ("sealpost_messages_waiting", "Envelope copies waiting in mailboxes.", stats.messages),
+            ("sealpost_messages_waiting", "Messages waiting in mailboxes (one per recipient).", stats.messages),
+            ("sealpost_envelopes_stored", "Envelopes stored, each once for all its recipients.", stats.envelopes),
+            ("sealpost_envelope_bytes_stored", "Bytes of the stored envelopes.", stats.envelope_bytes),
             ("sealpost_one_time_prekeys", "One-time prekeys held.", stats.one_time_prekeys),
             ("sealpost_push_connections", "Open WebSocket push connections.", u64::try_from(connections).unwrap_or(0)),
             ("sealpost_uptime_seconds", "Seconds since the relay started.", uptime),

@@ -9,8 +9,14 @@
 //! `synchronous=FULL` also a power loss (the WAL is fsynced at commit).
 //! Reads use a small pool of separate connections, which WAL lets run
 //! alongside the writer. The writer also keeps, in memory, which accounts
-//! exist and how full each mailbox is, so a deposit costs one `INSERT` per
-//! recipient.
+//! exist, how full each mailbox is and how many bytes each sender has
+//! stored, so a deposit's checks cost no query.
+//!
+//! An envelope is stored once, however many recipients it has: a row of
+//! `envelopes` holds it with a count of the `deliveries` rows (one per
+//! recipient, the mailbox entries) that still refer to it, and goes with
+//! the last of them. The schema is versioned (`PRAGMA user_version`) and
+//! migrated forward at open, one numbered step at a time.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -42,6 +48,10 @@ pub enum StoreError {
     /// The handle is bound to another account.
     #[error("handle taken")]
     HandleTaken,
+    /// The sender's undelivered envelopes would exceed its storage quota
+    /// (bytes it holds now, the quota).
+    #[error("sender holds {0} of {1} bytes")]
+    SenderQuota(u64, u64),
     /// Anything else: the database failed.
     #[error("storage failure: {0}")]
     Internal(String),
@@ -115,6 +125,28 @@ pub(crate) struct HandleLimits {
     pub wrong_per_hour: u32,
 }
 
+/// The limits a deposit is checked against (see `Config`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DepositLimits {
+    /// Most messages waiting in one mailbox.
+    pub mailbox: u64,
+    /// Most bytes ([`stored_cost`]) one sender's undelivered envelopes may
+    /// take.
+    pub sender_quota: u64,
+}
+
+/// What the relay counts for each recipient reference of an envelope: the
+/// row and its index entries, rounded up.
+pub(crate) const REFERENCE_BYTES: u64 = 64;
+
+/// The bytes an envelope of `len` bytes for `recipients` recipients takes
+/// in the store, as the deposit cap and the sender quota count them: the
+/// envelope once and a reference per recipient.
+pub(crate) fn stored_cost(len: usize, recipients: usize) -> u64 {
+    let (len, n) = (u64::try_from(len).unwrap_or(u64::MAX), u64::try_from(recipients).unwrap_or(u64::MAX));
+    len.saturating_add(n.saturating_mul(REFERENCE_BYTES))
+}
+
 /// The per-handle counting window, in seconds.
 const HANDLE_WINDOW: u64 = 3600;
 
@@ -149,8 +181,12 @@ fn put_handle_window(c: &Connection, handle: &str, (start, codes, wrong): (u64, 
 pub(crate) struct Stats {
     /// Accounts with a published bundle.
     pub accounts: u64,
-    /// Messages waiting.
+    /// Messages waiting (one per recipient of an envelope).
     pub messages: u64,
+    /// Envelopes stored (each once, however many recipients it has).
+    pub envelopes: u64,
+    /// Bytes of the stored envelopes.
+    pub envelope_bytes: u64,
     /// One-time prekeys held.
     pub one_time_prekeys: u64,
 }
@@ -174,15 +210,18 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Hands out the bundle with one one-time prekey, which is deleted in
     /// the same transaction: each is handed out exactly once.
     fn claim_bundle(&self, account: AccountId) -> StoreFuture<Option<ClaimedBundle>>;
-    /// Deposits an envelope for every recipient, all or nothing. Fails if a
-    /// recipient is unknown or its mailbox holds `cap` messages.
+    /// Deposits an envelope for every recipient, all or nothing: the
+    /// envelope is stored once, with one reference per recipient. Fails if
+    /// a recipient is unknown, if its mailbox holds `limits.mailbox`
+    /// messages, or if the sender's stored bytes ([`stored_cost`]) would
+    /// exceed `limits.sender_quota`.
     fn deposit(
         &self,
         sender: AccountId,
         recipients: Vec<AccountId>,
         envelope: Vec<u8>,
         now: u64,
-        cap: u64,
+        limits: DepositLimits,
     ) -> StoreFuture<Vec<i64>>;
     /// Messages for `account` with id greater than `after`, oldest first:
     /// at most `limit` of them and, after the first, no more than
@@ -226,7 +265,9 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn close(&self);
 }
 
-const SCHEMA: &str = "
+/// The first schema (version 0), as the first relays created it; the
+/// steps of [`MIGRATIONS`] bring it to the current one.
+const SCHEMA_V0: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
     account BLOB PRIMARY KEY,
     identity BLOB NOT NULL,
@@ -270,11 +311,80 @@ CREATE TABLE IF NOT EXISTS handle_limits (
 );
 ";
 
-/// What only the writer thread touches: the connection and the mailbox
-/// sizes it has counted (exact, because every change goes through it).
+/// Schema steps: step `i` brings version `i` to `i + 1`. Each runs in one
+/// transaction with the new `user_version`, so a crash leaves either
+/// version. Never edit a step that shipped; add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: each envelope stored once, referenced by one delivery per
+    // recipient. Delivery ids continue the old message ids (pull cursors
+    // stay valid), and the sequence never goes back.
+    "
+    CREATE TABLE envelopes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sender BLOB NOT NULL,
+        body BLOB NOT NULL,
+        refs INTEGER NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    INSERT INTO envelopes (id, sender, body, refs, received_at)
+        SELECT id, sender, envelope, 1, received_at FROM messages;
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        recipient BLOB NOT NULL,
+        envelope INTEGER NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    INSERT INTO deliveries (id, recipient, envelope, received_at)
+        SELECT id, recipient, id, received_at FROM messages;
+    DELETE FROM sqlite_sequence WHERE name IN ('deliveries', 'envelopes');
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'deliveries', seq FROM sqlite_sequence WHERE name = 'messages';
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'envelopes', seq FROM sqlite_sequence WHERE name = 'messages';
+    DROP TABLE messages;
+    CREATE INDEX deliveries_by_recipient ON deliveries (recipient, id);
+    CREATE INDEX deliveries_by_time ON deliveries (received_at);
+    CREATE INDEX envelopes_by_time ON envelopes (received_at);
+    CREATE INDEX envelopes_by_sender ON envelopes (sender);
+    ",
+];
+
+/// Creates the first schema if the file is new, then applies every step
+/// the file has not had. A file from a newer relay is refused.
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == 0 {
+        // New, or written before versions were kept (then it has them all).
+        conn.execute_batch(SCHEMA_V0)?;
+    }
+    let current = u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX);
+    if version > current {
+        return Err(StoreError::Internal(format!(
+            "the database has schema version {version}; this relay knows up to {current}"
+        )));
+    }
+    for (step, sql) in (version..).zip(MIGRATIONS.iter().skip(usize::try_from(version).unwrap_or(usize::MAX))) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", step.saturating_add(1))?;
+        tx.commit()?;
+        tracing::info!(version = step.saturating_add(1), "migrated the database schema");
+    }
+    Ok(())
+}
+
+/// What only the writer thread touches: the connection, the mailbox sizes
+/// and the senders' stored bytes it has counted (exact, because every
+/// change goes through it; loaded on first use).
 struct Writer {
     conn: Connection,
     counts: HashMap<AccountId, u64>,
+    sent_bytes: HashMap<AccountId, u64>,
+}
+
+/// Adds `delta` to a counted value, if it was counted.
+fn adjust(map: &mut HashMap<AccountId, u64>, account: &AccountId, delta: i64) {
+    if let Some(n) = map.get_mut(account) {
+        *n = if delta >= 0 { n.saturating_add(delta.unsigned_abs()) } else { n.saturating_sub(delta.unsigned_abs()) };
+    }
 }
 
 impl Writer {
@@ -283,20 +393,32 @@ impl Writer {
             return Ok(*n);
         }
         let n: i64 =
-            self.conn.query_row("SELECT COUNT(*) FROM messages WHERE recipient = ?1", [&account[..]], |r| r.get(0))?;
+            self.conn
+                .query_row("SELECT COUNT(*) FROM deliveries WHERE recipient = ?1", [&account[..]], |r| r.get(0))?;
         let n = to_u64(n);
         self.counts.insert(*account, n);
         Ok(n)
     }
 
-    fn adjust(&mut self, account: &AccountId, delta: i64) {
-        if let Some(n) = self.counts.get_mut(account) {
-            *n = if delta >= 0 {
-                n.saturating_add(delta.unsigned_abs())
-            } else {
-                n.saturating_sub(delta.unsigned_abs())
-            };
+    /// The bytes ([`stored_cost`]) of the sender's envelopes still stored.
+    fn sent(&mut self, sender: &AccountId) -> StoreResult<u64> {
+        if let Some(n) = self.sent_bytes.get(sender) {
+            return Ok(*n);
         }
+        let n: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(length(body) + refs * ?2), 0) FROM envelopes WHERE sender = ?1",
+            params![&sender[..], to_i64(REFERENCE_BYTES)],
+            |r| r.get(0),
+        )?;
+        let n = to_u64(n);
+        self.sent_bytes.insert(*sender, n);
+        Ok(n)
+    }
+
+    /// Forgets every counted value (after a rollback or a purge).
+    fn forget_counts(&mut self) {
+        self.counts.clear();
+        self.sent_bytes.clear();
     }
 }
 
@@ -364,8 +486,8 @@ impl SqliteStore {
     pub(crate) fn open(dir: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Internal(format!("creating {}: {e}", dir.display())))?;
         let path = dir.join("sealpost.sqlite3");
-        let conn = open_connection(&path)?;
-        conn.execute_batch(SCHEMA)?;
+        let mut conn = open_connection(&path)?;
+        migrate(&mut conn)?;
         let known: HashSet<AccountId> = {
             let mut stmt = conn.prepare("SELECT account FROM accounts")?;
             let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
@@ -377,7 +499,7 @@ impl SqliteStore {
         };
         let known = Arc::new(RwLock::new(known));
         let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>(QUEUE);
-        let writer = Writer { conn, counts: HashMap::new() };
+        let writer = Writer { conn, counts: HashMap::new(), sent_bytes: HashMap::new() };
         let thread = std::thread::Builder::new()
             .name("sealpost-writer".into())
             .spawn(move || writer_loop(writer, rx))
@@ -451,7 +573,7 @@ fn writer_loop(mut w: Writer, mut rx: mpsc::Receiver<Box<dyn WriteJob>>) {
         if let Err(e) = &committed {
             tracing::error!(error = %e, batch = jobs.len(), "write batch failed");
             // The counts may include writes that were rolled back: recount.
-            w.counts.clear();
+            w.forget_counts();
         }
         for job in jobs {
             job.finish(committed.clone());
@@ -587,32 +709,43 @@ impl Store for SqliteStore {
         recipients: Vec<AccountId>,
         envelope: Vec<u8>,
         now: u64,
-        cap: u64,
+        limits: DepositLimits,
     ) -> StoreFuture<Vec<i64>> {
         if let Some(r) = recipients.iter().find(|r| !self.is_known(r)) {
             let name = account_name(r);
             return Box::pin(async move { Err(StoreError::UnknownAccount(name)) });
         }
         self.write(move |w| {
-            // Check every mailbox first: all or nothing.
+            // Check every mailbox and the sender's quota first: all or nothing.
             for r in &recipients {
-                if w.count(r)? >= cap {
+                if w.count(r)? >= limits.mailbox {
                     return Err(StoreError::MailboxFull(account_name(r)));
                 }
             }
+            let cost = stored_cost(envelope.len(), recipients.len());
+            let held = w.sent(&sender)?;
+            if held.saturating_add(cost) > limits.sender_quota {
+                return Err(StoreError::SenderQuota(held, limits.sender_quota));
+            }
+            let refs = i64::try_from(recipients.len()).unwrap_or(i64::MAX);
+            w.conn
+                .prepare_cached("INSERT INTO envelopes (sender, body, refs, received_at) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![&sender[..], &envelope, refs, to_i64(now)])?;
+            let stored = w.conn.last_insert_rowid();
             let mut ids = Vec::with_capacity(recipients.len());
             {
-                let mut insert = w.conn.prepare_cached(
-                    "INSERT INTO messages (recipient, sender, envelope, received_at) VALUES (?1, ?2, ?3, ?4)",
-                )?;
+                let mut insert = w
+                    .conn
+                    .prepare_cached("INSERT INTO deliveries (recipient, envelope, received_at) VALUES (?1, ?2, ?3)")?;
                 for r in &recipients {
-                    insert.execute(params![&r[..], &sender[..], &envelope, to_i64(now)])?;
+                    insert.execute(params![&r[..], stored, to_i64(now)])?;
                     ids.push(w.conn.last_insert_rowid());
                 }
             }
             for r in &recipients {
-                w.adjust(r, 1);
+                adjust(&mut w.counts, r, 1);
             }
+            adjust(&mut w.sent_bytes, &sender, i64::try_from(cost).unwrap_or(i64::MAX));
             Ok(ids)
         })
     }
@@ -622,8 +755,9 @@ impl Store for SqliteStore {
             // length() of a blob is read from the record header, so an
             // envelope that does not fit is never loaded.
             let mut stmt = c.prepare_cached(
-                "SELECT id, sender, length(envelope), envelope, received_at FROM messages
-                 WHERE recipient = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                "SELECT d.id, e.sender, length(e.body), e.body, d.received_at
+                 FROM deliveries d JOIN envelopes e ON e.id = d.envelope
+                 WHERE d.recipient = ?1 AND d.id > ?2 ORDER BY d.id LIMIT ?3",
             )?;
             let mut rows = stmt.query(params![&account[..], after, limit])?;
             let (mut out, mut bytes) = (Vec::new(), 0usize);
@@ -647,23 +781,49 @@ impl Store for SqliteStore {
     fn ack(&self, account: AccountId, ids: Vec<i64>) -> StoreFuture<u64> {
         self.write(move |w| {
             let mut deleted: u64 = 0;
+            let mut freed: Vec<(AccountId, u64)> = Vec::new();
             {
-                let mut del = w.conn.prepare_cached("DELETE FROM messages WHERE id = ?1 AND recipient = ?2")?;
+                let c = &w.conn;
+                let mut find = c.prepare_cached(
+                    "SELECT d.envelope, e.sender, length(e.body), e.refs
+                     FROM deliveries d JOIN envelopes e ON e.id = d.envelope WHERE d.id = ?1 AND d.recipient = ?2",
+                )?;
+                let mut del = c.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?;
+                let mut unref = c.prepare_cached("UPDATE envelopes SET refs = refs - 1 WHERE id = ?1")?;
+                let mut drop_envelope = c.prepare_cached("DELETE FROM envelopes WHERE id = ?1")?;
                 for id in ids {
-                    deleted =
-                        deleted.saturating_add(u64::try_from(del.execute(params![id, &account[..]])?).unwrap_or(0));
+                    let found: Option<(i64, Vec<u8>, i64, i64)> = find
+                        .query_row(params![id, &account[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                        .optional()?;
+                    let Some((envelope, sender, len, refs)) = found else { continue };
+                    del.execute([id])?;
+                    deleted = deleted.saturating_add(1);
+                    // The last reference takes the envelope with it.
+                    let mut bytes = REFERENCE_BYTES;
+                    if refs <= 1 {
+                        drop_envelope.execute([envelope])?;
+                        bytes = bytes.saturating_add(to_u64(len));
+                    } else {
+                        unref.execute([envelope])?;
+                    }
+                    freed.push((account_of(sender)?, bytes));
                 }
             }
-            w.adjust(&account, -i64::try_from(deleted).unwrap_or(0));
+            adjust(&mut w.counts, &account, -i64::try_from(deleted).unwrap_or(0));
+            for (sender, bytes) in freed {
+                adjust(&mut w.sent_bytes, &sender, -i64::try_from(bytes).unwrap_or(0));
+            }
             Ok(deleted)
         })
     }
 
     fn purge(&self, before: u64) -> StoreFuture<u64> {
         self.write(move |w| {
-            let n = w.conn.execute("DELETE FROM messages WHERE received_at < ?1", [to_i64(before)])?;
+            // An envelope and its deliveries share their arrival time.
+            let n = w.conn.execute("DELETE FROM deliveries WHERE received_at < ?1", [to_i64(before)])?;
+            w.conn.execute("DELETE FROM envelopes WHERE received_at < ?1", [to_i64(before)])?;
             if n > 0 {
-                w.counts.clear();
+                w.forget_counts();
             }
             w.conn.execute("DELETE FROM handle_claims WHERE expires_at < ?1", [to_i64(before)])?;
             // Windows that ended before `before` limit nothing any more.
@@ -711,18 +871,15 @@ impl Store for SqliteStore {
             }
             // Across accounts: a handle has few pending claims and few
             // codes an hour, however many accounts ask.
-            let others: i64 = c.query_row(
-                "SELECT COUNT(*) FROM handle_claims WHERE handle = ?1 AND account != ?2 AND expires_at >= ?3",
+            let (others, first): (i64, Option<i64>) = c.query_row(
+                "SELECT COUNT(*), MIN(expires_at) FROM handle_claims
+                 WHERE handle = ?1 AND account != ?2 AND expires_at >= ?3",
                 params![handle, &account[..], to_i64(now)],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             if to_u64(others) >= u64::from(max_pending) {
-                let first: i64 = c.query_row(
-                    "SELECT MIN(expires_at) FROM handle_claims WHERE handle = ?1 AND account != ?2 AND expires_at >= ?3",
-                    params![handle, &account[..], to_i64(now)],
-                    |r| r.get(0),
-                )?;
-                return Err(StoreError::RetryLater(to_u64(first).saturating_add(1).saturating_sub(now).max(1)));
+                let first = to_u64(first.unwrap_or(0));
+                return Err(StoreError::RetryLater(first.saturating_add(1).saturating_sub(now).max(1)));
             }
             let (start, codes, wrong) = handle_window(c, &handle, now)?;
             if codes >= codes_per_hour {
@@ -818,7 +975,9 @@ impl Store for SqliteStore {
             let n = |sql: &str| -> StoreResult<u64> { Ok(to_u64(c.query_row(sql, [], |r| r.get(0))?)) };
             Ok(Stats {
                 accounts: n("SELECT COUNT(*) FROM accounts")?,
-                messages: n("SELECT COUNT(*) FROM messages")?,
+                messages: n("SELECT COUNT(*) FROM deliveries")?,
+                envelopes: n("SELECT COUNT(*) FROM envelopes")?,
+                envelope_bytes: n("SELECT COALESCE(SUM(length(body)), 0) FROM envelopes")?,
                 one_time_prekeys: n("SELECT COUNT(*) FROM one_time_prekeys")?,
             })
         })
@@ -840,6 +999,11 @@ mod tests {
 
     const T0: u64 = 1_700_000_000;
 
+    /// A mailbox cap and no sender quota.
+    fn lim(mailbox: u64) -> DepositLimits {
+        DepositLimits { mailbox, sender_quota: u64::MAX }
+    }
+
     async fn store_with(accounts: &[AccountId]) -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
@@ -853,9 +1017,9 @@ mod tests {
     async fn purge_removes_what_arrived_before_the_cut_and_keeps_the_rest() {
         let (alice, bob) = ([1u8; 32], [2u8; 32]);
         let (_dir, store) = store_with(&[alice, bob]).await;
-        let old = store.deposit(alice, vec![bob], b"old".to_vec(), T0, 10).await.unwrap();
-        let edge = store.deposit(alice, vec![bob], b"edge".to_vec(), T0 + 100, 10).await.unwrap();
-        let young = store.deposit(alice, vec![bob], b"young".to_vec(), T0 + 200, 10).await.unwrap();
+        let old = store.deposit(alice, vec![bob], b"old".to_vec(), T0, lim(10)).await.unwrap();
+        let edge = store.deposit(alice, vec![bob], b"edge".to_vec(), T0 + 100, lim(10)).await.unwrap();
+        let young = store.deposit(alice, vec![bob], b"young".to_vec(), T0 + 200, lim(10)).await.unwrap();
         // Received strictly before the cut goes; at or after it stays.
         assert_eq!(store.purge(T0 + 100).await.unwrap(), 1);
         let left: Vec<i64> = store.pull(bob, 0, 10, usize::MAX).await.unwrap().iter().map(|m| m.id).collect();
@@ -871,19 +1035,19 @@ mod tests {
         let (alice, bob) = ([1u8; 32], [2u8; 32]);
         let (_dir, store) = store_with(&[alice, bob]).await;
         for i in 0..3u8 {
-            store.deposit(alice, vec![bob], vec![i], T0, 3).await.unwrap();
+            store.deposit(alice, vec![bob], vec![i], T0, lim(3)).await.unwrap();
         }
         assert_eq!(
-            store.deposit(alice, vec![bob], b"full".to_vec(), T0, 3).await,
+            store.deposit(alice, vec![bob], b"full".to_vec(), T0, lim(3)).await,
             Err(StoreError::MailboxFull(account_name(&bob)))
         );
         assert_eq!(store.purge(T0 + 1).await.unwrap(), 3);
         // The cached count followed: the mailbox takes three again, not zero.
         for i in 0..3u8 {
-            store.deposit(alice, vec![bob], vec![i], T0 + 1, 3).await.unwrap();
+            store.deposit(alice, vec![bob], vec![i], T0 + 1, lim(3)).await.unwrap();
         }
         assert!(matches!(
-            store.deposit(alice, vec![bob], b"x".to_vec(), T0 + 1, 3).await,
+            store.deposit(alice, vec![bob], b"x".to_vec(), T0 + 1, lim(3)).await,
             Err(StoreError::MailboxFull(_))
         ));
     }
@@ -907,5 +1071,118 @@ mod tests {
         store.purge(T0 + 11).await.unwrap();
         assert_eq!(store.verify_handle("old".into(), alice, hash, T0 + 11, limits(0)).await, Ok(HandleCheck::NoClaim));
         assert_eq!(store.verify_handle("live".into(), alice, hash, T0 + 11, limits(0)).await, Ok(HandleCheck::Bound));
+    }
+
+    #[tokio::test]
+    async fn an_envelope_is_stored_once_and_goes_with_its_last_reference() {
+        let (alice, bob, carol, dave) = ([1u8; 32], [2u8; 32], [3u8; 32], [4u8; 32]);
+        let (_dir, store) = store_with(&[alice, bob, carol, dave]).await;
+        let body = vec![9u8; 10_000];
+        let ids = store.deposit(alice, vec![bob, carol, dave], body.clone(), T0, lim(10)).await.unwrap();
+        let stats = store.stats().await.unwrap();
+        assert_eq!((stats.messages, stats.envelopes, stats.envelope_bytes), (3, 1, 10_000));
+        for (who, id) in [(bob, ids[0]), (carol, ids[1]), (dave, ids[2])] {
+            let page = store.pull(who, 0, 10, usize::MAX).await.unwrap();
+            assert_eq!(page.len(), 1);
+            assert_eq!((page[0].id, page[0].sender, &page[0].envelope), (id, alice, &body));
+        }
+        // Nobody can drop another's reference, nor the same one twice.
+        assert_eq!(store.ack(bob, vec![ids[1], ids[2]]).await.unwrap(), 0);
+        assert_eq!(store.ack(bob, vec![ids[0], ids[0]]).await.unwrap(), 1);
+        assert_eq!(store.ack(carol, vec![ids[1]]).await.unwrap(), 1);
+        let stats = store.stats().await.unwrap();
+        assert_eq!((stats.messages, stats.envelopes), (1, 1), "dave still holds it");
+        assert_eq!(store.pull(dave, 0, 10, usize::MAX).await.unwrap()[0].envelope, body);
+        assert_eq!(store.ack(dave, vec![ids[2]]).await.unwrap(), 1);
+        let stats = store.stats().await.unwrap();
+        assert_eq!((stats.messages, stats.envelopes, stats.envelope_bytes), (0, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn the_sender_quota_counts_undelivered_bytes_and_frees_them_on_ack_and_purge() {
+        let (alice, bob, carol) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        let (_dir, store) = store_with(&[alice, bob, carol]).await;
+        let cost = stored_cost(1000, 2);
+        let limits = DepositLimits { mailbox: 100, sender_quota: 3 * cost };
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(store.deposit(alice, vec![bob, carol], vec![0; 1000], T0, limits).await.unwrap());
+        }
+        assert_eq!(
+            store.deposit(alice, vec![bob, carol], vec![0; 1000], T0, limits).await,
+            Err(StoreError::SenderQuota(3 * cost, 3 * cost))
+        );
+        // Another sender is not affected.
+        store.deposit(bob, vec![carol], vec![0; 1000], T0, limits).await.unwrap();
+        // One reference acknowledged frees only that reference...
+        store.ack(bob, vec![ids[0][0]]).await.unwrap();
+        assert_eq!(
+            store.deposit(alice, vec![bob], vec![0; 1], T0, limits).await,
+            Err(StoreError::SenderQuota(3 * cost - REFERENCE_BYTES, 3 * cost))
+        );
+        // ...the last one the envelope too.
+        store.ack(carol, vec![ids[0][1]]).await.unwrap();
+        store.deposit(alice, vec![bob, carol], vec![0; 1000], T0 + 10, limits).await.unwrap();
+        // Expired envelopes free their bytes; the count is read again.
+        store.purge(T0 + 1).await.unwrap();
+        for _ in 0..2 {
+            store.deposit(alice, vec![bob, carol], vec![0; 1000], T0 + 10, limits).await.unwrap();
+        }
+        assert!(matches!(
+            store.deposit(alice, vec![bob, carol], vec![0; 1000], T0 + 10, limits).await,
+            Err(StoreError::SenderQuota(..))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_version_0_database_is_migrated_with_its_messages_and_ids() {
+        let (alice, bob) = ([1u8; 32], [2u8; 32]);
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(dir.path().join("sealpost.sqlite3")).unwrap();
+            c.execute_batch(SCHEMA_V0).unwrap();
+            for a in [alice, bob] {
+                c.execute(
+                    "INSERT INTO accounts VALUES (?1, ?2, ?3, ?4)",
+                    params![&a[..], vec![0u8; 128], vec![0u8], 1],
+                )
+                .unwrap();
+            }
+            let insert = "INSERT INTO messages (recipient, sender, envelope, received_at) VALUES (?1, ?2, ?3, ?4)";
+            for i in 0..5u8 {
+                c.execute(insert, params![&bob[..], &alice[..], vec![i; 3], to_i64(T0)]).unwrap();
+            }
+            // The newest two were acknowledged: their ids must never come back.
+            c.execute("DELETE FROM messages WHERE id > 3", []).unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let page = store.pull(bob, 0, 10, usize::MAX).await.unwrap();
+        let got: Vec<(i64, Vec<u8>)> = page.iter().map(|m| (m.id, m.envelope.clone())).collect();
+        assert_eq!(got, [(1, vec![0; 3]), (2, vec![1; 3]), (3, vec![2; 3])]);
+        assert!(page.iter().all(|m| m.sender == alice && m.received_at == T0));
+        let next = store.deposit(alice, vec![bob], b"new".to_vec(), T0, lim(10)).await.unwrap();
+        assert_eq!(next, [6], "ids continue after the highest ever given");
+        assert_eq!(store.ack(bob, vec![1, 2, 3]).await.unwrap(), 3);
+        assert_eq!(store.stats().await.unwrap().envelopes, 1);
+        store.close();
+        drop(store);
+        // Opening again applies nothing twice and keeps what is there.
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.pull(bob, 0, 10, usize::MAX).await.unwrap()[0].envelope, b"new");
+        let c = Connection::open(dir.path().join("sealpost.sqlite3")).unwrap();
+        let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(usize::try_from(version).unwrap(), MIGRATIONS.len());
+        let old: i64 =
+            c.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'messages'", [], |r| r.get(0)).unwrap();
+        assert_eq!(old, 0, "the version-0 table is gone and not created again");
+    }
+
+    #[test]
+    fn a_database_from_a_newer_relay_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Connection::open(dir.path().join("sealpost.sqlite3")).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        assert!(matches!(SqliteStore::open(dir.path()), Err(StoreError::Internal(m)) if m.contains("99")));
     }
 }

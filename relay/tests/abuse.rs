@@ -514,3 +514,124 @@ async fn handle_claims_codes_and_guesses_are_limited_per_handle_across_accounts(
     a.client.verify_handle(handle, &relay.codes.code(handle).unwrap()).await.unwrap();
     assert_eq!(&c.client.lookup_handle(handle).await.unwrap(), a.account.identity());
 }
+
+/// Bytes the store's files take now (database and write-ahead log).
+fn store_bytes(dir: &std::path::Path) -> u64 {
+    ["sealpost.sqlite3", "sealpost.sqlite3-wal"]
+        .iter()
+        .map(|f| std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+/// Defect 2: an envelope for many recipients is written once, with a
+/// small reference per recipient (before, one copy per recipient: 200
+/// recipients of 200 KiB wrote 40 MB).
+#[tokio::test]
+async fn a_fanned_out_deposit_is_stored_once() {
+    // Each person's client keeps its own connection.
+    let relay = start_with(|c| c.max_connections_per_address = 1000).await;
+    let alice = user(&relay, 0).await;
+    let mut recipients = Vec::new();
+    for _ in 0..200 {
+        recipients.push(user(&relay, 0).await);
+    }
+    let to: Vec<[u8; 32]> = recipients.iter().map(|u| u.client.account()).collect();
+    let envelope: Vec<u8> = (0..200 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let before = store_bytes(relay.dir.path());
+    let ids = alice.client.deposit(&to, &envelope).await.unwrap();
+    assert_eq!(ids.len(), 200);
+    let grew = store_bytes(relay.dir.path()).saturating_sub(before);
+    assert!(grew < 4 * envelope.len() as u64, "one deposit to 200 recipients wrote {grew} bytes");
+    for (u, id) in recipients.iter().zip(&ids) {
+        let page = u.client.pull(0, 10).await.unwrap();
+        assert_eq!((page.len(), page[0].id, &page[0].envelope), (1, *id, &envelope));
+    }
+}
+
+/// Defect 2: one deposit may add only so many bytes (the envelope once
+/// and 64 per recipient); beyond, 413 and nothing stored.
+#[tokio::test]
+async fn one_deposit_may_store_only_so_many_bytes() {
+    let relay = start_with(|c| c.max_deposit_bytes = 10_000).await;
+    let alice = user(&relay, 0).await;
+    let mut to = Vec::new();
+    let mut users = Vec::new();
+    for _ in 0..20 {
+        let u = user(&relay, 0).await;
+        to.push(u.client.account());
+        users.push(u);
+    }
+    // 9000 + 10 x 64 = 9640 fits; 9000 + 20 x 64 = 10280 does not.
+    alice.client.deposit(&to[..10], &[1u8; 9000]).await.unwrap();
+    let err = alice.client.deposit(&to, &[2u8; 9000]).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(413), Some(sealpost_client::ErrorCode::TooLarge)), "{err}");
+    assert!(err.to_string().contains("10280"), "{err}");
+    assert_eq!(users[0].client.pull(0, 10).await.unwrap().len(), 1);
+    assert!(users[15].client.pull(0, 10).await.unwrap().is_empty(), "nothing of the refused deposit was stored");
+    // A bigger envelope alone is refused the same way.
+    assert_eq!(alice.client.deposit(&to[..1], &[3u8; 10_000]).await.unwrap_err().status(), Some(413));
+}
+
+/// Defect 2: a sender's envelopes that nobody acknowledged yet are held to
+/// a quota; others' deposits go on, and acknowledging gives room back.
+#[tokio::test]
+async fn a_sender_is_held_to_its_storage_quota_until_recipients_acknowledge() {
+    // Three envelopes of 5000 bytes for two recipients: 3 x (5000 + 128).
+    let relay = start_with(|c| c.sender_quota_bytes = 3 * 5128).await;
+    let (alice, bob, carol) = (user(&relay, 0).await, user(&relay, 0).await, user(&relay, 0).await);
+    let to = [bob.client.account(), carol.client.account()];
+    for i in 0..3u8 {
+        alice.client.deposit(&to, &[i; 5000]).await.unwrap();
+    }
+    let err = alice.client.deposit(&to, &[9; 5000]).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(507), Some(sealpost_client::ErrorCode::SenderQuotaExceeded)), "{err}");
+    // The quota is the sender's: Bob still deposits for Carol.
+    bob.client.deposit(&[carol.client.account()], &[7; 5000]).await.unwrap();
+    // Bob acknowledges one envelope: only its reference comes back (64
+    // bytes), which does not make room for a 5000-byte envelope to Bob.
+    let first = bob.client.pull(0, 10).await.unwrap()[0].id;
+    bob.client.ack(&[first]).await.unwrap();
+    assert_eq!(alice.client.deposit(&[bob.client.account()], &[9; 4000]).await.unwrap_err().status(), Some(507));
+    // Carol acknowledges it too: the envelope goes, its bytes come back.
+    let page = carol.client.pull(0, 10).await.unwrap();
+    let from_alice = page.iter().find(|m| m.envelope == [0u8; 5000]).unwrap().id;
+    carol.client.ack(&[from_alice]).await.unwrap();
+    alice.client.deposit(&to, &[9; 5000]).await.unwrap();
+    // Nothing accepted was lost on the way.
+    assert_eq!(bob.client.pull(0, 10).await.unwrap().len(), 3);
+    assert_eq!(carol.client.pull(0, 10).await.unwrap().len(), 4);
+}
+
+/// Defect 2: below the free-disk minimum, writes that grow the store get
+/// 507 `storage_full`; what was accepted can still be pulled and
+/// acknowledged, and writes resume when space is back.
+#[tokio::test]
+async fn a_low_disk_refuses_new_writes_and_keeps_delivering() {
+    let mut relay = start().await;
+    let (alice, mut bob) = (user(&relay, 0).await, user(&relay, 0).await);
+    let kept = alice.client.deposit(&[bob.client.account()], b"accepted before").await.unwrap();
+    // More free space than any disk has: the guard trips on the real reading.
+    relay.restart_with(|c| c.min_free_disk_bytes = u64::MAX).await;
+    let (alice_client, bob_client) = (
+        Client::new(&relay.base, alice.account.relay_signer()).unwrap(),
+        Client::new(&relay.base, bob.account.relay_signer()).unwrap(),
+    );
+    let storage_full = Some(sealpost_client::ErrorCode::StorageFull);
+    let err = alice_client.deposit(&[bob_client.account()], b"refused").await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(507), storage_full), "{err}");
+    let mut rng = sealpost::os_rng();
+    let err = bob_client.upload_prekeys(&bob.account.generate_one_time_prekeys(&mut rng, 2)).await.unwrap_err();
+    assert_eq!(err.code(), storage_full, "{err}");
+    assert_eq!(bob_client.claim_handle("+4930123456").await.unwrap_err().code(), storage_full);
+    let page = bob_client.pull(0, 10).await.unwrap();
+    assert_eq!((page.len(), page[0].id, page[0].envelope.as_slice()), (1, kept[0], &b"accepted before"[..]));
+    assert_eq!(bob_client.ack(&kept).await.unwrap(), 1);
+    relay.restart().await;
+    bob.client = Client::new(&relay.base, bob.account.relay_signer()).unwrap();
+    Client::new(&relay.base, alice.account.relay_signer())
+        .unwrap()
+        .deposit(&[bob.client.account()], b"space is back")
+        .await
+        .unwrap();
+    assert_eq!(bob.client.pull(0, 10).await.unwrap()[0].envelope, b"space is back");
+}

@@ -115,12 +115,26 @@ fn help_explains_every_flag() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("--config") && text.contains("SEALPOST_CONFIG"));
-    assert_eq!(sealpost_relay::config::SETTINGS.len(), 40);
+    assert_eq!(sealpost_relay::config::SETTINGS.len(), 43);
     for setting in sealpost_relay::config::SETTINGS {
         let flag = format!("--{}", setting.replace('_', "-"));
         let var = sealpost_relay::config::env_name(setting);
         assert!(text.contains(&format!("{flag} <")), "--help does not mention {flag}");
         assert!(text.contains(&format!("[env: {var}]")), "--help does not name {var}");
+    }
+}
+
+/// docs/RELAY.md's settings table has a row for every setting, with its
+/// flag, variable and key.
+#[test]
+fn the_settings_table_documents_every_setting() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/RELAY.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    for setting in sealpost_relay::config::SETTINGS {
+        let flag = format!("| `--{} ", setting.replace('_', "-"));
+        let row = text.lines().find(|l| l.starts_with(&flag)).unwrap_or_else(|| panic!("no row for {setting}"));
+        let var = sealpost_relay::config::env_name(setting);
+        assert!(row.contains(&format!("| `{var}` | `{setting}`")), "the row of {setting}: {row}");
     }
 }
 

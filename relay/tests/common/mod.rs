@@ -64,9 +64,15 @@ impl TestRelay {
 
     /// Starts again on the same data directory, address and clock.
     pub(crate) async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// [`TestRelay::restart`] with the settings changed by `edit`.
+    pub(crate) async fn restart_with(&mut self, edit: impl FnOnce(&mut Config)) {
         let addr = self.running.as_ref().map(|r| r.addr);
         self.stop().await;
         let mut cfg = config(self.dir.path());
+        edit(&mut cfg);
         if let Some(addr) = addr {
             cfg.listen = addr;
         }
