@@ -333,10 +333,13 @@ impl AckBody {
     }
 }
 
-/// 1 to 1000 ids, or `bad_ids`.
+/// 1 to 1000 ids, each at least 1 (message ids start at 1), or `bad_ids`.
 pub(crate) fn check_ids(ids: &[i64]) -> Result<(), RelayError> {
     if ids.is_empty() || ids.len() > MAX_BATCH {
         return Err(RelayError::new(ErrorCode::BadIds, "acknowledge 1 to 1000 ids at a time"));
+    }
+    if ids.iter().any(|id| *id < 1) {
+        return Err(RelayError::new(ErrorCode::BadIds, "message ids are 1 or more"));
     }
     Ok(())
 }
@@ -406,7 +409,13 @@ impl PullQuery {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             match k {
-                "after" => q.after = v.parse().map_err(|_| bad("after must be a message id".into()))?,
+                "after" => {
+                    q.after = v
+                        .parse()
+                        .ok()
+                        .filter(|a| *a >= 0)
+                        .ok_or_else(|| bad("after must be a message id or 0".into()))?
+                }
                 "limit" => {
                     q.limit = v
                         .parse()

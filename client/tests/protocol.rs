@@ -178,10 +178,13 @@ fn bad_request_bodies_get_their_codes() {
     assert_eq!(code(PrekeysBody::decode(br#"{"prekeys":["AAAA"]}"#).map(drop)), ErrorCode::BadPrekeys);
     assert_eq!(code(AckBody::decode(br#"{"ids":[]}"#).map(drop)), ErrorCode::BadIds);
     assert_eq!(code(AckBody::decode(br#"{"ids":["1"]}"#).map(drop)), ErrorCode::BadJson);
+    assert_eq!(code(AckBody::decode(br#"{"ids":[3,0]}"#).map(drop)), ErrorCode::BadIds);
+    assert_eq!(code(AckBody::decode(br#"{"ids":[-5]}"#).map(drop)), ErrorCode::BadIds);
     assert_eq!(code(ClaimHandleBody::decode(br#"{"handle":1}"#).map(drop)), ErrorCode::BadJson);
     assert_eq!(code(VerifyHandleBody::decode(br#"{"handle":"a","code":"12345"}"#).map(drop)), ErrorCode::BadCode);
     assert_eq!(code(VerifyHandleBody::decode(br#"{"handle":"a","code":"12345x"}"#).map(drop)), ErrorCode::BadCode);
-    for q in ["after=x", "limit=0", "limit=1001", "limit=-1", "other=1", "after"] {
+    assert_eq!(PullQuery::decode("after=0").unwrap().after, 0);
+    for q in ["after=x", "after=-1", "limit=0", "limit=1001", "limit=-1", "other=1", "after"] {
         assert_eq!(code(PullQuery::decode(q).map(drop)), ErrorCode::BadQuery, "{q}");
     }
 }

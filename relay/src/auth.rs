@@ -4,12 +4,12 @@
 //! `sealpost-client`'s ([`Credentials`], [`SessionCredentials`]), the same
 //! code clients sign with (docs/RELAY.md section 4).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
 
 use sealpost_client::{Credentials, SessionCredentials};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::shards::{MAX_SHARDS, Shards, shards_for};
 use crate::store::AccountId;
 
 /// The nonces one account used recently.
@@ -41,6 +41,7 @@ impl AccountNonces {
     }
 }
 
+#[derive(Default)]
 struct NonceState {
     accounts: HashMap<AccountId, AccountNonces>,
     /// Entries in all `seen` lists.
@@ -60,9 +61,14 @@ struct NonceState {
 /// hold `total`, expired entries are dropped and every account keeps its
 /// newest half. Requests signed before the relay started are refused, so
 /// that a restart (which forgets every nonce) opens no replay window.
+///
+/// The accounts are split into shards (one per 16384 places of `total`,
+/// at most 64), each with its share of `total` and its own lock: a request
+/// locks only its account's shard, and the sweep one shard at a time.
 pub struct NonceCache {
-    state: Mutex<NonceState>,
+    shards: Shards<NonceState>,
     per_account: usize,
+    /// Places per shard.
     total: usize,
     window: u64,
     not_before: u64,
@@ -73,13 +79,8 @@ impl NonceCache {
     /// for timestamps up to `window` seconds from the clock, refusing
     /// requests signed before `not_before` (the start of the process).
     pub fn new(per_account: usize, total: usize, window: u64, not_before: u64) -> Self {
-        Self {
-            state: Mutex::new(NonceState { accounts: HashMap::new(), entries: 0, floor: 0 }),
-            per_account: per_account.max(1),
-            total: total.max(2),
-            window,
-            not_before,
-        }
+        let shards = Shards::new(shards_for(total));
+        Self { per_account: per_account.max(1), total: (total / shards.count()).max(2), shards, window, not_before }
     }
 
     /// Records the nonce of a verified request: refused if the same
@@ -91,7 +92,8 @@ impl NonceCache {
         if creds.ts < self.not_before {
             return Err(stale("the request was signed before the relay started"));
         }
-        let mut state = self.state.lock().map_err(|_| crate::error::internal("nonce lock poisoned"))?;
+        let mut state =
+            self.shards.lock_of(&creds.account).ok_or_else(|| crate::error::internal("nonce lock poisoned"))?;
         if creds.ts <= state.floor {
             return Err(stale("the request is older than the relay's replay memory"));
         }
@@ -169,16 +171,16 @@ impl NonceCache {
     }
 
     /// Forgets nonces whose timestamps left the accepted window (they are
-    /// refused as stale anyway).
+    /// refused as stale anyway), one shard at a time.
     pub fn purge(&self, now: u64) {
-        if let Ok(mut state) = self.state.lock() {
-            Self::expire(&mut state, now, self.window);
-        }
+        self.shards.for_each(|state| Self::expire(state, now, self.window));
     }
 
     /// How many nonces are remembered (for tests and metrics).
     pub fn len(&self) -> usize {
-        self.state.lock().map(|s| s.entries).unwrap_or(0)
+        let mut n = 0usize;
+        self.shards.for_each(|s| n = n.saturating_add(s.entries));
+        n
     }
 
     /// Whether no nonce is remembered.
@@ -198,7 +200,6 @@ struct SessionEntry {
     account: AccountId,
     key: zeroize::Zeroizing<[u8; 32]>,
     expires: u64,
-    created: u64,
     highest: u64,
     /// Bit i: sequence number `highest - i` was seen.
     seen: [u64; 16],
@@ -250,15 +251,54 @@ fn shift_window(seen: &mut [u64; 16], n: u64) {
     }
 }
 
+/// One shard of the relay sessions: the sessions of the accounts that hash
+/// to it, each account's in the order they were opened.
+#[derive(Default)]
+struct SessionShard {
+    map: HashMap<[u8; 16], SessionEntry>,
+    by_account: HashMap<AccountId, VecDeque<[u8; 16]>>,
+    /// When a full shard last swept out its expired sessions.
+    last_sweep: u64,
+}
+
+impl SessionShard {
+    /// Drops expired sessions.
+    fn expire(&mut self, now: u64) {
+        self.map.retain(|_, e| e.expires >= now);
+        let map = &self.map;
+        self.by_account.retain(|_, ids| {
+            ids.retain(|id| map.contains_key(id));
+            !ids.is_empty()
+        });
+    }
+}
+
 /// Relay sessions: a key established by one identity-signed request, then
 /// used to MAC deposits cheaply. Replays are refused with a sliding window
 /// over sequence numbers, so a session costs constant memory.
-#[derive(Default)]
+///
+/// Sessions are split into shards by account; the first byte of a session
+/// id names its shard, so checking a request locks one shard and opening a
+/// session never scans more than that account's own sessions.
 pub struct Sessions {
-    map: Mutex<HashMap<[u8; 16], SessionEntry>>,
+    shards: Shards<SessionShard>,
+    /// Most sessions one shard holds.
+    per_shard: usize,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self::with_capacity(MAX_SESSIONS)
+    }
 }
 
 impl Sessions {
+    /// Sessions holding at most about `capacity` in all.
+    fn with_capacity(capacity: usize) -> Self {
+        let shards = Shards::new(MAX_SHARDS);
+        Self { per_shard: (capacity / shards.count()).max(1), shards }
+    }
+
     /// Opens a session for `account`, valid `ttl` seconds.
     pub fn create(
         &self,
@@ -268,35 +308,35 @@ impl Sessions {
     ) -> Result<([u8; 16], zeroize::Zeroizing<[u8; 32]>), ApiError> {
         use rand_core::Rng;
         let mut rng = sealpost::os_rng();
+        let index = self.shards.index_of(&account);
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
+        id[0] = u8::try_from(index).map_err(|_| crate::error::internal("session shard out of range"))?;
         let mut key = zeroize::Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut key[..]);
-        let mut map = self.map.lock().map_err(|_| crate::error::internal("session lock poisoned"))?;
-        let mut mine: Vec<([u8; 16], u64)> =
-            map.iter().filter(|(_, e)| e.account == account).map(|(k, e)| (*k, e.created)).collect();
-        if mine.len() >= MAX_SESSIONS_PER_ACCOUNT {
-            mine.sort_by_key(|(_, c)| *c);
-            for (old, _) in mine.iter().take(mine.len().saturating_sub(MAX_SESSIONS_PER_ACCOUNT - 1)) {
-                map.remove(old);
+        let mut shard = self.shards.lock(index).ok_or_else(|| crate::error::internal("session lock poisoned"))?;
+        let shard = &mut *shard;
+        let cap = self.per_shard;
+        if shard.map.len() >= cap && shard.last_sweep < now {
+            shard.last_sweep = now;
+            shard.expire(now);
+        }
+        let mine = shard.by_account.entry(account).or_default();
+        while mine.len() >= MAX_SESSIONS_PER_ACCOUNT {
+            if let Some(old) = mine.pop_front() {
+                shard.map.remove(&old);
             }
         }
-        if map.len() >= MAX_SESSIONS {
-            map.retain(|_, e| e.expires >= now);
-            if map.len() >= MAX_SESSIONS {
-                return Err(ApiError::new(ErrorCode::Busy, "too many sessions"));
+        if shard.map.len() >= cap {
+            if mine.is_empty() {
+                shard.by_account.remove(&account);
             }
+            return Err(ApiError::new(ErrorCode::Busy, "too many sessions"));
         }
-        map.insert(
+        mine.push_back(id);
+        shard.map.insert(
             id,
-            SessionEntry {
-                account,
-                key: key.clone(),
-                expires: now.saturating_add(ttl),
-                created: now,
-                highest: 0,
-                seen: [0; 16],
-            },
+            SessionEntry { account, key: key.clone(), expires: now.saturating_add(ttl), highest: 0, seen: [0; 16] },
         );
         Ok((id, key))
     }
@@ -311,10 +351,15 @@ impl Sessions {
         now: u64,
     ) -> Result<AccountId, ApiError> {
         let creds = SessionCredentials::parse(header)?;
-        let mut map = self.map.lock().map_err(|_| crate::error::internal("session lock poisoned"))?;
-        let entry = map
-            .get_mut(&creds.id)
-            .ok_or_else(|| ApiError::new(ErrorCode::UnknownSession, "no such session; open a new one"))?;
+        let unknown = || ApiError::new(ErrorCode::UnknownSession, "no such session; open a new one");
+        if usize::from(creds.id[0]) >= self.shards.count() {
+            return Err(unknown());
+        }
+        let mut shard = self
+            .shards
+            .lock(usize::from(creds.id[0]))
+            .ok_or_else(|| crate::error::internal("session lock poisoned"))?;
+        let entry = shard.map.get_mut(&creds.id).ok_or_else(unknown)?;
         if entry.expires < now {
             return Err(ApiError::new(ErrorCode::SessionExpired, "the session expired; open a new one"));
         }
@@ -325,11 +370,27 @@ impl Sessions {
         Ok(entry.account)
     }
 
-    /// Drops expired sessions.
+    /// Drops expired sessions, one shard at a time.
     pub fn purge(&self, now: u64) {
-        if let Ok(mut map) = self.map.lock() {
-            map.retain(|_, e| e.expires >= now);
-        }
+        self.shards.for_each(|shard| shard.expire(now));
+    }
+
+    /// How many sessions are held.
+    pub fn len(&self) -> usize {
+        let mut n = 0usize;
+        self.shards.for_each(|s| n = n.saturating_add(s.map.len()));
+        n
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether session `id` is held.
+    #[cfg(test)]
+    fn contains(&self, id: &[u8; 16]) -> bool {
+        self.shards.lock(usize::from(id[0])).is_some_and(|s| s.map.contains_key(id))
     }
 }
 
@@ -366,13 +427,46 @@ mod tests {
         let sessions = Sessions::default();
         let (short, _) = sessions.create([1; 32], T0, 10).unwrap();
         let (long, _) = sessions.create([1; 32], T0, 1000).unwrap();
-        let count = |s: &Sessions| s.map.lock().unwrap().len();
         sessions.purge(T0 + 10);
-        assert_eq!(count(&sessions), 2, "a session is valid up to its last second");
+        assert_eq!(sessions.len(), 2, "a session is valid up to its last second");
         sessions.purge(T0 + 11);
-        assert_eq!(count(&sessions), 1);
-        let map = sessions.map.lock().unwrap();
-        assert!(!map.contains_key(&short) && map.contains_key(&long));
+        assert_eq!(sessions.len(), 1);
+        assert!(!sessions.contains(&short) && sessions.contains(&long));
+    }
+
+    #[test]
+    fn an_account_keeps_its_newest_sessions_and_a_full_shard_refuses_only_its_accounts() {
+        let sessions = Sessions::default();
+        let ids: Vec<_> = (0..10).map(|i| sessions.create([1; 32], T0 + i, 1000).unwrap().0).collect();
+        assert_eq!(sessions.len(), MAX_SESSIONS_PER_ACCOUNT);
+        assert!(!sessions.contains(&ids[0]) && !sessions.contains(&ids[1]) && sessions.contains(&ids[2]));
+        assert!(ids.iter().all(|id| usize::from(id[0]) == sessions.shards.index_of(&[1u8; 32])));
+        // Fill one shard (4 places) with accounts that hash to it.
+        let sessions = Sessions::with_capacity(64 * 4);
+        let shard = sessions.shards.index_of(&[2u8; 32]);
+        let mut same: Vec<AccountId> = (0..=255u8)
+            .flat_map(|a| {
+                (0..=255u8).map(move |b| {
+                    [a, b, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]
+                })
+            })
+            .filter(|a| sessions.shards.index_of(a) == shard)
+            .take(5)
+            .collect();
+        let last = same.pop().unwrap();
+        for a in &same {
+            sessions.create(*a, T0, 10).unwrap();
+        }
+        assert_eq!(sessions.create(last, T0, 10).map(|_| ()).map_err(|e| e.code), Err(ErrorCode::Busy));
+        // Other shards are untouched, and once the shard's sessions expire
+        // it sweeps them and opens new ones.
+        let other = (0..=255u8).map(|a| [a; 32]).find(|a| sessions.shards.index_of(a) != shard).unwrap();
+        assert!(sessions.create(other, T0, 10).is_ok());
+        assert!(sessions.create(last, T0 + 11, 10).is_ok());
+        // An id naming no shard is unknown, not a panic.
+        let header = format!("SealpostSession id={}w,seq=1,mac={}", "_".repeat(21), "A".repeat(43));
+        let err = sessions.verify(&header, "GET", "/", b"", T0).map(|_| ()).map_err(|e| e.code);
+        assert_eq!(err, Err(ErrorCode::UnknownSession));
     }
 
     fn entry() -> SessionEntry {
@@ -380,7 +474,6 @@ mod tests {
             account: [0; 32],
             key: zeroize::Zeroizing::new([1; 32]),
             expires: u64::MAX,
-            created: 0,
             highest: 0,
             seen: [0; 16],
         }

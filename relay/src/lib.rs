@@ -25,6 +25,7 @@ mod hub;
 mod limits;
 mod metrics;
 mod server;
+mod shards;
 mod store;
 mod ws;
 

@@ -5,37 +5,69 @@ use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::shards::{Shards, shards_for};
+
 struct Bucket {
     tokens: f64,
     at: Instant,
+}
+
+/// One shard's buckets in two generations: a key is looked up in the
+/// current one, then in the previous one (and moved to the current). When
+/// the current generation holds half the shard's room, the previous one is
+/// dropped whole and the current one takes its place: memory stays bounded
+/// and making room costs no scan. A key dropped that way was idle for a
+/// whole generation; it comes back with a full bucket.
+struct Generations<K> {
+    current: HashMap<K, Bucket>,
+    previous: HashMap<K, Bucket>,
+}
+
+impl<K> Default for Generations<K> {
+    fn default() -> Self {
+        Self { current: HashMap::new(), previous: HashMap::new() }
+    }
 }
 
 /// Token buckets keyed by `K`: `rate` tokens per second up to `burst`.
 pub(crate) struct RateLimiter<K> {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<K, Bucket>>,
+    /// Keys per generation per shard.
+    generation: usize,
+    shards: Shards<Generations<K>>,
 }
 
-/// Most keys tracked; idle ones are dropped first when full.
+/// Most keys tracked in all.
 const MAX_KEYS: usize = 1_000_000;
 
 impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// A limiter allowing `rate` requests per second with bursts of `burst`.
     pub(crate) fn new(rate: f64, burst: f64) -> Self {
-        Self { rate, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
+        Self::with_capacity(rate, burst, MAX_KEYS)
+    }
+
+    /// [`RateLimiter::new`] tracking at most `capacity` keys.
+    fn with_capacity(rate: f64, burst: f64, capacity: usize) -> Self {
+        let shards = Shards::new(shards_for(capacity));
+        let generation = (capacity / shards.count() / 2).max(1);
+        Self { rate, burst: burst.max(1.0), generation, shards }
     }
 
     /// Takes one token for `key`. On refusal, returns the whole seconds to
     /// wait before a token is available.
     pub(crate) fn check(&self, key: &K) -> Result<(), u64> {
         let now = Instant::now();
-        let Ok(mut buckets) = self.buckets.lock() else { return Err(1) };
-        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
+        let Some(mut shard) = self.shards.lock_of(key) else { return Err(1) };
+        let g = &mut *shard;
+        if !g.current.contains_key(key) {
+            let bucket = g.previous.remove(key).unwrap_or(Bucket { tokens: self.burst, at: now });
+            if g.current.len() >= self.generation {
+                g.previous = std::mem::take(&mut g.current);
+            }
+            g.current.insert(key.clone(), bucket);
         }
-        let b = buckets.entry(key.clone()).or_insert(Bucket { tokens: self.burst, at: now });
+        let Some(b) = g.current.get_mut(key) else { return Err(1) };
         let elapsed = now.duration_since(b.at).as_secs_f64();
         b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
         b.at = now;
@@ -50,13 +82,23 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         }
     }
 
-    /// Drops buckets that are full again (idle keys).
+    /// Drops buckets that are full again (idle keys), one shard at a time.
     pub(crate) fn purge(&self) {
         let now = Instant::now();
         let (rate, burst) = (self.rate, self.burst);
-        if let Ok(mut buckets) = self.buckets.lock() {
-            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
-        }
+        let busy = |b: &Bucket| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst;
+        self.shards.for_each(|g| {
+            g.current.retain(|_, b| busy(b));
+            g.previous.retain(|_, b| busy(b));
+        });
+    }
+
+    /// Keys tracked now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let mut n = 0;
+        self.shards.for_each(|g| n += g.current.len() + g.previous.len());
+        n
     }
 }
 
@@ -139,5 +181,33 @@ mod tests {
         assert_eq!(l.check(&1u8), Err(2));
         // Another key has its own bucket.
         assert_eq!(l.check(&2u8), Ok(()));
+    }
+
+    #[test]
+    fn memory_is_bounded_and_busy_keys_keep_their_state() {
+        let l = RateLimiter::with_capacity(0.001, 2.0, 100);
+        // The busy key spends its burst.
+        assert_eq!((l.check(&0u32), l.check(&0u32)), (Ok(()), Ok(())));
+        assert!(l.check(&0u32).is_err());
+        for k in 1..10_000u32 {
+            assert_eq!(l.check(&k), Ok(()));
+            assert!(l.len() <= 100, "{} keys", l.len());
+            // Touched now and then, it stays refused: churning through
+            // fresh keys does not hand it a new burst.
+            if k % 20 == 0 {
+                assert!(l.check(&0u32).is_err(), "after {k} other keys");
+            }
+        }
+        // Buckets that filled up again are swept; others stay.
+        let l = RateLimiter::with_capacity(1000.0, 2.0, 100);
+        for k in 0..10u32 {
+            l.check(&k).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let slow = RateLimiter::with_capacity(0.001, 2.0, 100);
+        slow.check(&1u32).unwrap();
+        l.purge();
+        slow.purge();
+        assert_eq!((l.len(), slow.len()), (0, 1));
     }
 }
