@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::error::{ApiError, ErrorCode};
 use crate::handles::{CodeSink, code_hash, generate_code, normalize_handle};
 use crate::hub::Hub;
+use crate::inflight::{Body, InFlight};
 use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
 use crate::store::{
@@ -36,7 +37,7 @@ use crate::store::{
 pub(crate) const SESSION_TTL: u64 = 3600;
 
 /// The response type of every route.
-pub(crate) type Resp = Response<Full<Bytes>>;
+pub(crate) type Resp = Response<Body>;
 
 /// Everything a request handler needs.
 pub(crate) struct Relay {
@@ -52,6 +53,8 @@ pub(crate) struct Relay {
     pub account_limits: RateLimiter<AccountId>,
     /// Per-address rate limit.
     pub ip_limits: RateLimiter<IpAddr>,
+    /// Requests and pulls in flight per address.
+    pub in_flight: Arc<InFlight>,
     /// Connected WebSocket clients.
     pub hub: Hub,
     /// Counters for `/metrics`.
@@ -91,6 +94,7 @@ impl Relay {
             ),
             account_limits: RateLimiter::new(config.rate_account_per_sec, config.rate_account_burst),
             ip_limits: RateLimiter::new(config.rate_ip_per_sec, config.rate_ip_burst),
+            in_flight: InFlight::new(config.max_requests_in_flight_per_address, config.max_pulls_in_flight_per_address),
             config,
             store,
             sessions: Sessions::default(),
@@ -127,13 +131,30 @@ pub(crate) async fn handle(relay: Arc<Relay>, req: Request<Incoming>, peer: IpAd
     let start = Instant::now();
     let route = route_name(req.method(), req.uri().path());
     let origin = req.headers().get(hyper::header::ORIGIN).cloned();
-    let mut resp = match dispatch(&relay, req, peer).await {
-        Ok(r) => r,
-        Err(e) => crate::error::into_response(&e),
+    // The place is held until the client has taken the response.
+    let mut resp = match relay.in_flight.request(peer) {
+        None => crate::error::into_response(&in_flight_error("requests")),
+        Some(place) => {
+            let mut resp = match dispatch(&relay, req, peer).await {
+                Ok(r) => r,
+                Err(e) => crate::error::into_response(&e),
+            };
+            resp.body_mut().hold(place);
+            resp
+        }
     };
     relay.cors.decorate(origin, &mut resp);
     relay.metrics.record(route, resp.status().as_u16(), start.elapsed());
     resp
+}
+
+/// 429 for an address holding all its places of one kind: retry once one
+/// of its responses has been read.
+fn in_flight_error(what: &str) -> ApiError {
+    ApiError {
+        retry_after: Some(1),
+        ..ApiError::new(ErrorCode::RateLimited, format!("too many {what} in flight from this address"))
+    }
 }
 
 /// A low-cardinality route label for metrics.
@@ -176,7 +197,7 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         (&Method::GET, [""]) => return status_page(relay).await,
         (&Method::GET, ["healthz"]) => return Ok(json_body(StatusCode::OK, b"{\"status\":\"ok\"}".to_vec())),
         (&Method::GET, ["metrics"]) => return metrics_page(relay).await,
-        (&Method::GET, ["v1", "ws"]) => return crate::ws::upgrade(Arc::clone(relay), req).await,
+        (&Method::GET, ["v1", "ws"]) => return crate::ws::upgrade(Arc::clone(relay), req, peer).await,
         _ => {}
     }
     // Static files live beside the API, never in its place.
@@ -227,7 +248,7 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         (&Method::POST, ["v1", "keys", "one-time"]) => upload_prekeys(relay, account, &call).await,
         (&Method::GET, ["v1", "keys", who]) => fetch_bundle(relay, who).await,
         (&Method::POST, ["v1", "messages"]) => deposit(relay, account, &call).await,
-        (&Method::GET, ["v1", "messages"]) => pull(relay, account, &call).await,
+        (&Method::GET, ["v1", "messages"]) => pull(relay, account, &call, peer).await,
         (&Method::POST, ["v1", "messages", "ack"]) => ack(relay, account, &call).await,
         (&Method::POST, ["v1", "handles", "claim"]) => claim_handle(relay, account, &call).await,
         (&Method::POST, ["v1", "handles", "verify"]) => verify_handle(relay, account, &call).await,
@@ -322,7 +343,7 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// A JSON response.
 fn json_body(status: StatusCode, body: Vec<u8>) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let mut resp = Response::new(Body::new(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
@@ -430,12 +451,18 @@ async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<R
     Ok(reply::<Deposited>(Deposited { ids }.encode()))
 }
 
-async fn pull(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+/// A page is the largest thing the relay builds, so a pull holds one of its
+/// address's few pull places from before the read until the client has
+/// taken the page.
+async fn pull(relay: &Arc<Relay>, account: AccountId, call: &Call, peer: IpAddr) -> Result<Resp, ApiError> {
     let query = call.path_and_query.split_once('?').map(|(_, q)| q).unwrap_or("");
     let PullQuery { after, limit } = PullQuery::decode(query)?;
+    let place = relay.in_flight.pull(peer).ok_or_else(|| in_flight_error("pulls"))?;
     let messages = relay.store.pull(account, after, limit, relay.config.max_pull_bytes).await?;
     let messages = messages.into_iter().map(delivered).collect();
-    Ok(reply::<MessagePage>(MessagePage::encode(messages, after)))
+    let mut resp = reply::<MessagePage>(MessagePage::encode(messages, after));
+    resp.body_mut().hold(place);
+    Ok(resp)
 }
 
 /// A stored message as clients receive it (moved, not copied).
@@ -533,7 +560,7 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
 async fn metrics_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
     let stats = relay.store.stats().await?;
     let text = relay.metrics.render(&stats, relay.hub.connections(), relay.started.elapsed().as_secs());
-    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    let mut resp = Response::new(Body::new(text));
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     Ok(resp)
 }
@@ -560,7 +587,7 @@ async fn status_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
         stats.one_time_prekeys,
         relay.hub.connections(),
     );
-    let mut resp = Response::new(Full::new(Bytes::from(html)));
+    let mut resp = Response::new(Body::new(html));
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     Ok(resp)
 }

@@ -295,6 +295,12 @@ settings! {
     /// Open TCP connections allowed per peer address (trusted proxies are exempt); more are closed as soon
     /// as they are accepted [default: 64].
     max_connections_per_address: usize = 64, "N";
+    /// Requests one client address may have in flight, from admission until the client has read the
+    /// response; more get 429 (bounds the memory one address pins) [default: 32].
+    max_requests_in_flight_per_address: usize = 32, "N";
+    /// Pulls (and WebSocket batches) one client address may have in flight, from the store read until the
+    /// client has read the page; more pulls get 429, more batches carry one message each [default: 4].
+    max_pulls_in_flight_per_address: usize = 4, "N";
     /// Origins whose pages may call the relay from a browser (CORS), as `scheme://host[:port]`, comma-
     /// separated, compared exactly; pages on other origins get no CORS headers and their WebSocket upgrades
     /// are refused [default: none].
@@ -311,6 +317,11 @@ impl Config {
         }
         if self.max_mailbox_messages == 0 || self.max_recipients == 0 {
             return Err(Error::Config("max_mailbox_messages and max_recipients must be positive".into()));
+        }
+        if self.max_requests_in_flight_per_address == 0 || self.max_pulls_in_flight_per_address == 0 {
+            return Err(Error::Config(
+                "max_requests_in_flight_per_address and max_pulls_in_flight_per_address must be positive".into(),
+            ));
         }
         if self.max_deposit_bytes == 0 || self.sender_quota_bytes == 0 {
             return Err(Error::Config("max_deposit_bytes and sender_quota_bytes must be positive".into()));
@@ -425,6 +436,8 @@ mod tests {
         ("ws_max_message_bytes", "65537", "65538", r#"65539"#),
         ("max_connections", "10001", "10002", r#"10003"#),
         ("max_connections_per_address", "65", "66", r#"67"#),
+        ("max_requests_in_flight_per_address", "33", "34", r#"35"#),
+        ("max_pulls_in_flight_per_address", "5", "6", r#"7"#),
         (
             "cors_allowed_origins",
             "https://flag.example",

@@ -57,7 +57,7 @@ impl Cors {
     /// the request is then routed like any other and gets no CORS headers.
     pub(crate) fn preflight(&self, headers: &HeaderMap) -> Option<Resp> {
         let origin = headers.get(ORIGIN).filter(|o| self.allows(o))?.clone();
-        let mut resp = Resp::new(http_body_util::Full::new(bytes::Bytes::new()));
+        let mut resp = Resp::new(crate::inflight::Body::empty());
         *resp.status_mut() = StatusCode::NO_CONTENT;
         let h = resp.headers_mut();
         h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);

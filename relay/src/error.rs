@@ -6,8 +6,6 @@
 //! `sealpost-client`, which clients parse them with), answered as
 //! `{"error": {"code": "...", "message": "..."}}`.
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
@@ -82,8 +80,8 @@ pub(crate) fn status(code: ErrorCode) -> StatusCode {
 }
 
 /// The JSON response of an error.
-pub(crate) fn into_response(e: &ApiError) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(e.encode())));
+pub(crate) fn into_response(e: &ApiError) -> crate::api::Resp {
+    let mut resp = Response::new(crate::inflight::Body::new(e.encode()));
     *resp.status_mut() = status(e.code);
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(secs) = e.retry_after

@@ -13,8 +13,6 @@
 
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::StatusCode;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 
@@ -112,7 +110,7 @@ impl StaticFiles {
             return Err(missing());
         }
         let bytes = tokio::fs::read(&resolved).await.map_err(|_| missing())?;
-        let mut resp = Resp::new(Full::new(Bytes::from(bytes)));
+        let mut resp = Resp::new(crate::inflight::Body::new(bytes));
         *resp.status_mut() = StatusCode::OK;
         let h = resp.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(&resolved)));

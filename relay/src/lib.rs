@@ -22,6 +22,7 @@ mod error;
 mod files;
 mod handles;
 mod hub;
+mod inflight;
 mod limits;
 mod metrics;
 mod server;

@@ -183,20 +183,35 @@ pub(crate) async fn serve(
     Ok(())
 }
 
+/// Buffer bounds of one connection (docs/RELAY.md section 7, Budget): an
+/// HTTP/1 connection buffers at most this much of a request (headers
+/// included) and of a response.
+const HTTP1_BUFFER: usize = 64 * 1024;
+/// HTTP/2: unread request body per stream and per connection, response
+/// bytes buffered per stream, and the largest header block.
+const H2_STREAM_WINDOW: u32 = 256 * 1024;
+const H2_CONNECTION_WINDOW: u32 = 512 * 1024;
+const H2_SEND_BUFFER: usize = 64 * 1024;
+const H2_HEADER_LIST: u32 = 16 * 1024;
+
 /// The HTTP/1 and HTTP/2 connection settings: a timer (without one hyper
-/// silently ignores its timeouts), the header-read timeout, and HTTP/2
-/// keep-alive pings.
+/// silently ignores its timeouts), the header-read timeout, HTTP/2
+/// keep-alive pings, and small buffers.
 fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
     let header = Duration::from_secs(config.http_header_timeout_secs);
     let idle = Duration::from_secs(config.http_idle_timeout_secs);
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header).keep_alive(true);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header).keep_alive(true).max_buf_size(HTTP1_BUFFER);
     builder
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(idle)
         .keep_alive_timeout(header)
-        .max_concurrent_streams(100);
+        .max_concurrent_streams(100)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_send_buf_size(H2_SEND_BUFFER)
+        .max_header_list_size(H2_HEADER_LIST);
     builder
 }
 

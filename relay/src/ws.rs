@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
 use hyper::{Request, Response, StatusCode};
@@ -70,7 +69,11 @@ fn percent_decode(s: &str) -> String {
 /// Upgrade`, a key, version 13), authenticates, takes one of the account's
 /// connection places (429 when none is left, before anything is upgraded)
 /// and upgrades the connection.
-pub(crate) async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Result<Resp, ApiError> {
+pub(crate) async fn upgrade(
+    relay: Arc<Relay>,
+    mut req: Request<Incoming>,
+    address: std::net::IpAddr,
+) -> Result<Resp, ApiError> {
     let not_ws = || ApiError::new(ErrorCode::NotWebsocket, "this route needs a WebSocket upgrade");
     let headers = req.headers();
     let has_token = |name, token: &str| {
@@ -133,14 +136,14 @@ pub(crate) async fn upgrade(relay: Arc<Relay>, mut req: Request<Incoming>) -> Re
             Ok(upgraded) => {
                 let config = Some(ws_config(&relay.config));
                 let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, config).await;
-                if let Err(e) = session(relay, account, registration, opened, ws).await {
+                if let Err(e) = session(relay, (account, address), registration, opened, ws).await {
                     tracing::debug!(error = %e, "websocket closed");
                 }
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
     });
-    let mut resp = Response::new(Full::new(Bytes::new()));
+    let mut resp = Response::new(crate::inflight::Body::empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = resp.headers_mut();
     h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
@@ -179,7 +182,7 @@ where
 
 async fn session<S>(
     relay: Arc<Relay>,
-    account: AccountId,
+    (account, address): (AccountId, std::net::IpAddr),
     mut registration: crate::hub::Registration,
     (opened, mut moved): (u64, crate::clock::ClockWatch),
     ws: WebSocketStream<S>,
@@ -203,8 +206,12 @@ where
     loop {
         // Push everything new since the cursor.
         loop {
-            let after = cursor;
-            let batch = relay.store.pull(account, after, BATCH, batch_bytes).await?;
+            // A batch takes one of the address's pull places while it is
+            // read and sent; without one it is a single message, so that
+            // many stalled connections from one address pin little.
+            let place = relay.in_flight.pull(address);
+            let (count, bytes) = if place.is_some() { (BATCH, batch_bytes) } else { (1, 0) };
+            let batch = relay.store.pull(account, cursor, count, bytes).await?;
             if batch.is_empty() {
                 break;
             }

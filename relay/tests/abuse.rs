@@ -635,3 +635,126 @@ async fn a_low_disk_refuses_new_writes_and_keeps_delivering() {
         .unwrap();
     assert_eq!(bob.client.pull(0, 10).await.unwrap()[0].envelope, b"space is back");
 }
+
+/// Opens a connection from `from` (a loopback address of its own) with a
+/// tiny receive buffer, so the relay cannot push a large answer into it.
+async fn narrow_connection(relay: std::net::SocketAddr, from: &str) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(relay).await.unwrap()
+}
+
+/// Sends a signed HTTP/1.1 `GET path` from `account` on `s`.
+async fn send_signed_get(s: &mut tokio::net::TcpStream, account: &sealpost::Account, path: &str) {
+    use tokio::io::AsyncWriteExt;
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nonce = (u128::from(n) << 64 | u128::from(unix_now())).to_le_bytes();
+    let auth = Request::custom(ApiMethod::Get, path, vec![]).authorize(&account.relay_signer(), unix_now(), &nonce);
+    let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\nauthorization: {auth}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+}
+
+/// Reads from `s` until `want` bytes arrived or it closed; returns them.
+async fn read_some(s: &mut tokio::net::TcpStream, want: usize) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < want {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Item 11 (the budget): an address holds a bounded number of pulls and of
+/// requests in flight, counted until the client has read the answer; a
+/// client that does not read its pages is refused further ones (429), other
+/// addresses are served, its push connections still deliver, and a place
+/// is free again once its connection goes.
+#[tokio::test]
+async fn pulls_and_requests_in_flight_are_capped_per_address() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let relay = start_with(|c| {
+        c.max_pulls_in_flight_per_address = 2;
+        c.max_requests_in_flight_per_address = 5;
+    })
+    .await;
+    let addr = relay.running.as_ref().unwrap().addr;
+    let alice = user(&relay, 0).await;
+    let bob = user(&relay, 0).await;
+    // About 3 MiB waiting: each page is far larger than what the narrow
+    // connections and the relay's socket buffers can take unread.
+    for i in 0..12u8 {
+        alice.client.deposit(&[bob.client.account()], &[i; 256 * 1024]).await.unwrap();
+    }
+    let page = "/v1/messages?after=0&limit=1000";
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut s = narrow_connection(addr, "127.0.0.1").await;
+        send_signed_get(&mut s, &bob.account, page).await;
+        assert!(read_some(&mut s, 12).await.starts_with("HTTP/1.1 200"));
+        stalled.push(s);
+    }
+    // The third pull from the same address, while the two pages are unread.
+    let r = bob.client.raw(Method::GET, page, &[], vec![], true).await.unwrap();
+    assert_eq!((r.status.as_u16(), r.json()["error"]["code"].as_str()), (429, Some("rate_limited")));
+    assert_eq!(r.headers.get("retry-after").unwrap(), "1");
+    // Another address is served.
+    let mut other = narrow_connection(addr, "127.0.0.2").await;
+    send_signed_get(&mut other, &bob.account, "/v1/messages?after=0&limit=1").await;
+    assert!(read_some(&mut other, 12).await.starts_with("HTTP/1.1 200"));
+    // Push from the held address still delivers everything, a message per
+    // batch.
+    let mut push = bob.client.connect_push().await.unwrap();
+    for _ in 0..12 {
+        let event = tokio::time::timeout(Duration::from_secs(10), push.next()).await.unwrap().unwrap().unwrap();
+        assert!(matches!(event, sealpost_relay::client::PushEvent::Message(_)));
+    }
+    push.close().await;
+    // A stalled connection gone, its place is free again.
+    drop(stalled.pop());
+    let mut served = false;
+    for _ in 0..50 {
+        if bob.client.raw(Method::GET, page, &[], vec![], true).await.unwrap().status == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "a pull is served once a place is free");
+    drop(stalled);
+
+    // Requests: bodies that never come hold places (until the body
+    // timeout); beyond the cap, even /healthz is refused, for this
+    // address only.
+    let mut slow = Vec::new();
+    for _ in 0..5 {
+        let mut s = narrow_connection(addr, "127.0.0.1").await;
+        s.write_all(
+            b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        slow.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let healthz = |from: &'static str| async move {
+        let mut s = narrow_connection(addr, from).await;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+        read_some(&mut s, usize::MAX).await
+    };
+    let refused = healthz("127.0.0.1").await;
+    assert!(refused.starts_with("HTTP/1.1 429") && refused.contains("\"rate_limited\""), "{refused}");
+    assert!(healthz("127.0.0.3").await.starts_with("HTTP/1.1 200"));
+    // One body completed (and answered): its place is free.
+    let mut done = slow.pop().unwrap();
+    done.write_all(&[b' '; 100]).await.unwrap();
+    assert!(read_some(&mut done, 12).await.starts_with("HTTP/1.1 4"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(healthz("127.0.0.1").await.starts_with("HTTP/1.1 200"));
+}

@@ -27,7 +27,7 @@ pub(crate) fn real_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// Generous rate limits unless a test is about them.
+/// Generous rate and in-flight limits unless a test is about them.
 pub(crate) fn config(dir: &std::path::Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -36,6 +36,8 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         rate_account_burst: 10_000.0,
         rate_ip_per_sec: 10_000.0,
         rate_ip_burst: 10_000.0,
+        max_requests_in_flight_per_address: 10_000,
+        max_pulls_in_flight_per_address: 10_000,
         ..Config::default()
     }
 }
