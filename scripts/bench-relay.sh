@@ -49,7 +49,7 @@ for conns in 64 256; do
   # The body file is shared with the relay run below; any 1 KiB-envelope body does.
   "$bin/sealpost-relay" --listen 127.0.0.1:9390 --data-dir "$tmp/relay-$conns" \
     --rate-ip-burst 1e9 --rate-ip-per-sec 1e9 --rate-account-burst 1e9 --rate-account-per-sec 1e9 \
-    --max-connections-per-address 100000 --max-requests-in-flight-per-address 100000 \
+    --rate-ip-write-bytes-burst 1e15 --rate-ip-write-bytes-per-sec 1e15 --max-connections-per-address 100000 --max-requests-in-flight-per-address 100000 \
     --max-mailbox-messages 100000000 --max-clock-skew-secs 3600 2>/dev/null &
   relay_pid=$!
   pids+=($relay_pid)

@@ -20,6 +20,8 @@ fn relay(c: &mut Criterion) {
             rate_account_per_sec: 1e12,
             rate_ip_burst: 1e12,
             rate_ip_per_sec: 1e12,
+            rate_ip_write_bytes_per_sec: 1e15,
+            rate_ip_write_bytes_burst: 1e15,
             max_requests_in_flight_per_address: usize::MAX,
             max_pulls_in_flight_per_address: usize::MAX,
             max_mailbox_messages: u64::MAX,

@@ -53,6 +53,8 @@ pub(crate) struct Relay {
     pub account_limits: RateLimiter<AccountId>,
     /// Per-address rate limit.
     pub ip_limits: RateLimiter<IpAddr>,
+    /// Bytes written to the store per address.
+    pub write_limits: RateLimiter<IpAddr>,
     /// Requests and pulls in flight per address.
     pub in_flight: Arc<InFlight>,
     /// Connected WebSocket clients.
@@ -94,6 +96,7 @@ impl Relay {
             ),
             account_limits: RateLimiter::new(config.rate_account_per_sec, config.rate_account_burst),
             ip_limits: RateLimiter::new(config.rate_ip_per_sec, config.rate_ip_burst),
+            write_limits: RateLimiter::new(config.rate_ip_write_bytes_per_sec, config.rate_ip_write_bytes_burst),
             in_flight: InFlight::new(config.max_requests_in_flight_per_address, config.max_pulls_in_flight_per_address),
             config,
             store,
@@ -124,6 +127,8 @@ pub(crate) struct Call {
     path_and_query: String,
     body: Bytes,
     auth: Option<String>,
+    /// The client's address.
+    peer: IpAddr,
 }
 
 /// Answers one request. Never panics on input; every failure is a JSON error.
@@ -155,6 +160,16 @@ fn in_flight_error(what: &str) -> ApiError {
         retry_after: Some(1),
         ..ApiError::new(ErrorCode::RateLimited, format!("too many {what} in flight from this address"))
     }
+}
+
+/// Takes `bytes` from the address's budget of bytes written to the store
+/// (deposits, bundles, prekeys): 429 when it is spent.
+fn charge_writes(relay: &Relay, peer: IpAddr, bytes: impl TryInto<u32>) -> Result<(), ApiError> {
+    let cost = bytes.try_into().map_or(f64::from(u32::MAX), f64::from);
+    relay.write_limits.take(&peer, cost).map_err(|retry| ApiError {
+        retry_after: Some(retry),
+        ..ApiError::new(ErrorCode::RateLimited, "this address has written too many bytes lately")
+    })
 }
 
 /// A low-cardinality route label for metrics.
@@ -232,7 +247,7 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
     {
         relay.disk.check()?;
     }
-    let call = read_call(relay, req).await?;
+    let call = read_call(relay, req, peer).await?;
     let is_deposit = method == Method::POST && segs.as_slice() == ["v1", "messages"];
     // Every route but publishing one's bundle needs a registered account.
     let publishing = segs.as_slice() == ["v1", "keys", "bundle"];
@@ -258,7 +273,7 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
 }
 
 /// Checks the content type and size, then reads the body.
-async fn read_call(relay: &Relay, req: Request<Incoming>) -> Result<Call, ApiError> {
+async fn read_call(relay: &Relay, req: Request<Incoming>, peer: IpAddr) -> Result<Call, ApiError> {
     let limit = relay.body_limit();
     if let Some(len) = req.headers().get(CONTENT_LENGTH) {
         let len: usize = len
@@ -291,7 +306,7 @@ async fn read_call(relay: &Relay, req: Request<Incoming>) -> Result<Call, ApiErr
             ApiError::new(ErrorCode::BadBody, "could not read the request body")
         }
     })?;
-    Ok(Call { method, path_and_query, body: body.to_bytes(), auth })
+    Ok(Call { method, path_and_query, body: body.to_bytes(), auth, peer })
 }
 
 /// Checks the request's signature (any route) or, where `allow_session`,
@@ -363,6 +378,7 @@ async fn publish_bundle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> 
         return Err(ApiError::new(ErrorCode::BadBundle, "publish the signed part only; upload one-time prekeys apart"));
     }
     let identity = bundle.identity().to_bytes().to_vec();
+    charge_writes(relay, call.peer, identity.len().saturating_add(bytes.len()))?;
     let now = relay.clock.now();
     relay.store.publish_bundle(account, identity, bytes, now).await?;
     Ok(reply::<BundlePublished>(BundlePublished { account }.encode()))
@@ -383,6 +399,7 @@ async fn upload_prekeys(relay: &Arc<Relay>, account: AccountId, call: &Call) -> 
     if parsed.is_empty() {
         return Ok(reply::<PrekeysStored>(PrekeysStored { one_time_prekeys: held }.encode()));
     }
+    charge_writes(relay, call.peer, parsed.iter().map(|(_, bytes)| bytes.len()).sum::<usize>())?;
     // Ed25519 verification is CPU work: off the async workers, so that an
     // upload never stalls other connections' requests.
     let keys = tokio::task::spawn_blocking(move || {
@@ -439,6 +456,7 @@ async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<R
             ),
         ));
     }
+    charge_writes(relay, call.peer, cost)?;
     let limits =
         DepositLimits { mailbox: relay.config.max_mailbox_messages, sender_quota: relay.config.sender_quota_bytes };
     let notify = recipients.clone();

@@ -222,6 +222,11 @@ settings! {
     rate_ip_per_sec: f64 = 50.0, "RATE";
     /// Burst of requests allowed per client address [default: 200].
     rate_ip_burst: f64 = 200.0, "N";
+    /// Bytes per second one client address may add to the store (deposits as they are counted against
+    /// the sender quota, bundles, one-time prekeys); beyond the burst, 429 [default: 32768].
+    rate_ip_write_bytes_per_sec: f64 = 32768.0, "RATE";
+    /// Bytes one client address may add to the store at once [default: 67108864].
+    rate_ip_write_bytes_burst: f64 = 67_108_864.0, "BYTES";
     /// Largest accepted clock difference of a signed request [default: 300].
     max_clock_skew_secs: u64 = 300, "SECS";
     /// Most one-time prekeys held per account [default: 1000].
@@ -331,6 +336,8 @@ impl Config {
             ("rate_account_burst", self.rate_account_burst),
             ("rate_ip_per_sec", self.rate_ip_per_sec),
             ("rate_ip_burst", self.rate_ip_burst),
+            ("rate_ip_write_bytes_per_sec", self.rate_ip_write_bytes_per_sec),
+            ("rate_ip_write_bytes_burst", self.rate_ip_write_bytes_burst),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(Error::Config(format!("{name} must be a positive number")));
@@ -409,6 +416,8 @@ mod tests {
         ("rate_account_burst", "101.0", "102.0", r#"103.0"#),
         ("rate_ip_per_sec", "51.0", "52.0", r#"53.0"#),
         ("rate_ip_burst", "201.0", "202.0", r#"203.0"#),
+        ("rate_ip_write_bytes_per_sec", "32769.0", "32770.0", r#"32771.0"#),
+        ("rate_ip_write_bytes_burst", "67108865.0", "67108866.0", r#"67108867.0"#),
         ("max_clock_skew_secs", "301", "302", r#"303"#),
         ("max_one_time_prekeys", "1001", "1002", r#"1003"#),
         ("code_ttl_secs", "601", "602", r#"603"#),

@@ -57,6 +57,14 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// Takes one token for `key`. On refusal, returns the whole seconds to
     /// wait before a token is available.
     pub(crate) fn check(&self, key: &K) -> Result<(), u64> {
+        self.take(key, 1.0)
+    }
+
+    /// Takes `cost` tokens for `key` (a cost above the burst needs a full
+    /// bucket and empties it). On refusal, takes nothing and returns the
+    /// whole seconds to wait until enough are available.
+    pub(crate) fn take(&self, key: &K, cost: f64) -> Result<(), u64> {
+        let cost = cost.clamp(0.0, self.burst);
         let now = Instant::now();
         let Some(mut shard) = self.shards.lock_of(key) else { return Err(1) };
         let g = &mut *shard;
@@ -71,11 +79,11 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         let elapsed = now.duration_since(b.at).as_secs_f64();
         b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
         b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
+        if b.tokens >= cost {
+            b.tokens -= cost;
             Ok(())
         } else {
-            let wait = ((1.0 - b.tokens) / self.rate).ceil();
+            let wait = ((cost - b.tokens) / self.rate).ceil();
             // Saturating float-to-int conversion: `as` on f64 clamps.
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::as_conversions)]
             Err((wait as u64).max(1))

@@ -758,3 +758,69 @@ async fn pulls_and_requests_in_flight_are_capped_per_address() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(healthz("127.0.0.1").await.starts_with("HTTP/1.1 200"));
 }
+
+/// Sends a signed deposit from `account` over a connection from `from`
+/// and returns the status line and body.
+async fn deposit_from(
+    relay: std::net::SocketAddr,
+    from: &str,
+    account: &sealpost::Account,
+    to: &[u8; 32],
+    envelope: &[u8],
+) -> String {
+    use tokio::io::AsyncWriteExt;
+    let req = Request::deposit(&[*to], envelope);
+    let nonce = rand_nonce();
+    let auth = req.authorize(&account.relay_signer(), unix_now(), &nonce);
+    let body = req.into_body();
+    let head = format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nauthorization: {auth}\r\n\r\n",
+        body.len()
+    );
+    let mut s = narrow_connection(relay, from).await;
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body).await.unwrap();
+    read_some(&mut s, usize::MAX).await
+}
+
+fn rand_nonce() -> [u8; 16] {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    (t ^ (u128::from(n) << 100)).to_le_bytes()
+}
+
+/// Item 11 (the budget): accounts are free, so what one address may add to
+/// the store is bounded per address, across its accounts: beyond the burst
+/// a write is refused (429, nothing stored) while other addresses write on.
+#[tokio::test]
+async fn an_address_is_held_to_its_budget_of_stored_bytes_across_accounts() {
+    let relay = start_with(|c| {
+        c.rate_ip_write_bytes_burst = 250_000.0;
+        c.rate_ip_write_bytes_per_sec = 1.0;
+    })
+    .await;
+    let addr = relay.running.as_ref().unwrap().addr;
+    let bob = user(&relay, 0).await; // its bundle took a few KiB
+    let mut senders = Vec::new();
+    for _ in 0..3 {
+        senders.push(user(&relay, 0).await.account);
+    }
+    let to = bob.client.account();
+    // Two 100 kB deposits from two accounts fit; the third account's does not.
+    for a in &senders[..2] {
+        let r = deposit_from(addr, "127.0.0.1", a, &to, &[7; 100_000]).await;
+        assert!(r.starts_with("HTTP/1.1 201"), "{}", &r[..r.len().min(300)]);
+    }
+    let refused = deposit_from(addr, "127.0.0.1", &senders[2], &to, &[7; 100_000]).await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "{}", &refused[..refused.len().min(300)]);
+    assert!(refused.contains("\"rate_limited\"") && refused.to_ascii_lowercase().contains("retry-after:"), "{refused}");
+    assert_eq!(bob.client.pull(0, 100).await.unwrap().len(), 2, "nothing of the refused deposit was stored");
+    // Small writes still fit; another address is not affected.
+    let small = deposit_from(addr, "127.0.0.1", &senders[2], &to, &[7; 1000]).await;
+    assert!(small.starts_with("HTTP/1.1 201"), "{}", &small[..small.len().min(300)]);
+    let other = deposit_from(addr, "127.0.0.2", &senders[2], &to, &[7; 100_000]).await;
+    assert!(other.starts_with("HTTP/1.1 201"), "{}", &other[..other.len().min(300)]);
+    assert_eq!(bob.client.pull(0, 100).await.unwrap().len(), 4);
+}

@@ -67,7 +67,7 @@ fn spawn(args: &[&str], envs: &[(&str, String)]) -> Proc {
     }
     // Rate limits out of the way; every test sets its own data dir.
     cmd.env("SEALPOST_RATE_IP_BURST", "100000").env("SEALPOST_RATE_ACCOUNT_BURST", "100000");
-    cmd.env("SEALPOST_MAX_REQUESTS_IN_FLIGHT_PER_ADDRESS", "100000");
+    cmd.env("SEALPOST_MAX_REQUESTS_IN_FLIGHT_PER_ADDRESS", "100000").env("SEALPOST_RATE_IP_WRITE_BYTES_BURST", "1e12");
     let mut child = cmd.spawn().unwrap();
     let log = Arc::new(Mutex::new(String::new()));
     let mut stderr = child.stderr.take().unwrap();
@@ -116,7 +116,7 @@ fn help_explains_every_flag() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("--config") && text.contains("SEALPOST_CONFIG"));
-    assert_eq!(sealpost_relay::config::SETTINGS.len(), 45);
+    assert_eq!(sealpost_relay::config::SETTINGS.len(), 47);
     for setting in sealpost_relay::config::SETTINGS {
         let flag = format!("--{}", setting.replace('_', "-"));
         let var = sealpost_relay::config::env_name(setting);

@@ -36,6 +36,8 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         rate_account_burst: 10_000.0,
         rate_ip_per_sec: 10_000.0,
         rate_ip_burst: 10_000.0,
+        rate_ip_write_bytes_per_sec: 1e12,
+        rate_ip_write_bytes_burst: 1e12,
         max_requests_in_flight_per_address: 10_000,
         max_pulls_in_flight_per_address: 10_000,
         ..Config::default()
