@@ -451,9 +451,10 @@ fn proc_status(pid: u32, file: &str, key: &str) -> String {
     text.lines().find(|l| l.starts_with(key)).unwrap().to_owned()
 }
 
-/// Issue 12 items 6, 7, 10: the relay raises its open-file limit to the
-/// hard limit; idle push connections cost little memory (measured and
-/// printed); and even at trace level the log holds no WebSocket frames.
+/// Issue 12 items 6, 7, 10, 11: the relay raises its open-file limit to the
+/// hard limit; idle push, HTTP/1.1 and HTTP/2 connections cost little
+/// memory (measured and printed, the budget of docs/RELAY.md section 7);
+/// and even at trace level the log holds no WebSocket frames.
 #[tokio::test]
 async fn fd_limit_raised_push_connections_are_small_and_frames_stay_out_of_logs() {
     use sealpost_relay::client::PushEvent;
@@ -525,6 +526,40 @@ async fn fd_limit_raised_push_connections_are_small_and_frames_stay_out_of_logs(
     let per_conn_kib = rss().saturating_sub(before) as f64 / N as f64;
     eprintln!("relay memory per idle push connection: {per_conn_kib:.1} KiB (VmRSS over {N} connections)");
     assert!(per_conn_kib < 48.0, "{per_conn_kib} KiB per idle connection");
+
+    // Memory per idle keep-alive HTTP/1.1 and HTTP/2 connection, each after
+    // one answered request.
+    let mut held = Vec::new();
+    let before = rss();
+    for _ in 0..N {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let http1_kib = rss().saturating_sub(before) as f64 / N as f64;
+    let mut h2 = Vec::new();
+    let before = rss();
+    for _ in 0..N {
+        let io = hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+        let (mut send, conn) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
+        let conn = tokio::spawn(conn);
+        let req = hyper::Request::get(format!("http://{addr}/healthz"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        assert_eq!(send.send_request(req).await.unwrap().status(), 200);
+        h2.push((send, conn));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let http2_kib = rss().saturating_sub(before) as f64 / N as f64;
+    eprintln!("relay memory per idle connection: HTTP/1.1 {http1_kib:.1} KiB, HTTP/2 {http2_kib:.1} KiB");
+    assert!(http1_kib < 48.0 && http2_kib < 96.0, "{http1_kib} / {http2_kib} KiB per idle connection");
+    drop((held, h2));
     drop(conns);
     drop(proc);
 
