@@ -5,7 +5,8 @@
 # -Oz (npm's binaryen), a size budget, `npm pack`, the tarball installed
 # into a scratch project, then the flows under Node's test runner, the
 # TypeScript declarations checked with tsc, and the same flows in headless
-# Chromium (Debian's package, driven by playwright-core). Installs what it
+# Chromium (Debian's package, driven by playwright-core), and the browser
+# chat of examples/web end to end through a relay process. Installs what it
 # needs when it is missing; everything it makes goes under the cargo
 # target directory.
 set -euo pipefail
@@ -118,5 +119,19 @@ step "TypeScript: a strict consumer compiles; every export is declared and docum
 
 step "headless Chromium: the same flows in a page served from loopback"
 (cd "$scratch" && node --test --test-reporter=spec browser.test.js)
+
+step "examples/web: the browser chat end to end (a relay process serving it, three people in Chromium)"
+cargo build -p sealpost-relay --bin sealpost-relay
+web="$work/web"
+rm -rf "$web" "$work/screenshots"
+# The relay answers / with its status page; the chat lives under /chat/
+# and imports the package as installed from the tarball.
+mkdir -p "$web/chat"
+cp examples/web/index.html examples/web/app.js examples/web/style.css "$web/chat/"
+cp -r "$scratch/node_modules/sealpost" "$web/chat/sealpost"
+cp examples/web/e2e.test.js "$scratch/"
+(cd "$scratch" && SEALPOST_RELAY="$target/debug/sealpost-relay" SEALPOST_WEB="$web" \
+    SEALPOST_SCREENSHOTS="$work/screenshots" node --test --test-reporter=spec e2e.test.js)
+ls "$work/screenshots"/*.png | sed 's/^/  screenshot: /'
 
 step "wasm: all green ($((raw / 1024)) KiB raw, $((gz / 1024)) KiB gzip)"
