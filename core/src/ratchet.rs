@@ -45,7 +45,7 @@
 //! Each chain step gives a message secret and the next chain key
 //! (`HKDF-Expand(CK, "sealpost/v1/chain-step", 64)`). The suite's key and
 //! nonce come from that secret and a fresh random 16-byte salt carried in
-//! the header ([`Suite::seal`]), so even a session restored from an old
+//! the header (`Suite::seal`), so even a session restored from an old
 //! pickle, which reuses chain positions, never reuses a key and nonce.
 //!
 //! The associated data of every message is the session's transcript hash

@@ -138,23 +138,17 @@ impl Suite {
 
     /// Encrypts `plaintext` with keys derived from a single-use message
     /// `secret` and per-message `salt`, authenticating `aad` as well.
-    ///
-    /// ```
-    /// use sealpost::{Suite, SymmetricKey};
-    /// let secret = SymmetricKey::from_bytes([1; 32]);
-    /// let sealed = Suite::ChaCha20Poly1305.seal(&secret, b"salt", b"header", b"hi")?;
-    /// let opened = Suite::ChaCha20Poly1305.open(&secret, b"salt", b"header", &sealed)?;
-    /// assert_eq!(opened, b"hi");
-    /// # Ok::<(), sealpost::Error>(())
-    /// ```
-    pub fn seal(self, secret: &SymmetricKey, salt: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+    /// Crate-private: a repeated (secret, salt) pair repeats the key and
+    /// nonce, so only the protocol's own callers, which never repeat one,
+    /// may use it (conformance tests reach it through `hazmat::suite_seal`).
+    pub(crate) fn seal(self, secret: &SymmetricKey, salt: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
         SuiteKeys::derive(self, secret, salt)?.seal(aad, plaintext)
     }
 
-    /// Decrypts and authenticates what [`Suite::seal`] produced. Any change
+    /// Decrypts and authenticates what `Suite::seal` produced. Any change
     /// to the ciphertext, the associated data, the secret or the salt gives
     /// [`Error::AuthenticationFailed`].
-    pub fn open(self, secret: &SymmetricKey, salt: &[u8], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn open(self, secret: &SymmetricKey, salt: &[u8], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
         SuiteKeys::derive(self, secret, salt)?.open(aad, ciphertext)
     }
 }
@@ -168,8 +162,9 @@ impl fmt::Display for Suite {
 /// The expanded keys of one message under one suite: encryption key, MAC
 /// key (CBC suites only) and nonce or IV.
 ///
-/// Applications use [`Suite::seal`] and [`Suite::open`]; this type is public
-/// only with the `hazmat` feature, for test vectors and conformance work.
+/// Applications never handle it: sessions and groups seal their messages
+/// themselves. It is public only with the `hazmat` feature, for test
+/// vectors and conformance work.
 #[derive(Zeroize, ZeroizeOnDrop)]
 #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub, dead_code))]
 pub struct SuiteKeys {
