@@ -350,11 +350,11 @@ pub struct SenderKeyDistribution {
     /// The chain key at `iteration`.
     pub chain_key: SymmetricKey,
     /// Ed25519 signature by the owner's **identity** key over
-    /// `"sealpost/v1/sender-key-owner" || vec8(group_id) || sender_key`:
+    /// `vec8("sealpost/v1/sender-key-owner") || vec8(group_id) || sender_key`:
     /// only the owner can announce that this sender key is theirs.
     pub owner_signature: [u8; 64],
     /// Ed25519 signature by `sender_key` over
-    /// `"sealpost/v1/sender-key-distribution" || owner's identity signing key (32)`
+    /// `vec8("sealpost/v1/sender-key-distribution") || owner's identity signing key (32)`
     /// followed by every preceding byte of the encoding: nobody else can
     /// claim this sender key as theirs or change the chain position or key.
     pub chain_signature: [u8; 64],

@@ -16,7 +16,7 @@
 //! ```text
 //! secret_i || CK_{i+1} = HKDF-Expand(PRK = CK_i, info = "sealpost/v1/group-chain-step", L = 64)
 //! ciphertext = suite.seal(secret_i, salt, aad = header bytes, padded plaintext)
-//! signature  = Ed25519(signing key, "sealpost/v1/group-message" || signed bytes)
+//! signature  = Ed25519(signing key, vec8("sealpost/v1/group-message") || signed bytes)
 //! ```
 //!
 //! * A member added later receives the chain at its current position and so
