@@ -126,7 +126,7 @@ pub struct PrekeyBundle {
     one_time_prekey: Option<OneTimePrekey>,
 }
 
-const MAX_LIST: usize = 32;
+use crate::consts::MAX_BUNDLE_LIST as MAX_LIST;
 
 impl PrekeyBundle {
     pub(crate) fn sign(

@@ -111,3 +111,21 @@ pub const MAX_HEAL_PEERS: usize = 4096;
 /// which the replaced session could open nothing anyway. Then the previous
 /// session is dropped (its keys erased).
 pub const PREVIOUS_SESSION_LIFETIME: u64 = 24 * 3600;
+
+/// Longest group id: ids are names an application picks, and every group
+/// message carries one.
+pub const MAX_GROUP_ID_LEN: usize = 64;
+
+/// Longest suite list in a prekey message: there are far fewer suites, and
+/// a bound keeps a hostile list from costing anything.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
+pub const MAX_SUITE_LIST: usize = 32;
+
+/// Longest version or suite list in a prekey bundle (the same reasoning as
+/// [`MAX_SUITE_LIST`]).
+pub(crate) const MAX_BUNDLE_LIST: usize = 32;
+
+/// The most PBKDF2 iterations a stored parameter set may ask for, so that a
+/// hostile pickle cannot make a restore run for hours.
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
+pub const MAX_PBKDF2_ITERATIONS: u32 = 20_000_000;

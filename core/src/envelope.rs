@@ -21,11 +21,7 @@ use crate::suite::Suite;
 /// Length of the random per-message salt.
 #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const SALT_LEN: usize = 16;
-/// Longest group id.
-pub const MAX_GROUP_ID_LEN: usize = 64;
-/// Longest suite list in a prekey message.
-#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
-pub const MAX_SUITE_LIST: usize = 32;
+pub(crate) use crate::consts::{MAX_GROUP_ID_LEN, MAX_SUITE_LIST};
 const PREKEY_FIXED_LEN: usize =
     3 + IDENTITY_PUBLIC_LEN + 1 + 4 + 5 + 32 + crate::pq::PQ_CIPHERTEXT_LEN + RATCHET_HEADER_LEN + 4;
 const GROUP_FIXED_LEN: usize = 3 + 1 + 32 + 4 + SALT_LEN + 4 + 64;

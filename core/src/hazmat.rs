@@ -11,12 +11,12 @@ pub use crate::consts::{
     MAX_BASE_KEYS_PER_PREKEY, MAX_FINISHED_CHAINS, MAX_GROUP_CHAINS_PER_MEMBER, MAX_HEAL_PEERS, MAX_OWN_RATCHET_KEYS,
     MAX_PEER_VERSIONS, MAX_RECEIVING_CHAINS, MAX_RESET_NONCES, MAX_SIGNED_PREKEYS,
 };
-pub use crate::envelope::{MAX_SUITE_LIST, RATCHET_HEADER_LEN, SALT_LEN, unpad, unpadded_len};
+pub use crate::consts::{MAX_PBKDF2_ITERATIONS, MAX_SUITE_LIST};
+pub use crate::envelope::{RATCHET_HEADER_LEN, SALT_LEN, unpad, unpadded_len};
 pub use crate::heal::{SESSION_RESET_LEN, SESSION_RESET_TYPE, SessionReset};
 pub use crate::identity::{IdentityKeyPair, verify_signature};
 pub use crate::kdf::{
-    DEFAULT_PBKDF2_ITERATIONS, MAX_PBKDF2_ITERATIONS, PBKDF2_SALT_LEN, Pbkdf2Params, hkdf_expand_sha256, hkdf_sha256,
-    label, pbkdf2_sha256,
+    DEFAULT_PBKDF2_ITERATIONS, PBKDF2_SALT_LEN, Pbkdf2Params, hkdf_expand_sha256, hkdf_sha256, label, pbkdf2_sha256,
 };
 pub use crate::pickle::{PICKLE_FORMAT, PickleKind};
 pub use crate::policy::{HYBRID_VERSION, SUPPORTED_VERSIONS};

@@ -20,10 +20,7 @@ pub use crate::context::label;
 #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
 pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
 
-/// The most iterations a stored parameter set may ask for, so that a hostile
-/// pickle cannot make a restore run for hours.
-#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
-pub const MAX_PBKDF2_ITERATIONS: u32 = 20_000_000;
+pub(crate) use crate::consts::MAX_PBKDF2_ITERATIONS;
 
 /// Length of the random salt drawn for a passphrase.
 #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]

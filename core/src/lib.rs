@@ -77,13 +77,13 @@ pub use self::rsa::{RsaPrivateKey, RsaPublicKey};
 pub use account::Account;
 pub use bundle::{OneTimePrekey, PrekeyBundle, SignedPrekeyPublic};
 pub use consts::{
-    MAX_GROUP_MEMBERS, MAX_ONE_TIME_PREKEYS, MAX_SIGNED_PREKEY_AGE, MAX_SKIP_PER_CHAIN_CAP, MAX_SKIPPED_TOTAL_CAP,
-    PREVIOUS_SESSION_LIFETIME, RESET_MAX_AGE, RESET_MIN_INTERVAL, SIGNED_PREKEY_KEEP_FOR, SIGNED_PREKEY_ROTATE_AFTER,
+    MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_ONE_TIME_PREKEYS, MAX_SIGNED_PREKEY_AGE, MAX_SKIP_PER_CHAIN_CAP,
+    MAX_SKIPPED_TOTAL_CAP, PREVIOUS_SESSION_LIFETIME, RESET_MAX_AGE, RESET_MIN_INTERVAL, SIGNED_PREKEY_KEEP_FOR,
+    SIGNED_PREKEY_ROTATE_AFTER,
 };
 pub use context::SignatureContext;
 pub use envelope::{
-    Envelope, EnvelopeType, GroupMessage, MAX_GROUP_ID_LEN, Padding, PrekeyMessage, RatchetHeader, RatchetMessage,
-    SenderKeyDistribution,
+    Envelope, EnvelopeType, GroupMessage, Padding, PrekeyMessage, RatchetHeader, RatchetMessage, SenderKeyDistribution,
 };
 pub use error::{Error, Result};
 pub use group::GroupSession;
