@@ -802,6 +802,8 @@ async fn an_address_is_held_to_its_budget_of_stored_bytes_across_accounts() {
     })
     .await;
     let addr = relay.running.as_ref().unwrap().addr;
+    // Before the address's first write: the bucket fills up from then on.
+    let started = std::time::Instant::now();
     let bob = user(&relay, 0).await; // its bundle took a few KiB
     let mut senders = Vec::new();
     for _ in 0..3 {
@@ -815,7 +817,24 @@ async fn an_address_is_held_to_its_budget_of_stored_bytes_across_accounts() {
     }
     let refused = deposit_from(addr, "127.0.0.1", &senders[2], &to, &[7; 100_000]).await;
     assert!(refused.starts_with("HTTP/1.1 429"), "{}", &refused[..refused.len().min(300)]);
-    assert!(refused.contains("\"rate_limited\"") && refused.to_ascii_lowercase().contains("retry-after:"), "{refused}");
+    assert!(refused.contains("\"rate_limited\""), "{refused}");
+    // Four bundles (each its identity and its bundle bytes) and two deposits
+    // of 100 000 bytes and 64 per recipient were taken from the 250 000; the
+    // third deposit's 100 064 are `short` bytes more than that left, at 1
+    // byte a second, less the whole seconds that flowed back in while the
+    // test ran (`take` rounds the wait up).
+    let bundle = sealpost::IDENTITY_PUBLIC_LEN
+        + bob.account.bundle(&sealpost::SessionPolicy::default()).unwrap().to_bytes().len();
+    let short = u64::try_from(4 * bundle + 3 * 100_064).unwrap() - 250_000;
+    let ran = started.elapsed().as_secs();
+    let retry: u64 = refused
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("retry-after: ").map(str::to_owned))
+        .expect("a Retry-After header")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((short - ran..=short).contains(&retry), "Retry-After: {retry}, {short} bytes short, {ran} s in");
     assert_eq!(bob.client.pull(0, 100).await.unwrap().len(), 2, "nothing of the refused deposit was stored");
     // Small writes still fit; another address is not affected.
     let small = deposit_from(addr, "127.0.0.1", &senders[2], &to, &[7; 1000]).await;

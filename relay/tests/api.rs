@@ -892,16 +892,29 @@ async fn the_shared_protocol_drives_every_route_against_the_relay() {
 #[tokio::test]
 async fn the_nonce_sweep_runs_on_the_relays_clock() {
     let relay = start_with(|c| c.max_clock_skew_secs = 100).await;
+    let start = relay.clock.now();
     let alice = user(&relay, 0).await;
     alice.client.pull(0, 1).await.unwrap();
     let running = relay.running.as_ref().unwrap();
     let held = running.remembered_nonces();
     assert!(held >= 2, "{held}");
-    // The first sweep (at +30) keeps them: they are inside the window.
-    relay.clock.advance(30);
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(running.remembered_nonces(), held);
-    // The sweep after the window (+100, and a second of signing slack) forgets them.
-    relay.clock.advance(90);
-    eventually(async || running.remembered_nonces() == 0, "the sweep did not forget expired nonces").await;
+    // At +20, before the first sweep (due at +30), one more request, signed
+    // at the relay's time.
+    relay.clock.advance(20);
+    let req = sealpost_client::Request::pull(0, 1);
+    let auth = req.authorize(&alice.account.relay_signer(), start + 20, &[0x5e; 16]);
+    assert_eq!(send_shared(&alice.client, &req, auth).await.status, 200);
+    assert_eq!(running.remembered_nonces(), held + 1);
+    // At +120 the sweep runs (the one due at +30, late) and keeps timestamps
+    // from +20 on: the first requests' (signed at the real time, within
+    // seconds of the start) are forgotten, the one at +20, exactly at the
+    // edge of the window, is kept. Nothing but a sweep drops a nonce here,
+    // and one sweep goes from `held + 1` straight to 1 (or to 0, had it
+    // forgotten the one at the edge).
+    relay.clock.advance(100);
+    eventually(async || running.remembered_nonces() == 1, "the sweep did not forget exactly the expired nonces").await;
+    // A second later it left the window too, and the next sweep (due a
+    // second after the late one) forgets it.
+    relay.clock.advance(1);
+    eventually(async || running.remembered_nonces() == 0, "the sweep did not forget the last nonce").await;
 }
