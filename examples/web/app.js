@@ -151,7 +151,13 @@ function connect() {
   state.socket = socket;
   socket.onopen = () => status("connected");
   socket.onmessage = (event) => {
-    const frame = sp.parsePushFrame(event.data);
+    let frame;
+    try {
+      frame = sp.parsePushFrame(event.data);
+    } catch (e) {
+      show(`the relay sent a frame this page does not understand (${e.code ?? e.message})`, "error");
+      return;
+    }
     if (frame.kind !== "message") return;
     const { id, sender, envelope } = frame.message;
     serially(async () => {
@@ -229,8 +235,9 @@ async function deliver(sender, envelope) {
     try {
       incoming = state.room.receive(known, envelope);
     } catch (e) {
-      // A new session from someone already here (they started again).
-      if (sp.envelopeKind(envelope) !== sp.EnvelopeKind.Prekey) throw e;
+      // A new session from someone already here (they started again); a
+      // replayed first message is refused, never accepted a second time.
+      if (e.code === "replay" || sp.envelopeKind(envelope) !== sp.EnvelopeKind.Prekey) throw e;
       incoming = undefined;
     }
   }
