@@ -221,7 +221,11 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         && !api_path
         && matches!(method, Method::GET | Method::HEAD)
     {
-        return files.serve(&path).await;
+        // A file can be megabytes: it takes a pull place like a page.
+        let place = relay.in_flight.pull(peer).ok_or_else(|| in_flight_error("pulls"))?;
+        let mut resp = files.serve(&path).await?;
+        resp.body_mut().hold(place);
+        return Ok(resp);
     }
     let allowed: &[Method] = match segs.as_slice() {
         ["v1", "keys", "bundle"] | ["v1", "keys", "one-time"] | ["v1", "messages", "ack"] | ["v1", "sessions"] => {
@@ -461,7 +465,14 @@ async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<R
         DepositLimits { mailbox: relay.config.max_mailbox_messages, sender_quota: relay.config.sender_quota_bytes };
     let notify = recipients.clone();
     let started = Instant::now();
-    let ids = relay.store.deposit(sender, recipients, envelope, now, limits).await?;
+    let ids = match relay.store.deposit(sender, recipients, envelope, now, limits).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            // Nothing was stored: the address gets its bytes back.
+            relay.write_limits.give_back(&call.peer, f64::from(u32::try_from(cost).unwrap_or(u32::MAX)));
+            return Err(e.into());
+        }
+    };
     relay.metrics.deposited(ids.len(), size, started.elapsed());
     for r in &notify {
         relay.hub.notify(r);
@@ -476,8 +487,12 @@ async fn pull(relay: &Arc<Relay>, account: AccountId, call: &Call, peer: IpAddr)
     let query = call.path_and_query.split_once('?').map(|(_, q)| q).unwrap_or("");
     let PullQuery { after, limit } = PullQuery::decode(query)?;
     let place = relay.in_flight.pull(peer).ok_or_else(|| in_flight_error("pulls"))?;
-    let messages = relay.store.pull(account, after, limit, relay.config.max_pull_bytes).await?;
-    let messages = messages.into_iter().map(delivered).collect();
+    // The store read runs on a blocking thread and goes on if the client
+    // gives up (an HTTP/2 reset drops this handler): the place stays taken
+    // until the read is over, so cancelled pulls cannot pile up reads.
+    let read = relay.store.pull(account, after, limit, relay.config.max_pull_bytes);
+    let (messages, place) = tokio::spawn(async move { (read.await, place) }).await.map_err(crate::error::internal)?;
+    let messages = messages?.into_iter().map(delivered).collect();
     let mut resp = reply::<MessagePage>(MessagePage::encode(messages, after));
     resp.body_mut().hold(place);
     Ok(resp)

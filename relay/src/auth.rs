@@ -252,13 +252,14 @@ fn shift_window(seen: &mut [u64; 16], n: u64) {
 }
 
 /// One shard of the relay sessions: the sessions of the accounts that hash
-/// to it, each account's in the order they were opened.
+/// to it, each account's in the order they were opened, and all of them in
+/// that order (every session lives as long, so the oldest expires first).
 #[derive(Default)]
 struct SessionShard {
     map: HashMap<[u8; 16], SessionEntry>,
     by_account: HashMap<AccountId, VecDeque<[u8; 16]>>,
-    /// When a full shard last swept out its expired sessions.
-    last_sweep: u64,
+    /// Ids in the order they were opened; ids already gone are skipped.
+    order: VecDeque<[u8; 16]>,
 }
 
 impl SessionShard {
@@ -270,6 +271,37 @@ impl SessionShard {
             ids.retain(|id| map.contains_key(id));
             !ids.is_empty()
         });
+        self.order.retain(|id| map.contains_key(id));
+    }
+
+    /// Removes session `id` (and its place in its account's list).
+    fn remove(&mut self, id: &[u8; 16]) {
+        if let Some(entry) = self.map.remove(id)
+            && let Some(ids) = self.by_account.get_mut(&entry.account)
+        {
+            ids.retain(|i| i != id);
+            if ids.is_empty() {
+                self.by_account.remove(&entry.account);
+            }
+        }
+    }
+
+    /// Makes room for one more session under `cap`: drops expired sessions
+    /// from the oldest end, then, if still full, the oldest session. A full
+    /// shard never refuses: whoever filled it only makes the oldest
+    /// sessions end early (their clients open new ones), and the per-account
+    /// and rate limits bound how fast that can be.
+    fn make_room(&mut self, cap: usize) {
+        while self.map.len() >= cap {
+            let Some(oldest) = self.order.pop_front() else { break };
+            self.remove(&oldest);
+        }
+        // Ids of sessions removed early (the per-account limit) stay in
+        // `order` until they reach its front; compact before they pile up.
+        if self.order.len() > self.map.len().saturating_mul(2).saturating_add(64) {
+            let map = &self.map;
+            self.order.retain(|id| map.contains_key(id));
+        }
     }
 }
 
@@ -316,24 +348,15 @@ impl Sessions {
         rng.fill_bytes(&mut key[..]);
         let mut shard = self.shards.lock(index).ok_or_else(|| crate::error::internal("session lock poisoned"))?;
         let shard = &mut *shard;
-        let cap = self.per_shard;
-        if shard.map.len() >= cap && shard.last_sweep < now {
-            shard.last_sweep = now;
-            shard.expire(now);
-        }
         let mine = shard.by_account.entry(account).or_default();
         while mine.len() >= MAX_SESSIONS_PER_ACCOUNT {
             if let Some(old) = mine.pop_front() {
                 shard.map.remove(&old);
             }
         }
-        if shard.map.len() >= cap {
-            if mine.is_empty() {
-                shard.by_account.remove(&account);
-            }
-            return Err(ApiError::new(ErrorCode::Busy, "too many sessions"));
-        }
-        mine.push_back(id);
+        shard.make_room(self.per_shard);
+        shard.by_account.entry(account).or_default().push_back(id);
+        shard.order.push_back(id);
         shard.map.insert(
             id,
             SessionEntry { account, key: key.clone(), expires: now.saturating_add(ttl), highest: 0, seen: [0; 16] },
@@ -435,7 +458,7 @@ mod tests {
     }
 
     #[test]
-    fn an_account_keeps_its_newest_sessions_and_a_full_shard_refuses_only_its_accounts() {
+    fn an_account_keeps_its_newest_sessions_and_a_full_shard_drops_its_oldest() {
         let sessions = Sessions::default();
         let ids: Vec<_> = (0..10).map(|i| sessions.create([1; 32], T0 + i, 1000).unwrap().0).collect();
         assert_eq!(sessions.len(), MAX_SESSIONS_PER_ACCOUNT);
@@ -454,15 +477,30 @@ mod tests {
             .take(5)
             .collect();
         let last = same.pop().unwrap();
-        for a in &same {
-            sessions.create(*a, T0, 10).unwrap();
+        let mut opened = Vec::new();
+        for (i, a) in same.iter().enumerate() {
+            opened.push(sessions.create(*a, T0 + u64::try_from(i).unwrap(), 10).unwrap().0);
         }
-        assert_eq!(sessions.create(last, T0, 10).map(|_| ()).map_err(|e| e.code), Err(ErrorCode::Busy));
-        // Other shards are untouched, and once the shard's sessions expire
-        // it sweeps them and opens new ones.
+        // Full: a fifth session is opened (never refused) and the shard's
+        // oldest goes, whoever's it was; the others stay, and so does the
+        // account list of the one that lost its session (now empty, gone).
+        let fifth = sessions.create(last, T0 + 4, 10).unwrap().0;
+        assert!(!sessions.contains(&opened[0]));
+        assert!(opened[1..].iter().chain([&fifth]).all(|id| sessions.contains(id)));
+        assert_eq!(sessions.len(), 4);
+        let held = sessions.shards.lock(shard).unwrap().by_account.len();
+        assert_eq!(held, 4, "the account whose session went has no empty list left");
+        // Other shards are untouched.
         let other = (0..=255u8).map(|a| [a; 32]).find(|a| sessions.shards.index_of(a) != shard).unwrap();
-        assert!(sessions.create(other, T0, 10).is_ok());
-        assert!(sessions.create(last, T0 + 11, 10).is_ok());
+        let elsewhere = sessions.create(other, T0, 10).unwrap().0;
+        assert!(opened[1..].iter().all(|id| sessions.contains(id)) && sessions.contains(&elsewhere));
+        // An account's own sessions beyond its limit leave stale ids in the
+        // order; they are compacted, and the order stays bounded.
+        for i in 0..1000 {
+            sessions.create(other, T0 + i, 10).unwrap();
+        }
+        let order = sessions.shards.lock(sessions.shards.index_of(&other)).unwrap().order.len();
+        assert!(order <= 2 * MAX_SESSIONS_PER_ACCOUNT + 64 + 1, "{order}");
         // An id naming no shard is unknown, not a panic.
         let header = format!("SealpostSession id={}w,seq=1,mac={}", "_".repeat(21), "A".repeat(43));
         let err = sessions.verify(&header, "GET", "/", b"", T0).map(|_| ()).map_err(|e| e.code);

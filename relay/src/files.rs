@@ -20,7 +20,7 @@ use crate::api::Resp;
 use crate::error::{ApiError, Error, ErrorCode};
 
 /// Largest file served: a page, its script and its WebAssembly module.
-const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// A directory of static files.
 #[derive(Debug)]

@@ -1,10 +1,11 @@
 //! Requests in flight per client address: what bounds the memory one
 //! address can pin at once. A request holds a place from the moment it is
 //! admitted until the client has taken (almost) all of its response, and a
-//! pull holds a second, scarcer place because its page is the largest
-//! thing the relay builds. Places live in the response body ([`Body`]), so
-//! a client that does not read its responses keeps holding them and is
-//! refused further ones; nobody else is.
+//! pull (or a static file) holds a second, scarcer place because its page
+//! is the largest thing the relay builds. Places live in the response body
+//! ([`Body`]) and then in the last buffer hyper queues, so a client that
+//! does not read its responses keeps holding them and is refused further
+//! ones; nobody else is.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -108,9 +109,23 @@ impl Drop for Permit {
 }
 
 /// Bytes of a response handed to hyper at a time: hyper takes the next
-/// slice only when it can write it, so the body (and the places it holds)
-/// lives until the client has read all but the last slices.
+/// slice only when it can write it, so the body lives until the client has
+/// read all but the last slices.
 const SLICE: usize = 64 * 1024;
+
+/// The last slice of a body, carrying its places: every slice shares the
+/// page's one allocation, and hyper (or h2) may keep the last one queued
+/// after the body is gone, so the places go only when that buffer is freed.
+struct LastSlice {
+    bytes: Bytes,
+    _held: Vec<Permit>,
+}
+
+impl AsRef<[u8]> for LastSlice {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
 
 /// Every response's body: its bytes, handed out in slices, and the places
 /// the request holds until they are taken.
@@ -146,8 +161,11 @@ impl hyper::body::Body for Body {
             this.held.clear();
             return Poll::Ready(None);
         }
-        let slice = this.rest.split_to(this.rest.len().min(SLICE));
-        Poll::Ready(Some(Ok(Frame::data(slice))))
+        if this.rest.len() <= SLICE {
+            let last = LastSlice { bytes: std::mem::take(&mut this.rest), _held: std::mem::take(&mut this.held) };
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_owner(last)))));
+        }
+        Poll::Ready(Some(Ok(Frame::data(this.rest.split_to(SLICE)))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -192,13 +210,16 @@ mod tests {
         let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(first.len(), SLICE);
         assert!(limits.pull(a).is_none(), "held while bytes remain");
-        let mut got = first.to_vec();
+        let mut frames = vec![first];
         while let Some(frame) = body.frame().await {
-            got.extend_from_slice(&frame.unwrap().into_data().unwrap());
+            frames.push(frame.unwrap().into_data().unwrap());
         }
-        assert_eq!(got, data);
+        assert_eq!(frames.concat(), data);
         assert!(hyper::body::Body::is_end_stream(&body));
-        assert!(limits.pull(a).is_some(), "freed once everything was taken");
+        drop(body);
+        assert!(limits.pull(a).is_none(), "held while the last slice is still queued");
+        drop(frames);
+        assert!(limits.pull(a).is_some(), "freed once the last slice is freed");
         let mut dropped = Body::empty();
         dropped.hold(limits.request(a).unwrap());
         drop(dropped);

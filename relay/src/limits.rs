@@ -90,6 +90,16 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         }
     }
 
+    /// Returns `cost` tokens taken for `key` by a request that then did
+    /// nothing (up to the burst).
+    pub(crate) fn give_back(&self, key: &K, cost: f64) {
+        if let Some(mut shard) = self.shards.lock_of(key)
+            && let Some(b) = shard.current.get_mut(key)
+        {
+            b.tokens = (b.tokens + cost.max(0.0)).min(self.burst);
+        }
+    }
+
     /// Drops buckets that are full again (idle keys), one shard at a time.
     pub(crate) fn purge(&self) {
         let now = Instant::now();
@@ -179,6 +189,21 @@ impl Drop for ConnectionSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn costs_are_taken_whole_and_given_back_up_to_the_burst() {
+        let limiter: RateLimiter<u8> = RateLimiter::new(0.001, 10.0);
+        assert_eq!(limiter.take(&1, 6.0), Ok(()));
+        assert!(limiter.take(&1, 6.0).is_err(), "only 4 left");
+        limiter.give_back(&1, 6.0);
+        assert_eq!(limiter.take(&1, 6.0), Ok(()), "the refund made room");
+        limiter.give_back(&1, 100.0);
+        assert_eq!(limiter.take(&1, 10.0), Ok(()), "refunds stop at the burst");
+        assert!(limiter.take(&1, 1.0).is_err());
+        // A cost above the burst needs a full bucket and empties it.
+        assert_eq!(limiter.take(&2, 50.0), Ok(()));
+        assert!(limiter.take(&2, 1.0).is_err());
+    }
 
     #[test]
     fn burst_then_refusal_with_retry_after() {

@@ -207,7 +207,8 @@ fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .keep_alive_interval(idle)
         .keep_alive_timeout(header)
-        .max_concurrent_streams(100)
+        // No more streams than the address may have requests in flight.
+        .max_concurrent_streams(u32::try_from(config.max_requests_in_flight_per_address.min(100)).unwrap_or(100))
         .initial_stream_window_size(H2_STREAM_WINDOW)
         .initial_connection_window_size(H2_CONNECTION_WINDOW)
         .max_send_buf_size(H2_SEND_BUFFER)
@@ -358,6 +359,7 @@ fn sweep_memory(relay: &Relay) {
     relay.nonces.purge(now);
     relay.sessions.purge(now);
     relay.ip_limits.purge();
+    relay.write_limits.purge();
     relay.account_limits.purge();
 }
 
