@@ -165,11 +165,15 @@ fn in_flight_error(what: &str) -> ApiError {
 /// Takes `bytes` from the address's budget of bytes written to the store
 /// (deposits, bundles, prekeys): 429 when it is spent.
 fn charge_writes(relay: &Relay, peer: IpAddr, bytes: impl TryInto<u32>) -> Result<(), ApiError> {
-    let cost = bytes.try_into().map_or(f64::from(u32::MAX), f64::from);
-    relay.write_limits.take(&peer, cost).map_err(|retry| ApiError {
+    relay.write_limits.take(&peer, write_cost(bytes)).map_err(|retry| ApiError {
         retry_after: Some(retry),
         ..ApiError::new(ErrorCode::RateLimited, "this address has written too many bytes lately")
     })
+}
+
+/// Bytes as tokens of the stored-bytes budget.
+fn write_cost(bytes: impl TryInto<u32>) -> f64 {
+    bytes.try_into().map_or(f64::from(u32::MAX), f64::from)
 }
 
 /// A low-cardinality route label for metrics.
@@ -469,7 +473,7 @@ async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<R
         Ok(ids) => ids,
         Err(e) => {
             // Nothing was stored: the address gets its bytes back.
-            relay.write_limits.give_back(&call.peer, f64::from(u32::try_from(cost).unwrap_or(u32::MAX)));
+            relay.write_limits.give_back(&call.peer, write_cost(cost));
             return Err(e.into());
         }
     };

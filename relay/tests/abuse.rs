@@ -180,14 +180,7 @@ async fn slow_and_silent_connections_are_closed() {
     };
     // An HTTP/2 client that answers pings but sends no further request.
     let h2_idle = async {
-        let io = hyper_util::rt::TokioIo::new(connect().await.unwrap());
-        let (mut send, conn) =
-            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
-        let conn = tokio::spawn(conn);
-        let req = hyper::Request::get(format!("http://{addr}/healthz"))
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .unwrap();
-        assert_eq!(send.send_request(req).await.unwrap().status(), 200);
+        let (_send, conn) = common::h2_after_healthz(addr).await;
         let answered = tokio::time::Instant::now();
         let closed = tokio::time::timeout(limit, conn).await.is_ok();
         (closed, answered.elapsed())

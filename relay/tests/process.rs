@@ -545,15 +545,7 @@ async fn fd_limit_raised_push_connections_are_small_and_frames_stay_out_of_logs(
     let mut h2 = Vec::new();
     let before = rss();
     for _ in 0..N {
-        let io = hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(addr).await.unwrap());
-        let (mut send, conn) =
-            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
-        let conn = tokio::spawn(conn);
-        let req = hyper::Request::get(format!("http://{addr}/healthz"))
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .unwrap();
-        assert_eq!(send.send_request(req).await.unwrap().status(), 200);
-        h2.push((send, conn));
+        h2.push(common::h2_after_healthz(addr).await);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let http2_kib = rss().saturating_sub(before) as f64 / N as f64;

@@ -104,3 +104,23 @@ pub(crate) async fn user(relay: &TestRelay, otks: usize) -> User {
     }
     User { account, client }
 }
+
+/// An HTTP/2 connection to `addr` that has had `GET /healthz` answered 200:
+/// its sender and the task driving the connection (which ends when the
+/// relay closes it).
+pub(crate) async fn h2_after_healthz(
+    addr: std::net::SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
+    let io = hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
+    let conn = tokio::spawn(conn);
+    let req = hyper::Request::get(format!("http://{addr}/healthz"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    assert_eq!(send.send_request(req).await.unwrap().status(), 200);
+    (send, conn)
+}
