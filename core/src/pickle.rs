@@ -973,7 +973,7 @@ mod round_trip {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
         #[test]
         fn every_reachable_state_round_trips(seed in any::<u64>(), ops in proptest::collection::vec(op(), 1..48)) {
             let mut world = World::new(seed);

@@ -36,16 +36,43 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 pub use sealpost_client::Delivered;
 
 /// What can go wrong talking to the relay.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The relay refused the request ([`sealpost_client::Error::Relay`],
     /// with its [`ErrorCode`]), or its answer did not parse or verify
     /// (with the core's error kind where the core refused it).
     #[error(transparent)]
     Protocol(#[from] sealpost_client::Error),
-    /// The connection failed (the detail comes from hyper or tungstenite).
+    /// The request could not be made or the connection failed.
     #[error("transport: {0}")]
-    Transport(String),
+    Transport(#[source] std::sync::Arc<TransportError>),
+}
+
+/// Why a request could not be made or its connection failed
+/// ([`ClientError::Transport`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The relay's URL is not `http://` (this client speaks plain HTTP;
+    /// put a TLS proxy in front for https).
+    #[error("this client speaks http:// (use a TLS proxy for https)")]
+    UnsupportedScheme,
+    /// The request could not be built (an invalid URL or header).
+    #[error("building the request: {0}")]
+    Request(#[from] hyper::http::Error),
+    /// The connection failed or the relay's answer was not HTTP.
+    #[error("{0}")]
+    Http(#[from] hyper_util::client::legacy::Error),
+    /// The answer's body could not be read.
+    #[error("reading the answer: {0}")]
+    Body(#[from] hyper::Error),
+    /// An `Authorization` value is not a valid header value.
+    #[error("the authorization header: {0}")]
+    Header(#[from] hyper::header::InvalidHeaderValue),
+    /// The push connection failed.
+    #[error("push connection: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
 }
 
 impl ClientError {
@@ -78,8 +105,8 @@ impl From<sealpost::Error> for ClientError {
     }
 }
 
-fn transport(e: impl std::fmt::Display) -> ClientError {
-    ClientError::Transport(e.to_string())
+fn transport(e: impl Into<TransportError>) -> ClientError {
+    ClientError::Transport(std::sync::Arc::new(e.into()))
 }
 
 /// Result of client calls.
@@ -144,7 +171,7 @@ impl Client {
     /// the account's relay signer.
     pub fn new(base: &str, signer: RelaySigner) -> ClientResult<Self> {
         if !base.starts_with("http://") {
-            return Err(ClientError::Transport("this client speaks http:// (use a TLS proxy for https)".into()));
+            return Err(transport(TransportError::UnsupportedScheme));
         }
         let http = HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new());
         Ok(Self { base: base.trim_end_matches('/').to_owned(), signer, http, session: Default::default() })

@@ -28,20 +28,65 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The TLS certificate or key could not be loaded, or do not match.
-    #[error("TLS: {0}")]
-    Tls(String),
+    #[error("TLS: {what}: {fault}")]
+    Tls {
+        /// The file or files concerned.
+        what: String,
+        /// What was wrong with them.
+        #[source]
+        fault: TlsFault,
+    },
     /// The store failed.
     #[error("storage: {0}")]
-    Store(String),
+    Store(#[from] crate::store::StoreError),
     /// A verification code could not be delivered.
     #[error("code delivery: {0}")]
-    CodeDelivery(String),
+    CodeDelivery(#[source] CodeDeliveryFault),
     /// A push connection failed.
     #[error("websocket: {0}")]
-    WebSocket(String),
-    /// The relay's task ended abnormally.
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    /// A push client did not read a frame within `ws_send_timeout_secs`.
+    #[error("websocket: send timed out: the client does not read")]
+    PushTimeout,
+    /// The relay's task ended abnormally (it panicked or was cancelled).
     #[error("relay task: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Why TLS files could not be used ([`Error::Tls`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsFault {
+    /// A file could not be read or is not PEM.
+    #[error("{0}")]
+    Pem(#[from] rustls::pki_types::pem::Error),
+    /// The certificate file holds no certificate.
+    #[error("it holds no PEM certificate")]
+    NoCertificate,
+    /// The private key does not belong to the certificate.
+    #[error("the key does not fit the certificate: {0}")]
+    KeyMismatch(#[source] rustls::Error),
+    /// rustls refused the certificate, the key or the protocol versions.
+    #[error("{0}")]
+    Rustls(#[source] rustls::Error),
+}
+
+/// Why a verification code could not be delivered ([`Error::CodeDelivery`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodeDeliveryFault {
+    /// The webhook request could not be built.
+    #[error("building the webhook request: {0}")]
+    Request(#[source] hyper::http::Error),
+    /// The webhook did not answer within 10 seconds.
+    #[error("the webhook timed out")]
+    Timeout,
+    /// The connection to the webhook failed.
+    #[error("webhook: {0}")]
+    Connection(#[source] hyper_util::client::legacy::Error),
+    /// The webhook answered with a status other than 2xx.
+    #[error("the webhook answered {0}")]
+    Status(StatusCode),
 }
 
 impl Error {
@@ -53,18 +98,6 @@ impl Error {
     /// Whether the settings were at fault (exit status 2).
     pub fn is_config(&self) -> bool {
         matches!(self, Error::Config(_))
-    }
-}
-
-impl From<crate::store::StoreError> for Error {
-    fn from(e: crate::store::StoreError) -> Self {
-        Error::Store(e.to_string())
-    }
-}
-
-impl From<tokio_tungstenite::tungstenite::Error> for Error {
-    fn from(e: tokio_tungstenite::tungstenite::Error) -> Self {
-        Error::WebSocket(e.to_string())
     }
 }
 

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use rand_core::Rng;
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, Error, ErrorCode};
+use crate::error::{ApiError, CodeDeliveryFault, Error, ErrorCode};
 use crate::store::AccountId;
 
 /// What [`CodeSink::deliver`] returns: a boxed future, `Err`
@@ -79,15 +79,15 @@ impl CodeSink for WebhookSink {
             let req = hyper::Request::post(self.url.clone())
                 .header(hyper::header::CONTENT_TYPE, "application/json")
                 .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-                .map_err(|e| Error::CodeDelivery(e.to_string()))?;
+                .map_err(|e| Error::CodeDelivery(CodeDeliveryFault::Request(e)))?;
             let resp = tokio::time::timeout(std::time::Duration::from_secs(10), self.client.request(req))
                 .await
-                .map_err(|_| Error::CodeDelivery("the webhook timed out".into()))?
-                .map_err(|e| Error::CodeDelivery(format!("webhook: {e}")))?;
+                .map_err(|_| Error::CodeDelivery(CodeDeliveryFault::Timeout))?
+                .map_err(|e| Error::CodeDelivery(CodeDeliveryFault::Connection(e)))?;
             if resp.status().is_success() {
                 Ok(())
             } else {
-                Err(Error::CodeDelivery(format!("the webhook answered {}", resp.status())))
+                Err(Error::CodeDelivery(CodeDeliveryFault::Status(resp.status())))
             }
         })
     }

@@ -32,7 +32,7 @@ mod ws;
 
 pub use clock::Clock;
 pub use config::Config;
-pub use error::Error;
+pub use error::{CodeDeliveryFault, Error, TlsFault};
 pub use handles::{CodeSink, DeliverFuture, MemorySink};
 pub use server::{Running, serve_until, tls_acceptor};
 

@@ -16,7 +16,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::api::{Relay, handle};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, TlsFault};
 use crate::handles::{CodeSink, StdoutSink, WebhookSink};
 use crate::store::{SqliteStore, Store};
 
@@ -24,26 +24,26 @@ use crate::store::{SqliteStore, Store};
 pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, Error> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let tls = |what: String| move |fault: TlsFault| Error::Tls { what, fault };
     let certs = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| Error::Tls(format!("reading {}: {e}", cert.display())))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Tls(format!("parsing {}: {e}", cert.display())))?;
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| tls(cert.display().to_string())(e.into()))?;
     if certs.is_empty() {
-        return Err(Error::Tls(format!("{} holds no PEM certificate", cert.display())));
+        return Err(tls(cert.display().to_string())(TlsFault::NoCertificate));
     }
-    let key_der =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| Error::Tls(format!("reading {}: {e}", key.display())))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| tls(key.display().to_string())(e.into()))?;
+    let both = || format!("certificate {} with key {}", cert.display(), key.display());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?
+        .map_err(|e| tls(both())(TlsFault::Rustls(e)))?
         .with_no_client_auth()
         .with_single_cert(certs, key_der)
-        .map_err(|e| match e {
-            rustls::Error::InconsistentKeys(_) => {
-                Error::Tls(format!("the key {} does not fit the certificate {}: {e}", key.display(), cert.display()))
-            }
-            other => Error::Tls(format!("certificate {} with key {}: {other}", cert.display(), key.display())),
+        .map_err(|e| {
+            tls(both())(match e {
+                rustls::Error::InconsistentKeys(_) => TlsFault::KeyMismatch(e),
+                other => TlsFault::Rustls(other),
+            })
         })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
@@ -386,13 +386,38 @@ impl Running {
         codes: Option<Arc<dyn CodeSink>>,
         clock: Clock,
     ) -> Result<Self, Error> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::io(format!("listening on {}", config.listen), e))?;
+        Self::serve_listener(listener, config, codes, clock)
+    }
+
+    /// [`Running::start_with_clock`] on a socket the caller already
+    /// listens on (`config.listen` is not used). A caller that keeps a
+    /// [`std::net::TcpListener::try_clone`] of it can stop the relay and
+    /// start it again on the same address with no moment in which the
+    /// port is free for another process to take.
+    pub async fn start_on(
+        listener: std::net::TcpListener,
+        config: Config,
+        codes: Option<Arc<dyn CodeSink>>,
+        clock: Clock,
+    ) -> Result<Self, Error> {
+        listener.set_nonblocking(true).map_err(|e| Error::io("making the listener non-blocking", e))?;
+        let listener = TcpListener::from_std(listener).map_err(|e| Error::io("adopting the listener", e))?;
+        Self::serve_listener(listener, config, codes, clock)
+    }
+
+    fn serve_listener(
+        listener: TcpListener,
+        config: Config,
+        codes: Option<Arc<dyn CodeSink>>,
+        clock: Clock,
+    ) -> Result<Self, Error> {
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
             _ => None,
         };
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Error::io(format!("listening on {}", config.listen), e))?;
         let addr = listener.local_addr().map_err(|e| Error::io("reading the bound address", e))?;
         let relay = build(config, codes, clock)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -417,6 +442,6 @@ impl Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        (&mut self.task).await.map_err(|e| Error::Task(e.to_string()))?
+        (&mut self.task).await?
     }
 }

@@ -176,7 +176,7 @@ where
 {
     match tokio::time::timeout(limit, tx.send(message)).await {
         Ok(sent) => Ok(sent?),
-        Err(_) => Err(Error::WebSocket("send timed out: the client does not read".into())),
+        Err(_) => Err(Error::PushTimeout),
     }
 }
 
@@ -220,7 +220,7 @@ where
                 let m = crate::api::delivered(m);
                 sealpost_client::write_message(&mut frame, &m, true);
                 drop(m.envelope);
-                let text = String::from_utf8(frame).map_err(|e| Error::WebSocket(e.to_string()))?;
+                let text = String::from_utf8(frame).map_err(tokio_tungstenite::tungstenite::Error::from)?;
                 send(&mut tx, Message::text(text), limit).await?;
                 cursor = cursor.max(m.id);
             }

@@ -111,3 +111,39 @@ async fn the_client_renews_once_and_reports_a_second_refusal() {
     assert_eq!((err.code(), err.status()), (Some(ErrorCode::MailboxFull), Some(507)));
     assert_eq!(seen_as(&seen), expect(&[OPEN, DEPOSIT]));
 }
+
+/// Transport failures keep their kind: a URL the client cannot speak, a
+/// relay that cannot be reached, one that hangs up without answering, and
+/// a push connection to something that is not a WebSocket server.
+#[tokio::test]
+async fn transport_failures_are_typed() {
+    use sealpost_relay::client::{ClientError, TransportError};
+    let signer = || sealpost::Account::new(&mut sealpost::os_rng(), 1_700_000_000).relay_signer();
+    let kind = |e: ClientError| match e {
+        ClientError::Transport(t) => t,
+        other => panic!("not a transport failure: {other:?}"),
+    };
+
+    let Err(e) = Client::new("https://relay.example", signer()) else { panic!("https accepted") };
+    assert!(matches!(*kind(e), TransportError::UnsupportedScheme));
+
+    // Port 0 cannot be connected to.
+    let client = Client::new("http://127.0.0.1:0", signer()).unwrap();
+    let e = kind(client.fetch_bundle(&client.account()).await.unwrap_err());
+    assert!(matches!(*e, TransportError::Http(_)), "{e:?}");
+
+    // A server that closes every connection at once.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    let client = Client::new(&base, signer()).unwrap();
+    let e = kind(client.fetch_bundle(&client.account()).await.unwrap_err());
+    assert!(matches!(*e, TransportError::Http(_)), "{e:?}");
+    let Err(e) = client.connect_push().await else { panic!("a push connection to nothing") };
+    let e = kind(e);
+    assert!(matches!(*e, TransportError::WebSocket(_)), "{e:?}");
+}

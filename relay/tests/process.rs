@@ -314,6 +314,35 @@ fn tls_connector(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> tokio_rustls::Tl
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
+/// The acceptor says what is wrong with TLS files as a typed fault that
+/// names the files: a key of another certificate, a certificate file with
+/// no certificate, a file that is missing.
+#[test]
+fn tls_faults_are_typed() {
+    use sealpost_relay::{Error, TlsFault, tls_acceptor};
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key) = cert_files(dir.path(), "a");
+    let (_, _, other_key) = cert_files(dir.path(), "b");
+    let p = std::path::Path::new;
+    assert!(tls_acceptor(p(&cert), p(&key)).is_ok());
+    match tls_acceptor(p(&cert), p(&other_key)) {
+        Err(Error::Tls { what, fault: TlsFault::KeyMismatch(_) }) => {
+            assert!(what.contains("a-cert.pem") && what.contains("b-key.pem"), "{what}");
+        }
+        other => panic!("{:?}", other.err()),
+    }
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    match tls_acceptor(&empty, p(&key)) {
+        Err(Error::Tls { what, fault: TlsFault::NoCertificate }) => assert!(what.contains("empty.pem"), "{what}"),
+        other => panic!("{:?}", other.err()),
+    }
+    match tls_acceptor(&dir.path().join("missing.pem"), p(&key)) {
+        Err(Error::Tls { what, fault: TlsFault::Pem(_) }) => assert!(what.contains("missing.pem"), "{what}"),
+        other => panic!("{:?}", other.err()),
+    }
+}
+
 /// TLS as an operator turns it on: the binary's `--tls-cert`/`--tls-key`;
 /// a key that is not the certificate's stops the start with a clear
 /// message; a client that never finishes its handshake is dropped after

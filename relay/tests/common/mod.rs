@@ -20,6 +20,9 @@ pub(crate) struct TestRelay {
     /// with the real time, well within the accepted skew); tests advance
     /// it instead of sleeping.
     pub(crate) clock: Clock,
+    /// The listening socket, kept open while the relay is stopped so a
+    /// restart takes the same address with no moment it is free.
+    listener: std::net::TcpListener,
 }
 
 /// The real Unix time.
@@ -50,9 +53,11 @@ pub(crate) async fn start_with(edit: impl FnOnce(&mut Config)) -> TestRelay {
     edit(&mut cfg);
     let codes = Arc::new(MemorySink::default());
     let clock = Clock::manual(real_now());
-    let running = Running::start_with_clock(cfg, Some(codes.clone()), clock.clone()).await.unwrap();
+    let listener = std::net::TcpListener::bind(cfg.listen).unwrap();
+    let running =
+        Running::start_on(listener.try_clone().unwrap(), cfg, Some(codes.clone()), clock.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
-    TestRelay { running: Some(running), dir, codes, base, clock }
+    TestRelay { running: Some(running), dir, codes, base, clock, listener }
 }
 
 pub(crate) async fn start() -> TestRelay {
@@ -66,22 +71,19 @@ impl TestRelay {
         }
     }
 
-    /// Starts again on the same data directory, address and clock.
+    /// Starts again on the same data directory, listening socket and clock.
     pub(crate) async fn restart(&mut self) {
         self.restart_with(|_| {}).await;
     }
 
     /// [`TestRelay::restart`] with the settings changed by `edit`.
     pub(crate) async fn restart_with(&mut self, edit: impl FnOnce(&mut Config)) {
-        let addr = self.running.as_ref().map(|r| r.addr);
         self.stop().await;
         let mut cfg = config(self.dir.path());
         edit(&mut cfg);
-        if let Some(addr) = addr {
-            cfg.listen = addr;
-        }
-        let running = Running::start_with_clock(cfg, Some(self.codes.clone()), self.clock.clone()).await.unwrap();
-        self.base = format!("http://{}", running.addr);
+        let listener = self.listener.try_clone().unwrap();
+        let running = Running::start_on(listener, cfg, Some(self.codes.clone()), self.clock.clone()).await.unwrap();
+        assert_eq!(self.base, format!("http://{}", running.addr));
         self.running = Some(running);
     }
 }
