@@ -40,6 +40,18 @@ cargo build -p sealpost-client --target wasm32-unknown-unknown
 step "test vectors are up to date"
 bash scripts/regen-vectors.sh --check
 
+step "a throwaway PostgreSQL cluster on a loopback port (installed from Debian's packages if missing)"
+tmp=$(mktemp -d)
+cleanup() {
+    bash scripts/pg-cluster.sh stop "$tmp/pg" >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+eval "$(bash scripts/pg-cluster.sh start "$tmp/pg")"
+# The PostgreSQL tests fail instead of skipping when the database is missing.
+export SEALPOST_TEST_DATABASE_URL SEALPOST_REQUIRE_POSTGRES=1
+psql "$SEALPOST_TEST_DATABASE_URL" -qAtc 'SELECT 1' >/dev/null
+
 step "tests"
 cargo test --workspace --all-features
 
@@ -62,8 +74,6 @@ step "fuzz every target briefly (fuzz/README.md says how to run them for hours)"
 bash fuzz/run.sh "${SEALPOST_FUZZ_SECONDS:-10}"
 
 step "RSA interop with Python's cryptography, both directions"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 cargo run -q -p sealpost --features rsa --example rsa_vectors -- "$tmp/from_sealpost.json"
 python3 test-vectors/rsa/interop.py check "$tmp/from_sealpost.json"
 python3 test-vectors/rsa/interop.py check test-vectors/rsa/from_sealpost.json

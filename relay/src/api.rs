@@ -29,9 +29,7 @@ use crate::hub::Hub;
 use crate::inflight::{Body, InFlight};
 use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
-use crate::store::{
-    AccountId, DepositLimits, HandleCheck, HandleLimits, REFERENCE_BYTES, SqliteStore, Store, stored_cost,
-};
+use crate::store::{AccountId, DepositLimits, HandleCheck, HandleLimits, REFERENCE_BYTES, Store, stored_cost};
 
 /// How long a relay session lasts.
 pub(crate) const SESSION_TTL: u64 = 3600;
@@ -44,7 +42,7 @@ pub(crate) struct Relay {
     /// Settings.
     pub config: Config,
     /// Storage.
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     /// Nonces of recent signed requests.
     pub nonces: NonceCache,
     /// Relay sessions (MAC-authenticated deposits).
@@ -79,7 +77,7 @@ impl Relay {
     /// Builds the relay state around an opened store.
     pub(crate) fn new(
         config: Config,
-        store: Arc<SqliteStore>,
+        store: Arc<dyn Store>,
         codes: Arc<dyn CodeSink>,
         files: Option<crate::files::StaticFiles>,
         clock: crate::clock::Clock,
@@ -263,7 +261,7 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         // A bundle that does not verify is refused before its nonce is kept.
         PublishBundleBody::decode(&call.body)?;
     }
-    let account = authenticate(relay, &call, is_deposit, !publishing)?;
+    let account = authenticate(relay, &call, is_deposit, !publishing).await?;
 
     match (&method, segs.as_slice()) {
         (&Method::POST, ["v1", "keys", "bundle"]) => publish_bundle(relay, account, &call).await,
@@ -321,7 +319,12 @@ async fn read_call(relay: &Relay, req: Request<Incoming>, peer: IpAddr) -> Resul
 /// its session MAC; then (where `registered`) that the account published a
 /// bundle, then the account's rate limit, and only then records the
 /// nonce: a refused request leaves nothing behind.
-fn authenticate(relay: &Relay, call: &Call, allow_session: bool, registered: bool) -> Result<AccountId, ApiError> {
+async fn authenticate(
+    relay: &Relay,
+    call: &Call,
+    allow_session: bool,
+    registered: bool,
+) -> Result<AccountId, ApiError> {
     let header = call
         .auth
         .as_deref()
@@ -339,14 +342,14 @@ fn authenticate(relay: &Relay, call: &Call, allow_session: bool, registered: boo
     let creds = Credentials::parse(header)?;
     let now = relay.clock.now();
     creds.verify(call.method.as_str(), &call.path_and_query, &call.body, now, relay.config.max_clock_skew_secs)?;
-    admit(relay, &creds, registered, now)?;
+    admit(relay, &creds, registered, now).await?;
     Ok(creds.account)
 }
 
 /// After a verified signature: the registration check (where asked), the
 /// account's rate limit, then the nonce.
-pub(crate) fn admit(relay: &Relay, creds: &Credentials, registered: bool, now: u64) -> Result<(), ApiError> {
-    if registered && !relay.store.is_known(&creds.account) {
+pub(crate) async fn admit(relay: &Relay, creds: &Credentials, registered: bool, now: u64) -> Result<(), ApiError> {
+    if registered && !relay.store.is_known(creds.account).await? {
         return Err(ApiError::new(ErrorCode::NotRegistered, "publish a bundle first"));
     }
     relay.account_limits.check(&creds.account).map_err(ApiError::rate_limited)?;

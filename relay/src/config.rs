@@ -53,6 +53,27 @@ impl Setting for LogFormat {
     }
 }
 
+/// A PostgreSQL connection URL (`postgres://user:password@host:port/db`).
+/// Its `Debug` form hides everything between the scheme and the host, so
+/// a logged configuration never shows a password.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let after_scheme = self.0.split_once("://").map_or("", |(_, rest)| rest);
+        let host = after_scheme.rsplit_once('@').map_or(after_scheme, |(_, host)| host);
+        write!(f, "DatabaseUrl(\"postgres://…@{host}\")")
+    }
+}
+
+impl Setting for DatabaseUrl {
+    fn parse_setting(text: &str) -> Result<Self, Error> {
+        Ok(DatabaseUrl(text.trim().to_owned()))
+    }
+}
+
 /// An optional setting: any text sets it.
 impl<T: Setting> Setting for Option<T> {
     fn parse_setting(text: &str) -> Result<Self, Error> {
@@ -192,6 +213,12 @@ settings! {
     listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)), "ADDR:PORT";
     /// Directory for the SQLite database (WAL) [default: ./sealpost-data].
     data_dir: PathBuf = PathBuf::from("sealpost-data"), "DIR";
+    /// Keep everything in PostgreSQL at this postgres:// URL instead of SQLite in data_dir, so that several
+    /// relay processes can share it (plain TCP: use a loopback address, a Unix socket or a private network)
+    /// [default: none, SQLite].
+    database_url: Option<DatabaseUrl> = None, "URL";
+    /// Most connections to PostgreSQL each relay process keeps open [default: 16].
+    database_pool_size: usize = 16, "N";
     /// Largest envelope accepted, in bytes; larger envelopes get 413 (a request whose Content-Length
     /// exceeds what such an envelope needs is refused before its body is read) [default: 262144].
     max_envelope_bytes: usize = 256 * 1024, "BYTES";
@@ -346,6 +373,14 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(Error::Config("tls_cert and tls_key go together".into()));
         }
+        if let Some(DatabaseUrl(url)) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(Error::Config("database_url must be a postgres:// URL".into()));
+        }
+        if self.database_pool_size == 0 {
+            return Err(Error::Config("database_pool_size must be positive".into()));
+        }
         if let Some(url) = &self.code_webhook
             && !url.starts_with("http://")
         {
@@ -404,6 +439,8 @@ mod tests {
     const SAMPLES: &[(&str, &str, &str, &str)] = &[
         ("listen", "127.0.0.1:1", "127.0.0.1:2", r#""127.0.0.1:3""#),
         ("data_dir", "/flag", "/env", r#""/file""#),
+        ("database_url", "postgres://flag/db", "postgres://env/db", r#""postgres://file/db""#),
+        ("database_pool_size", "17", "18", r#"19"#),
         ("max_envelope_bytes", "262145", "262146", r#"262147"#),
         ("max_mailbox_messages", "10001", "10002", r#"10003"#),
         ("max_recipients", "1001", "1002", r#"1003"#),
@@ -455,6 +492,16 @@ mod tests {
         ),
         ("static_dir", "/flag.pem", "/env.pem", r#""/file.pem""#),
     ];
+
+    #[test]
+    fn a_database_url_never_shows_its_password() {
+        let url = DatabaseUrl("postgres://relay:s3cret-Pa55@db.internal:5432/sealpost".into());
+        let shown = format!("{url:?} {:?}", Config { database_url: Some(url.clone()), ..Config::default() });
+        assert!(!shown.contains("s3cret") && !shown.contains("relay:"), "{shown}");
+        assert!(shown.contains("db.internal:5432/sealpost"), "{shown}");
+        let bad = Config { database_url: Some(DatabaseUrl("mysql://x".into())), ..Config::default() };
+        assert!(bad.check().unwrap_err().to_string().contains("postgres://"));
+    }
 
     /// The value of `name` loaded from the given sources (the others unset).
     fn loaded(name: &str, flag: Option<&str>, env: Option<&str>, file: Option<&str>) -> String {

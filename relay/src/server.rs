@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, TlsFault};
 use crate::handles::{CodeSink, StdoutSink, WebhookSink};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PgStore, SqliteStore, Store};
 
 /// Builds the TLS acceptor from PEM files (ALPN: h2, http/1.1).
 pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, Error> {
@@ -51,10 +51,13 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<Tls
 
 /// Builds the relay state from a configuration: opens the store and
 /// chooses the code sink.
-pub(crate) fn build(config: Config, codes: Option<Arc<dyn CodeSink>>, clock: Clock) -> Result<Arc<Relay>, Error> {
+pub(crate) async fn build(config: Config, codes: Option<Arc<dyn CodeSink>>, clock: Clock) -> Result<Arc<Relay>, Error> {
     config.check()?;
     let files = config.static_dir.as_deref().map(crate::files::StaticFiles::open).transpose()?;
-    let store = Arc::new(SqliteStore::open(&config.data_dir)?);
+    let store: Arc<dyn Store> = match &config.database_url {
+        Some(url) => Arc::new(PgStore::connect(&url.0, config.database_pool_size).await?),
+        None => Arc::new(SqliteStore::open(&config.data_dir)?),
+    };
     let codes: Arc<dyn CodeSink> = match (codes, &config.code_webhook) {
         (Some(c), _) => c,
         (None, Some(url)) => Arc::new(WebhookSink::new(url)?),
@@ -71,7 +74,7 @@ pub async fn serve_until(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    serve(build(config, None, Clock::system())?, listener, tls, shutdown).await
+    serve(build(config, None, Clock::system()).await?, listener, tls, shutdown).await
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
@@ -177,8 +180,9 @@ pub(crate) async fn serve(
         tracing::warn!("grace period over; closing remaining connections");
     }
     purge.abort();
-    let store = Arc::clone(&relay.store);
-    let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    if let Err(e) = relay.store.close().await {
+        tracing::error!(error = %e, "closing the store");
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -389,7 +393,7 @@ impl Running {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::io(format!("listening on {}", config.listen), e))?;
-        Self::serve_listener(listener, config, codes, clock)
+        Self::serve_listener(listener, config, codes, clock).await
     }
 
     /// [`Running::start_with_clock`] on a socket the caller already
@@ -405,10 +409,10 @@ impl Running {
     ) -> Result<Self, Error> {
         listener.set_nonblocking(true).map_err(|e| Error::io("making the listener non-blocking", e))?;
         let listener = TcpListener::from_std(listener).map_err(|e| Error::io("adopting the listener", e))?;
-        Self::serve_listener(listener, config, codes, clock)
+        Self::serve_listener(listener, config, codes, clock).await
     }
 
-    fn serve_listener(
+    async fn serve_listener(
         listener: TcpListener,
         config: Config,
         codes: Option<Arc<dyn CodeSink>>,
@@ -419,7 +423,7 @@ impl Running {
             _ => None,
         };
         let addr = listener.local_addr().map_err(|e| Error::io("reading the bound address", e))?;
-        let relay = build(config, codes, clock)?;
+        let relay = build(config, codes, clock).await?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(serve(Arc::clone(&relay), listener, tls, async move {
             let _ = stopped.await;

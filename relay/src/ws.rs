@@ -27,7 +27,7 @@ use crate::api::{Relay, Resp};
 use sealpost_client::{Credentials, acked_frame, decode_ack_frame, error_frame};
 
 use crate::error::{ApiError, Error, ErrorCode};
-use crate::store::{AccountId, Store};
+use crate::store::AccountId;
 
 /// Messages pushed per store read.
 const BATCH: u32 = 100;
@@ -116,7 +116,7 @@ pub(crate) async fn upgrade(
     let creds = Credentials::parse(&header)?;
     let now = relay.clock.now();
     creds.verify("GET", &signed_path, b"", now, relay.config.max_clock_skew_secs)?;
-    crate::api::admit(&relay, &creds, true, now)?;
+    crate::api::admit(&relay, &creds, true, now).await?;
     let account = creds.account;
     // Registered before answering, so that concurrent upgrades cannot all
     // pass the count and be closed after 101.

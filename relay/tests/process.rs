@@ -116,7 +116,7 @@ fn help_explains_every_flag() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("--config") && text.contains("SEALPOST_CONFIG"));
-    assert_eq!(sealpost_relay::config::SETTINGS.len(), 47);
+    assert_eq!(sealpost_relay::config::SETTINGS.len(), 49);
     for setting in sealpost_relay::config::SETTINGS {
         let flag = format!("--{}", setting.replace('_', "-"));
         let var = sealpost_relay::config::env_name(setting);
@@ -589,4 +589,90 @@ async fn fd_limit_raised_push_connections_are_small_and_frames_stay_out_of_logs(
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&secret);
     assert!(!text.contains(&b64[..40]), "the envelope's base64 is in the log");
     assert!(!text.contains("ciphertext-that-must-not"), "the envelope is in the log");
+}
+
+/// A database URL for a fresh schema of the test database, or `None`
+/// (skipped) when there is none and the test command did not require one.
+async fn fresh_postgres_schema() -> Option<String> {
+    let Ok(url) = std::env::var("SEALPOST_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("SEALPOST_REQUIRE_POSTGRES").is_none(),
+            "SEALPOST_REQUIRE_POSTGRES is set but SEALPOST_TEST_DATABASE_URL is not"
+        );
+        eprintln!("skipped: set SEALPOST_TEST_DATABASE_URL to run the PostgreSQL tests");
+        return None;
+    };
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let mut name = [0u8; 8];
+    rand_core::Rng::fill_bytes(&mut sealpost::os_rng(), &mut name);
+    let schema: String = name.iter().map(|b| format!("{b:02x}")).collect();
+    client.batch_execute(&format!("CREATE SCHEMA p_{schema}")).await.unwrap();
+    Some(format!("{url}?options=-c%20search_path%3Dp_{schema}"))
+}
+
+/// Two relay processes on one PostgreSQL database, behind no sticky
+/// routing: an envelope deposited through one is pulled and acknowledged
+/// through the other; one-time prekeys claimed through both at once go
+/// out exactly once; an instance killed with SIGKILL loses nothing the
+/// other answered, and comes back to the same data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_share_one_postgres_database() {
+    let Some(url) = fresh_postgres_schema().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let args = ["--data-dir", data.as_str(), "--database-url", url.as_str()];
+    let (mut a, addr_a) = start(&args, &[]).await;
+    let (_b, addr_b) = start(&args, &[]).await;
+    assert!(!a.log().contains("search_path"), "the database URL is not logged: {}", a.log());
+    let (base_a, base_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
+    let mut rng = sealpost::os_rng();
+    let alice = Account::new(&mut rng, common::NOW);
+    let mut bob = Account::new(&mut rng, common::NOW);
+    let alice_a = Client::new(&base_a, alice.relay_signer()).unwrap();
+    let bob_b = Client::new(&base_b, bob.relay_signer()).unwrap();
+    let bob_a = Client::new(&base_a, bob.relay_signer()).unwrap();
+    alice_a.publish_bundle(&alice.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
+    bob_b.publish_bundle(&bob.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
+    let keys = bob.generate_one_time_prekeys(&mut rng, 10);
+    assert_eq!(bob_b.upload_prekeys(&keys).await.unwrap(), 10);
+
+    // Deposited on A (bob registered on B), pulled and acknowledged on B.
+    let ids = alice_a.deposit(&[bob.relay_signer().account().to_owned()], b"across").await.unwrap();
+    let page = bob_b.pull(0, 10).await.unwrap();
+    assert_eq!((page.len(), page[0].id, page[0].envelope.as_slice()), (1, ids[0], &b"across"[..]));
+    assert_eq!(bob_b.ack(&ids).await.unwrap(), 1);
+    assert!(bob_a.pull(0, 10).await.unwrap().is_empty(), "A sees the acknowledgement");
+
+    // 16 claims through both instances at once for 10 prekeys.
+    let mut claims = Vec::new();
+    for i in 0..16 {
+        let client = Client::new(if i % 2 == 0 { &base_a } else { &base_b }, alice.relay_signer()).unwrap();
+        let bob_id = bob_b.account();
+        claims.push(tokio::spawn(async move { client.fetch_bundle(&bob_id).await.unwrap().0 }));
+    }
+    let mut handed = Vec::new();
+    for c in claims {
+        if let Some(otk) = c.await.unwrap().one_time_prekey() {
+            handed.push(otk.to_bytes().to_vec());
+        }
+    }
+    handed.sort();
+    let mut expected: Vec<Vec<u8>> = keys.iter().map(|k| k.to_bytes().to_vec()).collect();
+    expected.sort();
+    assert_eq!(handed, expected, "each prekey exactly once across the two instances");
+
+    // A dies; what B answered 201 meanwhile is there when A is back.
+    a.0.kill().unwrap();
+    a.0.wait().unwrap();
+    let alice_b = Client::new(&base_b, alice.relay_signer()).unwrap();
+    let mut sent = Vec::new();
+    for i in 0..20u32 {
+        sent.extend(alice_b.deposit(&[bob_b.account()], &i.to_be_bytes()).await.unwrap());
+    }
+    let (_a2, addr_a2) = start(&args, &[]).await;
+    let bob_a2 = Client::new(&format!("http://{addr_a2}"), bob.relay_signer()).unwrap();
+    let got: Vec<i64> = bob_a2.pull(0, 100).await.unwrap().iter().map(|m| m.id).collect();
+    assert_eq!(got, sent);
+    assert!(!dir.path().join("sealpost.sqlite3").exists(), "nothing went to SQLite");
 }

@@ -1,6 +1,6 @@
-//! Storage behind one trait, and its SQLite implementation.
+//! The embedded SQLite store.
 //!
-//! The SQLite store runs in WAL mode with `synchronous=FULL`. All writes go
+//! The file runs in WAL mode with `synchronous=FULL`. All writes go
 //! through one writer thread that takes every write waiting in its queue,
 //! applies them in one transaction (each in its own savepoint, so one
 //! refused write does not undo the others) and commits once: a *group
@@ -10,52 +10,23 @@
 //! Reads use a small pool of separate connections, which WAL lets run
 //! alongside the writer. The writer also keeps, in memory, which accounts
 //! exist, how full each mailbox is and how many bytes each sender has
-//! stored, so a deposit's checks cost no query.
-//!
-//! An envelope is stored once, however many recipients it has: a row of
-//! `envelopes` holds it with a count of the `deliveries` rows (one per
-//! recipient, the mailbox entries) that still refer to it, and goes with
-//! the last of them. The schema is versioned (`PRAGMA user_version`) and
-//! migrated forward at open, one numbered step at a time.
+//! stored, so a deposit's checks cost no query. The schema is versioned
+//! with `PRAGMA user_version`.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use subtle::ConstantTimeEq;
 
-/// An account id: the identity's Ed25519 signing key.
-pub(crate) type AccountId = [u8; 32];
-
-/// Store failures. Only `Internal` is the relay's fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// A recipient's mailbox is at its cap (the string names it).
-    #[error("mailbox of {0} is full")]
-    MailboxFull(String),
-    /// The account has not published a bundle (the string names it).
-    #[error("unknown account {0}")]
-    UnknownAccount(String),
-    /// Too soon to repeat the operation (seconds to wait).
-    #[error("retry in {0} s")]
-    RetryLater(u64),
-    /// The handle is bound to another account.
-    #[error("handle taken")]
-    HandleTaken,
-    /// The sender's undelivered envelopes would exceed its storage quota
-    /// (bytes it holds now, the quota).
-    #[error("sender holds {0} of {1} bytes")]
-    SenderQuota(u64, u64),
-    /// Anything else: the database failed.
-    #[error("storage failure: {0}")]
-    Internal(String),
-}
+use super::rules::{self, Claim, ClaimContext, Verdict, Window};
+use super::{
+    AccountId, ClaimedBundle, DepositLimits, HandleCheck, HandleLimits, REFERENCE_BYTES, Stats, Store, StoreError,
+    StoreFuture, StoreResult, StoredMessage, account_name, stored_cost,
+};
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -63,206 +34,26 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// Result of store operations.
-pub(crate) type StoreResult<T> = Result<T, StoreError>;
-
-/// A message waiting in a mailbox.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct StoredMessage {
-    /// Position in the relay's sequence (the pull cursor).
-    pub id: i64,
-    /// Who deposited it.
-    pub sender: AccountId,
-    /// The sealed envelope.
-    pub envelope: Vec<u8>,
-    /// When it was deposited (Unix seconds).
-    pub received_at: u64,
-}
-
-/// A bundle handed out, with at most one one-time prekey claimed for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ClaimedBundle {
-    /// The signed part of the bundle.
-    pub bundle: Vec<u8>,
-    /// The claimed one-time prekey (100 bytes), if any were left.
-    pub one_time_prekey: Option<Vec<u8>>,
-    /// One-time prekeys left after this claim.
-    pub remaining: u64,
-}
-
-/// Outcome of a handle verification attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum HandleCheck {
-    /// The code matched; the handle is now bound to the account.
-    Bound,
-    /// Wrong code; this many attempts remain.
-    WrongCode(u32),
-    /// The code expired.
-    Expired,
-    /// Too many wrong codes: the claim is locked until a new one.
-    TooManyAttempts,
-    /// No claim of this handle by this account.
-    NoClaim,
-    /// Too many wrong codes for this handle this hour, across accounts:
-    /// retry after this many seconds.
-    Locked(u64),
-}
-
-/// The limits on handle claims and codes (see `Config`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct HandleLimits {
-    /// Seconds a code stays valid.
-    pub ttl: u64,
-    /// Seconds before the same account may claim the same handle again.
-    pub cooldown: u64,
-    /// Wrong codes allowed per claim.
-    pub max_attempts: u32,
-    /// Accounts that may hold an unexpired claim on one handle at once.
-    pub max_pending: u32,
-    /// Codes delivered per handle per hour.
-    pub codes_per_hour: u32,
-    /// Wrong codes per handle per hour, across accounts.
-    pub wrong_per_hour: u32,
-}
-
-/// The limits a deposit is checked against (see `Config`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct DepositLimits {
-    /// Most messages waiting in one mailbox.
-    pub mailbox: u64,
-    /// Most bytes ([`stored_cost`]) one sender's undelivered envelopes may
-    /// take.
-    pub sender_quota: u64,
-}
-
-/// What the relay counts for each recipient reference of an envelope: the
-/// row and its index entries, rounded up.
-pub(crate) const REFERENCE_BYTES: u64 = 64;
-
-/// The bytes an envelope of `len` bytes for `recipients` recipients takes
-/// in the store, as the deposit cap and the sender quota count them: the
-/// envelope once and a reference per recipient.
-pub(crate) fn stored_cost(len: usize, recipients: usize) -> u64 {
-    let (len, n) = (u64::try_from(len).unwrap_or(u64::MAX), u64::try_from(recipients).unwrap_or(u64::MAX));
-    len.saturating_add(n.saturating_mul(REFERENCE_BYTES))
-}
-
-/// The per-handle counting window, in seconds.
-const HANDLE_WINDOW: u64 = 3600;
-
-/// The handle's counting window (start, codes, wrong codes), a fresh one
-/// when none is running at `now`.
-fn handle_window(c: &Connection, handle: &str, now: u64) -> StoreResult<(u64, u32, u32)> {
+/// The handle's counting window at `now`.
+fn handle_window(c: &Connection, handle: &str, now: u64) -> StoreResult<Window> {
     let row: Option<(i64, i64, i64)> = c
         .query_row("SELECT window_start, codes, wrong FROM handle_limits WHERE handle = ?1", [handle], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?;
-    Ok(match row {
-        Some((start, codes, wrong)) if to_u64(start).saturating_add(HANDLE_WINDOW) > now => {
-            (to_u64(start), u32::try_from(codes).unwrap_or(u32::MAX), u32::try_from(wrong).unwrap_or(u32::MAX))
-        }
-        _ => (now, 0, 0),
-    })
+    let stored =
+        row.map(|(start, codes, wrong)| Window { start: to_u64(start), codes: to_u32(codes), wrong: to_u32(wrong) });
+    Ok(Window::at(stored, now))
 }
 
 /// Stores the handle's counting window.
-fn put_handle_window(c: &Connection, handle: &str, (start, codes, wrong): (u64, u32, u32)) -> StoreResult<()> {
+fn put_handle_window(c: &Connection, handle: &str, w: Window) -> StoreResult<()> {
     c.execute(
         "INSERT INTO handle_limits (handle, window_start, codes, wrong) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (handle) DO UPDATE SET window_start = ?2, codes = ?3, wrong = ?4",
-        params![handle, to_i64(start), codes, wrong],
+        params![handle, to_i64(w.start), w.codes, w.wrong],
     )?;
     Ok(())
-}
-
-/// Counts for the status page and metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Stats {
-    /// Accounts with a published bundle.
-    pub accounts: u64,
-    /// Messages waiting (one per recipient of an envelope).
-    pub messages: u64,
-    /// Envelopes stored (each once, however many recipients it has).
-    pub envelopes: u64,
-    /// Bytes of the stored envelopes.
-    pub envelope_bytes: u64,
-    /// One-time prekeys held.
-    pub one_time_prekeys: u64,
-}
-
-/// A store operation under way.
-pub(crate) type StoreFuture<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
-
-/// Everything the relay keeps. Every call returns a future, so that a
-/// backend can queue writes (SQLite's group commit) or talk to a server.
-pub(crate) trait Store: Send + Sync + 'static {
-    /// Stores (or replaces) an account's identity and signed bundle.
-    fn publish_bundle(&self, account: AccountId, identity: Vec<u8>, bundle: Vec<u8>, now: u64) -> StoreFuture<()>;
-    /// Adds one-time prekeys `(id, 100-byte encoding)`; keeps at most `max`
-    /// per account (extra ones are ignored). Returns how many are held.
-    fn add_one_time_prekeys(&self, account: AccountId, prekeys: Vec<(u32, Vec<u8>)>, max: u64) -> StoreFuture<u64>;
-    /// Whether the account has published a bundle (answered from memory).
-    fn is_known(&self, account: &AccountId) -> bool;
-    /// The identity (128 bytes) of an account, if it published a bundle,
-    /// and how many one-time prekeys the relay holds for it.
-    fn identity(&self, account: AccountId) -> StoreFuture<Option<(Vec<u8>, u64)>>;
-    /// Hands out the bundle with one one-time prekey, which is deleted in
-    /// the same transaction: each is handed out exactly once.
-    fn claim_bundle(&self, account: AccountId) -> StoreFuture<Option<ClaimedBundle>>;
-    /// Deposits an envelope for every recipient, all or nothing: the
-    /// envelope is stored once, with one reference per recipient. Fails if
-    /// a recipient is unknown, if its mailbox holds `limits.mailbox`
-    /// messages, or if the sender's stored bytes ([`stored_cost`]) would
-    /// exceed `limits.sender_quota`.
-    fn deposit(
-        &self,
-        sender: AccountId,
-        recipients: Vec<AccountId>,
-        envelope: Vec<u8>,
-        now: u64,
-        limits: DepositLimits,
-    ) -> StoreFuture<Vec<i64>>;
-    /// Messages for `account` with id greater than `after`, oldest first:
-    /// at most `limit` of them and, after the first, no more than
-    /// `max_bytes` envelope bytes in all (the first is returned however
-    /// large, so a page always makes progress).
-    fn pull(&self, account: AccountId, after: i64, limit: u32, max_bytes: usize) -> StoreFuture<Vec<StoredMessage>>;
-    /// Deletes the given messages of `account` (others' are untouched).
-    fn ack(&self, account: AccountId, ids: Vec<i64>) -> StoreFuture<u64>;
-    /// Deletes messages received before `before`. Returns how many.
-    fn purge(&self, before: u64) -> StoreFuture<u64>;
-    /// Records a claim of `handle` by `account` with the hash of its code.
-    /// Refused (`RetryLater`, with the seconds to wait) when the account
-    /// renews within `limits.cooldown`, when `limits.max_pending` other
-    /// accounts hold unexpired claims on the handle, or when the handle had
-    /// `limits.codes_per_hour` codes this hour. A renewed claim keeps the
-    /// wrong-attempt count unless the old code had expired.
-    fn claim_handle(
-        &self,
-        handle: String,
-        account: AccountId,
-        code_hash: [u8; 32],
-        now: u64,
-        limits: HandleLimits,
-    ) -> StoreFuture<()>;
-    /// Checks a code hash (in constant time); binds the handle on success.
-    /// A handle that had `limits.wrong_per_hour` wrong codes this hour, from
-    /// any accounts, is not checked at all (`HandleCheck::Locked`).
-    fn verify_handle(
-        &self,
-        handle: String,
-        account: AccountId,
-        code_hash: [u8; 32],
-        now: u64,
-        limits: HandleLimits,
-    ) -> StoreFuture<HandleCheck>;
-    /// The account and identity a handle is bound to.
-    fn lookup_handle(&self, handle: String) -> StoreFuture<Option<(AccountId, Vec<u8>)>>;
-    /// Counts.
-    fn stats(&self) -> StoreFuture<Stats>;
-    /// Stops after everything queued is committed.
-    fn close(&self);
 }
 
 /// The first schema (version 0), as the first relays created it; the
@@ -513,6 +304,20 @@ impl SqliteStore {
         })
     }
 
+    /// Whether the account published a bundle (from memory).
+    fn knows(&self, account: &AccountId) -> bool {
+        self.known.read().map(|k| k.contains(account)).unwrap_or(false)
+    }
+
+    /// Closes the writer's queue; the thread ends once it committed what
+    /// is queued. Returns the thread to join (once).
+    fn stop_writer(&self) -> Option<JoinHandle<()>> {
+        if let Ok(mut w) = self.writer.lock() {
+            w.take();
+        }
+        self.thread.lock().ok().and_then(|mut t| t.take())
+    }
+
     fn write<T, F>(&self, work: F) -> StoreFuture<T>
     where
         T: Send + 'static,
@@ -556,7 +361,9 @@ impl SqliteStore {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        self.close();
+        if let Some(handle) = self.stop_writer() {
+            let _ = handle.join();
+        }
     }
 }
 
@@ -611,14 +418,12 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn account_of(blob: Vec<u8>) -> StoreResult<AccountId> {
-    blob.try_into().map_err(|_| StoreError::Internal("stored account id has the wrong length".into()))
+fn to_u32(v: i64) -> u32 {
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
 }
 
-/// Base64url of an account, for error messages.
-pub(crate) fn account_name(account: &AccountId) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(account)
+fn account_of(blob: Vec<u8>) -> StoreResult<AccountId> {
+    blob.try_into().map_err(|_| StoreError::Internal("stored account id has the wrong length".into()))
 }
 
 impl Store for SqliteStore {
@@ -640,7 +445,7 @@ impl Store for SqliteStore {
     }
 
     fn add_one_time_prekeys(&self, account: AccountId, prekeys: Vec<(u32, Vec<u8>)>, max: u64) -> StoreFuture<u64> {
-        if !self.is_known(&account) {
+        if !self.knows(&account) {
             return Box::pin(async move { Err(StoreError::UnknownAccount(account_name(&account))) });
         }
         self.write(move |w| {
@@ -661,8 +466,9 @@ impl Store for SqliteStore {
         })
     }
 
-    fn is_known(&self, account: &AccountId) -> bool {
-        self.known.read().map(|k| k.contains(account)).unwrap_or(false)
+    fn is_known(&self, account: AccountId) -> StoreFuture<bool> {
+        let known = self.knows(&account);
+        Box::pin(async move { Ok(known) })
     }
 
     fn identity(&self, account: AccountId) -> StoreFuture<Option<(Vec<u8>, u64)>> {
@@ -711,22 +517,18 @@ impl Store for SqliteStore {
         now: u64,
         limits: DepositLimits,
     ) -> StoreFuture<Vec<i64>> {
-        if let Some(r) = recipients.iter().find(|r| !self.is_known(r)) {
+        if let Some(r) = recipients.iter().find(|r| !self.knows(r)) {
             let name = account_name(r);
             return Box::pin(async move { Err(StoreError::UnknownAccount(name)) });
         }
         self.write(move |w| {
             // Check every mailbox and the sender's quota first: all or nothing.
+            let mut waiting = Vec::with_capacity(recipients.len());
             for r in &recipients {
-                if w.count(r)? >= limits.mailbox {
-                    return Err(StoreError::MailboxFull(account_name(r)));
-                }
+                waiting.push((r, w.count(r)?));
             }
             let cost = stored_cost(envelope.len(), recipients.len());
-            let held = w.sent(&sender)?;
-            if held.saturating_add(cost) > limits.sender_quota {
-                return Err(StoreError::SenderQuota(held, limits.sender_quota));
-            }
+            rules::check_deposit(waiting, w.sent(&sender)?, cost, limits)?;
             let refs = i64::try_from(recipients.len()).unwrap_or(i64::MAX);
             w.conn
                 .prepare_cached("INSERT INTO envelopes (sender, body, refs, received_at) VALUES (?1, ?2, ?3, ?4)")?
@@ -829,7 +631,7 @@ impl Store for SqliteStore {
             // Windows that ended before `before` limit nothing any more.
             w.conn.execute(
                 "DELETE FROM handle_limits WHERE window_start < ?1",
-                [to_i64(before.saturating_sub(HANDLE_WINDOW))],
+                [to_i64(before.saturating_sub(super::HANDLE_WINDOW))],
             )?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
@@ -843,14 +645,10 @@ impl Store for SqliteStore {
         now: u64,
         limits: HandleLimits,
     ) -> StoreFuture<()> {
-        let HandleLimits { ttl, cooldown, max_pending, codes_per_hour, .. } = limits;
         self.write(move |w| {
             let c = &w.conn;
             let bound: Option<Vec<u8>> =
                 c.query_row("SELECT account FROM handles WHERE handle = ?1", [&handle], |r| r.get(0)).optional()?;
-            if bound.is_some_and(|b| b != account) {
-                return Err(StoreError::HandleTaken);
-            }
             let previous: Option<(i64, i64, i64)> = c
                 .query_row(
                     "SELECT claimed_at, expires_at, attempts FROM handle_claims WHERE handle = ?1 AND account = ?2",
@@ -858,40 +656,38 @@ impl Store for SqliteStore {
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
-            let mut attempts = 0i64;
-            if let Some((claimed_at, expires_at, used)) = previous {
-                let wait = to_u64(claimed_at).saturating_add(cooldown).saturating_sub(now);
-                if wait > 0 {
-                    return Err(StoreError::RetryLater(wait));
-                }
-                // Wrong guesses count across renewed claims while the old code lived.
-                if to_u64(expires_at) >= now {
-                    attempts = used;
-                }
-            }
-            // Across accounts: a handle has few pending claims and few
-            // codes an hour, however many accounts ask.
             let (others, first): (i64, Option<i64>) = c.query_row(
                 "SELECT COUNT(*), MIN(expires_at) FROM handle_claims
                  WHERE handle = ?1 AND account != ?2 AND expires_at >= ?3",
                 params![handle, &account[..], to_i64(now)],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            if to_u64(others) >= u64::from(max_pending) {
-                let first = to_u64(first.unwrap_or(0));
-                return Err(StoreError::RetryLater(first.saturating_add(1).saturating_sub(now).max(1)));
-            }
-            let (start, codes, wrong) = handle_window(c, &handle, now)?;
-            if codes >= codes_per_hour {
-                return Err(StoreError::RetryLater(start.saturating_add(HANDLE_WINDOW).saturating_sub(now).max(1)));
-            }
-            put_handle_window(c, &handle, (start, codes.saturating_add(1), wrong))?;
+            let found = ClaimContext {
+                bound_elsewhere: bound.is_some_and(|b| b != account),
+                previous: previous.map(|(claimed_at, expires_at, attempts)| Claim {
+                    claimed_at: to_u64(claimed_at),
+                    expires_at: to_u64(expires_at),
+                    attempts: to_u32(attempts),
+                }),
+                others: to_u64(others),
+                first_other_expiry: first.map(to_u64),
+                window: handle_window(c, &handle, now)?,
+            };
+            let (attempts, window) = rules::claim(found, now, limits)?;
+            put_handle_window(c, &handle, window)?;
             c.execute(
                 "INSERT INTO handle_claims (handle, account, code_hash, expires_at, attempts, claimed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (handle, account) DO UPDATE SET code_hash = ?3, expires_at = ?4, attempts = ?5,
                  claimed_at = ?6",
-                params![handle, &account[..], &code_hash[..], to_i64(now.saturating_add(ttl)), attempts, to_i64(now)],
+                params![
+                    handle,
+                    &account[..],
+                    &code_hash[..],
+                    to_i64(now.saturating_add(limits.ttl)),
+                    attempts,
+                    to_i64(now)
+                ],
             )?;
             Ok(())
         })
@@ -905,53 +701,50 @@ impl Store for SqliteStore {
         now: u64,
         limits: HandleLimits,
     ) -> StoreFuture<HandleCheck> {
-        let HandleLimits { max_attempts, wrong_per_hour, .. } = limits;
         self.write(move |w| {
             let c = &w.conn;
-            let claim: Option<(Vec<u8>, i64, i64)> = c
+            let claim: Option<(Vec<u8>, i64, i64, i64)> = c
                 .query_row(
-                    "SELECT code_hash, expires_at, attempts FROM handle_claims WHERE handle = ?1 AND account = ?2",
+                    "SELECT code_hash, claimed_at, expires_at, attempts FROM handle_claims
+                     WHERE handle = ?1 AND account = ?2",
                     params![handle, &account[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
-            let Some((stored, expires_at, attempts)) = claim else { return Ok(HandleCheck::NoClaim) };
-            let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-            if attempts >= max_attempts {
-                return Ok(HandleCheck::TooManyAttempts);
-            }
-            if to_u64(expires_at) < now {
-                return Ok(HandleCheck::Expired);
-            }
-            let (start, codes, wrong) = handle_window(c, &handle, now)?;
-            if wrong >= wrong_per_hour {
-                return Ok(HandleCheck::Locked(start.saturating_add(HANDLE_WINDOW).saturating_sub(now).max(1)));
-            }
-            if bool::from(stored.as_slice().ct_eq(&code_hash[..])) {
-                let bound: Option<Vec<u8>> =
-                    c.query_row("SELECT account FROM handles WHERE handle = ?1", [&handle], |r| r.get(0)).optional()?;
-                if bound.is_some_and(|b| b != account) {
-                    return Err(StoreError::HandleTaken);
+            let claim = claim.map(|(hash, claimed_at, expires_at, attempts)| {
+                let state = Claim {
+                    claimed_at: to_u64(claimed_at),
+                    expires_at: to_u64(expires_at),
+                    attempts: to_u32(attempts),
+                };
+                (hash, state)
+            });
+            let window = handle_window(c, &handle, now)?;
+            match rules::verify(claim.as_ref().map(|(h, s)| (h.as_slice(), *s)), window, &code_hash, now, limits) {
+                Verdict::Answer(answer) => Ok(answer),
+                Verdict::Bind => {
+                    let bound: Option<Vec<u8>> = c
+                        .query_row("SELECT account FROM handles WHERE handle = ?1", [&handle], |r| r.get(0))
+                        .optional()?;
+                    if bound.is_some_and(|b| b != account) {
+                        return Err(StoreError::HandleTaken);
+                    }
+                    c.execute(
+                        "INSERT INTO handles (handle, account, bound_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (handle) DO UPDATE SET account = ?2, bound_at = ?3",
+                        params![handle, &account[..], to_i64(now)],
+                    )?;
+                    c.execute("DELETE FROM handle_claims WHERE handle = ?1", [&handle])?;
+                    Ok(HandleCheck::Bound)
                 }
-                c.execute(
-                    "INSERT INTO handles (handle, account, bound_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (handle) DO UPDATE SET account = ?2, bound_at = ?3",
-                    params![handle, &account[..], to_i64(now)],
-                )?;
-                c.execute("DELETE FROM handle_claims WHERE handle = ?1", [&handle])?;
-                Ok(HandleCheck::Bound)
-            } else {
-                put_handle_window(c, &handle, (start, codes, wrong.saturating_add(1)))?;
-                let used = attempts.saturating_add(1);
-                c.execute(
-                    "UPDATE handle_claims SET attempts = ?3 WHERE handle = ?1 AND account = ?2",
-                    params![handle, &account[..], used],
-                )?;
-                Ok(if used >= max_attempts {
-                    HandleCheck::TooManyAttempts
-                } else {
-                    HandleCheck::WrongCode(max_attempts.saturating_sub(used))
-                })
+                Verdict::Wrong { window, attempts, answer } => {
+                    put_handle_window(c, &handle, window)?;
+                    c.execute(
+                        "UPDATE handle_claims SET attempts = ?3 WHERE handle = ?1 AND account = ?2",
+                        params![handle, &account[..], attempts],
+                    )?;
+                    Ok(answer)
+                }
             }
         })
     }
@@ -983,13 +776,17 @@ impl Store for SqliteStore {
         })
     }
 
-    fn close(&self) {
-        if let Ok(mut w) = self.writer.lock() {
-            w.take();
-        }
-        if let Some(handle) = self.thread.lock().ok().and_then(|mut t| t.take()) {
-            let _ = handle.join();
-        }
+    fn close(&self) -> StoreFuture<()> {
+        let thread = self.stop_writer();
+        Box::pin(async move {
+            if let Some(handle) = thread {
+                tokio::task::spawn_blocking(move || handle.join())
+                    .await
+                    .map_err(|e| StoreError::Internal(e.to_string()))?
+                    .map_err(|_| StoreError::Internal("the writer thread panicked".into()))?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -1002,136 +799,6 @@ mod tests {
     /// A mailbox cap and no sender quota.
     fn lim(mailbox: u64) -> DepositLimits {
         DepositLimits { mailbox, sender_quota: u64::MAX }
-    }
-
-    async fn store_with(accounts: &[AccountId]) -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        for a in accounts {
-            store.publish_bundle(*a, vec![0; 128], vec![0], T0).await.unwrap();
-        }
-        (dir, store)
-    }
-
-    #[tokio::test]
-    async fn purge_removes_what_arrived_before_the_cut_and_keeps_the_rest() {
-        let (alice, bob) = ([1u8; 32], [2u8; 32]);
-        let (_dir, store) = store_with(&[alice, bob]).await;
-        let old = store.deposit(alice, vec![bob], b"old".to_vec(), T0, lim(10)).await.unwrap();
-        let edge = store.deposit(alice, vec![bob], b"edge".to_vec(), T0 + 100, lim(10)).await.unwrap();
-        let young = store.deposit(alice, vec![bob], b"young".to_vec(), T0 + 200, lim(10)).await.unwrap();
-        // Received strictly before the cut goes; at or after it stays.
-        assert_eq!(store.purge(T0 + 100).await.unwrap(), 1);
-        let left: Vec<i64> = store.pull(bob, 0, 10, usize::MAX).await.unwrap().iter().map(|m| m.id).collect();
-        assert_eq!(left, [edge[0], young[0]]);
-        assert_ne!(left[0], old[0]);
-        assert_eq!(store.purge(T0 + 100).await.unwrap(), 0, "nothing more before the same cut");
-        assert_eq!(store.purge(T0 + 201).await.unwrap(), 2);
-        assert!(store.pull(bob, 0, 10, usize::MAX).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn purge_frees_the_mailbox_count() {
-        let (alice, bob) = ([1u8; 32], [2u8; 32]);
-        let (_dir, store) = store_with(&[alice, bob]).await;
-        for i in 0..3u8 {
-            store.deposit(alice, vec![bob], vec![i], T0, lim(3)).await.unwrap();
-        }
-        assert_eq!(
-            store.deposit(alice, vec![bob], b"full".to_vec(), T0, lim(3)).await,
-            Err(StoreError::MailboxFull(account_name(&bob)))
-        );
-        assert_eq!(store.purge(T0 + 1).await.unwrap(), 3);
-        // The cached count followed: the mailbox takes three again, not zero.
-        for i in 0..3u8 {
-            store.deposit(alice, vec![bob], vec![i], T0 + 1, lim(3)).await.unwrap();
-        }
-        assert!(matches!(
-            store.deposit(alice, vec![bob], b"x".to_vec(), T0 + 1, lim(3)).await,
-            Err(StoreError::MailboxFull(_))
-        ));
-    }
-
-    #[tokio::test]
-    async fn purge_drops_handle_claims_that_expired_before_the_cut() {
-        let alice = [1u8; 32];
-        let (_dir, store) = store_with(&[alice]).await;
-        let hash = [7u8; 32];
-        let limits = |ttl| HandleLimits {
-            ttl,
-            cooldown: 0,
-            max_attempts: 5,
-            max_pending: 3,
-            codes_per_hour: 6,
-            wrong_per_hour: 10,
-        };
-        store.claim_handle("old".into(), alice, hash, T0, limits(10)).await.unwrap();
-        store.claim_handle("live".into(), alice, hash, T0, limits(1000)).await.unwrap();
-        // "old" expired at T0 + 10; the cut at T0 + 11 removes its claim.
-        store.purge(T0 + 11).await.unwrap();
-        assert_eq!(store.verify_handle("old".into(), alice, hash, T0 + 11, limits(0)).await, Ok(HandleCheck::NoClaim));
-        assert_eq!(store.verify_handle("live".into(), alice, hash, T0 + 11, limits(0)).await, Ok(HandleCheck::Bound));
-    }
-
-    #[tokio::test]
-    async fn an_envelope_is_stored_once_and_goes_with_its_last_reference() {
-        let (alice, bob, carol, dave) = ([1u8; 32], [2u8; 32], [3u8; 32], [4u8; 32]);
-        let (_dir, store) = store_with(&[alice, bob, carol, dave]).await;
-        let body = vec![9u8; 10_000];
-        let ids = store.deposit(alice, vec![bob, carol, dave], body.clone(), T0, lim(10)).await.unwrap();
-        let stats = store.stats().await.unwrap();
-        assert_eq!((stats.messages, stats.envelopes, stats.envelope_bytes), (3, 1, 10_000));
-        for (who, id) in [(bob, ids[0]), (carol, ids[1]), (dave, ids[2])] {
-            let page = store.pull(who, 0, 10, usize::MAX).await.unwrap();
-            assert_eq!(page.len(), 1);
-            assert_eq!((page[0].id, page[0].sender, &page[0].envelope), (id, alice, &body));
-        }
-        // Nobody can drop another's reference, nor the same one twice.
-        assert_eq!(store.ack(bob, vec![ids[1], ids[2]]).await.unwrap(), 0);
-        assert_eq!(store.ack(bob, vec![ids[0], ids[0]]).await.unwrap(), 1);
-        assert_eq!(store.ack(carol, vec![ids[1]]).await.unwrap(), 1);
-        let stats = store.stats().await.unwrap();
-        assert_eq!((stats.messages, stats.envelopes), (1, 1), "dave still holds it");
-        assert_eq!(store.pull(dave, 0, 10, usize::MAX).await.unwrap()[0].envelope, body);
-        assert_eq!(store.ack(dave, vec![ids[2]]).await.unwrap(), 1);
-        let stats = store.stats().await.unwrap();
-        assert_eq!((stats.messages, stats.envelopes, stats.envelope_bytes), (0, 0, 0));
-    }
-
-    #[tokio::test]
-    async fn the_sender_quota_counts_undelivered_bytes_and_frees_them_on_ack_and_purge() {
-        let (alice, bob, carol) = ([1u8; 32], [2u8; 32], [3u8; 32]);
-        let (_dir, store) = store_with(&[alice, bob, carol]).await;
-        let cost = stored_cost(1000, 2);
-        let limits = DepositLimits { mailbox: 100, sender_quota: 3 * cost };
-        let mut ids = Vec::new();
-        for _ in 0..3 {
-            ids.push(store.deposit(alice, vec![bob, carol], vec![0; 1000], T0, limits).await.unwrap());
-        }
-        assert_eq!(
-            store.deposit(alice, vec![bob, carol], vec![0; 1000], T0, limits).await,
-            Err(StoreError::SenderQuota(3 * cost, 3 * cost))
-        );
-        // Another sender is not affected.
-        store.deposit(bob, vec![carol], vec![0; 1000], T0, limits).await.unwrap();
-        // One reference acknowledged frees only that reference...
-        store.ack(bob, vec![ids[0][0]]).await.unwrap();
-        assert_eq!(
-            store.deposit(alice, vec![bob], vec![0; 1], T0, limits).await,
-            Err(StoreError::SenderQuota(3 * cost - REFERENCE_BYTES, 3 * cost))
-        );
-        // ...the last one the envelope too.
-        store.ack(carol, vec![ids[0][1]]).await.unwrap();
-        store.deposit(alice, vec![bob, carol], vec![0; 1000], T0 + 10, limits).await.unwrap();
-        // Expired envelopes free their bytes; the count is read again.
-        store.purge(T0 + 1).await.unwrap();
-        for _ in 0..2 {
-            store.deposit(alice, vec![bob, carol], vec![0; 1000], T0 + 10, limits).await.unwrap();
-        }
-        assert!(matches!(
-            store.deposit(alice, vec![bob, carol], vec![0; 1000], T0 + 10, limits).await,
-            Err(StoreError::SenderQuota(..))
-        ));
     }
 
     #[tokio::test]
@@ -1164,7 +831,7 @@ mod tests {
         assert_eq!(next, [6], "ids continue after the highest ever given");
         assert_eq!(store.ack(bob, vec![1, 2, 3]).await.unwrap(), 3);
         assert_eq!(store.stats().await.unwrap().envelopes, 1);
-        store.close();
+        store.close().await.unwrap();
         drop(store);
         // Opening again applies nothing twice and keeps what is there.
         let store = SqliteStore::open(dir.path()).unwrap();

@@ -1,0 +1,894 @@
+//! The PostgreSQL store, shared by several relay processes.
+//!
+//! Every operation is one transaction on a pooled connection, committed
+//! before it is answered; a commit is durable as the server's
+//! `synchronous_commit` makes it (on by default: flushed to the WAL). The
+//! transaction runs in its own task, so a client that goes away cannot
+//! cancel it half way.
+//!
+//! What SQLite keeps in its single writer's memory lives here in rows all
+//! instances share: `account_counters` holds each account's waiting
+//! messages and the bytes of its undelivered envelopes. A deposit, an
+//! acknowledgement or a purge locks the counter rows it changes with
+//! `SELECT … ORDER BY account FOR UPDATE` (one global order, so two
+//! transactions never wait on each other in a cycle) before it decides
+//! with [`rules`] and writes. A delivery id is drawn only after its
+//! recipient's row is locked, so ids commit in order per mailbox and a
+//! pull cursor never skips one committed late. One-time prekeys are
+//! claimed with `FOR UPDATE SKIP LOCKED`: each goes to exactly one
+//! claimer. Handle operations take a transaction-scoped advisory lock on
+//! the handle. A deadlock or serialization failure the server reports is
+//! retried a few times.
+//!
+//! The schema is versioned in `sealpost_schema`; [`MIGRATIONS`] are
+//! applied under a session advisory lock, so instances starting together
+//! migrate once.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::RwLock;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Transaction};
+
+use super::rules::{self, Claim, ClaimContext, Verdict, Window};
+use super::{
+    AccountId, ClaimedBundle, DepositLimits, HANDLE_WINDOW, HandleCheck, HandleLimits, REFERENCE_BYTES, Stats, Store,
+    StoreError, StoreFuture, StoreResult, StoredMessage, account_name, stored_cost,
+};
+
+/// Schema steps: step `i` brings version `i` to `i + 1`, each in one
+/// transaction with the new version. Never edit a step that shipped; add
+/// one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the schema of SQLite's version 1, with shared counters.
+    "
+    CREATE TABLE accounts (
+        account bytea PRIMARY KEY,
+        identity bytea NOT NULL,
+        bundle bytea NOT NULL,
+        updated_at bigint NOT NULL
+    );
+    CREATE TABLE account_counters (
+        account bytea PRIMARY KEY,
+        messages bigint NOT NULL DEFAULT 0,
+        stored_bytes bigint NOT NULL DEFAULT 0
+    );
+    CREATE TABLE one_time_prekeys (
+        account bytea NOT NULL,
+        key_id bigint NOT NULL,
+        prekey bytea NOT NULL,
+        PRIMARY KEY (account, key_id)
+    );
+    CREATE TABLE envelopes (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        sender bytea NOT NULL,
+        body bytea NOT NULL,
+        refs integer NOT NULL,
+        received_at bigint NOT NULL
+    );
+    -- Ciphertext does not compress: store it out of line uncompressed, so
+    -- octet_length() reads its size without loading it.
+    ALTER TABLE envelopes ALTER COLUMN body SET STORAGE EXTERNAL;
+    CREATE INDEX envelopes_by_time ON envelopes (received_at);
+    CREATE INDEX envelopes_by_sender ON envelopes (sender);
+    CREATE TABLE deliveries (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        recipient bytea NOT NULL,
+        envelope bigint NOT NULL,
+        received_at bigint NOT NULL
+    );
+    CREATE INDEX deliveries_by_recipient ON deliveries (recipient, id);
+    CREATE INDEX deliveries_by_time ON deliveries (received_at);
+    CREATE TABLE handles (
+        handle text PRIMARY KEY,
+        account bytea NOT NULL,
+        bound_at bigint NOT NULL
+    );
+    CREATE TABLE handle_claims (
+        handle text NOT NULL,
+        account bytea NOT NULL,
+        code_hash bytea NOT NULL,
+        expires_at bigint NOT NULL,
+        attempts integer NOT NULL,
+        claimed_at bigint NOT NULL,
+        PRIMARY KEY (handle, account)
+    );
+    CREATE TABLE handle_limits (
+        handle text PRIMARY KEY,
+        window_start bigint NOT NULL,
+        codes integer NOT NULL,
+        wrong integer NOT NULL
+    );
+    ",
+];
+
+/// The advisory lock key migrations hold (any fixed number; "sealpost").
+const MIGRATION_LOCK: i64 = 0x7365_616c_706f_7374;
+/// The first half of the transaction-scoped advisory lock of a purge (the
+/// second is the schema's hash, so relays on separate schemas of one
+/// database purge independently).
+const PURGE_LOCK: i32 = 0x7365_616c;
+/// Attempts of a transaction the server aborted for a deadlock or a
+/// serialization failure.
+const ATTEMPTS: u32 = 4;
+
+/// Why a transaction stopped: the server failed (maybe retryable) or the
+/// store refused the operation.
+enum Fail {
+    Db(tokio_postgres::Error),
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Fail::Db(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+/// A driver error with the server's message and the cause, if any (the
+/// driver's own text says only which step failed).
+fn db_internal(e: &tokio_postgres::Error) -> StoreError {
+    use std::error::Error as _;
+    match (e.as_db_error(), e.source()) {
+        (Some(db), _) => StoreError::Internal(format!("{e}: {} ({})", db.message(), db.code().code())),
+        (None, Some(cause)) => StoreError::Internal(format!("{e}: {cause}")),
+        (None, None) => internal(e),
+    }
+}
+
+/// The server aborted the transaction for a reason that trying again
+/// resolves.
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    matches!(e.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE)
+}
+
+/// The work of one transaction; called again when it is retried.
+type TxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = Result<T, Fail>> + Send + 'a>>;
+
+/// The PostgreSQL store.
+pub(crate) struct PgStore {
+    pool: Pool,
+    /// Accounts seen to exist (accounts are never deleted, so a positive
+    /// answer never goes stale).
+    known: std::sync::Arc<RwLock<HashSet<AccountId>>>,
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u32(v: i32) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+fn to_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn account_of(blob: &[u8]) -> Result<AccountId, Fail> {
+    blob.try_into().map_err(|_| Fail::Store(internal("stored account id has the wrong length")))
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://…`) with a pool of
+    /// at most `pool_size` connections and migrates its schema.
+    pub(crate) async fn connect(url: &str, pool_size: usize) -> StoreResult<Self> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| StoreError::Internal(format!("database_url: {e}")))?;
+        Self::with_config(config, pool_size).await
+    }
+
+    /// [`PgStore::connect`] with a parsed configuration.
+    pub(crate) async fn with_config(config: tokio_postgres::Config, pool_size: usize) -> StoreResult<Self> {
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(pool_size.max(1)).build().map_err(internal)?;
+        let mut client = pool.get().await.map_err(internal)?;
+        migrate(&mut client).await?;
+        drop(client);
+        Ok(Self { pool, known: Default::default() })
+    }
+
+    /// Runs `work` in a transaction in its own task and commits; retries
+    /// it when the server aborted it for a deadlock or a serialization
+    /// failure.
+    fn transact<T, F>(&self, work: F) -> StoreFuture<T>
+    where
+        T: Send + 'static,
+        F: for<'a> Fn(&'a Transaction<'a>) -> TxFuture<'a, T> + Send + Sync + 'static,
+    {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            tokio::spawn(async move {
+                let mut client = pool.get().await.map_err(internal)?;
+                let mut attempt = 1;
+                loop {
+                    let tx = client.transaction().await.map_err(|e| db_internal(&e))?;
+                    let failed = match work(&tx).await {
+                        Ok(value) => match tx.commit().await {
+                            Ok(()) => return Ok(value),
+                            Err(e) => e,
+                        },
+                        Err(Fail::Store(e)) => return Err(e),
+                        Err(Fail::Db(e)) => e,
+                    };
+                    if !retryable(&failed) || attempt >= ATTEMPTS {
+                        return Err(db_internal(&failed));
+                    }
+                    tracing::debug!(error = %failed, attempt, "retrying a transaction");
+                    attempt += 1;
+                }
+            })
+            .await
+            .map_err(internal)?
+        })
+    }
+}
+
+/// Creates the version table if needed and applies every step the
+/// database has not had, holding [`MIGRATION_LOCK`].
+async fn migrate(client: &mut deadpool_postgres::Client) -> StoreResult<()> {
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(|e| db_internal(&e))?;
+    let result = migrate_locked(client).await;
+    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+    result?;
+    unlocked.map_err(|e| db_internal(&e))?;
+    Ok(())
+}
+
+async fn migrate_locked(client: &mut deadpool_postgres::Client) -> StoreResult<()> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS sealpost_schema (version integer NOT NULL);
+             INSERT INTO sealpost_schema (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM sealpost_schema);",
+        )
+        .await
+        .map_err(|e| db_internal(&e))?;
+    let version: i32 = client
+        .query_one("SELECT version FROM sealpost_schema", &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| db_internal(&e))?;
+    let current = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+    if version > current {
+        return Err(StoreError::Internal(format!(
+            "the database has schema version {version}; this relay knows up to {current}"
+        )));
+    }
+    for (step, sql) in (version..).zip(MIGRATIONS.iter().skip(usize::try_from(version).unwrap_or(usize::MAX))) {
+        let tx = client.transaction().await.map_err(|e| db_internal(&e))?;
+        tx.batch_execute(sql).await.map_err(|e| db_internal(&e))?;
+        tx.execute("UPDATE sealpost_schema SET version = $1", &[&step.saturating_add(1)])
+            .await
+            .map_err(|e| db_internal(&e))?;
+        tx.commit().await.map_err(|e| db_internal(&e))?;
+        tracing::info!(version = step.saturating_add(1), "migrated the database schema");
+    }
+    Ok(())
+}
+
+/// Creates the counter rows of `accounts` (sorted, without duplicates)
+/// and locks them in that order. Returns `(account, messages, bytes)`.
+async fn lock_counters(tx: &Transaction<'_>, accounts: &[AccountId]) -> Result<Vec<(AccountId, u64, u64)>, Fail> {
+    let keys: Vec<&[u8]> = accounts.iter().map(|a| &a[..]).collect();
+    tx.execute("INSERT INTO account_counters (account) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING", &[&keys])
+        .await?;
+    let rows = tx
+        .query(
+            "SELECT account, messages, stored_bytes FROM account_counters
+             WHERE account = ANY($1) ORDER BY account FOR UPDATE",
+            &[&keys],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push((account_of(row.try_get(0)?)?, to_u64(row.try_get(1)?), to_u64(row.try_get(2)?)));
+    }
+    Ok(out)
+}
+
+/// Adds `(account, messages, bytes)` deltas to the counters (locked).
+async fn add_to_counters(tx: &Transaction<'_>, deltas: &[(AccountId, i64, i64)]) -> Result<(), Fail> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&[u8]> = deltas.iter().map(|d| &d.0[..]).collect();
+    let messages: Vec<i64> = deltas.iter().map(|d| d.1).collect();
+    let bytes: Vec<i64> = deltas.iter().map(|d| d.2).collect();
+    tx.execute(
+        "UPDATE account_counters c SET messages = greatest(c.messages + u.m, 0),
+             stored_bytes = greatest(c.stored_bytes + u.b, 0)
+         FROM unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS u(a, m, b) WHERE c.account = u.a",
+        &[&keys, &messages, &bytes],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sorted, without duplicates.
+fn lock_order(accounts: impl IntoIterator<Item = AccountId>) -> Vec<AccountId> {
+    let mut v: Vec<AccountId> = accounts.into_iter().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Takes the handle's advisory lock for the rest of the transaction.
+async fn lock_handle(tx: &Transaction<'_>, handle: &str) -> Result<(), Fail> {
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&handle]).await?;
+    Ok(())
+}
+
+async fn handle_window(tx: &Transaction<'_>, handle: &str, now: u64) -> Result<Window, Fail> {
+    let row =
+        tx.query_opt("SELECT window_start, codes, wrong FROM handle_limits WHERE handle = $1", &[&handle]).await?;
+    let stored = match row {
+        Some(r) => {
+            Some(Window { start: to_u64(r.try_get(0)?), codes: to_u32(r.try_get(1)?), wrong: to_u32(r.try_get(2)?) })
+        }
+        None => None,
+    };
+    Ok(Window::at(stored, now))
+}
+
+async fn put_handle_window(tx: &Transaction<'_>, handle: &str, w: Window) -> Result<(), Fail> {
+    tx.execute(
+        "INSERT INTO handle_limits (handle, window_start, codes, wrong) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (handle) DO UPDATE SET window_start = $2, codes = $3, wrong = $4",
+        &[&handle, &to_i64(w.start), &to_i32(w.codes), &to_i32(w.wrong)],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn bound_to(tx: &Transaction<'_>, handle: &str) -> Result<Option<Vec<u8>>, Fail> {
+    Ok(match tx.query_opt("SELECT account FROM handles WHERE handle = $1", &[&handle]).await? {
+        Some(r) => Some(r.try_get(0)?),
+        None => None,
+    })
+}
+
+impl Store for PgStore {
+    fn publish_bundle(&self, account: AccountId, identity: Vec<u8>, bundle: Vec<u8>, now: u64) -> StoreFuture<()> {
+        let known = std::sync::Arc::clone(&self.known);
+        let done = self.transact(move |tx| {
+            let (identity, bundle) = (identity.clone(), bundle.clone());
+            Box::pin(async move {
+                tx.execute(
+                    "INSERT INTO accounts (account, identity, bundle, updated_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (account) DO UPDATE SET identity = $2, bundle = $3, updated_at = $4",
+                    &[&&account[..], &identity, &bundle, &to_i64(now)],
+                )
+                .await?;
+                Ok(())
+            })
+        });
+        Box::pin(async move {
+            done.await?;
+            if let Ok(mut k) = known.write() {
+                k.insert(account);
+            }
+            Ok(())
+        })
+    }
+
+    fn add_one_time_prekeys(&self, account: AccountId, prekeys: Vec<(u32, Vec<u8>)>, max: u64) -> StoreFuture<u64> {
+        self.transact(move |tx| {
+            let prekeys = prekeys.clone();
+            Box::pin(async move {
+                // The account row's lock serializes uploads, so `max` holds.
+                if tx
+                    .query_opt("SELECT 1 FROM accounts WHERE account = $1 FOR UPDATE", &[&&account[..]])
+                    .await?
+                    .is_none()
+                {
+                    return Err(StoreError::UnknownAccount(account_name(&account)).into());
+                }
+                let held: i64 = tx
+                    .query_one("SELECT count(*) FROM one_time_prekeys WHERE account = $1", &[&&account[..]])
+                    .await?
+                    .try_get(0)?;
+                let mut held = to_u64(held);
+                let insert = tx
+                    .prepare(
+                        "INSERT INTO one_time_prekeys (account, key_id, prekey) VALUES ($1, $2, $3)
+                         ON CONFLICT (account, key_id) DO NOTHING",
+                    )
+                    .await?;
+                for (id, key) in prekeys {
+                    if held >= max {
+                        break;
+                    }
+                    held = held.saturating_add(tx.execute(&insert, &[&&account[..], &i64::from(id), &key]).await?);
+                }
+                Ok(held)
+            })
+        })
+    }
+
+    fn is_known(&self, account: AccountId) -> StoreFuture<bool> {
+        if self.known.read().map(|k| k.contains(&account)).unwrap_or(false) {
+            return Box::pin(async { Ok(true) });
+        }
+        let known = std::sync::Arc::clone(&self.known);
+        let found = self.transact(move |tx| {
+            Box::pin(async move {
+                Ok(tx.query_opt("SELECT 1 FROM accounts WHERE account = $1", &[&&account[..]]).await?.is_some())
+            })
+        });
+        Box::pin(async move {
+            let found = found.await?;
+            if found && let Ok(mut k) = known.write() {
+                k.insert(account);
+            }
+            Ok(found)
+        })
+    }
+
+    fn identity(&self, account: AccountId) -> StoreFuture<Option<(Vec<u8>, u64)>> {
+        self.transact(move |tx| {
+            Box::pin(async move {
+                let row = tx
+                    .query_opt(
+                        "SELECT identity, (SELECT count(*) FROM one_time_prekeys WHERE account = $1)
+                         FROM accounts WHERE account = $1",
+                        &[&&account[..]],
+                    )
+                    .await?;
+                match row {
+                    Some(r) => Ok(Some((r.try_get(0)?, to_u64(r.try_get(1)?)))),
+                    None => Ok(None),
+                }
+            })
+        })
+    }
+
+    fn claim_bundle(&self, account: AccountId) -> StoreFuture<Option<ClaimedBundle>> {
+        self.transact(move |tx| {
+            Box::pin(async move {
+                let Some(row) =
+                    tx.query_opt("SELECT bundle FROM accounts WHERE account = $1", &[&&account[..]]).await?
+                else {
+                    return Ok(None);
+                };
+                let bundle: Vec<u8> = row.try_get(0)?;
+                // The lowest key nobody else is claiming right now; the
+                // row lock makes the delete its claimer's alone.
+                let claimed = tx
+                    .query_opt(
+                        "DELETE FROM one_time_prekeys WHERE (account, key_id) = (
+                             SELECT account, key_id FROM one_time_prekeys WHERE account = $1
+                             ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                         RETURNING prekey",
+                        &[&&account[..]],
+                    )
+                    .await?;
+                let one_time_prekey = match claimed {
+                    Some(r) => Some(r.try_get(0)?),
+                    None => None,
+                };
+                let remaining: i64 = tx
+                    .query_one("SELECT count(*) FROM one_time_prekeys WHERE account = $1", &[&&account[..]])
+                    .await?
+                    .try_get(0)?;
+                Ok(Some(ClaimedBundle { bundle, one_time_prekey, remaining: to_u64(remaining) }))
+            })
+        })
+    }
+
+    fn deposit(
+        &self,
+        sender: AccountId,
+        recipients: Vec<AccountId>,
+        envelope: Vec<u8>,
+        now: u64,
+        limits: DepositLimits,
+    ) -> StoreFuture<Vec<i64>> {
+        let envelope = std::sync::Arc::new(envelope);
+        self.transact(move |tx| {
+            let (recipients, envelope) = (recipients.clone(), std::sync::Arc::clone(&envelope));
+            Box::pin(async move {
+                let keys: Vec<&[u8]> = recipients.iter().map(|r| &r[..]).collect();
+                let rows = tx.query("SELECT account FROM accounts WHERE account = ANY($1)", &[&keys]).await?;
+                let mut present = HashSet::with_capacity(rows.len());
+                for row in rows {
+                    present.insert(account_of(row.try_get(0)?)?);
+                }
+                if let Some(r) = recipients.iter().find(|r| !present.contains(*r)) {
+                    return Err(StoreError::UnknownAccount(account_name(r)).into());
+                }
+                let counters = lock_counters(tx, &lock_order(recipients.iter().copied().chain([sender]))).await?;
+                let of = |a: &AccountId| counters.iter().find(|c| &c.0 == a).map(|c| (c.1, c.2)).unwrap_or((0, 0));
+                let cost = stored_cost(envelope.len(), recipients.len());
+                rules::check_deposit(recipients.iter().map(|r| (r, of(r).0)), of(&sender).1, cost, limits)?;
+                let refs = i32::try_from(recipients.len()).unwrap_or(i32::MAX);
+                let stored: i64 = tx
+                    .query_one(
+                        "INSERT INTO envelopes (sender, body, refs, received_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                        &[&&sender[..], &envelope.as_slice(), &refs, &to_i64(now)],
+                    )
+                    .await?
+                    .try_get(0)?;
+                // Ids are drawn in the order the rows are inserted, which
+                // is the recipients' order.
+                let rows = tx
+                    .query(
+                        "INSERT INTO deliveries (recipient, envelope, received_at)
+                         SELECT r, $2, $3 FROM unnest($1::bytea[]) WITH ORDINALITY AS t(r, n) ORDER BY n
+                         RETURNING id",
+                        &[&keys, &stored, &to_i64(now)],
+                    )
+                    .await?;
+                let mut ids = Vec::with_capacity(rows.len());
+                for row in rows {
+                    ids.push(row.try_get::<_, i64>(0)?);
+                }
+                ids.sort_unstable();
+                let mut deltas: Vec<(AccountId, i64, i64)> = Vec::new();
+                for r in &recipients {
+                    match deltas.iter_mut().find(|d| &d.0 == r) {
+                        Some(d) => d.1 += 1,
+                        None => deltas.push((*r, 1, 0)),
+                    }
+                }
+                let cost = to_i64(cost);
+                match deltas.iter_mut().find(|d| d.0 == sender) {
+                    Some(d) => d.2 = d.2.saturating_add(cost),
+                    None => deltas.push((sender, 0, cost)),
+                }
+                add_to_counters(tx, &deltas).await?;
+                Ok(ids)
+            })
+        })
+    }
+
+    fn pull(&self, account: AccountId, after: i64, limit: u32, max_bytes: usize) -> StoreFuture<Vec<StoredMessage>> {
+        let max_bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+        self.transact(move |tx| {
+            Box::pin(async move {
+                // The running total reads only sizes; bodies are loaded for
+                // the rows that fit (and always the first).
+                let rows = tx
+                    .query(
+                        "SELECT p.id, e.sender, e.body, p.received_at FROM (
+                             SELECT d.id, d.envelope, d.received_at,
+                                 sum(octet_length(e.body)) OVER (ORDER BY d.id) AS running,
+                                 row_number() OVER (ORDER BY d.id) AS n
+                             FROM deliveries d JOIN envelopes e ON e.id = d.envelope
+                             WHERE d.recipient = $1 AND d.id > $2 ORDER BY d.id LIMIT $3
+                         ) p JOIN envelopes e ON e.id = p.envelope
+                         WHERE p.n = 1 OR p.running <= $4 ORDER BY p.id",
+                        &[&&account[..], &after, &i64::from(limit), &max_bytes],
+                    )
+                    .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    out.push(StoredMessage {
+                        id: r.try_get(0)?,
+                        sender: account_of(r.try_get(1)?)?,
+                        envelope: r.try_get(2)?,
+                        received_at: to_u64(r.try_get(3)?),
+                    });
+                }
+                Ok(out)
+            })
+        })
+    }
+
+    fn ack(&self, account: AccountId, ids: Vec<i64>) -> StoreFuture<u64> {
+        self.transact(move |tx| {
+            let ids = ids.clone();
+            Box::pin(async move {
+                let rows = tx
+                    .query(
+                        "SELECT DISTINCT e.sender FROM deliveries d JOIN envelopes e ON e.id = d.envelope
+                         WHERE d.recipient = $1 AND d.id = ANY($2)",
+                        &[&&account[..], &ids],
+                    )
+                    .await?;
+                if rows.is_empty() {
+                    return Ok(0);
+                }
+                let mut senders = Vec::with_capacity(rows.len());
+                for row in rows {
+                    senders.push(account_of(row.try_get(0)?)?);
+                }
+                lock_counters(tx, &lock_order(senders.into_iter().chain([account]))).await?;
+                // After the lock: a concurrent acknowledgement of the same
+                // ids has committed or not begun, so each goes once.
+                let gone = tx
+                    .query(
+                        "DELETE FROM deliveries WHERE recipient = $1 AND id = ANY($2) RETURNING envelope",
+                        &[&&account[..], &ids],
+                    )
+                    .await?;
+                let mut envelopes = Vec::with_capacity(gone.len());
+                for row in &gone {
+                    envelopes.push(row.try_get::<_, i64>(0)?);
+                }
+                let updated = tx
+                    .query(
+                        "UPDATE envelopes e SET refs = e.refs - c.n
+                         FROM (SELECT id, count(*)::integer AS n FROM unnest($1::bigint[]) AS id GROUP BY id) c
+                         WHERE e.id = c.id
+                         RETURNING e.id, e.refs, e.sender, octet_length(e.body), c.n",
+                        &[&envelopes],
+                    )
+                    .await?;
+                let mut emptied = Vec::new();
+                let mut deltas: Vec<(AccountId, i64, i64)> =
+                    vec![(account, -i64::try_from(gone.len()).unwrap_or(0), 0)];
+                for row in updated {
+                    let (id, refs, sender, len, n): (i64, i32, &[u8], i32, i32) =
+                        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
+                    let mut freed = i64::from(n).saturating_mul(to_i64(REFERENCE_BYTES));
+                    if refs <= 0 {
+                        emptied.push(id);
+                        freed = freed.saturating_add(i64::from(len));
+                    }
+                    let sender = account_of(sender)?;
+                    match deltas.iter_mut().find(|d| d.0 == sender) {
+                        Some(d) => d.2 = d.2.saturating_sub(freed),
+                        None => deltas.push((sender, 0, -freed)),
+                    }
+                }
+                if !emptied.is_empty() {
+                    tx.execute("DELETE FROM envelopes WHERE id = ANY($1)", &[&emptied]).await?;
+                }
+                add_to_counters(tx, &deltas).await?;
+                Ok(u64::try_from(gone.len()).unwrap_or(u64::MAX))
+            })
+        })
+    }
+
+    fn purge(&self, before: u64) -> StoreFuture<u64> {
+        self.transact(move |tx| {
+            Box::pin(async move {
+                let cut = to_i64(before);
+                // One instance purges at a time; the others skip this round.
+                let locked: bool = tx
+                    .query_one("SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema()))", &[&PURGE_LOCK])
+                    .await?
+                    .try_get(0)?;
+                if !locked {
+                    return Ok(0);
+                }
+                tx.execute(
+                    "SELECT 1 FROM account_counters WHERE account IN (
+                         SELECT recipient FROM deliveries WHERE received_at < $1
+                         UNION SELECT sender FROM envelopes WHERE received_at < $1)
+                     ORDER BY account FOR UPDATE",
+                    &[&cut],
+                )
+                .await?;
+                // An envelope and its deliveries share their arrival time.
+                let mut deltas: Vec<(AccountId, i64, i64)> = Vec::new();
+                let mut removed: u64 = 0;
+                for row in tx
+                    .query(
+                        "WITH gone AS (DELETE FROM deliveries WHERE received_at < $1 RETURNING recipient)
+                         SELECT recipient, count(*) FROM gone GROUP BY recipient",
+                        &[&cut],
+                    )
+                    .await?
+                {
+                    let n: i64 = row.try_get(1)?;
+                    removed = removed.saturating_add(to_u64(n));
+                    deltas.push((account_of(row.try_get(0)?)?, -n, 0));
+                }
+                for row in tx
+                    .query(
+                        "WITH gone AS (DELETE FROM envelopes WHERE received_at < $1
+                             RETURNING sender, octet_length(body) AS len, refs)
+                         SELECT sender, sum(len + refs * $2::bigint)::bigint FROM gone GROUP BY sender",
+                        &[&cut, &to_i64(REFERENCE_BYTES)],
+                    )
+                    .await?
+                {
+                    let sender = account_of(row.try_get(0)?)?;
+                    let freed: i64 = row.try_get(1)?;
+                    match deltas.iter_mut().find(|d| d.0 == sender) {
+                        Some(d) => d.2 = -freed,
+                        None => deltas.push((sender, 0, -freed)),
+                    }
+                }
+                add_to_counters(tx, &deltas).await?;
+                tx.execute("DELETE FROM handle_claims WHERE expires_at < $1", &[&cut]).await?;
+                // Windows that ended before `before` limit nothing any more.
+                tx.execute(
+                    "DELETE FROM handle_limits WHERE window_start < $1",
+                    &[&to_i64(before.saturating_sub(HANDLE_WINDOW))],
+                )
+                .await?;
+                Ok(removed)
+            })
+        })
+    }
+
+    fn claim_handle(
+        &self,
+        handle: String,
+        account: AccountId,
+        code_hash: [u8; 32],
+        now: u64,
+        limits: HandleLimits,
+    ) -> StoreFuture<()> {
+        self.transact(move |tx| {
+            let handle = handle.clone();
+            Box::pin(async move {
+                lock_handle(tx, &handle).await?;
+                let bound = bound_to(tx, &handle).await?;
+                let previous = match tx
+                    .query_opt(
+                        "SELECT claimed_at, expires_at, attempts FROM handle_claims WHERE handle = $1 AND account = $2",
+                        &[&handle, &&account[..]],
+                    )
+                    .await?
+                {
+                    Some(r) => Some(Claim {
+                        claimed_at: to_u64(r.try_get(0)?),
+                        expires_at: to_u64(r.try_get(1)?),
+                        attempts: to_u32(r.try_get(2)?),
+                    }),
+                    None => None,
+                };
+                let others = tx
+                    .query_one(
+                        "SELECT count(*), min(expires_at) FROM handle_claims
+                         WHERE handle = $1 AND account != $2 AND expires_at >= $3",
+                        &[&handle, &&account[..], &to_i64(now)],
+                    )
+                    .await?;
+                let found = ClaimContext {
+                    bound_elsewhere: bound.is_some_and(|b| b != account),
+                    previous,
+                    others: to_u64(others.try_get(0)?),
+                    first_other_expiry: others.try_get::<_, Option<i64>>(1)?.map(to_u64),
+                    window: handle_window(tx, &handle, now).await?,
+                };
+                let (attempts, window) = rules::claim(found, now, limits)?;
+                put_handle_window(tx, &handle, window).await?;
+                tx.execute(
+                    "INSERT INTO handle_claims (handle, account, code_hash, expires_at, attempts, claimed_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (handle, account) DO UPDATE SET code_hash = $3, expires_at = $4, attempts = $5,
+                     claimed_at = $6",
+                    &[
+                        &handle,
+                        &&account[..],
+                        &&code_hash[..],
+                        &to_i64(now.saturating_add(limits.ttl)),
+                        &to_i32(attempts),
+                        &to_i64(now),
+                    ],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn verify_handle(
+        &self,
+        handle: String,
+        account: AccountId,
+        code_hash: [u8; 32],
+        now: u64,
+        limits: HandleLimits,
+    ) -> StoreFuture<HandleCheck> {
+        self.transact(move |tx| {
+            let handle = handle.clone();
+            Box::pin(async move {
+                lock_handle(tx, &handle).await?;
+                let claim = match tx
+                    .query_opt(
+                        "SELECT code_hash, claimed_at, expires_at, attempts FROM handle_claims
+                         WHERE handle = $1 AND account = $2",
+                        &[&handle, &&account[..]],
+                    )
+                    .await?
+                {
+                    Some(r) => Some((
+                        r.try_get::<_, Vec<u8>>(0)?,
+                        Claim {
+                            claimed_at: to_u64(r.try_get(1)?),
+                            expires_at: to_u64(r.try_get(2)?),
+                            attempts: to_u32(r.try_get(3)?),
+                        },
+                    )),
+                    None => None,
+                };
+                let window = handle_window(tx, &handle, now).await?;
+                match rules::verify(claim.as_ref().map(|(h, c)| (h.as_slice(), *c)), window, &code_hash, now, limits) {
+                    Verdict::Answer(answer) => Ok(answer),
+                    Verdict::Bind => {
+                        if bound_to(tx, &handle).await?.is_some_and(|b| b != account) {
+                            return Err(StoreError::HandleTaken.into());
+                        }
+                        tx.execute(
+                            "INSERT INTO handles (handle, account, bound_at) VALUES ($1, $2, $3)
+                             ON CONFLICT (handle) DO UPDATE SET account = $2, bound_at = $3",
+                            &[&handle, &&account[..], &to_i64(now)],
+                        )
+                        .await?;
+                        tx.execute("DELETE FROM handle_claims WHERE handle = $1", &[&handle]).await?;
+                        Ok(HandleCheck::Bound)
+                    }
+                    Verdict::Wrong { window, attempts, answer } => {
+                        put_handle_window(tx, &handle, window).await?;
+                        tx.execute(
+                            "UPDATE handle_claims SET attempts = $3 WHERE handle = $1 AND account = $2",
+                            &[&handle, &&account[..], &to_i32(attempts)],
+                        )
+                        .await?;
+                        Ok(answer)
+                    }
+                }
+            })
+        })
+    }
+
+    fn lookup_handle(&self, handle: String) -> StoreFuture<Option<(AccountId, Vec<u8>)>> {
+        self.transact(move |tx| {
+            let handle = handle.clone();
+            Box::pin(async move {
+                let row = tx
+                    .query_opt(
+                        "SELECT h.account, a.identity FROM handles h JOIN accounts a ON a.account = h.account
+                         WHERE h.handle = $1",
+                        &[&handle],
+                    )
+                    .await?;
+                match row {
+                    Some(r) => Ok(Some((account_of(r.try_get(0)?)?, r.try_get(1)?))),
+                    None => Ok(None),
+                }
+            })
+        })
+    }
+
+    fn stats(&self) -> StoreFuture<Stats> {
+        self.transact(|tx| {
+            Box::pin(async move {
+                let r = tx
+                    .query_one(
+                        "SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM deliveries),
+                             (SELECT count(*) FROM envelopes),
+                             (SELECT coalesce(sum(octet_length(body)), 0)::bigint FROM envelopes),
+                             (SELECT count(*) FROM one_time_prekeys)",
+                        &[],
+                    )
+                    .await?;
+                Ok(Stats {
+                    accounts: to_u64(r.try_get(0)?),
+                    messages: to_u64(r.try_get(1)?),
+                    envelopes: to_u64(r.try_get(2)?),
+                    envelope_bytes: to_u64(r.try_get(3)?),
+                    one_time_prekeys: to_u64(r.try_get(4)?),
+                })
+            })
+        })
+    }
+
+    fn close(&self) -> StoreFuture<()> {
+        // Every answered write is committed; closing the pool ends the
+        // idle connections (busy ones end when they are returned).
+        self.pool.close();
+        Box::pin(async { Ok(()) })
+    }
+}

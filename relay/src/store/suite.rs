@@ -1,0 +1,465 @@
+//! The store's behaviour, one list of cases run against every backend:
+//! [`cases!`] makes each case a test for SQLite (a temporary directory)
+//! and for PostgreSQL (a fresh schema in the database at
+//! `SEALPOST_TEST_DATABASE_URL`), so neither backend can miss one. Without
+//! that variable the PostgreSQL tests fail when `SEALPOST_REQUIRE_POSTGRES`
+//! is set (as the test command sets it) and are skipped otherwise, saying
+//! so. Cases about several instances open two stores on one schema.
+
+use super::*;
+
+const T0: u64 = 1_700_000_000;
+
+/// A mailbox cap and no sender quota.
+fn lim(mailbox: u64) -> DepositLimits {
+    DepositLimits { mailbox, sender_quota: u64::MAX }
+}
+
+fn handle_limits(ttl: u64) -> HandleLimits {
+    HandleLimits { ttl, cooldown: 0, max_attempts: 5, max_pending: 3, codes_per_hour: 6, wrong_per_hour: 10 }
+}
+
+/// Where a backend's stores live while a test runs.
+pub(crate) enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres(Box<tokio_postgres::Config>),
+}
+
+impl Place {
+    pub(crate) async fn sqlite() -> Option<Self> {
+        Some(Place::Sqlite(tempfile::tempdir().unwrap()))
+    }
+
+    /// A fresh schema, or `None` (skipped) without a database.
+    pub(crate) async fn postgres() -> Option<Self> {
+        let Ok(url) = std::env::var("SEALPOST_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var_os("SEALPOST_REQUIRE_POSTGRES").is_none(),
+                "SEALPOST_REQUIRE_POSTGRES is set but SEALPOST_TEST_DATABASE_URL is not"
+            );
+            eprintln!("skipped: set SEALPOST_TEST_DATABASE_URL to run the PostgreSQL store tests");
+            return None;
+        };
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let mut name = [0u8; 8];
+        rand_core::Rng::fill_bytes(&mut sealpost::os_rng(), &mut name);
+        let schema: String = name.iter().map(|b| format!("{b:02x}")).collect();
+        let schema = format!("t_{schema}");
+        client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+        let mut config = config;
+        config.options(format!("-c search_path={schema}"));
+        Some(Place::Postgres(Box::new(config)))
+    }
+
+    /// A store on this place (another instance on the same data each call).
+    pub(crate) async fn open(&self) -> Box<dyn Store> {
+        match self {
+            Place::Sqlite(dir) => Box::new(SqliteStore::open(dir.path()).unwrap()),
+            Place::Postgres(config) => Box::new(PgStore::with_config((**config).clone(), 8).await.unwrap()),
+        }
+    }
+}
+
+/// A store on `place` where `accounts` published a bundle.
+async fn store_with(place: &Place, accounts: &[AccountId]) -> Box<dyn Store> {
+    let store = place.open().await;
+    for a in accounts {
+        store.publish_bundle(*a, vec![0; 128], vec![0], T0).await.unwrap();
+    }
+    store
+}
+
+/// Two stores on the same data: two instances for PostgreSQL; for SQLite,
+/// which is one process's own, the same store twice.
+async fn pair(place: &Place, accounts: &[AccountId]) -> (std::sync::Arc<dyn Store>, std::sync::Arc<dyn Store>) {
+    let a: std::sync::Arc<dyn Store> = store_with(place, accounts).await.into();
+    let b = match place {
+        Place::Sqlite(_) => std::sync::Arc::clone(&a),
+        Place::Postgres(_) => place.open().await.into(),
+    };
+    (a, b)
+}
+
+/// Each case as a test of each backend.
+macro_rules! cases {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let place = super::Place::sqlite().await.unwrap();
+                super::$case(&place).await;
+            })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(place) = super::Place::postgres().await else { return };
+                super::$case(&place).await;
+            })+
+        }
+    };
+}
+
+cases!(
+    purge_removes_what_arrived_before_the_cut_and_keeps_the_rest,
+    purge_frees_the_mailbox_count,
+    purge_drops_handle_claims_that_expired_before_the_cut,
+    an_envelope_is_stored_once_and_goes_with_its_last_reference,
+    the_sender_quota_counts_undelivered_bytes_and_frees_them_on_ack_and_purge,
+    bundles_and_one_time_prekeys,
+    a_deposit_is_all_or_nothing,
+    pages_are_bounded_by_count_and_bytes,
+    handle_claims_and_codes,
+    everything_survives_reopening,
+    concurrent_claims_hand_each_prekey_out_once,
+    concurrent_deposits_respect_the_mailbox_cap_and_keep_ids_in_order,
+    concurrent_acks_free_each_reference_once,
+);
+
+async fn purge_removes_what_arrived_before_the_cut_and_keeps_the_rest(place: &Place) {
+    let (alice, bob) = ([1u8; 32], [2u8; 32]);
+    let store = store_with(place, &[alice, bob]).await;
+    let old = store.deposit(alice, vec![bob], b"old".to_vec(), T0, lim(10)).await.unwrap();
+    let edge = store.deposit(alice, vec![bob], b"edge".to_vec(), T0 + 100, lim(10)).await.unwrap();
+    let young = store.deposit(alice, vec![bob], b"young".to_vec(), T0 + 200, lim(10)).await.unwrap();
+    // Received strictly before the cut goes; at or after it stays.
+    assert_eq!(store.purge(T0 + 100).await.unwrap(), 1);
+    let left: Vec<i64> = store.pull(bob, 0, 10, usize::MAX).await.unwrap().iter().map(|m| m.id).collect();
+    assert_eq!(left, [edge[0], young[0]]);
+    assert_ne!(left[0], old[0]);
+    assert_eq!(store.purge(T0 + 100).await.unwrap(), 0, "nothing more before the same cut");
+    assert_eq!(store.purge(T0 + 201).await.unwrap(), 2);
+    assert!(store.pull(bob, 0, 10, usize::MAX).await.unwrap().is_empty());
+    assert_eq!(store.stats().await.unwrap().envelopes, 0);
+}
+
+async fn purge_frees_the_mailbox_count(place: &Place) {
+    let (alice, bob) = ([1u8; 32], [2u8; 32]);
+    let store = store_with(place, &[alice, bob]).await;
+    for i in 0..3u8 {
+        store.deposit(alice, vec![bob], vec![i], T0, lim(3)).await.unwrap();
+    }
+    assert_eq!(
+        store.deposit(alice, vec![bob], b"full".to_vec(), T0, lim(3)).await,
+        Err(StoreError::MailboxFull(account_name(&bob)))
+    );
+    assert_eq!(store.purge(T0 + 1).await.unwrap(), 3);
+    // The count followed: the mailbox takes three again, not zero.
+    for i in 0..3u8 {
+        store.deposit(alice, vec![bob], vec![i], T0 + 1, lim(3)).await.unwrap();
+    }
+    assert_eq!(
+        store.deposit(alice, vec![bob], b"x".to_vec(), T0 + 1, lim(3)).await,
+        Err(StoreError::MailboxFull(account_name(&bob)))
+    );
+}
+
+async fn purge_drops_handle_claims_that_expired_before_the_cut(place: &Place) {
+    let alice = [1u8; 32];
+    let store = store_with(place, &[alice]).await;
+    let hash = [7u8; 32];
+    store.claim_handle("old".into(), alice, hash, T0, handle_limits(10)).await.unwrap();
+    store.claim_handle("live".into(), alice, hash, T0, handle_limits(1000)).await.unwrap();
+    // "old" expired at T0 + 10; the cut at T0 + 11 removes its claim.
+    store.purge(T0 + 11).await.unwrap();
+    assert_eq!(
+        store.verify_handle("old".into(), alice, hash, T0 + 11, handle_limits(0)).await,
+        Ok(HandleCheck::NoClaim)
+    );
+    assert_eq!(
+        store.verify_handle("live".into(), alice, hash, T0 + 11, handle_limits(0)).await,
+        Ok(HandleCheck::Bound)
+    );
+}
+
+async fn an_envelope_is_stored_once_and_goes_with_its_last_reference(place: &Place) {
+    let (alice, bob, carol, dave) = ([1u8; 32], [2u8; 32], [3u8; 32], [4u8; 32]);
+    let store = store_with(place, &[alice, bob, carol, dave]).await;
+    let body = vec![9u8; 10_000];
+    let ids = store.deposit(alice, vec![bob, carol, dave], body.clone(), T0, lim(10)).await.unwrap();
+    assert!(ids[0] < ids[1] && ids[1] < ids[2], "{ids:?}");
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.messages, stats.envelopes, stats.envelope_bytes), (3, 1, 10_000));
+    for (who, id) in [(bob, ids[0]), (carol, ids[1]), (dave, ids[2])] {
+        let page = store.pull(who, 0, 10, usize::MAX).await.unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!((page[0].id, page[0].sender, &page[0].envelope, page[0].received_at), (id, alice, &body, T0));
+    }
+    // Nobody can drop another's reference, nor the same one twice.
+    assert_eq!(store.ack(bob, vec![ids[1], ids[2]]).await.unwrap(), 0);
+    assert_eq!(store.ack(bob, vec![ids[0], ids[0]]).await.unwrap(), 1);
+    assert_eq!(store.ack(bob, vec![ids[0]]).await.unwrap(), 0);
+    assert_eq!(store.ack(carol, vec![ids[1]]).await.unwrap(), 1);
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.messages, stats.envelopes), (1, 1), "dave still holds it");
+    assert_eq!(store.pull(dave, 0, 10, usize::MAX).await.unwrap()[0].envelope, body);
+    assert_eq!(store.ack(dave, vec![ids[2]]).await.unwrap(), 1);
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.messages, stats.envelopes, stats.envelope_bytes), (0, 0, 0));
+}
+
+async fn the_sender_quota_counts_undelivered_bytes_and_frees_them_on_ack_and_purge(place: &Place) {
+    let (alice, bob, carol) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    let store = store_with(place, &[alice, bob, carol]).await;
+    let cost = stored_cost(1000, 2);
+    let limits = DepositLimits { mailbox: 100, sender_quota: 3 * cost };
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(store.deposit(alice, vec![bob, carol], vec![0; 1000], T0, limits).await.unwrap());
+    }
+    assert_eq!(
+        store.deposit(alice, vec![bob, carol], vec![0; 1000], T0, limits).await,
+        Err(StoreError::SenderQuota(3 * cost, 3 * cost))
+    );
+    // Another sender is not affected.
+    store.deposit(bob, vec![carol], vec![0; 1000], T0, limits).await.unwrap();
+    // One reference acknowledged frees only that reference...
+    store.ack(bob, vec![ids[0][0]]).await.unwrap();
+    assert_eq!(
+        store.deposit(alice, vec![bob], vec![0; 1], T0, limits).await,
+        Err(StoreError::SenderQuota(3 * cost - REFERENCE_BYTES, 3 * cost))
+    );
+    // ...the last one the envelope too.
+    store.ack(carol, vec![ids[0][1]]).await.unwrap();
+    store.deposit(alice, vec![bob, carol], vec![0; 1000], T0 + 10, limits).await.unwrap();
+    // Expired envelopes free their bytes; the count is read again.
+    store.purge(T0 + 1).await.unwrap();
+    for _ in 0..2 {
+        store.deposit(alice, vec![bob, carol], vec![0; 1000], T0 + 10, limits).await.unwrap();
+    }
+    assert_eq!(
+        store.deposit(alice, vec![bob, carol], vec![0; 1000], T0 + 10, limits).await,
+        Err(StoreError::SenderQuota(3 * cost, 3 * cost))
+    );
+}
+
+async fn bundles_and_one_time_prekeys(place: &Place) {
+    let (alice, nobody) = ([1u8; 32], [9u8; 32]);
+    let store = place.open().await;
+    assert!(!store.is_known(alice).await.unwrap());
+    assert_eq!(store.identity(alice).await.unwrap(), None);
+    assert_eq!(store.claim_bundle(alice).await.unwrap(), None);
+    assert_eq!(
+        store.add_one_time_prekeys(nobody, vec![(1, vec![1; 100])], 10).await,
+        Err(StoreError::UnknownAccount(account_name(&nobody)))
+    );
+    store.publish_bundle(alice, vec![1; 128], b"first".to_vec(), T0).await.unwrap();
+    store.publish_bundle(alice, vec![2; 128], b"second".to_vec(), T0 + 1).await.unwrap();
+    assert!(store.is_known(alice).await.unwrap());
+    assert!(!store.is_known(nobody).await.unwrap());
+    // At most `max` are kept; a key id already held is not counted again.
+    let keys: Vec<(u32, Vec<u8>)> = (10..20u32).map(|i| (i, vec![u8::try_from(i).unwrap(); 100])).collect();
+    assert_eq!(store.add_one_time_prekeys(alice, keys[..3].to_vec(), 5).await.unwrap(), 3);
+    assert_eq!(store.add_one_time_prekeys(alice, keys.clone(), 5).await.unwrap(), 5);
+    assert_eq!(store.identity(alice).await.unwrap(), Some((vec![2; 128], 5)));
+    // Handed out lowest id first, each once, then the bundle alone.
+    for (i, expected) in (10..15u8).enumerate() {
+        let claimed = store.claim_bundle(alice).await.unwrap().unwrap();
+        assert_eq!(claimed.bundle, b"second");
+        assert_eq!(claimed.one_time_prekey, Some(vec![expected; 100]));
+        assert_eq!(claimed.remaining, 4 - u64::try_from(i).unwrap());
+    }
+    let last = store.claim_bundle(alice).await.unwrap().unwrap();
+    assert_eq!((last.one_time_prekey, last.remaining), (None, 0));
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.accounts, stats.one_time_prekeys), (1, 0));
+}
+
+async fn a_deposit_is_all_or_nothing(place: &Place) {
+    let (alice, bob, carol, nobody) = ([1u8; 32], [2u8; 32], [3u8; 32], [9u8; 32]);
+    let store = store_with(place, &[alice, bob, carol]).await;
+    assert_eq!(
+        store.deposit(alice, vec![bob, nobody], b"x".to_vec(), T0, lim(10)).await,
+        Err(StoreError::UnknownAccount(account_name(&nobody)))
+    );
+    store.deposit(alice, vec![carol], b"fill".to_vec(), T0, lim(1)).await.unwrap();
+    // Carol is full: Bob gets nothing either.
+    assert_eq!(
+        store.deposit(alice, vec![bob, carol], b"x".to_vec(), T0, lim(1)).await,
+        Err(StoreError::MailboxFull(account_name(&carol)))
+    );
+    assert!(store.pull(bob, 0, 10, usize::MAX).await.unwrap().is_empty());
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.messages, stats.envelopes), (1, 1));
+}
+
+async fn pages_are_bounded_by_count_and_bytes(place: &Place) {
+    let (alice, bob) = ([1u8; 32], [2u8; 32]);
+    let store = store_with(place, &[alice, bob]).await;
+    let mut ids = Vec::new();
+    for len in [100usize, 200, 300, 5000, 10] {
+        ids.extend(store.deposit(alice, vec![bob], vec![7; len], T0, lim(100)).await.unwrap());
+    }
+    let page = |after, limit, bytes| {
+        let store = &store;
+        async move {
+            let got = store.pull(bob, after, limit, bytes).await.unwrap();
+            got.iter().map(|m| m.envelope.len()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page(0, 10, usize::MAX).await, [100, 200, 300, 5000, 10]);
+    assert_eq!(page(0, 2, usize::MAX).await, [100, 200]);
+    assert_eq!(page(0, 10, 600).await, [100, 200, 300], "stops at the first that does not fit");
+    assert_eq!(page(0, 10, 599).await, [100, 200]);
+    assert_eq!(page(ids[2], 10, 10).await, [5000], "the first is returned however large");
+    assert_eq!(page(ids[3], 10, 10).await, [10]);
+    assert!(page(ids[4], 10, usize::MAX).await.is_empty());
+}
+
+async fn handle_claims_and_codes(place: &Place) {
+    let (alice, bob, carol, dave, erin) = ([1u8; 32], [2u8; 32], [3u8; 32], [4u8; 32], [5u8; 32]);
+    let store = store_with(place, &[alice, bob, carol, dave, erin]).await;
+    let (right, wrong) = ([1u8; 32], [2u8; 32]);
+    let limits =
+        HandleLimits { ttl: 600, cooldown: 60, max_attempts: 3, max_pending: 2, codes_per_hour: 4, wrong_per_hour: 4 };
+    let claim = |who, at| store.claim_handle("ann".into(), who, right, at, limits);
+    let verify = |who, code, at| store.verify_handle("ann".into(), who, code, at, limits);
+
+    assert_eq!(verify(alice, right, T0).await, Ok(HandleCheck::NoClaim));
+    claim(alice, T0).await.unwrap();
+    assert_eq!(claim(alice, T0 + 10).await, Err(StoreError::RetryLater(50)), "cooldown");
+    assert_eq!(verify(alice, wrong, T0 + 1).await, Ok(HandleCheck::WrongCode(2)));
+    // A renewed claim keeps the wrong attempts while the old code lived.
+    claim(alice, T0 + 60).await.unwrap();
+    assert_eq!(verify(alice, wrong, T0 + 61).await, Ok(HandleCheck::WrongCode(1)));
+    claim(bob, T0 + 62).await.unwrap();
+    // Two accounts hold claims: a third waits until the first expires.
+    assert_eq!(claim(carol, T0 + 63).await, Err(StoreError::RetryLater(600 + 60 + 1 - 63)));
+    assert_eq!(verify(alice, wrong, T0 + 64).await, Ok(HandleCheck::TooManyAttempts));
+    assert_eq!(verify(alice, right, T0 + 65).await, Ok(HandleCheck::TooManyAttempts), "locked, even the right code");
+    // Bob's code expires unused.
+    assert_eq!(verify(bob, right, T0 + 62 + 601).await, Ok(HandleCheck::Expired));
+    // The hour's codes: alice twice, bob once, and one more.
+    claim(dave, T0 + 62 + 602).await.unwrap();
+    assert_eq!(claim(erin, T0 + 62 + 603).await, Err(StoreError::RetryLater(3600 - 62 - 603)));
+    assert_eq!(verify(dave, right, T0 + 62 + 604).await, Ok(HandleCheck::Bound));
+    assert_eq!(store.lookup_handle("ann".into()).await.unwrap(), Some((dave, vec![0; 128])));
+    assert_eq!(store.lookup_handle("bea".into()).await.unwrap(), None);
+    // Bound to dave: nobody else may claim it, dave may renew.
+    assert_eq!(claim(erin, T0 + 7200).await, Err(StoreError::HandleTaken));
+    claim(dave, T0 + 7200).await.unwrap();
+
+    // Wrong codes across accounts lock the handle for the hour.
+    let locks = |who, code, at| store.verify_handle("cy".into(), who, code, at, limits);
+    for who in [alice, bob] {
+        store.claim_handle("cy".into(), who, right, T0, limits).await.unwrap();
+    }
+    for (who, left) in [(alice, 2), (bob, 2), (alice, 1), (bob, 1)] {
+        assert_eq!(locks(who, wrong, T0 + 1).await, Ok(HandleCheck::WrongCode(left)));
+    }
+    assert_eq!(locks(alice, right, T0 + 2).await, Ok(HandleCheck::Locked(3600 - 2)));
+    assert_eq!(store.lookup_handle("cy".into()).await.unwrap(), None);
+}
+
+async fn everything_survives_reopening(place: &Place) {
+    let (alice, bob) = ([1u8; 32], [2u8; 32]);
+    let ids = {
+        let store = store_with(place, &[alice, bob]).await;
+        store.add_one_time_prekeys(bob, vec![(1, vec![1; 100]), (2, vec![2; 100])], 10).await.unwrap();
+        let ids = store.deposit(alice, vec![bob], b"kept".to_vec(), T0, lim(2)).await.unwrap();
+        store.close().await.unwrap();
+        ids
+    };
+    let store = place.open().await;
+    assert!(store.is_known(alice).await.unwrap() && store.is_known(bob).await.unwrap());
+    let page = store.pull(bob, 0, 10, usize::MAX).await.unwrap();
+    assert_eq!((page[0].id, page[0].envelope.as_slice()), (ids[0], &b"kept"[..]));
+    assert_eq!(store.claim_bundle(bob).await.unwrap().unwrap().remaining, 1);
+    // The mailbox count came back with the data: one more fits, not two.
+    store.deposit(alice, vec![bob], b"two".to_vec(), T0, lim(2)).await.unwrap();
+    assert_eq!(
+        store.deposit(alice, vec![bob], b"three".to_vec(), T0, lim(2)).await,
+        Err(StoreError::MailboxFull(account_name(&bob)))
+    );
+    let next = store.deposit(alice, vec![alice], b"x".to_vec(), T0, lim(2)).await.unwrap();
+    assert!(next[0] > ids[0], "ids never go back");
+}
+
+/// Two stores on the same data ([`pair`]) claiming at once: every prekey goes to exactly one claimer.
+async fn concurrent_claims_hand_each_prekey_out_once(place: &Place) {
+    let bob = [2u8; 32];
+    let (a, b) = pair(place, &[bob]).await;
+    let keys: Vec<(u32, Vec<u8>)> = (0..40u32).map(|i| (i, i.to_be_bytes().repeat(25))).collect();
+    a.add_one_time_prekeys(bob, keys.clone(), 1000).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = std::sync::Arc::clone(if i % 2 == 0 { &a } else { &b });
+        tasks.push(tokio::spawn(async move { store.claim_bundle(bob).await.unwrap().unwrap().one_time_prekey }));
+    }
+    let mut handed = Vec::new();
+    for t in tasks {
+        if let Some(k) = t.await.unwrap() {
+            handed.push(k);
+        }
+    }
+    handed.sort();
+    let mut expected: Vec<Vec<u8>> = keys.into_iter().map(|(_, k)| k).collect();
+    expected.sort();
+    assert_eq!(handed, expected, "each of the 40 exactly once");
+}
+
+/// Deposits through two stores at once into one mailbox: the cap holds
+/// exactly, and every mailbox's ids come back in increasing order.
+async fn concurrent_deposits_respect_the_mailbox_cap_and_keep_ids_in_order(place: &Place) {
+    let (alice, bob, carol) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    let (a, b) = pair(place, &[alice, bob, carol]).await;
+    let mut tasks = Vec::new();
+    for i in 0..80u8 {
+        let store = std::sync::Arc::clone(if i % 2 == 0 { &a } else { &b });
+        // Half go to both mailboxes (in either order), half to bob's alone.
+        let to = match i % 4 {
+            0 => vec![bob, carol],
+            1 => vec![carol, bob],
+            _ => vec![bob],
+        };
+        tasks.push(tokio::spawn(async move { store.deposit(alice, to, vec![i], T0, lim(50)).await }));
+    }
+    let (mut stored, mut full) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => stored += 1,
+            Err(StoreError::MailboxFull(_)) => full += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((stored, full), (50, 30), "bob's cap of 50 held exactly");
+    let page = a.pull(bob, 0, 1000, usize::MAX).await.unwrap();
+    assert_eq!(page.len(), 50);
+    assert!(page.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(a.stats().await.unwrap().messages, 50 + b.pull(carol, 0, 1000, usize::MAX).await.unwrap().len() as u64);
+}
+
+/// The same messages acknowledged through two stores at once: each goes
+/// once, and the sender's bytes come back exactly once.
+async fn concurrent_acks_free_each_reference_once(place: &Place) {
+    let (alice, bob) = ([1u8; 32], [2u8; 32]);
+    let (a, b) = pair(place, &[alice, bob]).await;
+    let cost = stored_cost(100, 1);
+    let limits = DepositLimits { mailbox: 1000, sender_quota: 20 * cost };
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.extend(a.deposit(alice, vec![bob], vec![0; 100], T0, limits).await.unwrap());
+    }
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = std::sync::Arc::clone(if i % 2 == 0 { &a } else { &b });
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move { store.ack(bob, ids).await.unwrap() }));
+    }
+    let mut deleted = 0;
+    for t in tasks {
+        deleted += t.await.unwrap();
+    }
+    assert_eq!(deleted, 20);
+    assert_eq!(a.stats().await.unwrap(), Stats { accounts: 2, ..Stats::default() });
+    // The whole quota is free again, and no more than that.
+    for _ in 0..20 {
+        b.deposit(alice, vec![bob], vec![0; 100], T0, limits).await.unwrap();
+    }
+    assert_eq!(
+        b.deposit(alice, vec![bob], vec![0; 100], T0, limits).await,
+        Err(StoreError::SenderQuota(20 * cost, 20 * cost))
+    );
+}
