@@ -50,6 +50,15 @@ impl Hub {
         }
     }
 
+    /// Wakes every connection (after wake-ups may have been missed).
+    pub(crate) fn notify_all(&self) {
+        if let Ok(c) = self.clients.lock() {
+            for (_, tx) in c.values().flatten() {
+                let _ = tx.try_send(());
+            }
+        }
+    }
+
     /// How many connections are open.
     pub(crate) fn connections(&self) -> usize {
         self.clients.lock().map(|c| c.values().map(Vec::len).sum()).unwrap_or(0)

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, TlsFault};
 use crate::handles::{CodeSink, StdoutSink, WebhookSink};
-use crate::store::{PgStore, SqliteStore, Store};
+use crate::store::{PgStore, SqliteStore, Store, Wake};
 
 /// Builds the TLS acceptor from PEM files (ALPN: h2, http/1.1).
 pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, Error> {
@@ -63,7 +63,18 @@ pub(crate) async fn build(config: Config, codes: Option<Arc<dyn CodeSink>>, cloc
         (None, Some(url)) => Arc::new(WebhookSink::new(url)?),
         (None, None) => Arc::new(StdoutSink),
     };
-    Ok(Arc::new(Relay::new(config, store, codes, files, clock)))
+    let relay = Arc::new(Relay::new(config, store, codes, files, clock));
+    // Deposits through other instances wake this one's push connections.
+    let weak = Arc::downgrade(&relay);
+    relay.store.watch(Arc::new(move |wake| {
+        if let Some(relay) = weak.upgrade() {
+            match wake {
+                Wake::Account(account) => relay.hub.notify(&account),
+                Wake::All => relay.hub.notify_all(),
+            }
+        }
+    }));
+    Ok(relay)
 }
 
 /// Builds the relay from `config` and serves `listener` until `shutdown`

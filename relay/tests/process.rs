@@ -676,3 +676,61 @@ async fn two_relays_share_one_postgres_database() {
     assert_eq!(got, sent);
     assert!(!dir.path().join("sealpost.sqlite3").exists(), "nothing went to SQLite");
 }
+
+/// The next pushed message within `secs` seconds (well under the relay's
+/// 30 s poll of the database, so only a wake-up delivers it in time).
+async fn pushed_within(push: &mut sealpost_relay::client::Push, secs: u64) -> Vec<u8> {
+    use sealpost_relay::client::PushEvent;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(deadline, push.next()).await {
+            Ok(Some(Ok(PushEvent::Message(m)))) => return m.envelope,
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no message pushed within {secs} s: {other:?}"),
+        }
+    }
+}
+
+/// A push client on instance A gets, at once, what is deposited through
+/// instance B (LISTEN/NOTIFY, not the 30 s poll), also after A's listening
+/// connection to the database was cut and came back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_crosses_instances() {
+    let Some(url) = fresh_postgres_schema().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let args = ["--data-dir", data.as_str(), "--database-url", url.as_str()];
+    let (_a, addr_a) = start(&args, &[]).await;
+    let (_b, addr_b) = start(&args, &[]).await;
+    let mut rng = sealpost::os_rng();
+    let alice = Account::new(&mut rng, common::NOW);
+    let bob = Account::new(&mut rng, common::NOW);
+    let alice_b = Client::new(&format!("http://{addr_b}"), alice.relay_signer()).unwrap();
+    let bob_a = Client::new(&format!("http://{addr_a}"), bob.relay_signer()).unwrap();
+    alice_b.publish_bundle(&alice.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
+    bob_a.publish_bundle(&bob.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
+    let mut push = bob_a.connect_push().await.unwrap();
+    // Let the connection settle (its first look at the mailbox is empty).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    alice_b.deposit(&[bob_a.account()], b"first").await.unwrap();
+    assert_eq!(pushed_within(&mut push, 3).await, b"first");
+
+    // Cut every listener of this schema; they reconnect within seconds.
+    let (admin, connection) =
+        tokio_postgres::connect(&std::env::var("SEALPOST_TEST_DATABASE_URL").unwrap(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let schema = url.rsplit("search_path%3D").next().unwrap().to_owned();
+    let cut = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&format!("sealpost-listen/sealpost_wake_{schema}")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut.len(), 2, "one listener per instance");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    alice_b.deposit(&[bob_a.account()], b"second").await.unwrap();
+    assert_eq!(pushed_within(&mut push, 3).await, b"second");
+}

@@ -158,6 +158,19 @@ pub(crate) struct Stats {
     pub one_time_prekeys: u64,
 }
 
+/// What another process's deposit means for the push connections here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// New messages may be waiting for this account.
+    Account(AccountId),
+    /// New messages may be waiting for anyone (wake-ups may have been
+    /// missed).
+    All,
+}
+
+/// Where [`Store::watch`] reports wake-ups.
+pub(crate) type WakeFn = std::sync::Arc<dyn Fn(Wake) + Send + Sync>;
+
 /// A store operation under way.
 pub(crate) type StoreFuture<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
 
@@ -231,4 +244,11 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn stats(&self) -> StoreFuture<Stats>;
     /// Stops after everything queued is committed.
     fn close(&self) -> StoreFuture<()>;
+    /// Calls `wake` whenever another process sharing the store deposited
+    /// for an account ([`Wake::Account`]), or might have while the backend
+    /// could not tell ([`Wake::All`]). A store only one process uses has
+    /// nothing to report and ignores it.
+    fn watch(&self, wake: WakeFn) {
+        let _ = wake;
+    }
 }

@@ -35,7 +35,7 @@ use tokio_postgres::{NoTls, Transaction};
 use super::rules::{self, Claim, ClaimContext, Verdict, Window};
 use super::{
     AccountId, ClaimedBundle, DepositLimits, HANDLE_WINDOW, HandleCheck, HandleLimits, REFERENCE_BYTES, Stats, Store,
-    StoreError, StoreFuture, StoreResult, StoredMessage, account_name, stored_cost,
+    StoreError, StoreFuture, StoreResult, StoredMessage, Wake, WakeFn, account_name, stored_cost,
 };
 
 /// Schema steps: step `i` brings version `i` to `i + 1`, each in one
@@ -160,6 +160,12 @@ type TxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = Result<T, Fail>> + 
 /// The PostgreSQL store.
 pub(crate) struct PgStore {
     pool: Pool,
+    /// How to connect (for the wake-up listener's own connection).
+    config: tokio_postgres::Config,
+    /// The notification channel of this schema's relays.
+    channel: String,
+    /// The wake-up listener, stopped at close.
+    listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Accounts seen to exist (accounts are never deleted, so a positive
     /// answer never goes stale).
     known: std::sync::Arc<RwLock<HashSet<AccountId>>>,
@@ -196,12 +202,24 @@ impl PgStore {
 
     /// [`PgStore::connect`] with a parsed configuration.
     pub(crate) async fn with_config(config: tokio_postgres::Config, pool_size: usize) -> StoreResult<Self> {
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(pool_size.max(1)).build().map_err(internal)?;
         let mut client = pool.get().await.map_err(internal)?;
         migrate(&mut client).await?;
+        let schema: String = client
+            .query_one("SELECT current_schema()", &[])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| db_internal(&e))?;
         drop(client);
-        Ok(Self { pool, known: Default::default() })
+        Ok(Self {
+            pool,
+            config,
+            channel: format!("sealpost_wake_{schema}"),
+            listener: std::sync::Mutex::new(None),
+            known: Default::default(),
+        })
     }
 
     /// Runs `work` in a transaction in its own task and commits; retries
@@ -363,6 +381,82 @@ async fn bound_to(tx: &Transaction<'_>, handle: &str) -> Result<Option<Vec<u8>>,
     })
 }
 
+/// Most accounts named in one notification (PostgreSQL's payload limit is
+/// 8000 bytes; an account is 65 characters here).
+const WAKE_CHUNK: usize = 100;
+
+/// The notification payloads waking the recipients among `deltas` (those
+/// with new messages): their ids in hex, comma-separated, in chunks.
+fn wake_payloads(deltas: &[(AccountId, i64, i64)]) -> Vec<String> {
+    let woken: Vec<String> =
+        deltas.iter().filter(|d| d.1 > 0).map(|d| d.0.iter().map(|b| format!("{b:02x}")).collect::<String>()).collect();
+    woken.chunks(WAKE_CHUNK).map(|c| c.join(",")).collect()
+}
+
+/// The accounts of a payload; a part that is not one is skipped.
+fn parse_wake(payload: &str) -> impl Iterator<Item = AccountId> + '_ {
+    payload.split(',').filter_map(|hex| {
+        let mut out = [0u8; 32];
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(out)
+    })
+}
+
+/// The listener: its own connection runs `LISTEN` on the channel and
+/// turns each notification into wake-ups. Whenever it (re)connects it
+/// wakes everyone, since notifications sent while it was away are lost;
+/// it retries every second while the database is unreachable (push
+/// clients still poll meanwhile).
+async fn listen(mut config: tokio_postgres::Config, channel: String, wake: WakeFn) {
+    use futures_util::StreamExt;
+    config.application_name(format!("sealpost-listen/{channel}"));
+    let quoted = format!("\"{}\"", channel.replace('"', "\"\""));
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+                let driver = tokio::spawn(async move {
+                    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(message) = messages.next().await {
+                        match message {
+                            Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                                if tx.send(n.payload().to_owned()).is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the wake-up listener's connection failed");
+                                return;
+                            }
+                        }
+                    }
+                });
+                match client.batch_execute(&format!("LISTEN {quoted}")).await {
+                    Ok(()) => {
+                        tracing::debug!("listening for deposits through other instances");
+                        wake(Wake::All);
+                        while let Some(payload) = notes.recv().await {
+                            for account in parse_wake(&payload) {
+                                wake(Wake::Account(account));
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
+                }
+                driver.abort();
+            }
+            Err(e) => tracing::warn!(error = %e, "the wake-up listener cannot connect"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
 impl Store for PgStore {
     fn publish_bundle(&self, account: AccountId, identity: Vec<u8>, bundle: Vec<u8>, now: u64) -> StoreFuture<()> {
         let known = std::sync::Arc::clone(&self.known);
@@ -500,8 +594,10 @@ impl Store for PgStore {
         limits: DepositLimits,
     ) -> StoreFuture<Vec<i64>> {
         let envelope = std::sync::Arc::new(envelope);
+        let channel = std::sync::Arc::new(self.channel.clone());
         self.transact(move |tx| {
             let (recipients, envelope) = (recipients.clone(), std::sync::Arc::clone(&envelope));
+            let channel = std::sync::Arc::clone(&channel);
             Box::pin(async move {
                 let keys: Vec<&[u8]> = recipients.iter().map(|r| &r[..]).collect();
                 let rows = tx.query("SELECT account FROM accounts WHERE account = ANY($1)", &[&keys]).await?;
@@ -552,6 +648,12 @@ impl Store for PgStore {
                     None => deltas.push((sender, 0, cost)),
                 }
                 add_to_counters(tx, &deltas).await?;
+                // Delivered at commit, to every relay listening.
+                tx.execute(
+                    "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+                    &[&*channel, &wake_payloads(&deltas)],
+                )
+                .await?;
                 Ok(ids)
             })
         })
@@ -889,6 +991,37 @@ impl Store for PgStore {
         // Every answered write is committed; closing the pool ends the
         // idle connections (busy ones end when they are returned).
         self.pool.close();
+        if let Some(listener) = self.listener.lock().ok().and_then(|mut l| l.take()) {
+            listener.abort();
+        }
         Box::pin(async { Ok(()) })
+    }
+
+    fn watch(&self, wake: WakeFn) {
+        let task = tokio::spawn(listen(self.config.clone(), self.channel.clone(), wake));
+        if let Ok(mut l) = self.listener.lock()
+            && let Some(old) = l.replace(task)
+        {
+            old.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wake_payloads_fit_a_notification_and_parse_back() {
+        let deltas: Vec<(AccountId, i64, i64)> = (0..250u8).map(|i| ([i; 32], i64::from(i % 5 != 0), 0)).collect();
+        let payloads = wake_payloads(&deltas);
+        assert_eq!(payloads.len(), 2);
+        assert!(payloads.iter().all(|p| p.len() < 8000));
+        let woken: Vec<AccountId> = payloads.iter().flat_map(|p| parse_wake(p).collect::<Vec<_>>()).collect();
+        let expected: Vec<AccountId> = deltas.iter().filter(|d| d.1 > 0).map(|d| d.0).collect();
+        assert_eq!(woken, expected, "only recipients, each once, in order");
+        // A payload that is not ours wakes nobody and does not panic.
+        assert_eq!(parse_wake("zz,é,1234,").count(), 0);
+        assert_eq!(parse_wake(&"é".repeat(32)).count(), 0);
     }
 }
