@@ -353,8 +353,19 @@ pub(crate) async fn admit(relay: &Relay, creds: &Credentials, registered: bool, 
         return Err(ApiError::new(ErrorCode::NotRegistered, "publish a bundle first"));
     }
     relay.account_limits.check(&creds.account).map_err(ApiError::rate_limited)?;
-    relay.nonces.record(creds, now)
+    relay.nonces.record(creds, now)?;
+    // Relays sharing a database also refuse what another of them saw. A
+    // request is accepted up to the skew after its time; the margin covers
+    // the instances' clocks differing.
+    let expires = creds.ts.saturating_add(relay.config.max_clock_skew_secs).saturating_add(NONCE_MARGIN_SECS);
+    if !relay.store.record_nonce(creds.account, creds.ts, creds.nonce, expires).await? {
+        return Err(ApiError::new(ErrorCode::ReplayedRequest, "this nonce was already used"));
+    }
+    Ok(())
 }
+
+/// How much longer than the accepted clock skew a shared nonce is kept.
+const NONCE_MARGIN_SECS: u64 = 60;
 
 fn open_session(relay: &Relay, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
     let _: serde_json::Map<String, serde_json::Value> = parse_json(&call.body)?;

@@ -734,3 +734,32 @@ async fn push_crosses_instances() {
     alice_b.deposit(&[bob_a.account()], b"second").await.unwrap();
     assert_eq!(pushed_within(&mut push, 3).await, b"second");
 }
+
+/// A signed request accepted by one instance is refused as a replay by
+/// the other: nonces are shared through the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_replayed_to_another_instance_is_refused() {
+    let Some(url) = fresh_postgres_schema().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let args = ["--data-dir", data.as_str(), "--database-url", url.as_str()];
+    let (_a, addr_a) = start(&args, &[]).await;
+    let (_b, addr_b) = start(&args, &[]).await;
+    let alice = Account::new(&mut sealpost::os_rng(), common::NOW);
+    let on_a = Client::new(&format!("http://{addr_a}"), alice.relay_signer()).unwrap();
+    let on_b = Client::new(&format!("http://{addr_b}"), alice.relay_signer()).unwrap();
+    on_a.publish_bundle(&alice.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
+    let path = "/v1/messages?after=0&limit=10";
+    let auth = on_a.sign("GET", path, b"");
+    let send = |client: &Client| {
+        let auth = auth.clone();
+        let client = client.clone();
+        async move { client.raw(hyper::Method::GET, path, &[("authorization", auth)], Vec::new(), false).await.unwrap() }
+    };
+    assert_eq!(send(&on_a).await.status, 200);
+    let replayed = send(&on_b).await;
+    let err = replayed.parse::<sealpost_client::MessagePage>().unwrap_err();
+    assert_eq!(err.code(), Some(sealpost_client::ErrorCode::ReplayedRequest), "{:?}", replayed.json());
+    // The same request again on A is refused by A's own memory too.
+    assert_eq!(send(&on_a).await.parse::<sealpost_client::MessagePage>().unwrap_err().code(), err.code());
+}

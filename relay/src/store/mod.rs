@@ -244,6 +244,21 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn stats(&self) -> StoreFuture<Stats>;
     /// Stops after everything queued is committed.
     fn close(&self) -> StoreFuture<()>;
+    /// Records the nonce of a verified signed request (`ts` its time)
+    /// where every process sharing the store sees it, until `expires`;
+    /// false if it was recorded before (a replay through another
+    /// process). A store only one process uses answers true: the relay's
+    /// memory of nonces decides alone.
+    fn record_nonce(&self, account: AccountId, ts: u64, nonce: [u8; 16], expires: u64) -> StoreFuture<bool> {
+        let _ = (account, ts, nonce, expires);
+        Box::pin(async { Ok(true) })
+    }
+    /// Forgets shared nonces that expired before `now` (see
+    /// [`Store::record_nonce`]); returns how many.
+    fn sweep_nonces(&self, now: u64) -> StoreFuture<u64> {
+        let _ = now;
+        Box::pin(async { Ok(0) })
+    }
     /// Calls `wake` whenever another process sharing the store deposited
     /// for an account ([`Wake::Account`]), or might have while the backend
     /// could not tell ([`Wake::All`]). A store only one process uses has

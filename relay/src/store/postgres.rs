@@ -102,6 +102,17 @@ const MIGRATIONS: &[&str] = &[
         wrong integer NOT NULL
     );
     ",
+    // 2: nonces of signed requests, shared by every instance.
+    "
+    CREATE TABLE nonces (
+        account bytea NOT NULL,
+        ts bigint NOT NULL,
+        nonce bytea NOT NULL,
+        expires_at bigint NOT NULL,
+        PRIMARY KEY (account, ts, nonce)
+    );
+    CREATE INDEX nonces_by_expiry ON nonces (expires_at);
+    ",
 ];
 
 /// The advisory lock key migrations hold (any fixed number; "sealpost").
@@ -995,6 +1006,31 @@ impl Store for PgStore {
             listener.abort();
         }
         Box::pin(async { Ok(()) })
+    }
+
+    fn record_nonce(&self, account: AccountId, ts: u64, nonce: [u8; 16], expires: u64) -> StoreFuture<bool> {
+        self.transact(move |tx| {
+            Box::pin(async move {
+                // Not flushed at once: losing the newest nonces takes a
+                // database crash, and any durable write of the request
+                // itself (a deposit) flushes the log past this one.
+                tx.execute("SET LOCAL synchronous_commit = off", &[]).await?;
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO nonces (account, ts, nonce, expires_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT DO NOTHING",
+                        &[&&account[..], &to_i64(ts), &&nonce[..], &to_i64(expires)],
+                    )
+                    .await?;
+                Ok(inserted == 1)
+            })
+        })
+    }
+
+    fn sweep_nonces(&self, now: u64) -> StoreFuture<u64> {
+        self.transact(move |tx| {
+            Box::pin(async move { Ok(tx.execute("DELETE FROM nonces WHERE expires_at < $1", &[&to_i64(now)]).await?) })
+        })
     }
 
     fn watch(&self, wake: WakeFn) {

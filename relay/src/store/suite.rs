@@ -463,3 +463,19 @@ async fn concurrent_acks_free_each_reference_once(place: &Place) {
         Err(StoreError::SenderQuota(20 * cost, 20 * cost))
     );
 }
+
+/// Nonces recorded through one PostgreSQL store are seen by another on
+/// the same schema until they expire and are swept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_nonces_are_shared_until_they_expire() {
+    let Some(place) = Place::postgres().await else { return };
+    let (a, b) = (place.open().await, place.open().await);
+    let alice = [1u8; 32];
+    assert!(a.record_nonce(alice, T0, [7; 16], T0 + 360).await.unwrap());
+    assert!(!b.record_nonce(alice, T0, [7; 16], T0 + 360).await.unwrap(), "a replay through the other instance");
+    assert!(b.record_nonce(alice, T0 + 1, [7; 16], T0 + 361).await.unwrap(), "another time is another request");
+    assert!(b.record_nonce([2; 32], T0, [7; 16], T0 + 360).await.unwrap(), "another account's");
+    assert_eq!(a.sweep_nonces(T0 + 360).await.unwrap(), 0, "kept until it expires");
+    assert_eq!(a.sweep_nonces(T0 + 361).await.unwrap(), 2);
+    assert!(a.record_nonce(alice, T0, [7; 16], T0 + 360).await.unwrap(), "forgotten once expired");
+}
