@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster on a loopback port, for the tests.
 #
-#   eval "$(bash scripts/pg-cluster.sh start DIR)"   # prints the exports
+#   out=$(bash scripts/pg-cluster.sh start DIR) && eval "$out"   # the exports
 #   bash scripts/pg-cluster.sh restart DIR           # crash-restart (immediate)
 #   bash scripts/pg-cluster.sh stop DIR
 #
-# `start` installs Debian's PostgreSQL if it is missing, creates a cluster
-# in DIR/data owned by an unprivileged user (initdb refuses root), starts it
-# listening on 127.0.0.1 only, and prints `export SEALPOST_TEST_DATABASE_URL=…`
-# (trust authentication: the port is reachable from this machine only).
+# `start` installs Debian's PostgreSQL if it is missing (as root; otherwise
+# it says what to install), creates a cluster owned by an unprivileged user
+# (initdb refuses root: as root that is the dedicated user `sealpost-pg`,
+# never the system's `postgres`), starts it listening on 127.0.0.1 only, and
+# prints `export SEALPOST_TEST_DATABASE_URL=…`. Every connection needs the
+# cluster's password (SCRAM), a random one made here and kept only in that
+# URL, so other local users cannot use the cluster; its files and socket are
+# in a directory only the owner may enter.
 set -euo pipefail
 cmd=${1:?usage: pg-cluster.sh start|restart|stop DIR}
-dir=${2:?usage: pg-cluster.sh start|restart|stop DIR}
+dir=$(realpath -m -- "${2:?usage: pg-cluster.sh start|restart|stop DIR}")
+owner_name=sealpost-pg
 
 bin() {
     local found
@@ -25,10 +30,10 @@ home() {
     if [ -f "$dir/root" ]; then cat "$dir/root"; else echo "$dir"; fi
 }
 
-# Runs a server binary as the cluster's owner.
+# Runs a command as the cluster's owner.
 as_owner() {
     if [ "$(id -u)" = 0 ]; then
-        runuser -u "$(cat "$dir/owner")" -- "$@"
+        runuser -u "$owner_name" -- "$@"
     else
         "$@"
     fi
@@ -37,6 +42,10 @@ as_owner() {
 case "$cmd" in
 start)
     if ! bin >/dev/null; then
+        if [ "$(id -u)" != 0 ]; then
+            echo "pg-cluster: PostgreSQL is not installed; run: sudo apt-get install postgresql" >&2
+            exit 1
+        fi
         echo "installing PostgreSQL from Debian's packages" >&2
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq >&2
@@ -49,42 +58,44 @@ start)
         fi
     fi
     pgbin=$(bin) || { echo "pg-cluster: no initdb found after installing" >&2; exit 1; }
+    command -v python3 >/dev/null || { echo "pg-cluster: python3 is needed to pick a free port" >&2; exit 1; }
     mkdir -p "$dir"
-    owner=$(id -un)
+    chmod 700 "$dir"
     if [ "$(id -u)" = 0 ]; then
-        if id postgres >/dev/null 2>&1; then owner=postgres; else
-            id sealpost-pg >/dev/null 2>&1 || useradd --system --no-create-home sealpost-pg
-            owner=sealpost-pg
-        fi
-    fi
-    echo "$owner" > "$dir/owner"
-    if [ "$owner" != "$(id -un)" ]; then
-        runuser -u "$owner" -- mktemp -d /tmp/sealpost-pg.XXXXXX > "$dir/root"
+        id "$owner_name" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$owner_name"
+        runuser -u "$owner_name" -- mktemp -d /tmp/sealpost-pg.XXXXXX > "$dir/root"
     fi
     pg=$(home)
+    password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    as_owner "$pgbin/initdb" -D "$pg/data" -U sealpost -A trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 \
-        || { cat "$dir/initdb.log" >&2; exit 1; }
+    # The password file lives only while initdb reads it.
+    (umask 077; printf '%s\n' "$password" | as_owner tee "$pg/pwfile" >/dev/null)
+    as_owner "$pgbin/initdb" -D "$pg/data" -U sealpost -A scram-sha-256 --pwfile="$pg/pwfile" \
+        --no-sync --no-locale -E UTF8 >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; as_owner rm -f "$pg/pwfile"; exit 1; }
+    as_owner rm -f "$pg/pwfile"
     as_owner tee -a "$pg/data/postgresql.conf" >/dev/null <<CONF
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$pg'
+unix_socket_permissions = 0700
 max_connections = 300
 fsync = on
 synchronous_commit = on
 CONF
     as_owner "$pgbin/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w -t 60 start >/dev/null \
-        || { cat "$pg/server.log" >&2; exit 1; }
+        || { as_owner cat "$pg/server.log" >&2; exit 1; }
     echo "$port" > "$dir/port"
-    echo "export SEALPOST_TEST_DATABASE_URL=postgres://sealpost@127.0.0.1:$port/postgres"
+    echo "export SEALPOST_TEST_DATABASE_URL=postgres://sealpost:$password@127.0.0.1:$port/postgres"
     ;;
 restart)
     pg=$(home)
     as_owner "$(bin)/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w -t 60 -m immediate restart >/dev/null
     ;;
 stop)
+    [ -d "$dir" ] || exit 0
     pg=$(home)
-    if [ -f "$pg/data/postmaster.pid" ]; then
+    if as_owner test -f "$pg/data/postmaster.pid"; then
         as_owner "$(bin)/pg_ctl" -D "$pg/data" -w -t 60 -m fast stop >/dev/null || true
     fi
     [ "$pg" = "$dir" ] || rm -rf "$pg"

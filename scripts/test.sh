@@ -47,7 +47,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-eval "$(bash scripts/pg-cluster.sh start "$tmp/pg")"
+pg_exports=$(bash scripts/pg-cluster.sh start "$tmp/pg") && eval "$pg_exports"
 # The PostgreSQL tests fail instead of skipping when the database is missing.
 export SEALPOST_TEST_DATABASE_URL SEALPOST_REQUIRE_POSTGRES=1
 psql "$SEALPOST_TEST_DATABASE_URL" -qAtc 'SELECT 1' >/dev/null

@@ -61,10 +61,25 @@ impl Setting for LogFormat {
 pub struct DatabaseUrl(pub String);
 
 impl std::fmt::Debug for DatabaseUrl {
+    /// Shows the hosts, ports and database name the driver would use, as
+    /// it parses the URL (so a password in the user part or in a
+    /// `?password=` parameter is never shown), or only that the URL does
+    /// not parse.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let after_scheme = self.0.split_once("://").map_or("", |(_, rest)| rest);
-        let host = after_scheme.rsplit_once('@').map_or(after_scheme, |(_, host)| host);
-        write!(f, "DatabaseUrl(\"postgres://…@{host}\")")
+        let Ok(config) = self.0.parse::<tokio_postgres::Config>() else {
+            return f.write_str("DatabaseUrl(<not a PostgreSQL URL>)");
+        };
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+            .map(|(host, port)| match host {
+                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(path) => format!("{}:{port}", path.display()),
+            })
+            .collect();
+        write!(f, "DatabaseUrl(\"postgres://…@{}/{}\")", hosts.join(","), config.get_dbname().unwrap_or(""))
     }
 }
 
@@ -499,6 +514,13 @@ mod tests {
         let shown = format!("{url:?} {:?}", Config { database_url: Some(url.clone()), ..Config::default() });
         assert!(!shown.contains("s3cret") && !shown.contains("relay:"), "{shown}");
         assert!(shown.contains("db.internal:5432/sealpost"), "{shown}");
+        let query =
+            DatabaseUrl("postgresql://db.internal/sealpost?user=relay&password=s3cret-Pa55&sslmode=disable".into());
+        let shown = format!("{query:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("relay"), "{shown}");
+        assert!(shown.contains("db.internal:5432/sealpost"), "{shown}");
+        let odd = DatabaseUrl("postgres://relay:s3cret?@x@db.internal/sealpost?password=s3cret".into());
+        assert!(!format!("{odd:?}").contains("s3cret"), "{odd:?}");
         let bad = Config { database_url: Some(DatabaseUrl("mysql://x".into())), ..Config::default() };
         assert!(bad.check().unwrap_err().to_string().contains("postgres://"));
     }

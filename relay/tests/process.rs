@@ -724,8 +724,9 @@ async fn push_crosses_instances() {
     let schema = url.rsplit("search_path%3D").next().unwrap().to_owned();
     let cut = admin
         .query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-            &[&format!("sealpost-listen/sealpost_wake_{schema}")],
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = 'sealpost-listen/sealpost_wake_' || left(md5($1), 32)",
+            &[&schema],
         )
         .await
         .unwrap();
@@ -928,7 +929,7 @@ impl OwnCluster {
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let exports = String::from_utf8(out.stdout).unwrap();
-        let url = exports.trim().rsplit('=').next().unwrap().to_owned();
+        let url = exports.trim().strip_prefix("export SEALPOST_TEST_DATABASE_URL=").unwrap().to_owned();
         (OwnCluster(path), url)
     }
 }

@@ -41,7 +41,7 @@ use super::{
 /// Schema steps: step `i` brings version `i` to `i + 1`, each in one
 /// transaction with the new version. Never edit a step that shipped; add
 /// one.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the schema of SQLite's version 1, with shared counters.
     "
     CREATE TABLE accounts (
@@ -173,7 +173,8 @@ pub(crate) struct PgStore {
     pool: Pool,
     /// How to connect (for the wake-up listener's own connection).
     config: tokio_postgres::Config,
-    /// The notification channel of this schema's relays.
+    /// The notification channel of this schema's relays
+    /// (`sealpost_wake_` and the first half of the schema name's MD5).
     channel: String,
     /// The wake-up listener, stopped at close.
     listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -218,8 +219,10 @@ impl PgStore {
         let pool = Pool::builder(manager).max_size(pool_size.max(1)).build().map_err(internal)?;
         let mut client = pool.get().await.map_err(internal)?;
         migrate(&mut client).await?;
-        let schema: String = client
-            .query_one("SELECT current_schema()", &[])
+        // A channel name longer than 63 bytes makes `pg_notify` fail, and
+        // schema names go up to 63: name it by a digest of the schema.
+        let digest: String = client
+            .query_one("SELECT left(md5(current_schema()), 32)", &[])
             .await
             .and_then(|r| r.try_get(0))
             .map_err(|e| db_internal(&e))?;
@@ -227,7 +230,7 @@ impl PgStore {
         Ok(Self {
             pool,
             config,
-            channel: format!("sealpost_wake_{schema}"),
+            channel: format!("sealpost_wake_{digest}"),
             listener: std::sync::Mutex::new(None),
             known: Default::default(),
         })
@@ -247,14 +250,26 @@ impl PgStore {
                 let mut client = pool.get().await.map_err(internal)?;
                 let mut attempt = 1;
                 loop {
-                    let tx = client.transaction().await.map_err(|e| db_internal(&e))?;
-                    let failed = match work(&tx).await {
-                        Ok(value) => match tx.commit().await {
-                            Ok(()) => return Ok(value),
-                            Err(e) => e,
-                        },
-                        Err(Fail::Store(e)) => return Err(e),
-                        Err(Fail::Db(e)) => e,
+                    let failed = match client.transaction().await {
+                        // A pooled connection the server dropped (it
+                        // restarted): nothing was sent, so take another.
+                        Err(e) if e.is_closed() && attempt < ATTEMPTS => None,
+                        Err(e) => return Err(db_internal(&e)),
+                        Ok(tx) => Some(match work(&tx).await {
+                            Ok(value) => match tx.commit().await {
+                                Ok(()) => return Ok(value),
+                                Err(e) => e,
+                            },
+                            Err(Fail::Store(e)) => return Err(e),
+                            Err(Fail::Db(e)) => e,
+                        }),
+                    };
+                    let Some(failed) = failed else {
+                        tracing::debug!(attempt, "a pooled connection was closed; taking another");
+                        attempt += 1;
+                        drop(deadpool_postgres::Client::take(client));
+                        client = pool.get().await.map_err(internal)?;
+                        continue;
                     };
                     if !retryable(&failed) || attempt >= ATTEMPTS {
                         return Err(db_internal(&failed));
@@ -395,6 +410,10 @@ async fn bound_to(tx: &Transaction<'_>, handle: &str) -> Result<Option<Vec<u8>>,
 /// Most accounts named in one notification (PostgreSQL's payload limit is
 /// 8000 bytes; an account is 65 characters here).
 const WAKE_CHUNK: usize = 100;
+/// How often the listener checks that its connection still answers.
+const LISTEN_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long that check may take before the connection counts as dead.
+const LISTEN_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The notification payloads waking the recipients among `deltas` (those
 /// with new messages): their ids in hex, comma-separated, in chunks.
@@ -426,6 +445,7 @@ fn parse_wake(payload: &str) -> impl Iterator<Item = AccountId> + '_ {
 async fn listen(mut config: tokio_postgres::Config, channel: String, wake: WakeFn) {
     use futures_util::StreamExt;
     config.application_name(format!("sealpost-listen/{channel}"));
+    config.keepalives(true).keepalives_idle(LISTEN_CHECK);
     let quoted = format!("\"{}\"", channel.replace('"', "\"\""));
     loop {
         match config.connect(NoTls).await {
@@ -452,9 +472,27 @@ async fn listen(mut config: tokio_postgres::Config, channel: String, wake: WakeF
                     Ok(()) => {
                         tracing::debug!("listening for deposits through other instances");
                         wake(Wake::All);
-                        while let Some(payload) = notes.recv().await {
-                            for account in parse_wake(&payload) {
-                                wake(Wake::Account(account));
+                        let mut check = tokio::time::interval(LISTEN_CHECK);
+                        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                        check.tick().await;
+                        loop {
+                            tokio::select! {
+                                payload = notes.recv() => {
+                                    let Some(payload) = payload else { break };
+                                    for account in parse_wake(&payload) {
+                                        wake(Wake::Account(account));
+                                    }
+                                }
+                                _ = check.tick() => {
+                                    // A connection whose server or path
+                                    // died silently delivers nothing and
+                                    // fails nothing: ask it something.
+                                    let asked = tokio::time::timeout(LISTEN_CHECK_TIMEOUT, client.simple_query("SELECT 1"));
+                                    if !matches!(asked.await, Ok(Ok(_))) {
+                                        tracing::warn!("the wake-up listener's connection stopped answering");
+                                        break;
+                                    }
+                                }
                             }
                         }
                     }
@@ -465,6 +503,14 @@ async fn listen(mut config: tokio_postgres::Config, channel: String, wake: WakeF
             Err(e) => tracing::warn!(error = %e, "the wake-up listener cannot connect"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(listener) = self.listener.get_mut().ok().and_then(Option::take) {
+            listener.abort();
+        }
     }
 }
 
@@ -587,6 +633,8 @@ impl Store for PgStore {
                     Some(r) => Some(r.try_get(0)?),
                     None => None,
                 };
+                // Keys other claimers hold locked at this moment still
+                // count, so this may be a few high under concurrent claims.
                 let remaining: i64 = tx
                     .query_one("SELECT count(*) FROM one_time_prekeys WHERE account = $1", &[&&account[..]])
                     .await?

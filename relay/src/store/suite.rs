@@ -32,6 +32,15 @@ impl Place {
 
     /// A fresh schema, or `None` (skipped) without a database.
     pub(crate) async fn postgres() -> Option<Self> {
+        let mut name = [0u8; 8];
+        rand_core::Rng::fill_bytes(&mut sealpost::os_rng(), &mut name);
+        let schema: String = name.iter().map(|b| format!("{b:02x}")).collect();
+        Self::postgres_schema(&format!("t_{schema}")).await
+    }
+
+    /// The fresh schema `schema` (letters, digits and `_`), or `None`
+    /// (skipped) without a database.
+    pub(crate) async fn postgres_schema(schema: &str) -> Option<Self> {
         let Ok(url) = std::env::var("SEALPOST_TEST_DATABASE_URL") else {
             assert!(
                 std::env::var_os("SEALPOST_REQUIRE_POSTGRES").is_none(),
@@ -43,14 +52,18 @@ impl Place {
         let config: tokio_postgres::Config = url.parse().unwrap();
         let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(connection);
-        let mut name = [0u8; 8];
-        rand_core::Rng::fill_bytes(&mut sealpost::os_rng(), &mut name);
-        let schema: String = name.iter().map(|b| format!("{b:02x}")).collect();
-        let schema = format!("t_{schema}");
         client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
         let mut config = config;
         config.options(format!("-c search_path={schema}"));
         Some(Place::Postgres(Box::new(config)))
+    }
+
+    /// A connection of the test's own to this PostgreSQL schema.
+    async fn sql(&self) -> tokio_postgres::Client {
+        let Place::Postgres(config) = self else { panic!("not PostgreSQL") };
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
     }
 
     /// A store on this place (another instance on the same data each call).
@@ -116,7 +129,147 @@ cases!(
     concurrent_claims_hand_each_prekey_out_once,
     concurrent_deposits_respect_the_mailbox_cap_and_keep_ids_in_order,
     concurrent_acks_free_each_reference_once,
+    a_puller_racing_deposits_never_skips_an_id,
 );
+
+/// A mailbox pulled over and over while two stores deposit into it: the
+/// cursor never passes an id that commits later, so every deposit is seen
+/// exactly once.
+async fn a_puller_racing_deposits_never_skips_an_id(place: &Place) {
+    let (alice, bob, carol) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    let (a, b) = pair(place, &[alice, bob, carol]).await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let puller = {
+        let (store, done) = (std::sync::Arc::clone(&a), std::sync::Arc::clone(&done));
+        tokio::spawn(async move {
+            let (mut cursor, mut seen) = (0, Vec::new());
+            loop {
+                let last = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = store.pull(bob, cursor, 1000, usize::MAX).await.unwrap();
+                if let Some(m) = page.last() {
+                    cursor = m.id;
+                }
+                seen.extend(page.into_iter().map(|m| m.id));
+                if last {
+                    return seen;
+                }
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for i in 0..120u8 {
+        let store = std::sync::Arc::clone(if i % 2 == 0 { &a } else { &b });
+        // Some go to carol first, so bob's id is drawn later in the commit.
+        let to = if i % 3 == 0 { vec![carol, bob] } else { vec![bob] };
+        tasks.push(tokio::spawn(async move { store.deposit(alice, to, vec![i], T0, lim(1000)).await.unwrap() }));
+    }
+    let mut deposited = Vec::new();
+    for t in tasks {
+        let ids = t.await.unwrap();
+        let page = a.pull(bob, 0, 1000, usize::MAX).await.unwrap();
+        deposited.push(*ids.iter().find(|id| page.iter().any(|m| m.id == **id)).expect("bob's delivery"));
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut seen = puller.await.unwrap();
+    let pulled = seen.len();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), pulled, "no id seen twice");
+    deposited.sort_unstable();
+    assert_eq!(seen, deposited, "every deposit seen by the racing cursor");
+}
+
+/// A schema name of the longest kind PostgreSQL allows (63 bytes) still
+/// makes a notification channel `pg_notify` takes: deposits go through,
+/// and a second store watching the schema is woken for the recipient.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_schema_of_63_bytes_deposits_and_wakes() {
+    let mut name = [0u8; 8];
+    rand_core::Rng::fill_bytes(&mut sealpost::os_rng(), &mut name);
+    let suffix: String = name.iter().map(|b| format!("{b:02x}")).collect();
+    let schema = format!("t_{suffix}_{}", "x".repeat(63 - 3 - suffix.len()));
+    assert_eq!(schema.len(), 63);
+    let Some(place) = Place::postgres_schema(&schema).await else { return };
+    let (alice, bob) = ([1u8; 32], [2u8; 32]);
+    let a = store_with(&place, &[alice, bob]).await;
+    let b = place.open().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    b.watch(std::sync::Arc::new(move |w| {
+        let _ = tx.send(w);
+    }));
+    assert!(matches!(tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await, Ok(Some(Wake::All))));
+    a.deposit(alice, vec![bob], vec![1], T0, lim(10)).await.unwrap();
+    let woken = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await;
+    assert!(matches!(woken, Ok(Some(Wake::Account(who))) if who == bob), "{woken:?}");
+}
+
+/// Instances starting together on a fresh schema migrate it once, and a
+/// schema a newer relay migrated is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_instances_migrate_a_fresh_schema_once_and_refuse_a_newer_one() {
+    let Some(place) = Place::postgres().await else { return };
+    let Place::Postgres(config) = &place else { unreachable!() };
+    let opening: Vec<_> = (0..4).map(|_| tokio::spawn(PgStore::with_config((**config).clone(), 2))).collect();
+    for o in opening {
+        o.await.unwrap().unwrap();
+    }
+    let sql = place.sql().await;
+    let versions = sql.query("SELECT version FROM sealpost_schema", &[]).await.unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].get::<_, i32>(0), i32::try_from(super::postgres::MIGRATIONS.len()).unwrap());
+    sql.execute("UPDATE sealpost_schema SET version = version + 1", &[]).await.unwrap();
+    let refused = PgStore::with_config((**config).clone(), 2).await.err().expect("a newer schema is refused");
+    assert!(refused.to_string().contains("this relay knows up to"), "{refused}");
+}
+
+/// Deposits, acknowledgements and purges through two stores at once leave
+/// `account_counters` equal to what the tables hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_counters_match_the_tables_after_racing_deposits_acks_and_purges() {
+    let Some(place) = Place::postgres().await else { return };
+    let accounts: Vec<AccountId> = (1..=4u8).map(|i| [i; 32]).collect();
+    let (a, b) = pair(&place, &accounts).await;
+    let mut tasks = Vec::new();
+    for i in 0..160usize {
+        let store = std::sync::Arc::clone(if i % 2 == 0 { &a } else { &b });
+        let accounts = accounts.clone();
+        tasks.push(tokio::spawn(async move {
+            let (sender, to) = (accounts[i % 4], vec![accounts[(i + 1) % 4], accounts[(i + 2) % 4]]);
+            match i % 5 {
+                // Old enough for the purges to take.
+                0 | 1 => drop(store.deposit(sender, to, vec![0; i], T0, lim(1000)).await.unwrap()),
+                2 => drop(store.deposit(sender, to, vec![0; i], T0 + 100, lim(1000)).await.unwrap()),
+                3 => {
+                    let page = store.pull(accounts[i % 4], 0, 5, usize::MAX).await.unwrap();
+                    store.ack(accounts[i % 4], page.into_iter().map(|m| m.id).collect()).await.unwrap();
+                }
+                _ => drop(store.purge(T0 + 1).await.unwrap()),
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let sql = place.sql().await;
+    let mismatched: i64 = sql
+        .query_one(
+            "WITH real AS (
+                 SELECT a.account,
+                        (SELECT count(*) FROM deliveries d WHERE d.recipient = a.account) AS messages,
+                        (SELECT coalesce(sum(octet_length(e.body) + e.refs * $1::bigint), 0)
+                           FROM envelopes e WHERE e.sender = a.account) AS stored_bytes
+                 FROM accounts a)
+             SELECT count(*) FROM real LEFT JOIN account_counters c USING (account)
+             WHERE coalesce(c.messages, 0) <> real.messages OR coalesce(c.stored_bytes, 0) <> real.stored_bytes",
+            &[&i64::try_from(REFERENCE_BYTES).unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mismatched, 0, "every account's counters equal its rows");
+    let waiting: i64 = sql.query_one("SELECT count(*) FROM deliveries", &[]).await.unwrap().get(0);
+    assert!(waiting > 0, "the race left messages behind, so the check compared something");
+}
 
 async fn purge_removes_what_arrived_before_the_cut_and_keeps_the_rest(place: &Place) {
     let (alice, bob) = ([1u8; 32], [2u8; 32]);
