@@ -29,7 +29,9 @@ use crate::hub::Hub;
 use crate::inflight::{Body, InFlight};
 use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
-use crate::store::{AccountId, DepositLimits, HandleCheck, HandleLimits, REFERENCE_BYTES, Store, stored_cost};
+use crate::store::{
+    AccountId, Charge, DepositLimits, HandleCheck, HandleLimits, REFERENCE_BYTES, SharedSession, Store, stored_cost,
+};
 
 /// How long a relay session lasts.
 pub(crate) const SESSION_TTL: u64 = 3600;
@@ -83,7 +85,12 @@ impl Relay {
         clock: crate::clock::Clock,
     ) -> Self {
         Self {
-            disk: crate::disk::DiskGuard::new(config.data_dir.clone(), config.min_free_disk_bytes),
+            // The guard watches the data directory's disk, where SQLite
+            // writes; PostgreSQL's disk is the database server's.
+            disk: crate::disk::DiskGuard::new(
+                config.data_dir.clone(),
+                if store.shared() { 0 } else { config.min_free_disk_bytes },
+            ),
             cors: crate::cors::Cors::new(&config.cors_allowed_origins),
             files,
             nonces: NonceCache::new(
@@ -161,12 +168,91 @@ fn in_flight_error(what: &str) -> ApiError {
 }
 
 /// Takes `bytes` from the address's budget of bytes written to the store
-/// (deposits, bundles, prekeys): 429 when it is spent.
-fn charge_writes(relay: &Relay, peer: IpAddr, bytes: impl TryInto<u32>) -> Result<(), ApiError> {
-    relay.write_limits.take(&peer, write_cost(bytes)).map_err(|retry| ApiError {
+/// (deposits, bundles, prekeys), in this relay's memory and, where
+/// instances share the store, in its shared bucket: 429 when it is spent.
+async fn charge_writes(relay: &Relay, peer: IpAddr, bytes: impl TryInto<u32>) -> Result<(), ApiError> {
+    let cost = write_cost(bytes);
+    let spent = |retry| ApiError {
         retry_after: Some(retry),
         ..ApiError::new(ErrorCode::RateLimited, "this address has written too many bytes lately")
-    })
+    };
+    relay.write_limits.take(&peer, cost).map_err(spent)?;
+    if relay.store.shared() {
+        let charge = writes_charge(&relay.config, peer, cost);
+        if let Err(retry) = relay.store.take_tokens(vec![charge]).await.inspect_err(|_| {
+            relay.write_limits.give_back(&peer, cost);
+        })? {
+            relay.write_limits.give_back(&peer, cost);
+            return Err(spent(retry));
+        }
+    }
+    Ok(())
+}
+
+/// Gives back the bytes [`charge_writes`] took for a write the store then
+/// refused.
+async fn refund_writes(relay: &Relay, peer: IpAddr, bytes: impl TryInto<u32>) {
+    let cost = write_cost(bytes);
+    relay.write_limits.give_back(&peer, cost);
+    if relay.store.shared()
+        && let Err(e) = relay.store.take_tokens(vec![writes_charge(&relay.config, peer, -cost)]).await
+    {
+        tracing::warn!(error = %e, "refunding a shared write budget");
+    }
+}
+
+/// The kinds of shared rate-limit buckets (the first byte of a key).
+const BUCKET_ADDRESS: u8 = b'i';
+const BUCKET_ACCOUNT: u8 = b'a';
+const BUCKET_WRITES: u8 = b'w';
+
+/// The shared bucket of kind `kind` for `id`.
+fn bucket_key(kind: u8, id: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(id.len().saturating_add(1));
+    key.push(kind);
+    key.extend_from_slice(id);
+    key
+}
+
+fn address_bytes(peer: IpAddr) -> Vec<u8> {
+    match peer {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+fn writes_charge(config: &Config, peer: IpAddr, cost: f64) -> Charge {
+    Charge {
+        key: bucket_key(BUCKET_WRITES, &address_bytes(peer)),
+        rate: config.rate_ip_write_bytes_per_sec,
+        burst: config.rate_ip_write_bytes_burst,
+        cost,
+    }
+}
+
+/// Where instances share the store, charges an authenticated request to
+/// its account's and its address's shared buckets (this relay's own were
+/// charged already): the limits then hold for all instances together.
+async fn charge_shared(relay: &Relay, peer: IpAddr, account: &AccountId) -> Result<(), ApiError> {
+    if !relay.store.shared() {
+        return Ok(());
+    }
+    let c = &relay.config;
+    let charges = vec![
+        Charge {
+            key: bucket_key(BUCKET_ACCOUNT, account),
+            rate: c.rate_account_per_sec,
+            burst: c.rate_account_burst,
+            cost: 1.0,
+        },
+        Charge {
+            key: bucket_key(BUCKET_ADDRESS, &address_bytes(peer)),
+            rate: c.rate_ip_per_sec,
+            burst: c.rate_ip_burst,
+            cost: 1.0,
+        },
+    ];
+    relay.store.take_tokens(charges).await?.map_err(ApiError::rate_limited)
 }
 
 /// Bytes as tokens of the stored-bytes budget.
@@ -265,7 +351,7 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
 
     match (&method, segs.as_slice()) {
         (&Method::POST, ["v1", "keys", "bundle"]) => publish_bundle(relay, account, &call).await,
-        (&Method::POST, ["v1", "sessions"]) => open_session(relay, account, &call),
+        (&Method::POST, ["v1", "sessions"]) => open_session(relay, account, &call).await,
         (&Method::POST, ["v1", "keys", "one-time"]) => upload_prekeys(relay, account, &call).await,
         (&Method::GET, ["v1", "keys", who]) => fetch_bundle(relay, who).await,
         (&Method::POST, ["v1", "messages"]) => deposit(relay, account, &call).await,
@@ -334,25 +420,38 @@ async fn authenticate(
             return Err(ApiError::new(ErrorCode::SignatureRequired, "this route needs an identity signature"));
         }
         // Sessions are only opened by registered accounts.
-        let account =
-            relay.sessions.verify(header, call.method.as_str(), &call.path_and_query, &call.body, relay.clock.now())?;
+        let (method, now) = (call.method.as_str(), relay.clock.now());
+        let account = if relay.store.shared() {
+            relay.sessions.verify_shared(&*relay.store, header, method, &call.path_and_query, &call.body, now).await?
+        } else {
+            relay.sessions.verify(header, method, &call.path_and_query, &call.body, now)?
+        };
         relay.account_limits.check(&account).map_err(ApiError::rate_limited)?;
+        charge_shared(relay, call.peer, &account).await?;
         return Ok(account);
     }
     let creds = Credentials::parse(header)?;
     let now = relay.clock.now();
     creds.verify(call.method.as_str(), &call.path_and_query, &call.body, now, relay.config.max_clock_skew_secs)?;
-    admit(relay, &creds, registered, now).await?;
+    admit(relay, &creds, registered, call.peer, now).await?;
     Ok(creds.account)
 }
 
 /// After a verified signature: the registration check (where asked), the
-/// account's rate limit, then the nonce.
-pub(crate) async fn admit(relay: &Relay, creds: &Credentials, registered: bool, now: u64) -> Result<(), ApiError> {
+/// account's rate limits (this relay's, then the shared ones), then the
+/// nonce.
+pub(crate) async fn admit(
+    relay: &Relay,
+    creds: &Credentials,
+    registered: bool,
+    peer: IpAddr,
+    now: u64,
+) -> Result<(), ApiError> {
     if registered && !relay.store.is_known(creds.account).await? {
         return Err(ApiError::new(ErrorCode::NotRegistered, "publish a bundle first"));
     }
     relay.account_limits.check(&creds.account).map_err(ApiError::rate_limited)?;
+    charge_shared(relay, peer, &creds.account).await?;
     relay.nonces.record(creds, now)?;
     // Relays sharing a database also refuse what another of them saw. A
     // request is accepted up to the skew after its time; the margin covers
@@ -367,9 +466,14 @@ pub(crate) async fn admit(relay: &Relay, creds: &Credentials, registered: bool, 
 /// How much longer than the accepted clock skew a shared nonce is kept.
 const NONCE_MARGIN_SECS: u64 = 60;
 
-fn open_session(relay: &Relay, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+async fn open_session(relay: &Relay, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
     let _: serde_json::Map<String, serde_json::Value> = parse_json(&call.body)?;
-    let (id, key) = relay.sessions.create(account, relay.clock.now(), SESSION_TTL)?;
+    let now = relay.clock.now();
+    let (id, key) = relay.sessions.create(account, now, SESSION_TTL)?;
+    if relay.store.shared() {
+        let session = SharedSession { account, key: key.clone(), expires: now.saturating_add(SESSION_TTL) };
+        relay.store.open_session(id, session, crate::auth::MAX_SESSIONS_PER_ACCOUNT).await?;
+    }
     Ok(reply::<SessionOpened>(SessionOpened::new(id, &key, SESSION_TTL).encode()))
 }
 
@@ -400,7 +504,7 @@ async fn publish_bundle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> 
         return Err(ApiError::new(ErrorCode::BadBundle, "publish the signed part only; upload one-time prekeys apart"));
     }
     let identity = bundle.identity().to_bytes().to_vec();
-    charge_writes(relay, call.peer, identity.len().saturating_add(bytes.len()))?;
+    charge_writes(relay, call.peer, identity.len().saturating_add(bytes.len())).await?;
     let now = relay.clock.now();
     relay.store.publish_bundle(account, identity, bytes, now).await?;
     Ok(reply::<BundlePublished>(BundlePublished { account }.encode()))
@@ -421,7 +525,7 @@ async fn upload_prekeys(relay: &Arc<Relay>, account: AccountId, call: &Call) -> 
     if parsed.is_empty() {
         return Ok(reply::<PrekeysStored>(PrekeysStored { one_time_prekeys: held }.encode()));
     }
-    charge_writes(relay, call.peer, parsed.iter().map(|(_, bytes)| bytes.len()).sum::<usize>())?;
+    charge_writes(relay, call.peer, parsed.iter().map(|(_, bytes)| bytes.len()).sum::<usize>()).await?;
     // Ed25519 verification is CPU work: off the async workers, so that an
     // upload never stalls other connections' requests.
     let keys = tokio::task::spawn_blocking(move || {
@@ -478,7 +582,7 @@ async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<R
             ),
         ));
     }
-    charge_writes(relay, call.peer, cost)?;
+    charge_writes(relay, call.peer, cost).await?;
     let limits =
         DepositLimits { mailbox: relay.config.max_mailbox_messages, sender_quota: relay.config.sender_quota_bytes };
     let notify = recipients.clone();
@@ -487,7 +591,7 @@ async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<R
         Ok(ids) => ids,
         Err(e) => {
             // Nothing was stored: the address gets its bytes back.
-            relay.write_limits.give_back(&call.peer, write_cost(cost));
+            refund_writes(relay, call.peer, cost).await;
             return Err(e.into());
         }
     };

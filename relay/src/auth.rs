@@ -10,7 +10,7 @@ use sealpost_client::{Credentials, SessionCredentials};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::shards::{MAX_SHARDS, Shards, shards_for};
-use crate::store::AccountId;
+use crate::store::{AccountId, SeqCheck, SharedSession, Store};
 
 /// The nonces one account used recently.
 #[derive(Default)]
@@ -194,7 +194,7 @@ impl NonceCache {
 const WINDOW: u64 = 1024;
 /// Most sessions held; most per account (the oldest goes first).
 const MAX_SESSIONS: usize = 1_000_000;
-const MAX_SESSIONS_PER_ACCOUNT: usize = 8;
+pub(crate) const MAX_SESSIONS_PER_ACCOUNT: usize = 8;
 
 struct SessionEntry {
     account: AccountId,
@@ -286,6 +286,21 @@ impl SessionShard {
         }
     }
 
+    /// Adds session `id`: the account's oldest go beyond its limit, and
+    /// the shard makes room under `cap`.
+    fn insert(&mut self, id: [u8; 16], entry: SessionEntry, cap: usize) {
+        let mine = self.by_account.entry(entry.account).or_default();
+        while mine.len() >= MAX_SESSIONS_PER_ACCOUNT {
+            if let Some(old) = mine.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+        self.make_room(cap);
+        self.by_account.entry(entry.account).or_default().push_back(id);
+        self.order.push_back(id);
+        self.map.insert(id, entry);
+    }
+
     /// Makes room for one more session under `cap`: drops expired sessions
     /// from the oldest end, then, if still full, the oldest session. A full
     /// shard never refuses: whoever filled it only makes the oldest
@@ -347,20 +362,9 @@ impl Sessions {
         let mut key = zeroize::Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut key[..]);
         let mut shard = self.shards.lock(index).ok_or_else(|| crate::error::internal("session lock poisoned"))?;
-        let shard = &mut *shard;
-        let mine = shard.by_account.entry(account).or_default();
-        while mine.len() >= MAX_SESSIONS_PER_ACCOUNT {
-            if let Some(old) = mine.pop_front() {
-                shard.map.remove(&old);
-            }
-        }
-        shard.make_room(self.per_shard);
-        shard.by_account.entry(account).or_default().push_back(id);
-        shard.order.push_back(id);
-        shard.map.insert(
-            id,
-            SessionEntry { account, key: key.clone(), expires: now.saturating_add(ttl), highest: 0, seen: [0; 16] },
-        );
+        let entry =
+            SessionEntry { account, key: key.clone(), expires: now.saturating_add(ttl), highest: 0, seen: [0; 16] };
+        shard.insert(id, entry, self.per_shard);
         Ok((id, key))
     }
 
@@ -391,6 +395,86 @@ impl Sessions {
             return Err(ApiError::new(ErrorCode::ReplayedRequest, "this sequence number was already used"));
         }
         Ok(entry.account)
+    }
+
+    /// Checks a `SealpostSession` header against the sessions of a store
+    /// several relays share ([`Store::shared`]); returns the session's
+    /// account. The key is kept in this relay's memory once read, but the
+    /// sequence number is always recorded in the store, in one step, so a
+    /// request replayed to another instance is refused there too.
+    pub(crate) async fn verify_shared(
+        &self,
+        store: &dyn Store,
+        header: &str,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now: u64,
+    ) -> Result<AccountId, ApiError> {
+        let creds = SessionCredentials::parse(header)?;
+        let unknown = || ApiError::new(ErrorCode::UnknownSession, "no such session; open a new one");
+        let expired = || ApiError::new(ErrorCode::SessionExpired, "the session expired; open a new one");
+        let (account, key, expires) = match self.cached(&creds.id) {
+            Some(held) => held,
+            None => {
+                let s = store.session(creds.id).await?.ok_or_else(unknown)?;
+                self.remember(creds.id, &s)?;
+                (s.account, s.key, s.expires)
+            }
+        };
+        if expires < now {
+            return Err(expired());
+        }
+        creds.verify(&key, method, path_and_query, body)?;
+        if creds.seq == 0 {
+            return Err(ApiError::new(ErrorCode::ReplayedRequest, "this sequence number was already used"));
+        }
+        match store.accept_seq(creds.id, creds.seq, now).await? {
+            SeqCheck::Accepted => Ok(account),
+            SeqCheck::Replayed => {
+                Err(ApiError::new(ErrorCode::ReplayedRequest, "this sequence number was already used"))
+            }
+            SeqCheck::Expired => Err(expired()),
+            SeqCheck::Unknown => {
+                // Dropped by another instance (the account opened newer ones).
+                self.forget(&creds.id);
+                Err(unknown())
+            }
+        }
+    }
+
+    /// The account, key and expiry of session `id`, if held here.
+    fn cached(&self, id: &[u8; 16]) -> Option<(AccountId, zeroize::Zeroizing<[u8; 32]>, u64)> {
+        let shard = self.shards.lock(usize::from(id[0]))?;
+        shard.map.get(id).map(|e| (e.account, e.key.clone(), e.expires))
+    }
+
+    /// Keeps a shared session read from the store (in the shard its id
+    /// names, under the same caps as the sessions opened here).
+    fn remember(&self, id: [u8; 16], session: &SharedSession) -> Result<(), ApiError> {
+        if usize::from(id[0]) >= self.shards.count() {
+            // An id naming no shard here was never opened here either; the
+            // store's word is enough, and nothing is kept.
+            return Ok(());
+        }
+        let mut shard =
+            self.shards.lock(usize::from(id[0])).ok_or_else(|| crate::error::internal("session lock poisoned"))?;
+        let entry = SessionEntry {
+            account: session.account,
+            key: session.key.clone(),
+            expires: session.expires,
+            highest: 0,
+            seen: [0; 16],
+        };
+        shard.insert(id, entry, self.per_shard);
+        Ok(())
+    }
+
+    /// Forgets session `id` here.
+    fn forget(&self, id: &[u8; 16]) {
+        if let Some(mut shard) = self.shards.lock(usize::from(id[0])) {
+            shard.remove(id);
+        }
     }
 
     /// Drops expired sessions, one shard at a time.

@@ -177,6 +177,16 @@ impl Client {
         Ok(Self { base: base.trim_end_matches('/').to_owned(), signer, http, session: Default::default() })
     }
 
+    /// This client, its account and its relay session, talking to another
+    /// address of the same relay (`http://host:port`), as requests spread
+    /// over instances by a load balancer do.
+    pub fn at(&self, base: &str) -> ClientResult<Self> {
+        if !base.starts_with("http://") {
+            return Err(transport(TransportError::UnsupportedScheme));
+        }
+        Ok(Self { base: base.trim_end_matches('/').to_owned(), ..self.clone() })
+    }
+
     /// This client's account id.
     pub fn account(&self) -> [u8; 32] {
         *self.signer.account()

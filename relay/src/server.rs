@@ -362,8 +362,8 @@ async fn purge_loop(relay: Arc<Relay>) {
         loop {
             clock.sleep_until(next).await;
             sweep_memory(&relay);
-            if let Err(e) = relay.store.sweep_nonces(clock.now()).await {
-                tracing::warn!(error = %e, "sweeping shared nonces");
+            if let Err(e) = relay.store.sweep_shared(clock.now()).await {
+                tracing::warn!(error = %e, "sweeping shared nonces, sessions and buckets");
             }
             next = next.saturating_add(SWEEP_SECS).max(clock.now().saturating_add(1));
         }

@@ -765,6 +765,112 @@ async fn a_request_replayed_to_another_instance_is_refused() {
     assert_eq!(send(&on_a).await.parse::<sealpost_client::MessagePage>().unwrap_err().code(), err.code());
 }
 
+/// Behind no sticky routing: a relay session opened on one instance
+/// authenticates deposits on the other, and a deposit replayed to either
+/// instance is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_sessions_hold_across_instances() {
+    let Some(url) = fresh_postgres_schema().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let args = ["--data-dir", data.as_str(), "--database-url", url.as_str()];
+    let (_a, addr_a) = start(&args, &[]).await;
+    let (_b, addr_b) = start(&args, &[]).await;
+    let (base_a, base_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
+    let mut rng = sealpost::os_rng();
+    let (alice, bob) = (Account::new(&mut rng, common::NOW), Account::new(&mut rng, common::NOW));
+    let alice_a = Client::new(&base_a, alice.relay_signer()).unwrap();
+    let bob_b = Client::new(&base_b, bob.relay_signer()).unwrap();
+    alice_a.publish_bundle(&alice.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
+    bob_b.publish_bundle(&bob.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
+
+    // Opened on A (the first deposit opens it), used on B without a new one.
+    let first = alice_a.deposit(&[bob_b.account()], b"on a").await.unwrap();
+    let alice_b = alice_a.at(&base_b).unwrap();
+    let second = alice_b.deposit(&[bob_b.account()], b"on b").await.unwrap();
+    let page: Vec<i64> = bob_b.pull(0, 10).await.unwrap().iter().map(|m| m.id).collect();
+    assert_eq!(page, [first, second].concat());
+    // A deposit with a session MAC, sent to A, then replayed to A and to B.
+    let path = "/v1/messages";
+    let body = sealpost_client::Request::deposit(&[bob_b.account()], b"once").into_body();
+    let opened = alice_a
+        .raw(hyper::Method::POST, "/v1/sessions", &[("content-type", "application/json".into())], b"{}".to_vec(), true)
+        .await
+        .unwrap()
+        .parse::<sealpost_client::SessionOpened>()
+        .unwrap();
+    let mut session = opened.session();
+    let auth = sealpost_client::Request::deposit(&[bob_b.account()], b"once").authorize_session(&mut session);
+    let send = |base: &str| {
+        let (client, auth, body) = (alice_a.at(base).unwrap(), auth.clone(), body.clone());
+        async move {
+            let headers = [("authorization", auth), ("content-type", "application/json".to_owned())];
+            client.raw(hyper::Method::POST, path, &headers, body, false).await.unwrap()
+        }
+    };
+    assert_eq!(send(&base_b).await.status, 201, "a session opened on A, used on B");
+    for base in [&base_a, &base_b] {
+        let replayed = send(base).await;
+        let err = replayed.parse::<sealpost_client::Deposited>().unwrap_err();
+        assert_eq!(err.code(), Some(sealpost_client::ErrorCode::ReplayedRequest), "{base}: {:?}", replayed.json());
+    }
+    assert_eq!(bob_b.pull(0, 10).await.unwrap().len(), 3, "the replays stored nothing");
+}
+
+/// Instances on one database with an account limit of 6 requests (and
+/// next to no refill) and an address limit of 12: spread over both, an
+/// account gets 6 in all and the address 12, not twice that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_shared_by_the_instances() {
+    let Some(url) = fresh_postgres_schema().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let args = [
+        "--data-dir",
+        data.as_str(),
+        "--database-url",
+        url.as_str(),
+        "--rate-account-burst=6",
+        "--rate-account-per-sec=0.001",
+        "--rate-ip-burst=12",
+        "--rate-ip-per-sec=0.001",
+    ];
+    let (_a, addr_a) = start(&args, &[]).await;
+    let (_b, addr_b) = start(&args, &[]).await;
+    let (base_a, base_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
+    let mut rng = sealpost::os_rng();
+    let accounts: Vec<Account> = (0..3).map(|_| Account::new(&mut rng, common::NOW)).collect();
+    // Each account publishes (on A), then pulls 6 times, alternating.
+    let status = |result: Result<(), sealpost_relay::client::ClientError>| match result {
+        Ok(()) => 200,
+        Err(e) => {
+            assert_eq!(e.code(), Some(sealpost_client::ErrorCode::RateLimited), "{e}");
+            assert!(e.retry_after().unwrap() > 100, "the shared bucket's wait: {e}");
+            429
+        }
+    };
+    let mut answers = Vec::new();
+    for account in &accounts[..2] {
+        let on_a = Client::new(&base_a, account.relay_signer()).unwrap();
+        let mut statuses = vec![status(on_a.publish_bundle(&account.bundle(&SessionPolicy::default()).unwrap()).await)];
+        for i in 0..6 {
+            let client = if i % 2 == 0 { on_a.at(&base_b).unwrap() } else { on_a.clone() };
+            statuses.push(status(client.pull(0, 1).await.map(drop)));
+        }
+        answers.push(statuses);
+    }
+    // The first account: 6 requests, then refused whichever instance.
+    assert_eq!(answers[0], [200, 200, 200, 200, 200, 200, 429]);
+    // The second: the address had 12 - 6 = 6 left (the refusal by the
+    // account's bucket took nothing from the address's: all or none).
+    assert_eq!(answers[1], [200, 200, 200, 200, 200, 200, 429]);
+    // A third account finds the address spent, on both instances.
+    for base in [&base_a, &base_b] {
+        let third = Client::new(base, accounts[2].relay_signer()).unwrap();
+        assert_eq!(status(third.publish_bundle(&accounts[2].bundle(&SessionPolicy::default()).unwrap()).await), 429);
+    }
+}
+
 /// A small deterministic generator for the crash schedule (the seed is
 /// printed, so a failing schedule can be replayed with SEALPOST_CRASH_SEED).
 struct Schedule(u64);

@@ -95,6 +95,43 @@ pub(crate) enum HandleCheck {
     Locked(u64),
 }
 
+/// A relay session as the processes sharing a store keep it.
+pub(crate) struct SharedSession {
+    /// The account that opened it.
+    pub account: AccountId,
+    /// Its MAC key.
+    pub key: zeroize::Zeroizing<[u8; 32]>,
+    /// The last second it is valid (Unix seconds).
+    pub expires: u64,
+}
+
+/// What a shared store made of a relay session's sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SeqCheck {
+    /// First use inside the window: accepted and recorded.
+    Accepted,
+    /// Already used, or too far behind the highest one.
+    Replayed,
+    /// No such session (never opened, or dropped).
+    Unknown,
+    /// The session expired.
+    Expired,
+}
+
+/// One token bucket charged by [`Store::take_tokens`]: `rate` tokens per
+/// second up to `burst`, `cost` taken (a negative cost gives tokens back).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Charge {
+    /// Names the bucket: a kind byte, then the account or address.
+    pub key: Vec<u8>,
+    /// Tokens per second.
+    pub rate: f64,
+    /// Most tokens held.
+    pub burst: f64,
+    /// Tokens taken.
+    pub cost: f64,
+}
+
 /// The limits on handle claims and codes (see `Config`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HandleLimits {
@@ -253,9 +290,41 @@ pub(crate) trait Store: Send + Sync + 'static {
         let _ = (account, ts, nonce, expires);
         Box::pin(async { Ok(true) })
     }
-    /// Forgets shared nonces that expired before `now` (see
-    /// [`Store::record_nonce`]); returns how many.
-    fn sweep_nonces(&self, now: u64) -> StoreFuture<u64> {
+    /// Whether several relay processes may share this store, so that relay
+    /// sessions and rate limits must be kept in it as well
+    /// ([`Store::open_session`], [`Store::take_tokens`]). A store only one
+    /// process uses leaves them to the relay's memory.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Records relay session `id` where every process sharing the store
+    /// finds it, keeping the account's `per_account` newest sessions.
+    fn open_session(&self, id: [u8; 16], session: SharedSession, per_account: usize) -> StoreFuture<()> {
+        let _ = (id, session, per_account);
+        Box::pin(async { Ok(()) })
+    }
+    /// The shared relay session `id`, if it is held.
+    fn session(&self, id: [u8; 16]) -> StoreFuture<Option<SharedSession>> {
+        let _ = id;
+        Box::pin(async { Ok(None) })
+    }
+    /// Records sequence number `seq` (at least 1) of shared session `id` at
+    /// time `now`, in one step every process sees: each number is accepted
+    /// once, and only within the session's window behind its highest.
+    fn accept_seq(&self, id: [u8; 16], seq: u64, now: u64) -> StoreFuture<SeqCheck> {
+        let _ = (id, seq, now);
+        Box::pin(async { Ok(SeqCheck::Unknown) })
+    }
+    /// Takes the charges' tokens from buckets every process sharing the
+    /// store sees, all or none: on refusal, the whole seconds to wait. A
+    /// store only one process uses takes nothing and refuses nothing.
+    fn take_tokens(&self, charges: Vec<Charge>) -> StoreFuture<Result<(), u64>> {
+        let _ = charges;
+        Box::pin(async { Ok(Ok(())) })
+    }
+    /// Forgets shared nonces and relay sessions that expired before `now`,
+    /// and buckets that are full again; returns how many rows went.
+    fn sweep_shared(&self, now: u64) -> StoreFuture<u64> {
         let _ = now;
         Box::pin(async { Ok(0) })
     }

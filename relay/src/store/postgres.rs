@@ -34,8 +34,9 @@ use tokio_postgres::{NoTls, Transaction};
 
 use super::rules::{self, Claim, ClaimContext, Verdict, Window};
 use super::{
-    AccountId, ClaimedBundle, DepositLimits, HANDLE_WINDOW, HandleCheck, HandleLimits, REFERENCE_BYTES, Stats, Store,
-    StoreError, StoreFuture, StoreResult, StoredMessage, Wake, WakeFn, account_name, stored_cost,
+    AccountId, Charge, ClaimedBundle, DepositLimits, HANDLE_WINDOW, HandleCheck, HandleLimits, REFERENCE_BYTES,
+    SeqCheck, SharedSession, Stats, Store, StoreError, StoreFuture, StoreResult, StoredMessage, Wake, WakeFn,
+    account_name, stored_cost,
 };
 
 /// Schema steps: step `i` brings version `i` to `i + 1`, each in one
@@ -113,6 +114,72 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX nonces_by_expiry ON nonces (expires_at);
     ",
+    // 3: relay sessions and rate-limit buckets, shared by every instance.
+    // Unlogged: never in the WAL, so neither in backups nor on replicas
+    // (session keys, client addresses), and emptied by a database crash,
+    // which costs clients a new session and a full bucket. Bit i of `seen`
+    // stands for sequence number `highest - i`.
+    "
+    CREATE UNLOGGED TABLE relay_sessions (
+        id bytea PRIMARY KEY,
+        account bytea NOT NULL,
+        key bytea NOT NULL,
+        expires_at bigint NOT NULL,
+        opened bigint GENERATED ALWAYS AS IDENTITY,
+        highest bigint NOT NULL DEFAULT 0,
+        seen bit(1024) NOT NULL DEFAULT B'0'::bit(1024)
+    );
+    CREATE INDEX relay_sessions_by_account ON relay_sessions (account, opened);
+    CREATE INDEX relay_sessions_by_expiry ON relay_sessions (expires_at);
+    CREATE UNLOGGED TABLE rate_buckets (
+        key bytea PRIMARY KEY,
+        tokens double precision NOT NULL,
+        at double precision NOT NULL,
+        full_at double precision NOT NULL
+    );
+    CREATE INDEX rate_buckets_by_full ON rate_buckets (full_at);
+    -- Takes costs[i] tokens from bucket keys[i] (rates[i] per second up to
+    -- bursts[i]), all or none, on the database's clock. Returns 0 when
+    -- taken, else the seconds until every bucket has enough. The caller
+    -- passes the keys sorted, so that buckets are locked in one order.
+    CREATE FUNCTION sealpost_take_tokens(keys bytea[], rates float8[], bursts float8[], costs float8[])
+    RETURNS float8 LANGUAGE plpgsql AS $$
+    DECLARE
+        now_s float8 := extract(epoch FROM clock_timestamp());
+        n integer := coalesce(array_length(keys, 1), 0);
+        have float8[] := '{}';
+        wait float8 := 0;
+        t float8;
+        c float8;
+    BEGIN
+        FOR i IN 1 .. n LOOP
+            c := least(costs[i], bursts[i]);
+            INSERT INTO rate_buckets (key, tokens, at, full_at) VALUES (keys[i], bursts[i], now_s, now_s)
+                ON CONFLICT (key) DO NOTHING;
+            SELECT least(bursts[i], b.tokens + greatest(now_s - b.at, 0) * rates[i]) INTO t
+                FROM rate_buckets b WHERE b.key = keys[i] FOR UPDATE;
+            IF NOT FOUND THEN
+                -- Swept as full between the two statements.
+                t := bursts[i];
+            END IF;
+            have[i] := t;
+            IF c > t THEN
+                wait := greatest(wait, (c - t) / greatest(rates[i], 1e-9));
+            END IF;
+        END LOOP;
+        IF wait > 0 THEN
+            RETURN wait;
+        END IF;
+        FOR i IN 1 .. n LOOP
+            t := least(bursts[i], have[i] - least(costs[i], bursts[i]));
+            INSERT INTO rate_buckets (key, tokens, at, full_at)
+                VALUES (keys[i], t, now_s, now_s + (bursts[i] - t) / greatest(rates[i], 1e-9))
+                ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at, full_at = excluded.full_at;
+        END LOOP;
+        RETURN 0;
+    END
+    $$;
+    ",
 ];
 
 /// The advisory lock key migrations hold (any fixed number; "sealpost").
@@ -171,6 +238,10 @@ type TxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = Result<T, Fail>> + 
 /// The PostgreSQL store.
 pub(crate) struct PgStore {
     pool: Pool,
+    /// Connections that commit without waiting for the WAL flush, for
+    /// what a database crash may lose at little cost: nonces, relay
+    /// session sequence numbers, rate-limit tokens.
+    lax: Pool,
     /// How to connect (for the wake-up listener's own connection).
     config: tokio_postgres::Config,
     /// The notification channel of this schema's relays
@@ -217,6 +288,12 @@ impl PgStore {
         let manager =
             Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(pool_size.max(1)).build().map_err(internal)?;
+        let mut lax_config = config.clone();
+        let options = lax_config.get_options().map(|o| format!("{o} ")).unwrap_or_default();
+        lax_config.options(format!("{options}-c synchronous_commit=off"));
+        let manager =
+            Manager::from_config(lax_config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let lax = Pool::builder(manager).max_size(pool_size.max(1)).build().map_err(internal)?;
         let mut client = pool.get().await.map_err(internal)?;
         migrate(&mut client).await?;
         // A channel name longer than 63 bytes makes `pg_notify` fail, and
@@ -229,6 +306,7 @@ impl PgStore {
         drop(client);
         Ok(Self {
             pool,
+            lax,
             config,
             channel: format!("sealpost_wake_{digest}"),
             listener: std::sync::Mutex::new(None),
@@ -276,6 +354,39 @@ impl PgStore {
                     }
                     tracing::debug!(error = %failed, attempt, "retrying a transaction");
                     attempt += 1;
+                }
+            })
+            .await
+            .map_err(internal)?
+        })
+    }
+}
+
+impl PgStore {
+    /// Runs `work` (single statements, each its own transaction) on a
+    /// [`PgStore::lax`] connection in its own task. A pooled connection
+    /// the server closed is replaced before use; a statement that fails is
+    /// not retried (it may have been applied).
+    fn lax<T, F>(&self, work: F) -> StoreFuture<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a deadpool_postgres::ClientWrapper) -> TxFuture<'a, T> + Send + 'static,
+    {
+        let pool = self.lax.clone();
+        Box::pin(async move {
+            tokio::spawn(async move {
+                let mut client = pool.get().await.map_err(internal)?;
+                for _ in 1..ATTEMPTS {
+                    if !client.is_closed() {
+                        break;
+                    }
+                    drop(deadpool_postgres::Client::take(client));
+                    client = pool.get().await.map_err(internal)?;
+                }
+                match work(&client).await {
+                    Ok(value) => Ok(value),
+                    Err(Fail::Store(e)) => Err(e),
+                    Err(Fail::Db(e)) => Err(db_internal(&e)),
                 }
             })
             .await
@@ -1050,6 +1161,7 @@ impl Store for PgStore {
         // Every answered write is committed; closing the pool ends the
         // idle connections (busy ones end when they are returned).
         self.pool.close();
+        self.lax.close();
         if let Some(listener) = self.listener.lock().ok().and_then(|mut l| l.take()) {
             listener.abort();
         }
@@ -1057,27 +1169,140 @@ impl Store for PgStore {
     }
 
     fn record_nonce(&self, account: AccountId, ts: u64, nonce: [u8; 16], expires: u64) -> StoreFuture<bool> {
-        self.transact(move |tx| {
+        // Not flushed at once: losing the newest nonces takes a database
+        // crash, and any durable write of the request itself (a deposit)
+        // flushes the log past this one.
+        self.lax(move |client| {
             Box::pin(async move {
-                // Not flushed at once: losing the newest nonces takes a
-                // database crash, and any durable write of the request
-                // itself (a deposit) flushes the log past this one.
-                tx.execute("SET LOCAL synchronous_commit = off", &[]).await?;
-                let inserted = tx
-                    .execute(
+                let insert = client
+                    .prepare_cached(
                         "INSERT INTO nonces (account, ts, nonce, expires_at) VALUES ($1, $2, $3, $4)
                          ON CONFLICT DO NOTHING",
-                        &[&&account[..], &to_i64(ts), &&nonce[..], &to_i64(expires)],
                     )
                     .await?;
+                let inserted =
+                    client.execute(&insert, &[&&account[..], &to_i64(ts), &&nonce[..], &to_i64(expires)]).await?;
                 Ok(inserted == 1)
             })
         })
     }
 
-    fn sweep_nonces(&self, now: u64) -> StoreFuture<u64> {
-        self.transact(move |tx| {
-            Box::pin(async move { Ok(tx.execute("DELETE FROM nonces WHERE expires_at < $1", &[&to_i64(now)]).await?) })
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn open_session(&self, id: [u8; 16], session: SharedSession, per_account: usize) -> StoreFuture<()> {
+        let keep = i64::try_from(per_account.max(1)).unwrap_or(i64::MAX);
+        self.lax(move |client| {
+            Box::pin(async move {
+                // Two statements, not one transaction: two sessions opened
+                // for one account at once may leave one extra until the
+                // account's next one.
+                client
+                    .execute(
+                        "INSERT INTO relay_sessions (id, account, key, expires_at) VALUES ($1, $2, $3, $4)",
+                        &[&&id[..], &&session.account[..], &&session.key[..], &to_i64(session.expires)],
+                    )
+                    .await?;
+                client
+                    .execute(
+                        "DELETE FROM relay_sessions WHERE id IN (SELECT id FROM relay_sessions WHERE account = $1
+                         ORDER BY opened DESC OFFSET $2)",
+                        &[&&session.account[..], &keep],
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn session(&self, id: [u8; 16]) -> StoreFuture<Option<SharedSession>> {
+        self.lax(move |client| {
+            Box::pin(async move {
+                let select =
+                    client.prepare_cached("SELECT account, key, expires_at FROM relay_sessions WHERE id = $1").await?;
+                let Some(row) = client.query_opt(&select, &[&&id[..]]).await? else { return Ok(None) };
+                let account = account_of(row.try_get(0)?)?;
+                let key: &[u8] = row.try_get(1)?;
+                let key = zeroize::Zeroizing::new(
+                    <[u8; 32]>::try_from(key).map_err(|_| internal("a relay session key is not 32 bytes"))?,
+                );
+                Ok(Some(SharedSession { account, key, expires: to_u64(row.try_get(2)?) }))
+            })
+        })
+    }
+
+    fn accept_seq(&self, id: [u8; 16], seq: u64, now: u64) -> StoreFuture<SeqCheck> {
+        self.lax(move |client| {
+            Box::pin(async move {
+                let Ok(seq) = i64::try_from(seq) else { return Ok(SeqCheck::Replayed) };
+                if seq < 1 {
+                    return Ok(SeqCheck::Replayed);
+                }
+                // One statement: the row lock orders concurrent numbers, and
+                // a waiting one is checked again against the updated row.
+                let accept = client
+                    .prepare_cached(
+                        "WITH accepted AS (
+                             UPDATE relay_sessions SET
+                                 seen = CASE WHEN $2 > highest
+                                     THEN set_bit(seen >> least($2 - highest, 1024)::integer, 0, 1)
+                                     ELSE set_bit(seen, (highest - $2)::integer, 1) END,
+                                 highest = greatest(highest, $2)
+                             WHERE id = $1 AND expires_at >= $3 AND CASE
+                                 WHEN $2 > highest THEN true
+                                 WHEN highest - $2 >= 1024 THEN false
+                                 ELSE get_bit(seen, (highest - $2)::integer) = 0 END
+                             RETURNING 1)
+                         SELECT (SELECT count(*) FROM accepted),
+                                (SELECT expires_at FROM relay_sessions WHERE id = $1)",
+                    )
+                    .await?;
+                let row = client.query_one(&accept, &[&&id[..], &seq, &to_i64(now)]).await?;
+                let accepted: i64 = row.try_get(0)?;
+                let expires: Option<i64> = row.try_get(1)?;
+                Ok(match (accepted, expires) {
+                    (1.., _) => SeqCheck::Accepted,
+                    (_, None) => SeqCheck::Unknown,
+                    (_, Some(e)) if to_u64(e) < now => SeqCheck::Expired,
+                    _ => SeqCheck::Replayed,
+                })
+            })
+        })
+    }
+
+    fn take_tokens(&self, mut charges: Vec<Charge>) -> StoreFuture<Result<(), u64>> {
+        charges.sort_by(|a, b| a.key.cmp(&b.key));
+        charges.dedup_by(|a, b| a.key == b.key);
+        self.lax(move |client| {
+            Box::pin(async move {
+                let take = client.prepare_cached("SELECT sealpost_take_tokens($1, $2, $3, $4)").await?;
+                let keys: Vec<&[u8]> = charges.iter().map(|c| c.key.as_slice()).collect();
+                let rates: Vec<f64> = charges.iter().map(|c| c.rate).collect();
+                let bursts: Vec<f64> = charges.iter().map(|c| c.burst).collect();
+                let costs: Vec<f64> = charges.iter().map(|c| c.cost).collect();
+                let wait: f64 = client.query_one(&take, &[&keys, &rates, &bursts, &costs]).await?.try_get(0)?;
+                if wait > 0.0 {
+                    // Saturating float-to-int conversion: `as` on f64 clamps.
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::as_conversions)]
+                    return Ok(Err((wait.ceil() as u64).max(1)));
+                }
+                Ok(Ok(()))
+            })
+        })
+    }
+
+    fn sweep_shared(&self, now: u64) -> StoreFuture<u64> {
+        self.lax(move |client| {
+            Box::pin(async move {
+                let nonces = client.execute("DELETE FROM nonces WHERE expires_at < $1", &[&to_i64(now)]).await?;
+                let sessions =
+                    client.execute("DELETE FROM relay_sessions WHERE expires_at < $1", &[&to_i64(now)]).await?;
+                let buckets = client
+                    .execute("DELETE FROM rate_buckets WHERE full_at < extract(epoch FROM clock_timestamp())", &[])
+                    .await?;
+                Ok(nonces.saturating_add(sessions).saturating_add(buckets))
+            })
         })
     }
 

@@ -628,7 +628,145 @@ async fn postgres_nonces_are_shared_until_they_expire() {
     assert!(!b.record_nonce(alice, T0, [7; 16], T0 + 360).await.unwrap(), "a replay through the other instance");
     assert!(b.record_nonce(alice, T0 + 1, [7; 16], T0 + 361).await.unwrap(), "another time is another request");
     assert!(b.record_nonce([2; 32], T0, [7; 16], T0 + 360).await.unwrap(), "another account's");
-    assert_eq!(a.sweep_nonces(T0 + 360).await.unwrap(), 0, "kept until it expires");
-    assert_eq!(a.sweep_nonces(T0 + 361).await.unwrap(), 2);
+    assert_eq!(a.sweep_shared(T0 + 360).await.unwrap(), 0, "kept until it expires");
+    assert_eq!(a.sweep_shared(T0 + 361).await.unwrap(), 2);
     assert!(a.record_nonce(alice, T0, [7; 16], T0 + 360).await.unwrap(), "forgotten once expired");
+}
+
+fn shared_session(account: AccountId, expires: u64) -> SharedSession {
+    SharedSession { account, key: zeroize::Zeroizing::new([9; 32]), expires }
+}
+
+/// A relay session opened through one PostgreSQL store is read by
+/// another; each sequence number is accepted once across both, only
+/// within the window behind the highest, only until the session expires;
+/// an account keeps its newest sessions; and the sweep drops the expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_relay_sessions_are_shared_and_each_sequence_number_counts_once() {
+    let Some(place) = Place::postgres().await else { return };
+    let (a, b): (std::sync::Arc<dyn Store>, std::sync::Arc<dyn Store>) =
+        (place.open().await.into(), place.open().await.into());
+    assert!(a.shared() && !SqliteStore::open(tempfile::tempdir().unwrap().path()).unwrap().shared());
+    let (alice, id) = ([1u8; 32], [3u8; 16]);
+    a.open_session(id, shared_session(alice, T0 + 100), 8).await.unwrap();
+    let read = b.session(id).await.unwrap().expect("the other instance finds it");
+    assert_eq!((read.account, *read.key, read.expires), (alice, [9; 32], T0 + 100));
+    assert!(b.session([4; 16]).await.unwrap().is_none());
+    assert_eq!(b.accept_seq([4; 16], 1, T0).await.unwrap(), SeqCheck::Unknown);
+
+    let seq = |store: &std::sync::Arc<dyn Store>, n: u64| {
+        let store = std::sync::Arc::clone(store);
+        async move { store.accept_seq(id, n, T0).await.unwrap() }
+    };
+    assert_eq!(seq(&a, 5).await, SeqCheck::Accepted);
+    assert_eq!(seq(&b, 5).await, SeqCheck::Replayed, "a replay through the other instance");
+    assert_eq!(seq(&b, 3).await, SeqCheck::Accepted, "out of order inside the window");
+    assert_eq!(seq(&a, 3).await, SeqCheck::Replayed);
+    assert_eq!(seq(&a, 0).await, SeqCheck::Replayed, "0 is never a sequence number");
+    assert_eq!(seq(&a, u64::MAX).await, SeqCheck::Replayed, "beyond the database's integers");
+    assert_eq!(seq(&a, 2000).await, SeqCheck::Accepted);
+    assert_eq!(seq(&b, 2000 - 1024).await, SeqCheck::Replayed, "behind the window");
+    assert_eq!(seq(&b, 2000 - 1023).await, SeqCheck::Accepted, "the window's oldest place");
+    assert_eq!(seq(&a, 2000 - 1023).await, SeqCheck::Replayed);
+    assert_eq!(seq(&a, 1999).await, SeqCheck::Accepted);
+    // A jump of more than the window clears it; what was seen is behind it.
+    assert_eq!(seq(&b, 10_000).await, SeqCheck::Accepted);
+    assert_eq!(seq(&a, 1999).await, SeqCheck::Replayed);
+    assert_eq!(seq(&a, 9_999).await, SeqCheck::Accepted, "not marked seen by the jump");
+    // A jump of exactly 64 moves bits across words of the window.
+    assert_eq!(seq(&a, 10_064).await, SeqCheck::Accepted);
+    assert_eq!(seq(&b, 10_000).await, SeqCheck::Replayed);
+    assert_eq!(seq(&b, 9_999).await, SeqCheck::Replayed);
+    assert_eq!(seq(&b, 9_998).await, SeqCheck::Accepted);
+
+    // The same number offered through both stores at once: one wins.
+    let racers: Vec<_> = (0..40).map(|i| tokio::spawn(seq(if i % 2 == 0 { &a } else { &b }, 20_000))).collect();
+    let mut accepted = 0;
+    for r in racers {
+        accepted += usize::from(r.await.unwrap() == SeqCheck::Accepted);
+    }
+    assert_eq!(accepted, 1);
+
+    assert_eq!(a.accept_seq(id, 30_000, T0 + 100).await.unwrap(), SeqCheck::Accepted, "valid to its last second");
+    assert_eq!(a.accept_seq(id, 30_001, T0 + 101).await.unwrap(), SeqCheck::Expired);
+
+    // An account keeps its newest sessions only.
+    let ids: Vec<[u8; 16]> = (0..10u8).map(|i| [100 + i; 16]).collect();
+    for i in &ids {
+        b.open_session(*i, shared_session([2; 32], T0 + 1000), 8).await.unwrap();
+    }
+    assert!(a.session(ids[0]).await.unwrap().is_none() && a.session(ids[1]).await.unwrap().is_none());
+    assert_eq!(a.accept_seq(ids[1], 1, T0).await.unwrap(), SeqCheck::Unknown);
+    for i in &ids[2..] {
+        assert!(a.session(*i).await.unwrap().is_some());
+    }
+    assert!(a.session(id).await.unwrap().is_some(), "another account's session is untouched");
+
+    // The sweep drops the expired session and nothing else.
+    let rows = |c: tokio_postgres::Client| async move {
+        c.query_one("SELECT count(*) FROM relay_sessions", &[]).await.unwrap().get::<_, i64>(0)
+    };
+    assert_eq!(rows(place.sql().await).await, 9);
+    a.sweep_shared(T0 + 101).await.unwrap();
+    assert_eq!(rows(place.sql().await).await, 8);
+    assert!(b.session(id).await.unwrap().is_none());
+}
+
+fn charge(key: &[u8], burst: f64, cost: f64) -> Charge {
+    Charge { key: key.to_vec(), rate: 0.001, burst, cost }
+}
+
+/// Rate-limit buckets taken through two PostgreSQL stores are one bucket:
+/// all charges of a take or none, exact under concurrent takes, refunds
+/// up to the burst, and the sweep forgets only full buckets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rate_buckets_are_shared_exact_and_all_or_none() {
+    let Some(place) = Place::postgres().await else { return };
+    let (a, b): (std::sync::Arc<dyn Store>, std::sync::Arc<dyn Store>) =
+        (place.open().await.into(), place.open().await.into());
+    assert_eq!(a.take_tokens(vec![charge(b"k1", 5.0, 3.0)]).await.unwrap(), Ok(()));
+    // 2 left at 0.001 per second: a cost of 3 waits (3 - 2) / 0.001 s.
+    assert_eq!(b.take_tokens(vec![charge(b"k1", 5.0, 3.0)]).await.unwrap(), Err(1000));
+    assert_eq!(b.take_tokens(vec![charge(b"k1", 5.0, 2.0)]).await.unwrap(), Ok(()));
+    // All or none: k1 is empty, so k2 keeps its tokens.
+    let both = vec![charge(b"k2", 5.0, 1.0), charge(b"k1", 5.0, 1.0)];
+    assert!(a.take_tokens(both).await.unwrap().is_err());
+    assert_eq!(a.take_tokens(vec![charge(b"k2", 5.0, 5.0)]).await.unwrap(), Ok(()), "k2 was not charged");
+    // A refund gives tokens back, never beyond the burst.
+    assert_eq!(b.take_tokens(vec![charge(b"k1", 5.0, -2.0)]).await.unwrap(), Ok(()));
+    assert_eq!(a.take_tokens(vec![charge(b"k1", 5.0, 2.0)]).await.unwrap(), Ok(()));
+    assert!(a.take_tokens(vec![charge(b"k1", 5.0, 1.0)]).await.unwrap().is_err());
+    assert_eq!(a.take_tokens(vec![charge(b"k3", 5.0, -100.0)]).await.unwrap(), Ok(()));
+    assert_eq!(a.take_tokens(vec![charge(b"k3", 5.0, 5.0)]).await.unwrap(), Ok(()));
+    assert!(a.take_tokens(vec![charge(b"k3", 5.0, 1.0)]).await.unwrap().is_err(), "the refund stopped at the burst");
+    // A cost above the burst takes a full bucket.
+    assert_eq!(a.take_tokens(vec![charge(b"k4", 5.0, 50.0)]).await.unwrap(), Ok(()));
+    assert!(a.take_tokens(vec![charge(b"k4", 5.0, 1.0)]).await.unwrap().is_err());
+
+    // 40 takes at once through both stores from a bucket of 10: 10 pass.
+    let racers: Vec<_> = (0..40)
+        .map(|i| {
+            let store = std::sync::Arc::clone(if i % 2 == 0 { &a } else { &b });
+            let charges = vec![charge(b"race", 10.0, 1.0), charge(&[b'x', i], 1.0, 1.0)];
+            tokio::spawn(async move { store.take_tokens(charges).await.unwrap() })
+        })
+        .collect();
+    let mut passed = 0;
+    for r in racers {
+        passed += usize::from(r.await.unwrap().is_ok());
+    }
+    assert_eq!(passed, 10);
+
+    // Refilled at 1000 per second, a bucket is full again within
+    // milliseconds and swept; the slow ones are kept.
+    let fast = Charge { key: b"fast".to_vec(), rate: 1000.0, burst: 5.0, cost: 1.0 };
+    assert_eq!(a.take_tokens(vec![fast]).await.unwrap(), Ok(()));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let count = |c: tokio_postgres::Client, key: &'static [u8]| async move {
+        c.query_one("SELECT count(*) FROM rate_buckets WHERE key = $1", &[&key]).await.unwrap().get::<_, i64>(0)
+    };
+    assert_eq!(count(place.sql().await, b"fast").await, 1);
+    b.sweep_shared(T0).await.unwrap();
+    assert_eq!(count(place.sql().await, b"fast").await, 0);
+    assert_eq!(count(place.sql().await, b"k1").await, 1);
 }
