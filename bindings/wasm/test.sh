@@ -132,6 +132,11 @@ cp -r "$scratch/node_modules/sealpost" "$web/chat/sealpost"
 cp examples/web/e2e.test.js "$scratch/"
 (cd "$scratch" && SEALPOST_RELAY="$target/debug/sealpost-relay" SEALPOST_WEB="$web" \
     SEALPOST_SCREENSHOTS="$work/screenshots" node --test --test-reporter=spec e2e.test.js)
+
+step "the relay's dashboard in Chromium, under a little real traffic"
+cp relay/tests/dashboard.test.js "$scratch/"
+(cd "$scratch" && SEALPOST_RELAY="$target/debug/sealpost-relay" \
+    SEALPOST_SCREENSHOTS="$work/screenshots" node --test --test-reporter=spec dashboard.test.js)
 ls "$work/screenshots"/*.png | sed 's/^/  screenshot: /'
 
 step "wasm: all green ($((raw / 1024)) KiB raw, $((gz / 1024)) KiB gzip)"

@@ -61,6 +61,8 @@ pub(crate) struct Relay {
     pub hub: Hub,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// The last hour of the dashboard's samples.
+    pub history: crate::status::History,
     /// Where handle verification codes go.
     pub codes: Arc<dyn CodeSink>,
     /// When the relay started.
@@ -102,6 +104,7 @@ impl Relay {
             account_limits: RateLimiter::new(config.rate_account_per_sec, config.rate_account_burst),
             ip_limits: RateLimiter::new(config.rate_ip_per_sec, config.rate_ip_burst),
             write_limits: RateLimiter::new(config.rate_ip_write_bytes_per_sec, config.rate_ip_write_bytes_burst),
+            history: crate::status::History::new(config.status_sample_secs, clock.now()),
             in_flight: InFlight::new(config.max_requests_in_flight_per_address, config.max_pulls_in_flight_per_address),
             config,
             store,
@@ -264,7 +267,7 @@ fn write_cost(bytes: impl TryInto<u32>) -> f64 {
 fn route_name(method: &Method, path: &str) -> &'static str {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method.as_str(), segs.as_slice()) {
-        (_, [""]) => "status",
+        (_, [""] | ["status.json" | "status.css" | "status.js"]) => "status",
         (_, ["healthz"]) => "healthz",
         (_, ["metrics"]) => "metrics",
         (_, ["v1", "keys", "bundle"]) => "publish_bundle",
@@ -297,14 +300,20 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
     }
     // Unauthenticated routes.
     match (&method, segs.as_slice()) {
-        (&Method::GET, [""]) => return status_page(relay).await,
+        (&Method::GET, ["status.json"]) => return crate::status::json(relay).await,
+        (&Method::GET, [name @ ("" | "status.css" | "status.js")]) => {
+            return crate::status::file(name).ok_or_else(|| crate::error::internal("no such status file"));
+        }
         (&Method::GET, ["healthz"]) => return Ok(json_body(StatusCode::OK, b"{\"status\":\"ok\"}".to_vec())),
         (&Method::GET, ["metrics"]) => return metrics_page(relay).await,
         (&Method::GET, ["v1", "ws"]) => return crate::ws::upgrade(Arc::clone(relay), req, peer).await,
         _ => {}
     }
     // Static files live beside the API, never in its place.
-    let api_path = matches!(segs.as_slice(), [""] | ["healthz"] | ["metrics"] | ["v1", ..]);
+    let api_path = matches!(
+        segs.as_slice(),
+        [""] | ["healthz"] | ["metrics"] | ["status.json" | "status.css" | "status.js"] | ["v1", ..]
+    );
     if let Some(files) = &relay.files
         && !api_path
         && matches!(method, Method::GET | Method::HEAD)
@@ -322,7 +331,9 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         ["v1", "handles", "claim"] | ["v1", "handles", "verify"] => &[Method::POST],
         ["v1", "messages"] => &[Method::GET, Method::POST],
         ["v1", "keys", _] | ["v1", "handles", _] => &[Method::GET],
-        [""] | ["healthz"] | ["metrics"] | ["v1", "ws"] => &[Method::GET],
+        [""] | ["healthz"] | ["metrics"] | ["status.json" | "status.css" | "status.js"] | ["v1", "ws"] => {
+            &[Method::GET]
+        }
         _ => return Err(ApiError::new(ErrorCode::NoSuchRoute, format!("no route {path}"))),
     };
     if !allowed.contains(&method) {
@@ -614,7 +625,8 @@ async fn pull(relay: &Arc<Relay>, account: AccountId, call: &Call, peer: IpAddr)
     // until the read is over, so cancelled pulls cannot pile up reads.
     let read = relay.store.pull(account, after, limit, relay.config.max_pull_bytes);
     let (messages, place) = tokio::spawn(async move { (read.await, place) }).await.map_err(crate::error::internal)?;
-    let messages = messages?.into_iter().map(delivered).collect();
+    let messages: Vec<Delivered> = messages?.into_iter().map(delivered).collect();
+    relay.metrics.delivered(messages.len());
     let mut resp = reply::<MessagePage>(MessagePage::encode(messages, after));
     resp.body_mut().hold(place);
     Ok(resp)
@@ -717,33 +729,6 @@ async fn metrics_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
     let text = relay.metrics.render(&stats, relay.hub.connections(), relay.started.elapsed().as_secs());
     let mut resp = Response::new(Body::new(text));
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
-    Ok(resp)
-}
-
-async fn status_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
-    let stats = relay.store.stats().await?;
-    let up = relay.started.elapsed().as_secs();
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sealpost relay</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;color:#222}}\
-         td{{padding:.2rem 1rem .2rem 0}}code{{background:#f3f3f3;padding:0 .2rem}}</style></head><body>\
-         <h1>Sealpost relay</h1><p>This relay stores and forwards sealed envelopes. It cannot read them.</p>\
-         <table><tr><td>Version</td><td>{}</td></tr><tr><td>Up for</td><td>{}h {}m {}s</td></tr>\
-         <tr><td>Accounts</td><td>{}</td></tr><tr><td>Messages waiting</td><td>{}</td></tr>\
-         <tr><td>One-time prekeys held</td><td>{}</td></tr><tr><td>Push connections</td><td>{}</td></tr></table>\
-         <p>API: <code>/v1/…</code> (see docs/RELAY.md) · health: <a href=\"/healthz\">/healthz</a> · \
-         metrics: <a href=\"/metrics\">/metrics</a></p></body></html>",
-        env!("CARGO_PKG_VERSION"),
-        up / 3600,
-        (up / 60) % 60,
-        up % 60,
-        stats.accounts,
-        stats.messages,
-        stats.one_time_prekeys,
-        relay.hub.connections(),
-    );
-    let mut resp = Response::new(Body::new(html));
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     Ok(resp)
 }
 

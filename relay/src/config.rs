@@ -299,6 +299,8 @@ settings! {
     tls_key: Option<PathBuf> = None, "FILE";
     /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C [default: 30].
     shutdown_grace_secs: u64 = 30, "SECS";
+    /// Seconds between the samples of the status page's charts (one hour of them is kept) [default: 10].
+    status_sample_secs: u64 = 10, "SECS";
     /// Log format [default: text]. The level comes from RUST_LOG (default info).
     log_format: LogFormat = LogFormat::Text, "text|json";
     /// Open WebSocket push connections allowed per account; more get 429 [default: 8].
@@ -396,6 +398,9 @@ impl Config {
         if self.database_pool_size == 0 {
             return Err(Error::Config("database_pool_size must be positive".into()));
         }
+        if !(1..=3600).contains(&self.status_sample_secs) {
+            return Err(Error::Config("status_sample_secs must be between 1 and 3600".into()));
+        }
         if let Some(url) = &self.code_webhook
             && !url.starts_with("http://")
         {
@@ -482,6 +487,7 @@ mod tests {
         ("tls_cert", "/flag.pem", "/env.pem", r#""/file.pem""#),
         ("tls_key", "/flag.pem", "/env.pem", r#""/file.pem""#),
         ("shutdown_grace_secs", "31", "32", r#"33"#),
+        ("status_sample_secs", "11", "12", r#"13"#),
         ("log_format", "json", "text", r#""json""#),
         ("ws_max_per_account", "9", "10", r#"11"#),
         ("ws_idle_secs", "91", "92", r#"93"#),

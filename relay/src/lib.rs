@@ -27,6 +27,7 @@ mod limits;
 mod metrics;
 mod server;
 mod shards;
+mod status;
 mod store;
 mod ws;
 

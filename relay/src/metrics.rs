@@ -17,6 +17,8 @@ pub(crate) struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     deposits: AtomicU64,
     deposited_bytes: AtomicU64,
+    deliveries: AtomicU64,
+    rate_limited: AtomicU64,
     latency_buckets: [AtomicU64; 10],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -25,6 +27,9 @@ pub(crate) struct Metrics {
 impl Metrics {
     /// Counts a finished request.
     pub(crate) fn record(&self, route: &'static str, status: u16, _took: Duration) {
+        if status == 429 {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
         if let Ok(mut r) = self.requests.lock() {
             let n = r.entry((route, status)).or_insert(0);
             *n = n.saturating_add(1);
@@ -46,6 +51,21 @@ impl Metrics {
         self.latency_sum_micros.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
+    /// Counts `n` messages handed to their recipient (a pull page or pushed
+    /// frames).
+    pub(crate) fn delivered(&self, n: usize) {
+        self.deliveries.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The counters the dashboard samples.
+    pub(crate) fn counts(&self) -> crate::status::Counts {
+        crate::status::Counts {
+            deposits: self.deposits.load(Ordering::Relaxed),
+            deliveries: self.deliveries.load(Ordering::Relaxed),
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+        }
+    }
+
     /// The Prometheus exposition text.
     pub(crate) fn render(&self, stats: &Stats, connections: usize, uptime: u64) -> String {
         let mut out = String::new();
@@ -64,6 +84,13 @@ impl Metrics {
             writeln!(out, "# HELP sealpost_envelope_bytes_deposited_total Bytes of envelopes committed (each once).");
         let _ = writeln!(out, "# TYPE sealpost_envelope_bytes_deposited_total counter");
         let _ = writeln!(out, "sealpost_envelope_bytes_deposited_total {}", load(&self.deposited_bytes));
+        let _ =
+            writeln!(out, "# HELP sealpost_messages_delivered_total Messages handed to recipients (pulled or pushed).");
+        let _ = writeln!(out, "# TYPE sealpost_messages_delivered_total counter");
+        let _ = writeln!(out, "sealpost_messages_delivered_total {}", load(&self.deliveries));
+        let _ = writeln!(out, "# HELP sealpost_rate_limited_total Requests refused with 429 (any limit).");
+        let _ = writeln!(out, "# TYPE sealpost_rate_limited_total counter");
+        let _ = writeln!(out, "sealpost_rate_limited_total {}", load(&self.rate_limited));
         let _ = writeln!(out, "# HELP sealpost_deposit_commit_seconds Time from request to durable commit.");
         let _ = writeln!(out, "# TYPE sealpost_deposit_commit_seconds histogram");
         for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {

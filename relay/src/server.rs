@@ -104,6 +104,7 @@ pub(crate) async fn serve(
         Duration::from_secs(relay.config.http_idle_timeout_secs),
     );
     let purge = tokio::spawn(purge_loop(Arc::clone(&relay)));
+    let sampler = tokio::spawn(crate::status::sample_loop(Arc::clone(&relay)));
     let limiter =
         crate::limits::ConnectionLimiter::new(relay.config.max_connections, relay.config.max_connections_per_address);
     // Accept failures (e.g. out of file descriptors) and refused connections
@@ -191,6 +192,7 @@ pub(crate) async fn serve(
         tracing::warn!("grace period over; closing remaining connections");
     }
     purge.abort();
+    sampler.abort();
     if let Err(e) = relay.store.close().await {
         tracing::error!(error = %e, "closing the store");
     }

@@ -222,6 +222,7 @@ where
                 drop(m.envelope);
                 let text = String::from_utf8(frame).map_err(tokio_tungstenite::tungstenite::Error::from)?;
                 send(&mut tx, Message::text(text), limit).await?;
+                relay.metrics.delivered(1);
                 cursor = cursor.max(m.id);
             }
         }

@@ -537,6 +537,81 @@ async fn health_metrics_and_status_page() {
     assert!(String::from_utf8_lossy(&r.body).contains("Sealpost relay"));
 }
 
+/// `/status.json` once its history holds `n` samples (the clock was moved
+/// past each sample's time; the sampler runs on its own task).
+async fn status_with(client: &Client, samples: usize) -> serde_json::Value {
+    for _ in 0..200 {
+        let r = client.raw(Method::GET, "/status.json", &[], vec![], false).await.unwrap();
+        assert_eq!(r.headers["content-type"].to_str().unwrap(), "application/json");
+        let status = r.json();
+        if status["series"]["t"].as_array().unwrap().len() >= samples {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the history never reached {samples} samples");
+}
+
+/// The dashboard: the page and its files with a strict CSP, and
+/// `/status.json` whose totals are the store's and whose samples are the
+/// growth of the same counters `/metrics` exports, per second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_samples_the_relays_own_counters() {
+    let relay = start().await;
+    let alice = user(&relay, 3).await;
+    let bob = user(&relay, 0).await;
+    for (path, kind) in [("/", "text/html"), ("/status.css", "text/css"), ("/status.js", "text/javascript")] {
+        let r = alice.client.raw(Method::GET, path, &[], vec![], false).await.unwrap();
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.headers["content-type"].to_str().unwrap().starts_with(kind), "{path}");
+        let csp = r.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.starts_with("default-src 'none'; script-src 'self';"), "{path}: {csp}");
+    }
+    let page = alice.client.raw(Method::GET, "/", &[], vec![], false).await.unwrap();
+    let page = String::from_utf8_lossy(&page.body).into_owned();
+    assert!(page.contains("<script src=\"/status.js\"") && !page.contains("<script>"), "no inline script");
+    assert_eq!(alice.client.raw(Method::POST, "/status.json", &[], vec![], false).await.unwrap().status, 405);
+
+    // The counters start from zero with the relay; the first sample is
+    // taken after 10 s of its clock, covering the registrations.
+    relay.clock.advance(10);
+    let status = status_with(&alice.client, 1).await;
+    assert_eq!(status["sample_secs"], 10);
+    // Then 3 deposits, 3 messages pulled, 1 refusal (a handle claimed
+    // twice within the cooldown), in the next 10 s.
+    for i in 0..3u8 {
+        alice.client.deposit(&[bob.client.account()], &[i; 40]).await.unwrap();
+    }
+    assert_eq!(bob.client.pull(0, 10).await.unwrap().len(), 3);
+    alice.client.claim_handle("dashboard").await.unwrap();
+    let refused = alice.client.claim_handle("dashboard").await.unwrap_err();
+    assert_eq!(refused.status(), Some(429));
+    relay.clock.advance(10);
+    let status = status_with(&alice.client, 2).await;
+    let series = &status["series"];
+    let t0 = series["t"][0].as_u64().unwrap();
+    assert_eq!(series["t"][1].as_u64().unwrap(), t0 + 10);
+    assert_eq!(series["deposits_per_sec"][1], 0.3);
+    assert_eq!(series["deliveries_per_sec"][1], 0.3);
+    assert_eq!(series["rate_limited_per_sec"][1], 0.1);
+    assert_eq!(series["deposits_per_sec"][0], 0.0);
+    assert_eq!(series["messages_waiting"][1], 3);
+    assert_eq!(series["push_connections"][1], 0);
+    assert_eq!(series["envelope_bytes_stored"][1], 120);
+    let totals = &status["totals"];
+    assert_eq!(totals["accounts"], 2);
+    assert_eq!(totals["messages_waiting"], 3);
+    assert_eq!(totals["envelopes_stored"], 3);
+    assert_eq!(totals["envelope_bytes_stored"], 120);
+    assert_eq!(totals["one_time_prekeys"], 3);
+    // The same counters in Prometheus' text.
+    let metrics = alice.client.raw(Method::GET, "/metrics", &[], vec![], false).await.unwrap();
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(text.contains("\nsealpost_messages_delivered_total 3\n"), "{text}");
+    assert!(text.contains("\nsealpost_rate_limited_total 1\n"), "{text}");
+    assert!(text.contains("\nsealpost_envelopes_deposited_total 3\n"), "{text}");
+}
+
 async fn next(p: &mut sealpost_relay::client::Push) -> PushEvent {
     tokio::time::timeout(Duration::from_secs(5), p.next()).await.unwrap().unwrap().unwrap()
 }

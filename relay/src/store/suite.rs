@@ -128,6 +128,7 @@ cases!(
     everything_survives_reopening,
     concurrent_claims_hand_each_prekey_out_once,
     concurrent_deposits_respect_the_mailbox_cap_and_keep_ids_in_order,
+    concurrent_handle_limits_hold_across_instances,
     concurrent_acks_free_each_reference_once,
     a_puller_racing_deposits_never_skips_an_id,
 );
@@ -504,6 +505,61 @@ async fn handle_claims_and_codes(place: &Place) {
     }
     assert_eq!(locks(alice, right, T0 + 2).await, Ok(HandleCheck::Locked(3600 - 2)));
     assert_eq!(store.lookup_handle("cy".into()).await.unwrap(), None);
+}
+
+/// Handle limits raced through two stores at once (two instances on
+/// PostgreSQL): 12 accounts claim one handle, 3 may hold claims; then the
+/// hour's codes; then 12 wrong codes at once against a cap of 4.
+async fn concurrent_handle_limits_hold_across_instances(place: &Place) {
+    let accounts: Vec<AccountId> = (1..=12u8).map(|i| [i; 32]).collect();
+    let (a, b) = pair(place, &accounts).await;
+    let limits = |max_pending, codes_per_hour, wrong_per_hour| HandleLimits {
+        ttl: 600,
+        cooldown: 0,
+        max_attempts: 5,
+        max_pending,
+        codes_per_hour,
+        wrong_per_hour,
+    };
+    let race = |handle: &'static str, lim: HandleLimits, verify: bool| {
+        let tasks: Vec<_> = accounts
+            .iter()
+            .enumerate()
+            .map(|(i, who)| {
+                let (store, who) = (std::sync::Arc::clone(if i % 2 == 0 { &a } else { &b }), *who);
+                tokio::spawn(async move {
+                    if verify {
+                        store.verify_handle(handle.into(), who, [2; 32], T0 + 1, lim).await.map(|c| format!("{c:?}"))
+                    } else {
+                        store.claim_handle(handle.into(), who, [1; 32], T0, lim).await.map(|()| "claimed".to_owned())
+                    }
+                })
+            })
+            .collect();
+        async move {
+            let mut outcomes = Vec::new();
+            for t in tasks {
+                outcomes.push(match t.await.unwrap() {
+                    Ok(o) => o,
+                    Err(StoreError::RetryLater(_)) => "retry later".to_owned(),
+                    Err(e) => panic!("{e}"),
+                });
+            }
+            outcomes.sort();
+            outcomes
+        }
+    };
+    let count = |outcomes: &[String], what: &str| outcomes.iter().filter(|o| o.starts_with(what)).count();
+    let pending = race("dee", limits(3, 100, 100), false).await;
+    assert_eq!((count(&pending, "claimed"), count(&pending, "retry later")), (3, 9), "{pending:?}");
+    let hourly = race("eve", limits(100, 5, 100), false).await;
+    assert_eq!((count(&hourly, "claimed"), count(&hourly, "retry later")), (5, 7), "{hourly:?}");
+    // Every account claims "fay", then all send a wrong code at once.
+    for who in &accounts {
+        a.claim_handle("fay".into(), *who, [1; 32], T0, limits(100, 100, 4)).await.unwrap();
+    }
+    let wrong = race("fay", limits(100, 100, 4), true).await;
+    assert_eq!((count(&wrong, "WrongCode"), count(&wrong, "Locked")), (4, 8), "{wrong:?}");
 }
 
 async fn everything_survives_reopening(place: &Place) {
