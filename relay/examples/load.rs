@@ -10,6 +10,11 @@
 //! `load deliver URL DIR SECONDS`: connects as the recipient over the
 //! WebSocket, acknowledges every pushed envelope, and prints how many
 //! arrived (the "deliver" half of deposit-and-deliver).
+//!
+//! `load hold URL N DIR`: registers `N / 8` accounts (the relay's default
+//! `ws_max_per_account`) and opens `N` WebSocket push connections, 8 per
+//! account; writes `DIR/held` with the count once all are open, then holds
+//! them until `DIR/release` appears (or ten minutes pass).
 
 // Indexing a `serde_json::Value` never panics.
 #![allow(clippy::indexing_slicing)]
@@ -22,6 +27,11 @@ use rand_core::Rng;
 use sealpost::{Account, PickleKey, SessionPolicy, SymmetricKey};
 use sealpost_relay::client::{Client, PushEvent, account_id};
 
+const USAGE: &str = "usage: load prepare URL COUNT DIR | load deliver URL DIR SECONDS | load hold URL N DIR";
+
+/// Push connections per account (the relay's default `ws_max_per_account`).
+const PER_ACCOUNT: usize = 8;
+
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -29,7 +39,7 @@ fn now() -> u64 {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |i: usize| args.get(i).cloned().ok_or("usage: load prepare URL COUNT DIR | load deliver URL DIR SECONDS");
+    let arg = |i: usize| args.get(i).cloned().ok_or(USAGE);
     let mut rng = sealpost::os_rng();
     match arg(1)?.as_str() {
         "prepare" => {
@@ -98,7 +108,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             println!("{delivered}");
         }
-        _ => return Err("usage: load prepare URL COUNT DIR | load deliver URL DIR SECONDS".into()),
+        "hold" => {
+            let (url, n, dir) = (arg(2)?, arg(3)?.parse::<usize>()?, arg(4)?);
+            let accounts: Vec<Account> = (0..n.div_ceil(PER_ACCOUNT)).map(|_| Account::new(&mut rng, now())).collect();
+            let mut clients = Vec::new();
+            for chunk in accounts.chunks(64) {
+                let mut registered = Vec::new();
+                for a in chunk {
+                    let client = Client::new(&url, a.relay_signer())?;
+                    let bundle = a.bundle(&SessionPolicy::default())?;
+                    registered.push(tokio::spawn(async move { client.publish_bundle(&bundle).await.map(|()| client) }));
+                }
+                for r in registered {
+                    clients.push(r.await??);
+                }
+            }
+            let mut held = Vec::with_capacity(n);
+            let mut failed = 0usize;
+            let targets: Vec<Client> = (0..n).filter_map(|i| clients.get(i / PER_ACCOUNT).cloned()).collect();
+            for chunk in targets.chunks(256) {
+                let opening: Vec<_> =
+                    chunk.iter().cloned().map(|c| tokio::spawn(async move { c.connect_push().await })).collect();
+                for o in opening {
+                    match o.await? {
+                        Ok(push) => held.push(push),
+                        Err(e) => {
+                            if failed == 0 {
+                                eprintln!("load hold: a connection failed: {e}");
+                            }
+                            failed += 1;
+                        }
+                    }
+                }
+            }
+            std::fs::write(format!("{dir}/held"), format!("{} {failed}\n", held.len()))?;
+            let release = std::path::Path::new(&dir).join("release");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+            while !release.exists() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            drop(held);
+        }
+        _ => return Err(USAGE.into()),
     }
     Ok(())
 }

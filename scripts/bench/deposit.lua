@@ -4,8 +4,17 @@
 local counter = 0
 local threads = {}
 
+-- With $SEALPOST_BENCH_PORTS ("9390 9392"), thread i talks to the i-th
+-- port (round robin): instances behind no sticky routing.
 function setup(thread)
   thread:set("tid", counter)
+  local ports = {}
+  for p in string.gmatch(os.getenv("SEALPOST_BENCH_PORTS") or "", "%d+") do
+    table.insert(ports, p)
+  end
+  if #ports > 0 then
+    thread.addr = wrk.lookup("127.0.0.1", ports[(counter % #ports) + 1])[1]
+  end
   counter = counter + 1
   table.insert(threads, thread)
 end

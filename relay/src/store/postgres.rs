@@ -29,6 +29,7 @@ use std::future::Future;
 use std::sync::RwLock;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Transaction};
 
@@ -252,6 +253,29 @@ pub(crate) struct PgStore {
     /// Accounts seen to exist (accounts are never deleted, so a positive
     /// answer never goes stale).
     known: std::sync::Arc<RwLock<HashSet<AccountId>>>,
+    /// The queue of the deposit writer (taken at close, which ends it).
+    deposits: std::sync::Mutex<Option<mpsc::Sender<DepositJob>>>,
+    /// The deposit writer, awaited at close.
+    writer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Most deposits committed in one transaction, and most envelope bytes.
+const MAX_BATCH: usize = 512;
+const MAX_BATCH_BYTES: usize = 8 << 20;
+
+/// One deposit, as queued for the writer.
+struct Deposit {
+    sender: AccountId,
+    recipients: Vec<AccountId>,
+    envelope: Vec<u8>,
+    now: u64,
+    limits: DepositLimits,
+}
+
+/// A queued deposit and where its answer goes.
+struct DepositJob {
+    deposit: Deposit,
+    reply: oneshot::Sender<StoreResult<Vec<i64>>>,
 }
 
 fn to_u64(v: i64) -> u64 {
@@ -304,13 +328,18 @@ impl PgStore {
             .and_then(|r| r.try_get(0))
             .map_err(|e| db_internal(&e))?;
         drop(client);
+        let channel = format!("sealpost_wake_{digest}");
+        let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
+        let writer = tokio::spawn(write_deposits(pool.clone(), channel.clone(), jobs));
         Ok(Self {
             pool,
             lax,
             config,
-            channel: format!("sealpost_wake_{digest}"),
+            channel,
             listener: std::sync::Mutex::new(None),
             known: Default::default(),
+            deposits: std::sync::Mutex::new(Some(queue)),
+            writer: std::sync::Mutex::new(Some(writer)),
         })
     }
 
@@ -322,44 +351,52 @@ impl PgStore {
         T: Send + 'static,
         F: for<'a> Fn(&'a Transaction<'a>) -> TxFuture<'a, T> + Send + Sync + 'static,
     {
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            tokio::spawn(async move {
-                let mut client = pool.get().await.map_err(internal)?;
-                let mut attempt = 1;
-                loop {
-                    let failed = match client.transaction().await {
-                        // A pooled connection the server dropped (it
-                        // restarted): nothing was sent, so take another.
-                        Err(e) if e.is_closed() && attempt < ATTEMPTS => None,
-                        Err(e) => return Err(db_internal(&e)),
-                        Ok(tx) => Some(match work(&tx).await {
-                            Ok(value) => match tx.commit().await {
-                                Ok(()) => return Ok(value),
-                                Err(e) => e,
-                            },
-                            Err(Fail::Store(e)) => return Err(e),
-                            Err(Fail::Db(e)) => e,
-                        }),
-                    };
-                    let Some(failed) = failed else {
-                        tracing::debug!(attempt, "a pooled connection was closed; taking another");
-                        attempt += 1;
-                        drop(deadpool_postgres::Client::take(client));
-                        client = pool.get().await.map_err(internal)?;
-                        continue;
-                    };
-                    if !retryable(&failed) || attempt >= ATTEMPTS {
-                        return Err(db_internal(&failed));
-                    }
-                    tracing::debug!(error = %failed, attempt, "retrying a transaction");
-                    attempt += 1;
-                }
-            })
-            .await
-            .map_err(internal)?
-        })
+        transact_on(self.pool.clone(), work)
     }
+}
+
+/// [`PgStore::transact`] on `pool`.
+fn transact_on<T, F>(pool: Pool, work: F) -> StoreFuture<T>
+where
+    T: Send + 'static,
+    F: for<'a> Fn(&'a Transaction<'a>) -> TxFuture<'a, T> + Send + Sync + 'static,
+{
+    Box::pin(async move {
+        tokio::spawn(async move {
+            let mut client = pool.get().await.map_err(internal)?;
+            let mut attempt = 1;
+            loop {
+                let failed = match client.transaction().await {
+                    // A pooled connection the server dropped (it
+                    // restarted): nothing was sent, so take another.
+                    Err(e) if e.is_closed() && attempt < ATTEMPTS => None,
+                    Err(e) => return Err(db_internal(&e)),
+                    Ok(tx) => Some(match work(&tx).await {
+                        Ok(value) => match tx.commit().await {
+                            Ok(()) => return Ok(value),
+                            Err(e) => e,
+                        },
+                        Err(Fail::Store(e)) => return Err(e),
+                        Err(Fail::Db(e)) => e,
+                    }),
+                };
+                let Some(failed) = failed else {
+                    tracing::debug!(attempt, "a pooled connection was closed; taking another");
+                    attempt += 1;
+                    drop(deadpool_postgres::Client::take(client));
+                    client = pool.get().await.map_err(internal)?;
+                    continue;
+                };
+                if !retryable(&failed) || attempt >= ATTEMPTS {
+                    return Err(db_internal(&failed));
+                }
+                tracing::debug!(error = %failed, attempt, "retrying a transaction");
+                attempt += 1;
+            }
+        })
+        .await
+        .map_err(internal)?
+    })
 }
 
 impl PgStore {
@@ -561,7 +598,7 @@ async fn listen(mut config: tokio_postgres::Config, channel: String, wake: WakeF
     loop {
         match config.connect(NoTls).await {
             Ok((client, mut connection)) => {
-                let (tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+                let (tx, mut notes) = mpsc::unbounded_channel();
                 let driver = tokio::spawn(async move {
                     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
                     while let Some(message) = messages.next().await {
@@ -615,6 +652,158 @@ async fn listen(mut config: tokio_postgres::Config, channel: String, wake: WakeF
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// The deposit writer: takes what is queued (up to [`MAX_BATCH`] deposits
+/// or [`MAX_BATCH_BYTES`]) and commits it in one transaction, so that a
+/// busy mailbox's counter row is locked once per batch rather than once
+/// per deposit and one WAL flush carries the whole batch (group commit).
+/// Ends when the queue's sender is dropped and everything queued is in.
+async fn write_deposits(pool: Pool, channel: String, mut jobs: mpsc::Receiver<DepositJob>) {
+    let channel = std::sync::Arc::new(channel);
+    while let Some(first) = jobs.recv().await {
+        let mut bytes = first.deposit.envelope.len();
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+            let Ok(job) = jobs.try_recv() else { break };
+            bytes = bytes.saturating_add(job.deposit.envelope.len());
+            batch.push(job);
+        }
+        let (deposits, replies): (Vec<Deposit>, Vec<_>) = batch.into_iter().map(|j| (j.deposit, j.reply)).unzip();
+        let deposits = std::sync::Arc::new(deposits);
+        let channel = std::sync::Arc::clone(&channel);
+        let committed = transact_on(pool.clone(), move |tx| {
+            let (deposits, channel) = (std::sync::Arc::clone(&deposits), std::sync::Arc::clone(&channel));
+            Box::pin(async move { deposit_batch(tx, &deposits, &channel).await })
+        })
+        .await;
+        match committed {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Adds `(messages, bytes)` to `account`'s entry of a batch's deltas.
+fn add_delta(deltas: &mut Vec<(AccountId, i64, i64)>, account: AccountId, messages: i64, bytes: i64) {
+    match deltas.iter_mut().find(|d| d.0 == account) {
+        Some(d) => {
+            d.1 = d.1.saturating_add(messages);
+            d.2 = d.2.saturating_add(bytes);
+        }
+        None => deltas.push((account, messages, bytes)),
+    }
+}
+
+/// Decides and writes a batch of deposits in one transaction: each is
+/// stored or refused (an unknown recipient, a full mailbox, the sender's
+/// quota) as if they had come one after another in the batch's order.
+async fn deposit_batch(
+    tx: &Transaction<'_>,
+    deposits: &[Deposit],
+    channel: &str,
+) -> Result<Vec<StoreResult<Vec<i64>>>, Fail> {
+    let mut everyone: Vec<AccountId> = deposits.iter().flat_map(|d| d.recipients.iter().copied()).collect();
+    everyone.sort_unstable();
+    everyone.dedup();
+    let keys: Vec<&[u8]> = everyone.iter().map(|r| &r[..]).collect();
+    let rows = tx.query("SELECT account FROM accounts WHERE account = ANY($1)", &[&keys]).await?;
+    let mut present = HashSet::with_capacity(rows.len());
+    for row in rows {
+        present.insert(account_of(row.try_get(0)?)?);
+    }
+    let lockable = deposits
+        .iter()
+        .filter(|d| d.recipients.iter().all(|r| present.contains(r)))
+        .flat_map(|d| d.recipients.iter().copied().chain([d.sender]));
+    let mut counters: std::collections::HashMap<AccountId, (u64, u64)> =
+        lock_counters(tx, &lock_order(lockable)).await?.into_iter().map(|(a, m, b)| (a, (m, b))).collect();
+    // Decided in order, each against the counters the earlier ones left.
+    let mut results: Vec<StoreResult<Vec<i64>>> = Vec::with_capacity(deposits.len());
+    let mut accepted = Vec::new();
+    let mut deltas: Vec<(AccountId, i64, i64)> = Vec::new();
+    for (i, d) in deposits.iter().enumerate() {
+        if let Some(r) = d.recipients.iter().find(|r| !present.contains(*r)) {
+            results.push(Err(StoreError::UnknownAccount(account_name(r))));
+            continue;
+        }
+        let of = |a: &AccountId| counters.get(a).copied().unwrap_or((0, 0));
+        let cost = stored_cost(d.envelope.len(), d.recipients.len());
+        if let Err(e) = rules::check_deposit(d.recipients.iter().map(|r| (r, of(r).0)), of(&d.sender).1, cost, d.limits)
+        {
+            results.push(Err(e));
+            continue;
+        }
+        for r in &d.recipients {
+            let waiting = counters.entry(*r).or_default();
+            waiting.0 = waiting.0.saturating_add(1);
+            add_delta(&mut deltas, *r, 1, 0);
+        }
+        let held = counters.entry(d.sender).or_default();
+        held.1 = held.1.saturating_add(cost);
+        add_delta(&mut deltas, d.sender, 0, to_i64(cost));
+        accepted.push(i);
+        results.push(Ok(Vec::new()));
+    }
+    if accepted.is_empty() {
+        return Ok(results);
+    }
+    // Identity values are drawn in the order the rows are inserted, which
+    // the ORDER BY fixes: the sorted ids map back to the deposits in order.
+    let chosen: Vec<&Deposit> = accepted.iter().filter_map(|i| deposits.get(*i)).collect();
+    let senders: Vec<&[u8]> = chosen.iter().map(|d| &d.sender[..]).collect();
+    let bodies: Vec<&[u8]> = chosen.iter().map(|d| d.envelope.as_slice()).collect();
+    let refs: Vec<i32> = chosen.iter().map(|d| i32::try_from(d.recipients.len()).unwrap_or(i32::MAX)).collect();
+    let times: Vec<i64> = chosen.iter().map(|d| to_i64(d.now)).collect();
+    let rows = tx
+        .query(
+            "INSERT INTO envelopes (sender, body, refs, received_at)
+             SELECT s, b, r, t FROM unnest($1::bytea[], $2::bytea[], $3::integer[], $4::bigint[])
+                 WITH ORDINALITY AS u(s, b, r, t, n) ORDER BY n
+             RETURNING id",
+            &[&senders, &bodies, &refs, &times],
+        )
+        .await?;
+    let mut envelope_ids = rows.iter().map(|r| r.try_get::<_, i64>(0)).collect::<Result<Vec<_>, _>>()?;
+    envelope_ids.sort_unstable();
+    let (mut to, mut of_envelope, mut at) = (Vec::new(), Vec::new(), Vec::new());
+    for (d, id) in chosen.iter().zip(&envelope_ids) {
+        for r in &d.recipients {
+            to.push(&r[..]);
+            of_envelope.push(*id);
+            at.push(to_i64(d.now));
+        }
+    }
+    let rows = tx
+        .query(
+            "INSERT INTO deliveries (recipient, envelope, received_at)
+             SELECT r, e, t FROM unnest($1::bytea[], $2::bigint[], $3::bigint[])
+                 WITH ORDINALITY AS u(r, e, t, n) ORDER BY n
+             RETURNING id",
+            &[&to, &of_envelope, &at],
+        )
+        .await?;
+    let mut delivery_ids = rows.iter().map(|r| r.try_get::<_, i64>(0)).collect::<Result<Vec<_>, _>>()?;
+    delivery_ids.sort_unstable();
+    let mut next = delivery_ids.into_iter();
+    for i in &accepted {
+        let n = deposits.get(*i).map_or(0, |d| d.recipients.len());
+        if let Some(Ok(ids)) = results.get_mut(*i) {
+            ids.extend(next.by_ref().take(n));
+        }
+    }
+    add_to_counters(tx, &deltas).await?;
+    // Delivered at commit, to every relay listening.
+    tx.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", &[&channel, &wake_payloads(&deltas)]).await?;
+    Ok(results)
 }
 
 impl Drop for PgStore {
@@ -763,69 +952,13 @@ impl Store for PgStore {
         now: u64,
         limits: DepositLimits,
     ) -> StoreFuture<Vec<i64>> {
-        let envelope = std::sync::Arc::new(envelope);
-        let channel = std::sync::Arc::new(self.channel.clone());
-        self.transact(move |tx| {
-            let (recipients, envelope) = (recipients.clone(), std::sync::Arc::clone(&envelope));
-            let channel = std::sync::Arc::clone(&channel);
-            Box::pin(async move {
-                let keys: Vec<&[u8]> = recipients.iter().map(|r| &r[..]).collect();
-                let rows = tx.query("SELECT account FROM accounts WHERE account = ANY($1)", &[&keys]).await?;
-                let mut present = HashSet::with_capacity(rows.len());
-                for row in rows {
-                    present.insert(account_of(row.try_get(0)?)?);
-                }
-                if let Some(r) = recipients.iter().find(|r| !present.contains(*r)) {
-                    return Err(StoreError::UnknownAccount(account_name(r)).into());
-                }
-                let counters = lock_counters(tx, &lock_order(recipients.iter().copied().chain([sender]))).await?;
-                let of = |a: &AccountId| counters.iter().find(|c| &c.0 == a).map(|c| (c.1, c.2)).unwrap_or((0, 0));
-                let cost = stored_cost(envelope.len(), recipients.len());
-                rules::check_deposit(recipients.iter().map(|r| (r, of(r).0)), of(&sender).1, cost, limits)?;
-                let refs = i32::try_from(recipients.len()).unwrap_or(i32::MAX);
-                let stored: i64 = tx
-                    .query_one(
-                        "INSERT INTO envelopes (sender, body, refs, received_at) VALUES ($1, $2, $3, $4) RETURNING id",
-                        &[&&sender[..], &envelope.as_slice(), &refs, &to_i64(now)],
-                    )
-                    .await?
-                    .try_get(0)?;
-                // Ids are drawn in the order the rows are inserted, which
-                // is the recipients' order.
-                let rows = tx
-                    .query(
-                        "INSERT INTO deliveries (recipient, envelope, received_at)
-                         SELECT r, $2, $3 FROM unnest($1::bytea[]) WITH ORDINALITY AS t(r, n) ORDER BY n
-                         RETURNING id",
-                        &[&keys, &stored, &to_i64(now)],
-                    )
-                    .await?;
-                let mut ids = Vec::with_capacity(rows.len());
-                for row in rows {
-                    ids.push(row.try_get::<_, i64>(0)?);
-                }
-                ids.sort_unstable();
-                let mut deltas: Vec<(AccountId, i64, i64)> = Vec::new();
-                for r in &recipients {
-                    match deltas.iter_mut().find(|d| &d.0 == r) {
-                        Some(d) => d.1 += 1,
-                        None => deltas.push((*r, 1, 0)),
-                    }
-                }
-                let cost = to_i64(cost);
-                match deltas.iter_mut().find(|d| d.0 == sender) {
-                    Some(d) => d.2 = d.2.saturating_add(cost),
-                    None => deltas.push((sender, 0, cost)),
-                }
-                add_to_counters(tx, &deltas).await?;
-                // Delivered at commit, to every relay listening.
-                tx.execute(
-                    "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
-                    &[&*channel, &wake_payloads(&deltas)],
-                )
-                .await?;
-                Ok(ids)
-            })
+        let queue = self.deposits.lock().ok().and_then(|q| q.clone());
+        Box::pin(async move {
+            let queue = queue.ok_or_else(|| internal("the store is closed"))?;
+            let (reply, answer) = oneshot::channel();
+            let deposit = Deposit { sender, recipients, envelope, now, limits };
+            queue.send(DepositJob { deposit, reply }).await.map_err(|_| internal("the deposit writer stopped"))?;
+            answer.await.map_err(|_| internal("the deposit writer stopped"))?
         })
     }
 
@@ -1158,14 +1291,23 @@ impl Store for PgStore {
     }
 
     fn close(&self) -> StoreFuture<()> {
-        // Every answered write is committed; closing the pool ends the
-        // idle connections (busy ones end when they are returned).
-        self.pool.close();
-        self.lax.close();
+        // The writer commits what is queued, then ends with its queue;
+        // closing the pools ends the idle connections (busy ones end when
+        // they are returned).
+        drop(self.deposits.lock().ok().and_then(|mut q| q.take()));
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
         if let Some(listener) = self.listener.lock().ok().and_then(|mut l| l.take()) {
             listener.abort();
         }
-        Box::pin(async { Ok(()) })
+        let (pool, lax) = (self.pool.clone(), self.lax.clone());
+        Box::pin(async move {
+            if let Some(writer) = writer {
+                writer.await.map_err(internal)?;
+            }
+            pool.close();
+            lax.close();
+            Ok(())
+        })
     }
 
     fn record_nonce(&self, account: AccountId, ts: u64, nonce: [u8; 16], expires: u64) -> StoreFuture<bool> {
