@@ -175,21 +175,25 @@ fn in_flight_error(what: &str) -> ApiError {
 /// instances share the store, in its shared bucket: 429 when it is spent.
 async fn charge_writes(relay: &Relay, peer: IpAddr, bytes: impl TryInto<u32>) -> Result<(), ApiError> {
     let cost = write_cost(bytes);
-    let spent = |retry| ApiError {
-        retry_after: Some(retry),
-        ..ApiError::new(ErrorCode::RateLimited, "this address has written too many bytes lately")
-    };
-    relay.write_limits.take(&peer, cost).map_err(spent)?;
+    relay.write_limits.take(&peer, cost).map_err(writes_spent)?;
     if relay.store.shared() {
         let charge = writes_charge(&relay.config, peer, cost);
         if let Err(retry) = relay.store.take_tokens(vec![charge]).await.inspect_err(|_| {
             relay.write_limits.give_back(&peer, cost);
         })? {
             relay.write_limits.give_back(&peer, cost);
-            return Err(spent(retry));
+            return Err(writes_spent(retry));
         }
     }
     Ok(())
+}
+
+/// 429 for an address whose budget of written bytes is spent.
+fn writes_spent(retry: u64) -> ApiError {
+    ApiError {
+        retry_after: Some(retry),
+        ..ApiError::new(ErrorCode::RateLimited, "this address has written too many bytes lately")
+    }
 }
 
 /// Gives back the bytes [`charge_writes`] took for a write the store then
@@ -233,15 +237,22 @@ fn writes_charge(config: &Config, peer: IpAddr, cost: f64) -> Charge {
     }
 }
 
-/// Where instances share the store, charges an authenticated request to
-/// its account's and its address's shared buckets (this relay's own were
-/// charged already): the limits then hold for all instances together.
-async fn charge_shared(relay: &Relay, peer: IpAddr, account: &AccountId) -> Result<(), ApiError> {
+/// This relay's own buckets for an authenticated request: its account's
+/// and, for a deposit, the bytes it will store (`writes`, from its
+/// address's budget). Returns what the shared buckets are to be charged
+/// (nothing when the store is this relay's alone): one request of the
+/// account and of the address, and the bytes. The caller gives the bytes
+/// back if the request is then refused.
+fn local_admit(relay: &Relay, peer: IpAddr, account: &AccountId, writes: Option<f64>) -> Result<Vec<Charge>, ApiError> {
+    relay.account_limits.check(account).map_err(ApiError::rate_limited)?;
+    if let Some(cost) = writes {
+        relay.write_limits.take(&peer, cost).map_err(writes_spent)?;
+    }
     if !relay.store.shared() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let c = &relay.config;
-    let charges = vec![
+    let mut charges = vec![
         Charge {
             key: bucket_key(BUCKET_ACCOUNT, account),
             rate: c.rate_account_per_sec,
@@ -255,7 +266,10 @@ async fn charge_shared(relay: &Relay, peer: IpAddr, account: &AccountId) -> Resu
             cost: 1.0,
         },
     ];
-    relay.store.take_tokens(charges).await?.map_err(ApiError::rate_limited)
+    if let Some(cost) = writes {
+        charges.push(writes_charge(c, peer, cost));
+    }
+    Ok(charges)
 }
 
 /// Bytes as tokens of the stored-bytes budget.
@@ -358,14 +372,21 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         // A bundle that does not verify is refused before its nonce is kept.
         PublishBundleBody::decode(&call.body)?;
     }
-    let account = authenticate(relay, &call, is_deposit, !publishing).await?;
+    // A deposit is checked before its authentication, which also charges
+    // the bytes it will store.
+    let deposit_body = if is_deposit { Some(parse_deposit_checked(&relay.config, &call.body)?) } else { None };
+    let writes = deposit_body.as_ref().map(|(_, cost)| write_cost(*cost));
+    let account = authenticate(relay, &call, is_deposit, !publishing, writes).await?;
 
     match (&method, segs.as_slice()) {
         (&Method::POST, ["v1", "keys", "bundle"]) => publish_bundle(relay, account, &call).await,
         (&Method::POST, ["v1", "sessions"]) => open_session(relay, account, &call).await,
         (&Method::POST, ["v1", "keys", "one-time"]) => upload_prekeys(relay, account, &call).await,
         (&Method::GET, ["v1", "keys", who]) => fetch_bundle(relay, who).await,
-        (&Method::POST, ["v1", "messages"]) => deposit(relay, account, &call).await,
+        (&Method::POST, ["v1", "messages"]) => match deposit_body {
+            Some((body, cost)) => deposit(relay, account, &call, body, cost).await,
+            None => Err(crate::error::internal("a deposit without its body")),
+        },
         (&Method::GET, ["v1", "messages"]) => pull(relay, account, &call, peer).await,
         (&Method::POST, ["v1", "messages", "ack"]) => ack(relay, account, &call).await,
         (&Method::POST, ["v1", "handles", "claim"]) => claim_handle(relay, account, &call).await,
@@ -414,13 +435,15 @@ async fn read_call(relay: &Relay, req: Request<Incoming>, peer: IpAddr) -> Resul
 
 /// Checks the request's signature (any route) or, where `allow_session`,
 /// its session MAC; then (where `registered`) that the account published a
-/// bundle, then the account's rate limit, and only then records the
-/// nonce: a refused request leaves nothing behind.
+/// bundle, then the rate limits (with a deposit's bytes, `writes`), and
+/// only then records the nonce or sequence number: a refused request
+/// leaves nothing behind.
 async fn authenticate(
     relay: &Relay,
     call: &Call,
     allow_session: bool,
     registered: bool,
+    writes: Option<f64>,
 ) -> Result<AccountId, ApiError> {
     let header = call
         .auth
@@ -431,47 +454,68 @@ async fn authenticate(
             return Err(ApiError::new(ErrorCode::SignatureRequired, "this route needs an identity signature"));
         }
         // Sessions are only opened by registered accounts.
-        let (method, now) = (call.method.as_str(), relay.clock.now());
-        let account = if relay.store.shared() {
-            relay.sessions.verify_shared(&*relay.store, header, method, &call.path_and_query, &call.body, now).await?
-        } else {
-            relay.sessions.verify(header, method, &call.path_and_query, &call.body, now)?
+        let (method, now, peer) = (call.method.as_str(), relay.clock.now(), call.peer);
+        if !relay.store.shared() {
+            let account = relay.sessions.verify(header, method, &call.path_and_query, &call.body, now)?;
+            local_admit(relay, peer, &account, writes)?;
+            return Ok(account);
+        }
+        let charged = std::sync::atomic::AtomicBool::new(false);
+        let admit = |account: &AccountId| {
+            let charges = local_admit(relay, peer, account, writes)?;
+            charged.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(charges)
         };
-        relay.account_limits.check(&account).map_err(ApiError::rate_limited)?;
-        charge_shared(relay, call.peer, &account).await?;
-        return Ok(account);
+        let verified =
+            relay.sessions.verify_shared(&*relay.store, header, (method, &call.path_and_query, &call.body), now, admit);
+        let verified = verified.await;
+        if verified.is_err()
+            && charged.load(std::sync::atomic::Ordering::Relaxed)
+            && let Some(cost) = writes
+        {
+            relay.write_limits.give_back(&peer, cost);
+        }
+        return verified;
     }
     let creds = Credentials::parse(header)?;
     let now = relay.clock.now();
     creds.verify(call.method.as_str(), &call.path_and_query, &call.body, now, relay.config.max_clock_skew_secs)?;
-    admit(relay, &creds, registered, call.peer, now).await?;
+    admit(relay, &creds, registered, call.peer, now, writes).await?;
     Ok(creds.account)
 }
 
 /// After a verified signature: the registration check (where asked), the
-/// account's rate limits (this relay's, then the shared ones), then the
-/// nonce.
+/// rate limits (this relay's; the shared ones with the nonce), then the
+/// nonce, in this relay's memory and where instances share the store.
 pub(crate) async fn admit(
     relay: &Relay,
     creds: &Credentials,
     registered: bool,
     peer: IpAddr,
     now: u64,
+    writes: Option<f64>,
 ) -> Result<(), ApiError> {
     if registered && !relay.store.is_known(creds.account).await? {
         return Err(ApiError::new(ErrorCode::NotRegistered, "publish a bundle first"));
     }
-    relay.account_limits.check(&creds.account).map_err(ApiError::rate_limited)?;
-    charge_shared(relay, peer, &creds.account).await?;
-    relay.nonces.record(creds, now)?;
+    let charges = local_admit(relay, peer, &creds.account, writes)?;
+    let refused = |e: ApiError| {
+        if let Some(cost) = writes {
+            relay.write_limits.give_back(&peer, cost);
+        }
+        e
+    };
+    relay.nonces.record(creds, now).map_err(refused)?;
     // Relays sharing a database also refuse what another of them saw. A
     // request is accepted up to the skew after its time; the margin covers
     // the instances' clocks differing.
     let expires = creds.ts.saturating_add(relay.config.max_clock_skew_secs).saturating_add(NONCE_MARGIN_SECS);
-    if !relay.store.record_nonce(creds.account, creds.ts, creds.nonce, expires).await? {
-        return Err(ApiError::new(ErrorCode::ReplayedRequest, "this nonce was already used"));
+    match relay.store.record_nonce(creds.account, creds.ts, creds.nonce, expires, charges).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(refused(ApiError::new(ErrorCode::ReplayedRequest, "this nonce was already used"))),
+        Ok(Err(wait)) => Err(refused(ApiError::rate_limited(wait))),
+        Err(e) => Err(refused(e.into())),
     }
-    Ok(())
 }
 
 /// How much longer than the accepted clock skew a shared nonce is kept.
@@ -579,21 +623,34 @@ fn parse_deposit(config: &Config, body: &[u8]) -> Result<DepositBody, ApiError> 
     DepositBody::decode(body, config.max_recipients, config.max_envelope_bytes)
 }
 
-async fn deposit(relay: &Arc<Relay>, sender: AccountId, call: &Call) -> Result<Resp, ApiError> {
-    let DepositBody { recipients, envelope } = parse_deposit(&relay.config, &call.body)?;
-    let (now, size) = (relay.clock.now(), envelope.len());
-    let cost = stored_cost(size, recipients.len());
-    if cost > relay.config.max_deposit_bytes {
+/// [`parse_deposit`], then the bytes it would store ([`stored_cost`]):
+/// 413 beyond `max_deposit_bytes`.
+fn parse_deposit_checked(config: &Config, body: &[u8]) -> Result<(DepositBody, u64), ApiError> {
+    let parsed = parse_deposit(config, body)?;
+    let cost = stored_cost(parsed.envelope.len(), parsed.recipients.len());
+    if cost > config.max_deposit_bytes {
         return Err(ApiError::new(
             ErrorCode::TooLarge,
             format!(
                 "the deposit would store {cost} bytes (the envelope once and {REFERENCE_BYTES} per recipient); \
                  one deposit may store {}",
-                relay.config.max_deposit_bytes
+                config.max_deposit_bytes
             ),
         ));
     }
-    charge_writes(relay, call.peer, cost).await?;
+    Ok((parsed, cost))
+}
+
+/// Stores a deposit whose bytes [`authenticate`] charged.
+async fn deposit(
+    relay: &Arc<Relay>,
+    sender: AccountId,
+    call: &Call,
+    body: DepositBody,
+    cost: u64,
+) -> Result<Resp, ApiError> {
+    let DepositBody { recipients, envelope } = body;
+    let (now, size) = (relay.clock.now(), envelope.len());
     let limits =
         DepositLimits { mailbox: relay.config.max_mailbox_messages, sender_quota: relay.config.sender_quota_bytes };
     let notify = recipients.clone();

@@ -10,7 +10,7 @@ use sealpost_client::{Credentials, SessionCredentials};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::shards::{MAX_SHARDS, Shards, shards_for};
-use crate::store::{AccountId, SeqCheck, SharedSession, Store};
+use crate::store::{AccountId, Charge, SeqCheck, SharedSession, Store};
 
 /// The nonces one account used recently.
 #[derive(Default)]
@@ -399,17 +399,18 @@ impl Sessions {
 
     /// Checks a `SealpostSession` header against the sessions of a store
     /// several relays share ([`Store::shared`]); returns the session's
-    /// account. The key is kept in this relay's memory once read, but the
+    /// account. Once the MAC is verified, `admit` applies the relay's own
+    /// limits and names the shared buckets to charge with the sequence
+    /// number. The key is kept in this relay's memory once read, but the
     /// sequence number is always recorded in the store, in one step, so a
     /// request replayed to another instance is refused there too.
     pub(crate) async fn verify_shared(
         &self,
         store: &dyn Store,
         header: &str,
-        method: &str,
-        path_and_query: &str,
-        body: &[u8],
+        (method, path_and_query, body): (&str, &str, &[u8]),
         now: u64,
+        admit: impl FnOnce(&AccountId) -> Result<Vec<Charge>, ApiError>,
     ) -> Result<AccountId, ApiError> {
         let creds = SessionCredentials::parse(header)?;
         let unknown = || ApiError::new(ErrorCode::UnknownSession, "no such session; open a new one");
@@ -429,8 +430,10 @@ impl Sessions {
         if creds.seq == 0 {
             return Err(ApiError::new(ErrorCode::ReplayedRequest, "this sequence number was already used"));
         }
-        match store.accept_seq(creds.id, creds.seq, now).await? {
+        let charges = admit(&account)?;
+        match store.accept_seq(creds.id, creds.seq, now, charges).await? {
             SeqCheck::Accepted => Ok(account),
+            SeqCheck::RateLimited(wait) => Err(ApiError::rate_limited(wait)),
             SeqCheck::Replayed => {
                 Err(ApiError::new(ErrorCode::ReplayedRequest, "this sequence number was already used"))
             }

@@ -116,7 +116,7 @@ pub(crate) async fn upgrade(
     let creds = Credentials::parse(&header)?;
     let now = relay.clock.now();
     creds.verify("GET", &signed_path, b"", now, relay.config.max_clock_skew_secs)?;
-    crate::api::admit(&relay, &creds, true, address, now).await?;
+    crate::api::admit(&relay, &creds, true, address, now, None).await?;
     let account = creds.account;
     // Registered before answering, so that concurrent upgrades cannot all
     // pass the count and be closed after 101.

@@ -116,6 +116,9 @@ pub(crate) enum SeqCheck {
     Unknown,
     /// The session expired.
     Expired,
+    /// A bucket charged with it lacks tokens: nothing was recorded or
+    /// taken; the whole seconds to wait.
+    RateLimited(u64),
 }
 
 /// One token bucket charged by [`Store::take_tokens`]: `rate` tokens per
@@ -282,13 +285,22 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Stops after everything queued is committed.
     fn close(&self) -> StoreFuture<()>;
     /// Records the nonce of a verified signed request (`ts` its time)
-    /// where every process sharing the store sees it, until `expires`;
-    /// false if it was recorded before (a replay through another
-    /// process). A store only one process uses answers true: the relay's
-    /// memory of nonces decides alone.
-    fn record_nonce(&self, account: AccountId, ts: u64, nonce: [u8; 16], expires: u64) -> StoreFuture<bool> {
-        let _ = (account, ts, nonce, expires);
-        Box::pin(async { Ok(true) })
+    /// where every process sharing the store sees it, until `expires`, and
+    /// takes the `charges` ([`Store::take_tokens`]), all or none: `Ok(false)`
+    /// if the nonce was recorded before (a replay through another process),
+    /// `Err` with the seconds to wait if a bucket lacks tokens (then
+    /// nothing is kept). A store only one process uses answers
+    /// `Ok(true)`: the relay's memory of nonces and buckets decides alone.
+    fn record_nonce(
+        &self,
+        account: AccountId,
+        ts: u64,
+        nonce: [u8; 16],
+        expires: u64,
+        charges: Vec<Charge>,
+    ) -> StoreFuture<Result<bool, u64>> {
+        let _ = (account, ts, nonce, expires, charges);
+        Box::pin(async { Ok(Ok(true)) })
     }
     /// Whether several relay processes may share this store, so that relay
     /// sessions and rate limits must be kept in it as well
@@ -309,10 +321,11 @@ pub(crate) trait Store: Send + Sync + 'static {
         Box::pin(async { Ok(None) })
     }
     /// Records sequence number `seq` (at least 1) of shared session `id` at
-    /// time `now`, in one step every process sees: each number is accepted
-    /// once, and only within the session's window behind its highest.
-    fn accept_seq(&self, id: [u8; 16], seq: u64, now: u64) -> StoreFuture<SeqCheck> {
-        let _ = (id, seq, now);
+    /// time `now` and takes the `charges`, in one step every process sees:
+    /// each number is accepted once, only within the session's window
+    /// behind its highest, and only with the tokens.
+    fn accept_seq(&self, id: [u8; 16], seq: u64, now: u64, charges: Vec<Charge>) -> StoreFuture<SeqCheck> {
+        let _ = (id, seq, now, charges);
         Box::pin(async { Ok(SeqCheck::Unknown) })
     }
     /// Takes the charges' tokens from buckets every process sharing the

@@ -180,6 +180,59 @@ pub(super) const MIGRATIONS: &[&str] = &[
         RETURN 0;
     END
     $$;
+    -- Records sequence number seq of session sid at now_s and takes the
+    -- tokens, all or none. Returns 0 when done, -1 for no such session,
+    -- -2 for an expired one, -3 for a number used or behind the window,
+    -- else the seconds to wait.
+    CREATE FUNCTION sealpost_accept_seq(sid bytea, seq bigint, now_s bigint,
+        keys bytea[], rates float8[], bursts float8[], costs float8[])
+    RETURNS float8 LANGUAGE plpgsql AS $$
+    DECLARE
+        s record;
+        wait float8;
+    BEGIN
+        SELECT highest, seen, expires_at INTO s FROM relay_sessions WHERE id = sid FOR UPDATE;
+        IF NOT FOUND THEN
+            RETURN -1;
+        ELSIF s.expires_at < now_s THEN
+            RETURN -2;
+        ELSIF seq < 1 OR seq <= s.highest - 1024 THEN
+            RETURN -3;
+        ELSIF seq <= s.highest AND get_bit(s.seen, (s.highest - seq)::integer) = 1 THEN
+            RETURN -3;
+        END IF;
+        wait := sealpost_take_tokens(keys, rates, bursts, costs);
+        IF wait > 0 THEN
+            RETURN wait;
+        END IF;
+        IF seq > s.highest THEN
+            UPDATE relay_sessions SET highest = seq,
+                seen = set_bit(seen >> least(seq - s.highest, 1024)::integer, 0, 1) WHERE id = sid;
+        ELSE
+            UPDATE relay_sessions SET seen = set_bit(seen, (s.highest - seq)::integer, 1) WHERE id = sid;
+        END IF;
+        RETURN 0;
+    END
+    $$;
+    -- Records a signed request's nonce and takes the tokens, all or none:
+    -- 0 when done, -3 a replay, else the seconds to wait.
+    CREATE FUNCTION sealpost_record_nonce(who bytea, ts_s bigint, n bytea, expires bigint,
+        keys bytea[], rates float8[], bursts float8[], costs float8[])
+    RETURNS float8 LANGUAGE plpgsql AS $$
+    DECLARE
+        wait float8;
+    BEGIN
+        INSERT INTO nonces (account, ts, nonce, expires_at) VALUES (who, ts_s, n, expires) ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            RETURN -3;
+        END IF;
+        wait := sealpost_take_tokens(keys, rates, bursts, costs);
+        IF wait > 0 THEN
+            DELETE FROM nonces WHERE account = who AND ts = ts_s AND nonce = n;
+        END IF;
+        RETURN wait;
+    END
+    $$;
     ",
 ];
 
@@ -806,6 +859,38 @@ async fn deposit_batch(
     Ok(results)
 }
 
+/// Charges sorted by bucket, without duplicates: one lock order.
+fn sorted(mut charges: Vec<Charge>) -> Vec<Charge> {
+    charges.sort_by(|a, b| a.key.cmp(&b.key));
+    charges.dedup_by(|a, b| a.key == b.key);
+    charges
+}
+
+/// Charges as the SQL functions' four arrays.
+struct Columns<'a> {
+    keys: Vec<&'a [u8]>,
+    rates: Vec<f64>,
+    bursts: Vec<f64>,
+    costs: Vec<f64>,
+}
+
+fn columns(charges: &[Charge]) -> Columns<'_> {
+    Columns {
+        keys: charges.iter().map(|c| c.key.as_slice()).collect(),
+        rates: charges.iter().map(|c| c.rate).collect(),
+        bursts: charges.iter().map(|c| c.burst).collect(),
+        costs: charges.iter().map(|c| c.cost).collect(),
+    }
+}
+
+/// A wait in seconds, rounded up to whole ones (at least 1).
+fn whole_seconds(wait: f64) -> u64 {
+    // Saturating float-to-int conversion: `as` on f64 clamps.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::as_conversions)]
+    let secs = wait.ceil() as u64;
+    secs.max(1)
+}
+
 impl Drop for PgStore {
     fn drop(&mut self) {
         if let Some(listener) = self.listener.get_mut().ok().and_then(Option::take) {
@@ -1310,21 +1395,33 @@ impl Store for PgStore {
         })
     }
 
-    fn record_nonce(&self, account: AccountId, ts: u64, nonce: [u8; 16], expires: u64) -> StoreFuture<bool> {
+    fn record_nonce(
+        &self,
+        account: AccountId,
+        ts: u64,
+        nonce: [u8; 16],
+        expires: u64,
+        charges: Vec<Charge>,
+    ) -> StoreFuture<Result<bool, u64>> {
         // Not flushed at once: losing the newest nonces takes a database
         // crash, and any durable write of the request itself (a deposit)
         // flushes the log past this one.
+        let charges = sorted(charges);
         self.lax(move |client| {
             Box::pin(async move {
-                let insert = client
-                    .prepare_cached(
-                        "INSERT INTO nonces (account, ts, nonce, expires_at) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .await?;
-                let inserted =
-                    client.execute(&insert, &[&&account[..], &to_i64(ts), &&nonce[..], &to_i64(expires)]).await?;
-                Ok(inserted == 1)
+                let record =
+                    client.prepare_cached("SELECT sealpost_record_nonce($1, $2, $3, $4, $5, $6, $7, $8)").await?;
+                let Columns { keys, rates, bursts, costs } = columns(&charges);
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
+                    [&&account[..], &to_i64(ts), &&nonce[..], &to_i64(expires), &keys, &rates, &bursts, &costs];
+                let answer: f64 = client.query_one(&record, &params).await?.try_get(0)?;
+                Ok(if answer < -2.5 {
+                    Ok(false)
+                } else if answer > 0.0 {
+                    Err(whole_seconds(answer))
+                } else {
+                    Ok(true)
+                })
             })
         })
     }
@@ -1374,62 +1471,37 @@ impl Store for PgStore {
         })
     }
 
-    fn accept_seq(&self, id: [u8; 16], seq: u64, now: u64) -> StoreFuture<SeqCheck> {
+    fn accept_seq(&self, id: [u8; 16], seq: u64, now: u64, charges: Vec<Charge>) -> StoreFuture<SeqCheck> {
+        let charges = sorted(charges);
         self.lax(move |client| {
             Box::pin(async move {
                 let Ok(seq) = i64::try_from(seq) else { return Ok(SeqCheck::Replayed) };
-                if seq < 1 {
-                    return Ok(SeqCheck::Replayed);
-                }
-                // One statement: the row lock orders concurrent numbers, and
-                // a waiting one is checked again against the updated row.
-                let accept = client
-                    .prepare_cached(
-                        "WITH accepted AS (
-                             UPDATE relay_sessions SET
-                                 seen = CASE WHEN $2 > highest
-                                     THEN set_bit(seen >> least($2 - highest, 1024)::integer, 0, 1)
-                                     ELSE set_bit(seen, (highest - $2)::integer, 1) END,
-                                 highest = greatest(highest, $2)
-                             WHERE id = $1 AND expires_at >= $3 AND CASE
-                                 WHEN $2 > highest THEN true
-                                 WHEN highest - $2 >= 1024 THEN false
-                                 ELSE get_bit(seen, (highest - $2)::integer) = 0 END
-                             RETURNING 1)
-                         SELECT (SELECT count(*) FROM accepted),
-                                (SELECT expires_at FROM relay_sessions WHERE id = $1)",
-                    )
-                    .await?;
-                let row = client.query_one(&accept, &[&&id[..], &seq, &to_i64(now)]).await?;
-                let accepted: i64 = row.try_get(0)?;
-                let expires: Option<i64> = row.try_get(1)?;
-                Ok(match (accepted, expires) {
-                    (1.., _) => SeqCheck::Accepted,
-                    (_, None) => SeqCheck::Unknown,
-                    (_, Some(e)) if to_u64(e) < now => SeqCheck::Expired,
-                    _ => SeqCheck::Replayed,
+                // One call: the session row's lock orders concurrent
+                // numbers, and the tokens go only with an accepted one.
+                let accept = client.prepare_cached("SELECT sealpost_accept_seq($1, $2, $3, $4, $5, $6, $7)").await?;
+                let Columns { keys, rates, bursts, costs } = columns(&charges);
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+                    [&&id[..], &seq, &to_i64(now), &keys, &rates, &bursts, &costs];
+                let answer: f64 = client.query_one(&accept, &params).await?.try_get(0)?;
+                Ok(match answer {
+                    a if a < -2.5 => SeqCheck::Replayed,
+                    a if a < -1.5 => SeqCheck::Expired,
+                    a if a < 0.0 => SeqCheck::Unknown,
+                    a if a > 0.0 => SeqCheck::RateLimited(whole_seconds(a)),
+                    _ => SeqCheck::Accepted,
                 })
             })
         })
     }
 
-    fn take_tokens(&self, mut charges: Vec<Charge>) -> StoreFuture<Result<(), u64>> {
-        charges.sort_by(|a, b| a.key.cmp(&b.key));
-        charges.dedup_by(|a, b| a.key == b.key);
+    fn take_tokens(&self, charges: Vec<Charge>) -> StoreFuture<Result<(), u64>> {
+        let charges = sorted(charges);
         self.lax(move |client| {
             Box::pin(async move {
                 let take = client.prepare_cached("SELECT sealpost_take_tokens($1, $2, $3, $4)").await?;
-                let keys: Vec<&[u8]> = charges.iter().map(|c| c.key.as_slice()).collect();
-                let rates: Vec<f64> = charges.iter().map(|c| c.rate).collect();
-                let bursts: Vec<f64> = charges.iter().map(|c| c.burst).collect();
-                let costs: Vec<f64> = charges.iter().map(|c| c.cost).collect();
+                let Columns { keys, rates, bursts, costs } = columns(&charges);
                 let wait: f64 = client.query_one(&take, &[&keys, &rates, &bursts, &costs]).await?.try_get(0)?;
-                if wait > 0.0 {
-                    // Saturating float-to-int conversion: `as` on f64 clamps.
-                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::as_conversions)]
-                    return Ok(Err((wait.ceil() as u64).max(1)));
-                }
-                Ok(Ok(()))
+                Ok(if wait > 0.0 { Err(whole_seconds(wait)) } else { Ok(()) })
             })
         })
     }

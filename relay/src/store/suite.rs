@@ -680,13 +680,32 @@ async fn postgres_nonces_are_shared_until_they_expire() {
     let Some(place) = Place::postgres().await else { return };
     let (a, b) = (place.open().await, place.open().await);
     let alice = [1u8; 32];
-    assert!(a.record_nonce(alice, T0, [7; 16], T0 + 360).await.unwrap());
-    assert!(!b.record_nonce(alice, T0, [7; 16], T0 + 360).await.unwrap(), "a replay through the other instance");
-    assert!(b.record_nonce(alice, T0 + 1, [7; 16], T0 + 361).await.unwrap(), "another time is another request");
-    assert!(b.record_nonce([2; 32], T0, [7; 16], T0 + 360).await.unwrap(), "another account's");
+    assert!(a.record_nonce(alice, T0, [7; 16], T0 + 360, vec![]).await.unwrap().unwrap());
+    assert!(
+        !b.record_nonce(alice, T0, [7; 16], T0 + 360, vec![]).await.unwrap().unwrap(),
+        "a replay through the other instance"
+    );
+    assert!(
+        b.record_nonce(alice, T0 + 1, [7; 16], T0 + 361, vec![]).await.unwrap().unwrap(),
+        "another time is another request"
+    );
+    assert!(b.record_nonce([2; 32], T0, [7; 16], T0 + 360, vec![]).await.unwrap().unwrap(), "another account's");
     assert_eq!(a.sweep_shared(T0 + 360).await.unwrap(), 0, "kept until it expires");
     assert_eq!(a.sweep_shared(T0 + 361).await.unwrap(), 2);
-    assert!(a.record_nonce(alice, T0, [7; 16], T0 + 360).await.unwrap(), "forgotten once expired");
+    assert!(a.record_nonce(alice, T0, [7; 16], T0 + 360, vec![]).await.unwrap().unwrap(), "forgotten once expired");
+
+    // With charges: recorded only with the tokens, and kept only then.
+    let bucket = |cost| vec![Charge { key: b"n".to_vec(), rate: 0.001, burst: 2.0, cost }];
+    assert_eq!(a.record_nonce(alice, T0, [1; 16], T0 + 360, bucket(1.0)).await.unwrap(), Ok(true));
+    assert_eq!(b.record_nonce(alice, T0, [2; 16], T0 + 360, bucket(1.0)).await.unwrap(), Ok(true));
+    assert_eq!(a.record_nonce(alice, T0, [3; 16], T0 + 360, bucket(1.0)).await.unwrap(), Err(1000));
+    assert_eq!(a.record_nonce(alice, T0, [1; 16], T0 + 360, bucket(1.0)).await.unwrap(), Ok(false), "a replay");
+    assert_eq!(a.take_tokens(bucket(-1.0)).await.unwrap(), Ok(()));
+    assert_eq!(
+        b.record_nonce(alice, T0, [3; 16], T0 + 360, bucket(1.0)).await.unwrap(),
+        Ok(true),
+        "the refused one was not kept"
+    );
 }
 
 fn shared_session(account: AccountId, expires: u64) -> SharedSession {
@@ -708,11 +727,11 @@ async fn postgres_relay_sessions_are_shared_and_each_sequence_number_counts_once
     let read = b.session(id).await.unwrap().expect("the other instance finds it");
     assert_eq!((read.account, *read.key, read.expires), (alice, [9; 32], T0 + 100));
     assert!(b.session([4; 16]).await.unwrap().is_none());
-    assert_eq!(b.accept_seq([4; 16], 1, T0).await.unwrap(), SeqCheck::Unknown);
+    assert_eq!(b.accept_seq([4; 16], 1, T0, vec![]).await.unwrap(), SeqCheck::Unknown);
 
     let seq = |store: &std::sync::Arc<dyn Store>, n: u64| {
         let store = std::sync::Arc::clone(store);
-        async move { store.accept_seq(id, n, T0).await.unwrap() }
+        async move { store.accept_seq(id, n, T0, vec![]).await.unwrap() }
     };
     assert_eq!(seq(&a, 5).await, SeqCheck::Accepted);
     assert_eq!(seq(&b, 5).await, SeqCheck::Replayed, "a replay through the other instance");
@@ -743,8 +762,19 @@ async fn postgres_relay_sessions_are_shared_and_each_sequence_number_counts_once
     }
     assert_eq!(accepted, 1);
 
-    assert_eq!(a.accept_seq(id, 30_000, T0 + 100).await.unwrap(), SeqCheck::Accepted, "valid to its last second");
-    assert_eq!(a.accept_seq(id, 30_001, T0 + 101).await.unwrap(), SeqCheck::Expired);
+    // With charges: a number is recorded only with the tokens.
+    let bucket = |cost| vec![Charge { key: b"s".to_vec(), rate: 0.001, burst: 1.0, cost }];
+    assert_eq!(a.accept_seq(id, 25_000, T0, bucket(1.0)).await.unwrap(), SeqCheck::Accepted);
+    assert_eq!(b.accept_seq(id, 25_001, T0, bucket(1.0)).await.unwrap(), SeqCheck::RateLimited(1000));
+    assert_eq!(b.accept_seq(id, 25_000, T0, bucket(1.0)).await.unwrap(), SeqCheck::Replayed, "no tokens for a replay");
+    assert_eq!(a.take_tokens(bucket(-1.0)).await.unwrap(), Ok(()));
+    assert_eq!(b.accept_seq(id, 25_001, T0, bucket(1.0)).await.unwrap(), SeqCheck::Accepted, "not used by the refusal");
+    assert_eq!(
+        a.accept_seq(id, 30_000, T0 + 100, vec![]).await.unwrap(),
+        SeqCheck::Accepted,
+        "valid to its last second"
+    );
+    assert_eq!(a.accept_seq(id, 30_001, T0 + 101, vec![]).await.unwrap(), SeqCheck::Expired);
 
     // An account keeps its newest sessions only.
     let ids: Vec<[u8; 16]> = (0..10u8).map(|i| [100 + i; 16]).collect();
@@ -752,7 +782,7 @@ async fn postgres_relay_sessions_are_shared_and_each_sequence_number_counts_once
         b.open_session(*i, shared_session([2; 32], T0 + 1000), 8).await.unwrap();
     }
     assert!(a.session(ids[0]).await.unwrap().is_none() && a.session(ids[1]).await.unwrap().is_none());
-    assert_eq!(a.accept_seq(ids[1], 1, T0).await.unwrap(), SeqCheck::Unknown);
+    assert_eq!(a.accept_seq(ids[1], 1, T0, vec![]).await.unwrap(), SeqCheck::Unknown);
     for i in &ids[2..] {
         assert!(a.session(*i).await.unwrap().is_some());
     }
