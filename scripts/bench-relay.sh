@@ -3,7 +3,7 @@
 # same-run baseline, with wrk on loopback, 1 KiB envelopes, at 64 and 256
 # connections. Prints Markdown tables.
 #
-#   bash scripts/bench-relay.sh [--backend sqlite|postgres] [--hold N] [SECONDS]
+#   bash scripts/bench-relay.sh [--backend sqlite|postgres] [--senders N] [--addresses N] [--hold N] [SECONDS]
 #
 # sqlite (default): one relay on SQLite against relay/examples/baseline.rs
 #   (a minimal hyper server storing each body in SQLite, WAL +
@@ -13,15 +13,22 @@
 #   against relay/examples/baseline_pg.rs (one INSERT per request, the
 #   same durability). Uses $SEALPOST_TEST_DATABASE_URL, or starts a
 #   throwaway cluster with scripts/pg-cluster.sh.
+# --senders N: deposits come from N accounts in turn (1 by default: one
+#   hot account and session per thread, the worst case for shared state).
+# --addresses N: deposits come from N client addresses in turn, named in
+#   X-Forwarded-For with loopback as the trusted proxy (as behind a load
+#   balancer); 0 by default: every request from 127.0.0.1.
 # --hold N: then opens N WebSocket push connections to one relay and
 #   reports the relay's memory per connection (VmRSS growth / N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-backend=sqlite secs=10 hold=0
+backend=sqlite secs=10 hold=0 senders=1 addresses=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --backend) backend=$2; shift 2 ;;
     --hold) hold=$2; shift 2 ;;
+    --senders) senders=$2; shift 2 ;;
+    --addresses) addresses=$2; shift 2 ;;
     *) secs=$1; shift ;;
   esac
 done
@@ -63,7 +70,9 @@ summarize() {
 # Everything the relays need lifted for load from one loopback address.
 lifted=(--rate-ip-burst 1e9 --rate-ip-per-sec 1e9 --rate-account-burst 1e9 --rate-account-per-sec 1e9
   --rate-ip-write-bytes-burst 1e15 --rate-ip-write-bytes-per-sec 1e15 --max-connections-per-address 1000000
-  --max-requests-in-flight-per-address 1000000 --max-mailbox-messages 100000000 --max-clock-skew-secs 3600)
+  --max-requests-in-flight-per-address 1000000 --max-mailbox-messages 100000000 --max-clock-skew-secs 3600
+  --sender-quota-bytes 1000000000000000)
+[ "$addresses" -gt 0 ] && lifted+=(--trusted-proxies 127.0.0.1)
 
 if [ "$backend" = postgres ]; then
   if [ -z "${SEALPOST_TEST_DATABASE_URL:-}" ]; then
@@ -80,7 +89,7 @@ if [ "$backend" = postgres ]; then
   }
 fi
 
-echo "Backend: $backend. wrk: $threads threads, ${secs} s per run."
+echo "Backend: $backend. wrk: $threads threads, ${secs} s per run; $senders sender(s), $addresses forwarded client address(es) (0: all from loopback)."
 echo
 echo "| run | connections | deposits/s | p50 | p99 | non-2xx | delivered | ratio to baseline |"
 echo "|---|---|---|---|---|---|---|---|"
@@ -112,7 +121,7 @@ for conns in 64 256; do
     wait_up "http://127.0.0.1:$port/healthz"
   done
   # The relays idle while the baseline runs; the body file is shared.
-  SEALPOST_BENCH_THREADS=$threads "$bin/examples/load" prepare http://127.0.0.1:9390 $((secs * 50000)) "$prep"
+  SEALPOST_BENCH_SENDERS=$senders SEALPOST_BENCH_THREADS=$threads "$bin/examples/load" prepare http://127.0.0.1:9390 $((secs * 50000)) "$prep"
   wait_up http://127.0.0.1:9391/
   base=$(SEALPOST_BENCH_DIR="$prep" wrk -t$threads -c$conns -d"${secs}s" --latency -s scripts/bench/baseline.lua \
     http://127.0.0.1:9391/ | summarize)
@@ -123,7 +132,7 @@ for conns in 64 256; do
   "$bin/examples/load" deliver http://127.0.0.1:9390 "$prep" $((secs + 5)) > "$tmp/delivered-$conns" &
   deliver_pid=$!
   sleep 0.5
-  relay=$(SEALPOST_BENCH_DIR="$prep" SEALPOST_BENCH_PORTS="$ports" wrk -t$threads -c$conns -d"${secs}s" --latency \
+  relay=$(SEALPOST_BENCH_DIR="$prep" SEALPOST_BENCH_PORTS="$ports" SEALPOST_BENCH_ADDRESSES=$addresses wrk -t$threads -c$conns -d"${secs}s" --latency \
     -s scripts/bench/deposit.lua http://127.0.0.1:9390/ | summarize)
   wait "$deliver_pid" || true
   kill "${relay_pids[@]}" 2>/dev/null || true
@@ -135,7 +144,13 @@ for conns in 64 256; do
 done
 
 if [ "$hold" -gt 0 ]; then
-  ulimit -n 65536
+  # Both the relay and the load tool hold N descriptors: raise the soft
+  # limit as far as the hard one allows.
+  if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt $((hold + 1000)) ]; then
+    echo "--hold $hold needs an open-file limit of $((hold + 1000)); the hard limit is $(ulimit -Hn)" >&2
+    exit 1
+  fi
+  ulimit -n "$(ulimit -Hn)"
   hold_dir="$tmp/hold"
   mkdir -p "$hold_dir"
   "$bin/sealpost-relay" --listen 127.0.0.1:9394 --data-dir "$tmp/relay-hold" "${lifted[@]}" \

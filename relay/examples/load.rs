@@ -1,11 +1,12 @@
 //! Helper of the load benchmark (`scripts/bench-relay.sh`).
 //!
-//! `load prepare URL COUNT DIR`: registers a sender and a recipient at the
-//! relay, opens a relay session for the sender and writes `DIR/body.json`
-//! (a deposit of one 1 KiB envelope to the recipient) and `DIR/auth.txt`
-//! (for each of `$SEALPOST_BENCH_THREADS` sessions, `DIR/auth-T.txt`: COUNT
-//! Authorization headers, sequence numbers 1 to COUNT) for wrk to replay,
-//! plus the recipient's account pickle.
+//! `load prepare URL COUNT DIR`: registers `$SEALPOST_BENCH_SENDERS`
+//! senders (1 by default) and a recipient at the relay, and writes
+//! `DIR/body.json` (a deposit of one 1 KiB envelope to the recipient) and,
+//! for each of `$SEALPOST_BENCH_THREADS` load threads, `DIR/auth-T.txt`:
+//! COUNT Authorization headers for wrk to replay, taking the senders in
+//! turn, each with a relay session of its own per thread (sequence numbers
+//! from 1); plus the recipient's account pickle.
 //!
 //! `load deliver URL DIR SECONDS`: connects as the recipient over the
 //! WebSocket, acknowledges every pushed envelope, and prints how many
@@ -44,9 +45,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match arg(1)?.as_str() {
         "prepare" => {
             let (url, count, dir) = (arg(2)?, arg(3)?.parse::<usize>()?, arg(4)?);
-            let sender = Account::new(&mut rng, now());
+            let senders: usize =
+                std::env::var("SEALPOST_BENCH_SENDERS").ok().and_then(|t| t.parse().ok()).unwrap_or(1).max(1);
+            let senders: Vec<Account> = (0..senders).map(|_| Account::new(&mut rng, now())).collect();
             let recipient = Account::new(&mut rng, now());
-            for a in [&sender, &recipient] {
+            for a in senders.iter().chain([&recipient]) {
                 Client::new(&url, a.relay_signer())?.publish_bundle(&a.bundle(&SessionPolicy::default())?).await?;
             }
             let mut envelope = vec![0u8; 1024];
@@ -57,24 +60,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .to_string();
             std::fs::write(format!("{dir}/body.json"), &body)?;
-            // Deposits are authenticated with a relay session, as the client does.
-            let client = Client::new(&url, sender.relay_signer())?;
+            // Deposits are authenticated with relay sessions, as the client does.
             let headers = [("content-type", "application/json".to_owned())];
-            // One session per load-generator thread, as one per device.
+            let deposit = sealpost_client::Request::custom(
+                sealpost_client::Method::Post,
+                "/v1/messages",
+                body.as_bytes().to_vec(),
+            );
+            // One session per sender and load-generator thread, as one per device.
             let threads: usize = std::env::var("SEALPOST_BENCH_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(2);
             for t in 0..threads {
-                let opened: sealpost_client::SessionOpened =
-                    client.raw(hyper::Method::POST, "/v1/sessions", &headers, b"{}".to_vec(), true).await?.parse()?;
-                let mut session = opened.session();
-                let deposit = sealpost_client::Request::custom(
-                    sealpost_client::Method::Post,
-                    "/v1/messages",
-                    body.as_bytes().to_vec(),
-                );
+                let mut sessions = Vec::new();
+                for sender in &senders {
+                    let client = Client::new(&url, sender.relay_signer())?;
+                    let opened: sealpost_client::SessionOpened = client
+                        .raw(hyper::Method::POST, "/v1/sessions", &headers, b"{}".to_vec(), true)
+                        .await?
+                        .parse()?;
+                    sessions.push(opened.session());
+                }
                 let mut out = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/auth-{t}.txt"))?);
-                for _ in 0..count {
-                    let auth = deposit.authorize_session(&mut session);
-                    writeln!(out, "{auth}")?;
+                for i in 0..count {
+                    if let Some(session) = sessions.get_mut(i % senders.len()) {
+                        writeln!(out, "{}", deposit.authorize_session(session))?;
+                    }
                 }
                 out.flush()?;
             }

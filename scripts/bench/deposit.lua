@@ -31,11 +31,21 @@ function init(args)
   idx = 1
 end
 
+-- With $SEALPOST_BENCH_ADDRESSES (N), requests come from N client
+-- addresses in turn, named in X-Forwarded-For (the relay trusts loopback
+-- as its proxy): clients spread as behind a load balancer.
+local addresses = tonumber(os.getenv("SEALPOST_BENCH_ADDRESSES") or "0")
+
 function request()
   local a = auths[idx]
-  idx = idx + 1
   if a == nil then
     a = auths[1] -- exhausted: the relay answers 401, counted as non-2xx
   end
-  return wrk.format("POST", "/v1/messages", { ["Content-Type"] = "application/json", ["Authorization"] = a }, body)
+  local headers = { ["Content-Type"] = "application/json", ["Authorization"] = a }
+  if addresses > 0 then
+    local n = (idx * 2 + tid) % addresses
+    headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+  end
+  idx = idx + 1
+  return wrk.format("POST", "/v1/messages", headers, body)
 end

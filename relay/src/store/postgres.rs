@@ -141,75 +141,94 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX rate_buckets_by_full ON rate_buckets (full_at);
     -- Takes costs[i] tokens from bucket keys[i] (rates[i] per second up to
     -- bursts[i]), all or none, on the database's clock. Returns 0 when
-    -- taken, else the seconds until every bucket has enough. The caller
-    -- passes the keys sorted, so that buckets are locked in one order.
+    -- taken, else the seconds until the first bucket lacking tokens has
+    -- enough. The caller passes the keys sorted, so that buckets are locked
+    -- in one order. One UPDATE per bucket: a busy bucket's row is locked
+    -- for as short a time as its transaction allows; the buckets taken
+    -- before one that refuses get their tokens back.
     CREATE FUNCTION sealpost_take_tokens(keys bytea[], rates float8[], bursts float8[], costs float8[])
     RETURNS float8 LANGUAGE plpgsql AS $$
     DECLARE
         now_s float8 := extract(epoch FROM clock_timestamp());
         n integer := coalesce(array_length(keys, 1), 0);
-        have float8[] := '{}';
-        wait float8 := 0;
-        t float8;
+        r float8;
         c float8;
+        t float8;
+        taken integer := 0;
     BEGIN
         FOR i IN 1 .. n LOOP
+            r := greatest(rates[i], 1e-9);
             c := least(costs[i], bursts[i]);
-            INSERT INTO rate_buckets (key, tokens, at, full_at) VALUES (keys[i], bursts[i], now_s, now_s)
-                ON CONFLICT (key) DO NOTHING;
-            SELECT least(bursts[i], b.tokens + greatest(now_s - b.at, 0) * rates[i]) INTO t
-                FROM rate_buckets b WHERE b.key = keys[i] FOR UPDATE;
-            IF NOT FOUND THEN
-                -- Swept as full between the two statements.
-                t := bursts[i];
-            END IF;
-            have[i] := t;
-            IF c > t THEN
-                wait := greatest(wait, (c - t) / greatest(rates[i], 1e-9));
-            END IF;
-        END LOOP;
-        IF wait > 0 THEN
-            RETURN wait;
-        END IF;
-        FOR i IN 1 .. n LOOP
-            t := least(bursts[i], have[i] - least(costs[i], bursts[i]));
-            INSERT INTO rate_buckets (key, tokens, at, full_at)
-                VALUES (keys[i], t, now_s, now_s + (bursts[i] - t) / greatest(rates[i], 1e-9))
-                ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at, full_at = excluded.full_at;
+            FOR attempt IN 1 .. 2 LOOP
+                UPDATE rate_buckets b SET
+                    tokens = least(bursts[i], least(bursts[i], b.tokens + greatest(now_s - b.at, 0) * r) - c),
+                    at = now_s,
+                    full_at = now_s + (bursts[i]
+                        - least(bursts[i], least(bursts[i], b.tokens + greatest(now_s - b.at, 0) * r) - c)) / r
+                    WHERE b.key = keys[i] AND least(bursts[i], b.tokens + greatest(now_s - b.at, 0) * r) >= c;
+                EXIT WHEN FOUND;
+                -- No such bucket (a full one), or too few tokens in it.
+                INSERT INTO rate_buckets (key, tokens, at, full_at)
+                    VALUES (keys[i], least(bursts[i], bursts[i] - c), now_s,
+                        now_s + (bursts[i] - least(bursts[i], bursts[i] - c)) / r)
+                    ON CONFLICT (key) DO NOTHING;
+                EXIT WHEN FOUND;
+                -- It exists: lacking tokens, unless another call created it
+                -- meanwhile (then the UPDATE sees it now).
+                IF attempt = 2 THEN
+                    SELECT (c - least(bursts[i], b.tokens + greatest(now_s - b.at, 0) * r)) / r INTO t
+                        FROM rate_buckets b WHERE b.key = keys[i];
+                    FOR j IN 1 .. taken LOOP
+                        UPDATE rate_buckets b SET tokens = least(bursts[j], b.tokens + least(costs[j], bursts[j]))
+                            WHERE b.key = keys[j];
+                    END LOOP;
+                    RETURN greatest(coalesce(t, 0), 1e-9);
+                END IF;
+            END LOOP;
+            taken := i;
         END LOOP;
         RETURN 0;
     END
     $$;
-    -- Records sequence number seq of session sid at now_s and takes the
+    -- Records sequence number sq of session sid at now_s and takes the
     -- tokens, all or none. Returns 0 when done, -1 for no such session,
     -- -2 for an expired one, -3 for a number used or behind the window,
-    -- else the seconds to wait.
-    CREATE FUNCTION sealpost_accept_seq(sid bytea, seq bigint, now_s bigint,
+    -- else the seconds to wait. The number is checked once before the
+    -- tokens are taken and again by the UPDATE that records it (under the
+    -- row's lock); a number that lost a race gives its tokens back.
+    CREATE FUNCTION sealpost_accept_seq(sid bytea, sq bigint, now_s bigint,
         keys bytea[], rates float8[], bursts float8[], costs float8[])
     RETURNS float8 LANGUAGE plpgsql AS $$
     DECLARE
         s record;
         wait float8;
     BEGIN
-        SELECT highest, seen, expires_at INTO s FROM relay_sessions WHERE id = sid FOR UPDATE;
+        SELECT highest, seen, expires_at INTO s FROM relay_sessions WHERE id = sid;
         IF NOT FOUND THEN
             RETURN -1;
         ELSIF s.expires_at < now_s THEN
             RETURN -2;
-        ELSIF seq < 1 OR seq <= s.highest - 1024 THEN
+        ELSIF sq < 1 OR sq <= s.highest - 1024 THEN
             RETURN -3;
-        ELSIF seq <= s.highest AND get_bit(s.seen, (s.highest - seq)::integer) = 1 THEN
+        ELSIF sq <= s.highest AND get_bit(s.seen, (s.highest - sq)::integer) = 1 THEN
             RETURN -3;
         END IF;
         wait := sealpost_take_tokens(keys, rates, bursts, costs);
         IF wait > 0 THEN
             RETURN wait;
         END IF;
-        IF seq > s.highest THEN
-            UPDATE relay_sessions SET highest = seq,
-                seen = set_bit(seen >> least(seq - s.highest, 1024)::integer, 0, 1) WHERE id = sid;
-        ELSE
-            UPDATE relay_sessions SET seen = set_bit(seen, (s.highest - seq)::integer, 1) WHERE id = sid;
+        UPDATE relay_sessions SET
+            seen = CASE WHEN sq > highest
+                THEN set_bit(seen >> least(sq - highest, 1024)::integer, 0, 1)
+                ELSE set_bit(seen, (highest - sq)::integer, 1) END,
+            highest = greatest(highest, sq)
+            WHERE id = sid AND expires_at >= now_s AND CASE
+                WHEN sq > highest THEN true
+                WHEN highest - sq >= 1024 THEN false
+                ELSE get_bit(seen, (highest - sq)::integer) = 0 END;
+        IF NOT FOUND THEN
+            PERFORM sealpost_take_tokens(keys, rates, bursts, ARRAY(SELECT -c FROM unnest(costs) AS c));
+            RETURN -3;
         END IF;
         RETURN 0;
     END
