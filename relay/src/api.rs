@@ -30,8 +30,12 @@ use crate::inflight::{Body, InFlight};
 use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
 use crate::store::{
-    AccountId, Charge, DepositLimits, HandleCheck, HandleLimits, REFERENCE_BYTES, SharedSession, Store, stored_cost,
+    AccountId, Charge, DepositLimits, HandleCheck, HandleLimits, REFERENCE_BYTES, SharedSession, Stats, Store,
+    stored_cost,
 };
+
+/// How long the public pages reuse one reading of the store's counts.
+const STATS_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long a relay session lasts.
 pub(crate) const SESSION_TTL: u64 = 3600;
@@ -63,6 +67,8 @@ pub(crate) struct Relay {
     pub metrics: Metrics,
     /// The last hour of the dashboard's samples.
     pub history: crate::status::History,
+    /// The store's counts and when they were read ([`Relay::stats`]).
+    stats: tokio::sync::Mutex<Option<(Instant, Stats)>>,
     /// Where handle verification codes go.
     pub codes: Arc<dyn CodeSink>,
     /// When the relay started.
@@ -105,6 +111,7 @@ impl Relay {
             ip_limits: RateLimiter::new(config.rate_ip_per_sec, config.rate_ip_burst),
             write_limits: RateLimiter::new(config.rate_ip_write_bytes_per_sec, config.rate_ip_write_bytes_burst),
             history: crate::status::History::new(config.status_sample_secs, clock.now()),
+            stats: tokio::sync::Mutex::new(None),
             in_flight: InFlight::new(config.max_requests_in_flight_per_address, config.max_pulls_in_flight_per_address),
             config,
             store,
@@ -115,6 +122,30 @@ impl Relay {
             started: Instant::now(),
             clock,
         }
+    }
+
+    /// The store's counts for the public pages (`/metrics`, `/`,
+    /// `/status.json`): read at most once a second, one reading at a time,
+    /// because counting is a scan of the tables (on PostgreSQL, of every
+    /// row) and those pages need no authentication.
+    pub(crate) async fn stats(&self) -> Result<Stats, ApiError> {
+        let mut cached = self.stats.lock().await;
+        if let Some((at, stats)) = *cached
+            && at.elapsed() < STATS_FRESH
+        {
+            return Ok(stats);
+        }
+        let stats = self.store.stats().await?;
+        *cached = Some((Instant::now(), stats));
+        Ok(stats)
+    }
+
+    /// The store's counts read now (they also serve [`Relay::stats`]).
+    pub(crate) async fn fresh_stats(&self) -> Result<Stats, ApiError> {
+        let mut cached = self.stats.lock().await;
+        let stats = self.store.stats().await?;
+        *cached = Some((Instant::now(), stats));
+        Ok(stats)
     }
 
     /// The largest request body accepted: a base64 envelope of the maximum
@@ -782,7 +813,7 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
 }
 
 async fn metrics_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
-    let stats = relay.store.stats().await?;
+    let stats = relay.stats().await?;
     let text = relay.metrics.render(&stats, relay.hub.connections(), relay.started.elapsed().as_secs());
     let mut resp = Response::new(Body::new(text));
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));

@@ -113,7 +113,7 @@ pub(crate) async fn sample_loop(relay: Arc<Relay>) {
     let mut next = clock.now().saturating_add(every);
     loop {
         clock.sleep_until(next).await;
-        match relay.store.stats().await {
+        match relay.fresh_stats().await {
             Ok(stats) => {
                 let counts = relay.metrics.counts();
                 relay.history.record(clock.now(), counts, &stats, relay.hub.connections());
@@ -160,7 +160,7 @@ struct Status {
 
 /// `GET /status.json`: the totals now and the last hour's series.
 pub(crate) async fn json(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
-    let stats = relay.store.stats().await?;
+    let stats = relay.stats().await?;
     let mut series = Series::default();
     for s in relay.history.snapshot() {
         series.t.push(s.t);

@@ -612,6 +612,29 @@ async fn the_dashboard_samples_the_relays_own_counters() {
     assert!(text.contains("\nsealpost_envelopes_deposited_total 3\n"), "{text}");
 }
 
+/// The public pages count the store at most once a second, however often
+/// they are asked (counting scans the tables, and they need no
+/// authentication): a registration shows after the second, not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_pages_read_the_stores_counts_at_most_once_a_second() {
+    let relay = start().await;
+    let alice = user(&relay, 0).await;
+    let accounts = |text: String| {
+        text.lines().find_map(|l| l.strip_prefix("sealpost_accounts ")).map(str::to_owned).unwrap_or_default()
+    };
+    let metrics = || async {
+        let r = alice.client.raw(Method::GET, "/metrics", &[], vec![], false).await.unwrap();
+        accounts(String::from_utf8_lossy(&r.body).into_owned())
+    };
+    assert_eq!(metrics().await, "1");
+    let _bob = user(&relay, 0).await;
+    assert_eq!(metrics().await, "1", "the reading of a moment ago");
+    let status = alice.client.raw(Method::GET, "/status.json", &[], vec![], false).await.unwrap().json();
+    assert_eq!(status["totals"]["accounts"], 1, "shared by the dashboard");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(metrics().await, "2");
+}
+
 async fn next(p: &mut sealpost_relay::client::Push) -> PushEvent {
     tokio::time::timeout(Duration::from_secs(5), p.next()).await.unwrap().unwrap().unwrap()
 }
