@@ -611,6 +611,33 @@ async fn fresh_postgres_schema() -> Option<String> {
     Some(format!("{url}?options=-c%20search_path%3Dp_{schema}"))
 }
 
+/// Two relay processes on one fresh schema of the test database.
+struct Instances {
+    a: Proc,
+    b: Proc,
+    base_a: String,
+    base_b: String,
+    /// The flags both run with (to start another like them).
+    args: Vec<String>,
+    /// Their data directory.
+    dir: tempfile::TempDir,
+    /// Their database URL.
+    url: String,
+}
+
+/// [`Instances`] with `extra` flags, or `None` (skipped) without a database.
+async fn two_instances(extra: &[&str]) -> Option<Instances> {
+    let url = fresh_postgres_schema().await?;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let mut args = vec!["--data-dir".to_owned(), data, "--database-url".to_owned(), url.clone()];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let flags: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (a, addr_a) = start(&flags, &[]).await;
+    let (b, addr_b) = start(&flags, &[]).await;
+    Some(Instances { a, b, base_a: format!("http://{addr_a}"), base_b: format!("http://{addr_b}"), args, dir, url })
+}
+
 /// Two relay processes on one PostgreSQL database, behind no sticky
 /// routing: an envelope deposited through one is pulled and acknowledged
 /// through the other; one-time prekeys claimed through both at once go
@@ -618,14 +645,9 @@ async fn fresh_postgres_schema() -> Option<String> {
 /// other answered, and comes back to the same data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_relays_share_one_postgres_database() {
-    let Some(url) = fresh_postgres_schema().await else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_str().unwrap().to_owned();
-    let args = ["--data-dir", data.as_str(), "--database-url", url.as_str()];
-    let (mut a, addr_a) = start(&args, &[]).await;
-    let (_b, addr_b) = start(&args, &[]).await;
+    let Some(Instances { mut a, b: _b, base_a, base_b, args, dir, .. }) = two_instances(&[]).await else { return };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     assert!(!a.log().contains("search_path"), "the database URL is not logged: {}", a.log());
-    let (base_a, base_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
     let mut rng = sealpost::os_rng();
     let alice = Account::new(&mut rng, common::NOW);
     let mut bob = Account::new(&mut rng, common::NOW);
@@ -696,17 +718,12 @@ async fn pushed_within(push: &mut sealpost_relay::client::Push, secs: u64) -> Ve
 /// connection to the database was cut and came back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_crosses_instances() {
-    let Some(url) = fresh_postgres_schema().await else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_str().unwrap().to_owned();
-    let args = ["--data-dir", data.as_str(), "--database-url", url.as_str()];
-    let (_a, addr_a) = start(&args, &[]).await;
-    let (_b, addr_b) = start(&args, &[]).await;
+    let Some(Instances { a: _a, b: _b, base_a, base_b, url, .. }) = two_instances(&[]).await else { return };
     let mut rng = sealpost::os_rng();
     let alice = Account::new(&mut rng, common::NOW);
     let bob = Account::new(&mut rng, common::NOW);
-    let alice_b = Client::new(&format!("http://{addr_b}"), alice.relay_signer()).unwrap();
-    let bob_a = Client::new(&format!("http://{addr_a}"), bob.relay_signer()).unwrap();
+    let alice_b = Client::new(&base_b, alice.relay_signer()).unwrap();
+    let bob_a = Client::new(&base_a, bob.relay_signer()).unwrap();
     alice_b.publish_bundle(&alice.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
     bob_a.publish_bundle(&bob.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
     let mut push = bob_a.connect_push().await.unwrap();
@@ -740,15 +757,10 @@ async fn push_crosses_instances() {
 /// the other: nonces are shared through the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_replayed_to_another_instance_is_refused() {
-    let Some(url) = fresh_postgres_schema().await else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_str().unwrap().to_owned();
-    let args = ["--data-dir", data.as_str(), "--database-url", url.as_str()];
-    let (_a, addr_a) = start(&args, &[]).await;
-    let (_b, addr_b) = start(&args, &[]).await;
+    let Some(Instances { a: _a, b: _b, base_a, base_b, .. }) = two_instances(&[]).await else { return };
     let alice = Account::new(&mut sealpost::os_rng(), common::NOW);
-    let on_a = Client::new(&format!("http://{addr_a}"), alice.relay_signer()).unwrap();
-    let on_b = Client::new(&format!("http://{addr_b}"), alice.relay_signer()).unwrap();
+    let on_a = Client::new(&base_a, alice.relay_signer()).unwrap();
+    let on_b = Client::new(&base_b, alice.relay_signer()).unwrap();
     on_a.publish_bundle(&alice.bundle(&SessionPolicy::default()).unwrap()).await.unwrap();
     let path = "/v1/messages?after=0&limit=10";
     let auth = on_a.sign("GET", path, b"");
@@ -770,13 +782,7 @@ async fn a_request_replayed_to_another_instance_is_refused() {
 /// instance is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_sessions_hold_across_instances() {
-    let Some(url) = fresh_postgres_schema().await else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_str().unwrap().to_owned();
-    let args = ["--data-dir", data.as_str(), "--database-url", url.as_str()];
-    let (_a, addr_a) = start(&args, &[]).await;
-    let (_b, addr_b) = start(&args, &[]).await;
-    let (base_a, base_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
+    let Some(Instances { a: _a, b: _b, base_a, base_b, .. }) = two_instances(&[]).await else { return };
     let mut rng = sealpost::os_rng();
     let (alice, bob) = (Account::new(&mut rng, common::NOW), Account::new(&mut rng, common::NOW));
     let alice_a = Client::new(&base_a, alice.relay_signer()).unwrap();
@@ -822,22 +828,9 @@ async fn relay_sessions_hold_across_instances() {
 /// account gets 6 in all and the address 12, not twice that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_are_shared_by_the_instances() {
-    let Some(url) = fresh_postgres_schema().await else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_str().unwrap().to_owned();
-    let args = [
-        "--data-dir",
-        data.as_str(),
-        "--database-url",
-        url.as_str(),
-        "--rate-account-burst=6",
-        "--rate-account-per-sec=0.001",
-        "--rate-ip-burst=12",
-        "--rate-ip-per-sec=0.001",
-    ];
-    let (_a, addr_a) = start(&args, &[]).await;
-    let (_b, addr_b) = start(&args, &[]).await;
-    let (base_a, base_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
+    let limits =
+        ["--rate-account-burst=6", "--rate-account-per-sec=0.001", "--rate-ip-burst=12", "--rate-ip-per-sec=0.001"];
+    let Some(Instances { a: _a, b: _b, base_a, base_b, .. }) = two_instances(&limits).await else { return };
     let mut rng = sealpost::os_rng();
     let accounts: Vec<Account> = (0..3).map(|_| Account::new(&mut rng, common::NOW)).collect();
     // Each account publishes (on A), then pulls 6 times, alternating.
