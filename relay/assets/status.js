@@ -157,7 +157,7 @@ function render(status) {
   setText("version", version);
   const up = num(s.uptime_secs);
   setText("uptime", up === null ? "–" : duration(up));
-  const sample = clamp(num(s.sample_secs) ?? 10, 1, 10);
+  const sample = clamp(num(s.sample_secs) ?? 10, 1, 3600);
 
   const totals = obj(s.totals);
   for (const out of document.querySelectorAll("[data-total]")) {
@@ -174,11 +174,11 @@ function render(status) {
   }
   const first = num(times[0]), newest = num(times[times.length - 1]);
   const covered = first !== null && newest !== null ? newest - first : 0;
-  const full = 360 * sample;
+  const full = 3600; // the relay keeps one hour
   const every = `one sample every ${sample} s`;
   setText("window", times.length === 0 ? "collecting…"
     : covered + sample >= full ? every : `${every} · ${duration(covered + sample)} of history so far`);
-  return sample;
+  return clamp(sample, 1, 10); // poll at least every 10 s
 }
 
 function badge(state, text, title) {

@@ -544,8 +544,16 @@ pub(crate) async fn admit(
     match relay.store.record_nonce(creds.account, creds.ts, creds.nonce, expires, charges).await {
         Ok(Ok(true)) => Ok(()),
         Ok(Ok(false)) => Err(refused(ApiError::new(ErrorCode::ReplayedRequest, "this nonce was already used"))),
-        Ok(Err(wait)) => Err(refused(ApiError::rate_limited(wait))),
-        Err(e) => Err(refused(e.into())),
+        // Refused by the shared buckets (or the store failed): nothing of
+        // the request is kept, here either.
+        Ok(Err(wait)) => {
+            relay.nonces.forget(creds);
+            Err(refused(ApiError::rate_limited(wait)))
+        }
+        Err(e) => {
+            relay.nonces.forget(creds);
+            Err(refused(e.into()))
+        }
     }
 }
 

@@ -115,6 +115,18 @@ impl NonceCache {
         Ok(())
     }
 
+    /// Forgets the nonce of a request [`NonceCache::record`] let through and
+    /// something later refused (the shared rate limits), so that the same
+    /// signed request may come again.
+    pub fn forget(&self, creds: &Credentials) {
+        let Some(mut state) = self.shards.lock_of(&creds.account) else { return };
+        let Some(mine) = state.accounts.get_mut(&creds.account) else { return };
+        let before = mine.seen.len();
+        mine.seen.retain(|(ts, n)| !(*ts == creds.ts && n == &creds.nonce));
+        let removed = before.saturating_sub(mine.seen.len());
+        state.entries = state.entries.saturating_sub(removed);
+    }
+
     /// Makes room: drops expired entries; then trims the accounts holding
     /// the most nonces down to a common level (accounts below it keep
     /// everything), so that the cache is at most half full; and only if
@@ -530,6 +542,20 @@ mod tests {
         assert_eq!(cache.record(&creds(2, T0 + 200, 3), T0 + 301).map_err(|e| e.code), Err(ErrorCode::ReplayedRequest));
         cache.purge(T0 + 501);
         assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn a_forgotten_nonce_may_come_again_and_others_stay() {
+        let cache = NonceCache::new(100, 1000, 300, T0);
+        cache.record(&creds(1, T0, 1), T0).unwrap();
+        cache.record(&creds(1, T0, 2), T0).unwrap();
+        cache.forget(&creds(1, T0, 1));
+        assert_eq!(cache.len(), 1);
+        cache.record(&creds(1, T0, 1), T0).unwrap();
+        let again = cache.record(&creds(1, T0, 2), T0).map_err(|e| e.code);
+        assert_eq!(again, Err(ErrorCode::ReplayedRequest), "the other is still remembered");
+        cache.forget(&creds(9, T0, 1));
+        assert_eq!(cache.len(), 2, "forgetting what was never seen changes nothing");
     }
 
     #[test]

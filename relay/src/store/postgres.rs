@@ -160,10 +160,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
             r := greatest(rates[i], 1e-9);
             c := least(costs[i], bursts[i]);
             FOR attempt IN 1 .. 2 LOOP
+                -- A call that waited for the row may hold an older now_s
+                -- than the row's: time never moves back (no refill is
+                -- counted twice).
                 UPDATE rate_buckets b SET
                     tokens = least(bursts[i], least(bursts[i], b.tokens + greatest(now_s - b.at, 0) * r) - c),
-                    at = now_s,
-                    full_at = now_s + (bursts[i]
+                    at = greatest(b.at, now_s),
+                    full_at = greatest(b.at, now_s) + (bursts[i]
                         - least(bursts[i], least(bursts[i], b.tokens + greatest(now_s - b.at, 0) * r) - c)) / r
                     WHERE b.key = keys[i] AND least(bursts[i], b.tokens + greatest(now_s - b.at, 0) * r) >= c;
                 EXIT WHEN FOUND;
@@ -210,8 +213,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
             RETURN -2;
         ELSIF sq < 1 OR sq <= s.highest - 1024 THEN
             RETURN -3;
-        ELSIF sq <= s.highest AND get_bit(s.seen, (s.highest - sq)::integer) = 1 THEN
-            RETURN -3;
+        ELSIF sq <= s.highest THEN
+            -- Nested, so that get_bit only sees an index in the window.
+            IF get_bit(s.seen, (s.highest - sq)::integer) = 1 THEN
+                RETURN -3;
+            END IF;
         END IF;
         wait := sealpost_take_tokens(keys, rates, bursts, costs);
         IF wait > 0 THEN
@@ -228,6 +234,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
                 ELSE get_bit(seen, (highest - sq)::integer) = 0 END;
         IF NOT FOUND THEN
             PERFORM sealpost_take_tokens(keys, rates, bursts, ARRAY(SELECT -c FROM unnest(costs) AS c));
+            -- Lost a race: to the same number, or the session went.
+            SELECT expires_at INTO s FROM relay_sessions WHERE id = sid;
+            IF NOT FOUND THEN
+                RETURN -1;
+            ELSIF s.expires_at < now_s THEN
+                RETURN -2;
+            END IF;
             RETURN -3;
         END IF;
         RETURN 0;
@@ -1062,6 +1075,8 @@ impl Store for PgStore {
             let (reply, answer) = oneshot::channel();
             let deposit = Deposit { sender, recipients, envelope, now, limits };
             queue.send(DepositJob { deposit, reply }).await.map_err(|_| internal("the deposit writer stopped"))?;
+            // Not kept while waiting: closing waits for every holder.
+            drop(queue);
             answer.await.map_err(|_| internal("the deposit writer stopped"))?
         })
     }
@@ -1531,9 +1546,24 @@ impl Store for PgStore {
                 let nonces = client.execute("DELETE FROM nonces WHERE expires_at < $1", &[&to_i64(now)]).await?;
                 let sessions =
                     client.execute("DELETE FROM relay_sessions WHERE expires_at < $1", &[&to_i64(now)]).await?;
-                let buckets = client
-                    .execute("DELETE FROM rate_buckets WHERE full_at < extract(epoch FROM clock_timestamp())", &[])
-                    .await?;
+                // In key order and skipping rows a request holds, so the
+                // sweep never waits on a request in a cycle; what it skips
+                // goes at the next sweep.
+                let mut buckets = 0u64;
+                loop {
+                    let swept = client
+                        .execute(
+                            "DELETE FROM rate_buckets WHERE key IN (SELECT key FROM rate_buckets
+                             WHERE full_at < extract(epoch FROM clock_timestamp())
+                             ORDER BY key LIMIT 10000 FOR UPDATE SKIP LOCKED)",
+                            &[],
+                        )
+                        .await?;
+                    buckets = buckets.saturating_add(swept);
+                    if swept < 10_000 {
+                        break;
+                    }
+                }
                 Ok(nonces.saturating_add(sessions).saturating_add(buckets))
             })
         })

@@ -855,4 +855,23 @@ async fn postgres_rate_buckets_are_shared_exact_and_all_or_none() {
     b.sweep_shared(T0).await.unwrap();
     assert_eq!(count(place.sql().await, b"fast").await, 0);
     assert_eq!(count(place.sql().await, b"k1").await, 1);
+
+    // A bucket another call counted up to half a second from now: a call
+    // with an older clock must not move its time back (the half second
+    // would be refilled twice).
+    let tick = |cost| vec![Charge { key: b"clock".to_vec(), rate: 10.0, burst: 20.0, cost }];
+    assert_eq!(a.take_tokens(tick(20.0)).await.unwrap(), Ok(()));
+    place
+        .sql()
+        .await
+        .execute(
+            "UPDATE rate_buckets SET tokens = 0, at = extract(epoch FROM clock_timestamp()) + 0.5 WHERE key = 'clock'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.take_tokens(tick(0.0)).await.unwrap(), Ok(()));
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // About 0.1 s of refill (1 token) since the bucket's time, not 0.6 s.
+    assert!(b.take_tokens(tick(5.0)).await.unwrap().is_err(), "refill counted from the bucket's own time");
 }
