@@ -28,10 +28,11 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::sync::RwLock;
 
+use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{NoTls, Transaction};
 
 use super::rules::{self, Claim, ClaimContext, Verdict, Window};
 use super::{
@@ -559,12 +560,21 @@ async fn migrate_locked(client: &mut deadpool_postgres::Client) -> StoreResult<(
     Ok(())
 }
 
+/// `sql` as a statement prepared once per pooled connection (deadpool's
+/// cache), not again for every transaction.
+async fn cached(tx: &Transaction<'_>, sql: &str) -> Result<tokio_postgres::Statement, Fail> {
+    Ok(tx.prepare_cached(sql).await?)
+}
+
 /// Creates the counter rows of `accounts` (sorted, without duplicates)
 /// and locks them in that order. Returns `(account, messages, bytes)`.
 async fn lock_counters(tx: &Transaction<'_>, accounts: &[AccountId]) -> Result<Vec<(AccountId, u64, u64)>, Fail> {
     let keys: Vec<&[u8]> = accounts.iter().map(|a| &a[..]).collect();
-    tx.execute("INSERT INTO account_counters (account) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING", &[&keys])
-        .await?;
+    tx.execute(
+        &cached(tx, "INSERT INTO account_counters (account) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING").await?,
+        &[&keys],
+    )
+    .await?;
     let rows = tx
         .query(
             "SELECT account, messages, stored_bytes FROM account_counters
@@ -588,9 +598,13 @@ async fn add_to_counters(tx: &Transaction<'_>, deltas: &[(AccountId, i64, i64)])
     let messages: Vec<i64> = deltas.iter().map(|d| d.1).collect();
     let bytes: Vec<i64> = deltas.iter().map(|d| d.2).collect();
     tx.execute(
-        "UPDATE account_counters c SET messages = greatest(c.messages + u.m, 0),
+        &cached(
+            tx,
+            "UPDATE account_counters c SET messages = greatest(c.messages + u.m, 0),
              stored_bytes = greatest(c.stored_bytes + u.b, 0)
          FROM unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS u(a, m, b) WHERE c.account = u.a",
+        )
+        .await?,
         &[&keys, &messages, &bytes],
     )
     .await?;
@@ -607,13 +621,17 @@ fn lock_order(accounts: impl IntoIterator<Item = AccountId>) -> Vec<AccountId> {
 
 /// Takes the handle's advisory lock for the rest of the transaction.
 async fn lock_handle(tx: &Transaction<'_>, handle: &str) -> Result<(), Fail> {
-    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&handle]).await?;
+    tx.execute(&cached(tx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").await?, &[&handle]).await?;
     Ok(())
 }
 
 async fn handle_window(tx: &Transaction<'_>, handle: &str, now: u64) -> Result<Window, Fail> {
-    let row =
-        tx.query_opt("SELECT window_start, codes, wrong FROM handle_limits WHERE handle = $1", &[&handle]).await?;
+    let row = tx
+        .query_opt(
+            &cached(tx, "SELECT window_start, codes, wrong FROM handle_limits WHERE handle = $1").await?,
+            &[&handle],
+        )
+        .await?;
     let stored = match row {
         Some(r) => {
             Some(Window { start: to_u64(r.try_get(0)?), codes: to_u32(r.try_get(1)?), wrong: to_u32(r.try_get(2)?) })
@@ -625,8 +643,12 @@ async fn handle_window(tx: &Transaction<'_>, handle: &str, now: u64) -> Result<W
 
 async fn put_handle_window(tx: &Transaction<'_>, handle: &str, w: Window) -> Result<(), Fail> {
     tx.execute(
-        "INSERT INTO handle_limits (handle, window_start, codes, wrong) VALUES ($1, $2, $3, $4)
+        &cached(
+            tx,
+            "INSERT INTO handle_limits (handle, window_start, codes, wrong) VALUES ($1, $2, $3, $4)
          ON CONFLICT (handle) DO UPDATE SET window_start = $2, codes = $3, wrong = $4",
+        )
+        .await?,
         &[&handle, &to_i64(w.start), &to_i32(w.codes), &to_i32(w.wrong)],
     )
     .await?;
@@ -634,7 +656,7 @@ async fn put_handle_window(tx: &Transaction<'_>, handle: &str, w: Window) -> Res
 }
 
 async fn bound_to(tx: &Transaction<'_>, handle: &str) -> Result<Option<Vec<u8>>, Fail> {
-    Ok(match tx.query_opt("SELECT account FROM handles WHERE handle = $1", &[&handle]).await? {
+    Ok(match tx.query_opt(&cached(tx, "SELECT account FROM handles WHERE handle = $1").await?, &[&handle]).await? {
         Some(r) => Some(r.try_get(0)?),
         None => None,
     })
@@ -800,7 +822,7 @@ async fn deposit_batch(
     everyone.sort_unstable();
     everyone.dedup();
     let keys: Vec<&[u8]> = everyone.iter().map(|r| &r[..]).collect();
-    let rows = tx.query("SELECT account FROM accounts WHERE account = ANY($1)", &[&keys]).await?;
+    let rows = tx.query(&cached(tx, "SELECT account FROM accounts WHERE account = ANY($1)").await?, &[&keys]).await?;
     let mut present = HashSet::with_capacity(rows.len());
     for row in rows {
         present.insert(account_of(row.try_get(0)?)?);
@@ -887,7 +909,11 @@ async fn deposit_batch(
     }
     add_to_counters(tx, &deltas).await?;
     // Delivered at commit, to every relay listening.
-    tx.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", &[&channel, &wake_payloads(&deltas)]).await?;
+    tx.execute(
+        &cached(tx, "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p").await?,
+        &[&channel, &wake_payloads(&deltas)],
+    )
+    .await?;
     Ok(results)
 }
 
@@ -938,8 +964,12 @@ impl Store for PgStore {
             let (identity, bundle) = (identity.clone(), bundle.clone());
             Box::pin(async move {
                 tx.execute(
-                    "INSERT INTO accounts (account, identity, bundle, updated_at) VALUES ($1, $2, $3, $4)
+                    &cached(
+                        tx,
+                        "INSERT INTO accounts (account, identity, bundle, updated_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (account) DO UPDATE SET identity = $2, bundle = $3, updated_at = $4",
+                    )
+                    .await?,
                     &[&&account[..], &identity, &bundle, &to_i64(now)],
                 )
                 .await?;
@@ -996,7 +1026,10 @@ impl Store for PgStore {
         let known = std::sync::Arc::clone(&self.known);
         let found = self.transact(move |tx| {
             Box::pin(async move {
-                Ok(tx.query_opt("SELECT 1 FROM accounts WHERE account = $1", &[&&account[..]]).await?.is_some())
+                Ok(tx
+                    .query_opt(&cached(tx, "SELECT 1 FROM accounts WHERE account = $1").await?, &[&&account[..]])
+                    .await?
+                    .is_some())
             })
         });
         Box::pin(async move {
@@ -1029,8 +1062,9 @@ impl Store for PgStore {
     fn claim_bundle(&self, account: AccountId) -> StoreFuture<Option<ClaimedBundle>> {
         self.transact(move |tx| {
             Box::pin(async move {
-                let Some(row) =
-                    tx.query_opt("SELECT bundle FROM accounts WHERE account = $1", &[&&account[..]]).await?
+                let Some(row) = tx
+                    .query_opt(&cached(tx, "SELECT bundle FROM accounts WHERE account = $1").await?, &[&&account[..]])
+                    .await?
                 else {
                     return Ok(None);
                 };
@@ -1172,7 +1206,7 @@ impl Store for PgStore {
                     }
                 }
                 if !emptied.is_empty() {
-                    tx.execute("DELETE FROM envelopes WHERE id = ANY($1)", &[&emptied]).await?;
+                    tx.execute(&cached(tx, "DELETE FROM envelopes WHERE id = ANY($1)").await?, &[&emptied]).await?;
                 }
                 add_to_counters(tx, &deltas).await?;
                 Ok(u64::try_from(gone.len()).unwrap_or(u64::MAX))
@@ -1193,10 +1227,14 @@ impl Store for PgStore {
                     return Ok(0);
                 }
                 tx.execute(
-                    "SELECT 1 FROM account_counters WHERE account IN (
+                    &cached(
+                        tx,
+                        "SELECT 1 FROM account_counters WHERE account IN (
                          SELECT recipient FROM deliveries WHERE received_at < $1
                          UNION SELECT sender FROM envelopes WHERE received_at < $1)
                      ORDER BY account FOR UPDATE",
+                    )
+                    .await?,
                     &[&cut],
                 )
                 .await?;
@@ -1232,10 +1270,10 @@ impl Store for PgStore {
                     }
                 }
                 add_to_counters(tx, &deltas).await?;
-                tx.execute("DELETE FROM handle_claims WHERE expires_at < $1", &[&cut]).await?;
+                tx.execute(&cached(tx, "DELETE FROM handle_claims WHERE expires_at < $1").await?, &[&cut]).await?;
                 // Windows that ended before `before` limit nothing any more.
                 tx.execute(
-                    "DELETE FROM handle_limits WHERE window_start < $1",
+                    &cached(tx, "DELETE FROM handle_limits WHERE window_start < $1").await?,
                     &[&to_i64(before.saturating_sub(HANDLE_WINDOW))],
                 )
                 .await?;
@@ -1288,10 +1326,14 @@ impl Store for PgStore {
                 let (attempts, window) = rules::claim(found, now, limits)?;
                 put_handle_window(tx, &handle, window).await?;
                 tx.execute(
-                    "INSERT INTO handle_claims (handle, account, code_hash, expires_at, attempts, claimed_at)
+                    &cached(
+                        tx,
+                        "INSERT INTO handle_claims (handle, account, code_hash, expires_at, attempts, claimed_at)
                      VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (handle, account) DO UPDATE SET code_hash = $3, expires_at = $4, attempts = $5,
                      claimed_at = $6",
+                    )
+                    .await?,
                     &[
                         &handle,
                         &&account[..],
@@ -1345,18 +1387,24 @@ impl Store for PgStore {
                             return Err(StoreError::HandleTaken.into());
                         }
                         tx.execute(
-                            "INSERT INTO handles (handle, account, bound_at) VALUES ($1, $2, $3)
+                            &cached(
+                                tx,
+                                "INSERT INTO handles (handle, account, bound_at) VALUES ($1, $2, $3)
                              ON CONFLICT (handle) DO UPDATE SET account = $2, bound_at = $3",
+                            )
+                            .await?,
                             &[&handle, &&account[..], &to_i64(now)],
                         )
                         .await?;
-                        tx.execute("DELETE FROM handle_claims WHERE handle = $1", &[&handle]).await?;
+                        tx.execute(&cached(tx, "DELETE FROM handle_claims WHERE handle = $1").await?, &[&handle])
+                            .await?;
                         Ok(HandleCheck::Bound)
                     }
                     Verdict::Wrong { window, attempts, answer } => {
                         put_handle_window(tx, &handle, window).await?;
                         tx.execute(
-                            "UPDATE handle_claims SET attempts = $3 WHERE handle = $1 AND account = $2",
+                            &cached(tx, "UPDATE handle_claims SET attempts = $3 WHERE handle = $1 AND account = $2")
+                                .await?,
                             &[&handle, &&account[..], &to_i32(attempts)],
                         )
                         .await?;
