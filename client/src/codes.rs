@@ -72,6 +72,9 @@ error_codes! {
     BadBody = ("bad_body", 400),
     /// `GET /v1/ws` without a WebSocket upgrade.
     NotWebsocket = ("not_websocket", 400),
+    /// An MQTT request without its `method` or `path` user property, with
+    /// an unknown one, or with a content type other than JSON.
+    BadMqttRequest = ("bad_mqtt_request", 400),
     /// The route needs an `Authorization` header.
     MissingAuthorization = ("missing_authorization", 401),
     /// The `Authorization` header is malformed.
@@ -109,6 +112,8 @@ error_codes! {
     UnknownHandle = ("unknown_handle", 404),
     /// The handle was not claimed by the caller.
     NoClaim = ("no_claim", 404),
+    /// `POST /v1/mqtt` on a relay without an MQTT bridge.
+    MqttDisabled = ("mqtt_disabled", 404),
     /// The route exists but not with that method.
     MethodNotAllowed = ("method_not_allowed", 405),
     /// The request body came too slowly.
@@ -135,6 +140,9 @@ error_codes! {
     CodeDeliveryFailed = ("code_delivery_failed", 502),
     /// The relay holds too many sessions right now.
     Busy = ("busy", 503),
+    /// The MQTT broker did not take an enrolment (not connected, or it
+    /// refused): try again later.
+    BrokerUnavailable = ("broker_unavailable", 503),
     /// A recipient's mailbox is full; nothing was stored.
     MailboxFull = ("mailbox_full", 507),
     /// The sender's envelopes that recipients have not yet acknowledged

@@ -36,6 +36,7 @@
 mod auth;
 mod codes;
 mod error;
+pub mod mqtt;
 mod push;
 mod request;
 mod response;
@@ -45,6 +46,10 @@ pub use auth::{
 };
 pub use codes::ErrorCode;
 pub use error::{Error, RelayError};
+pub use mqtt::{
+    MqttEnrolled, MqttRequest, MqttTopics, is_response_topic, parse_mqtt_response, request_properties,
+    request_topic_id, response_properties,
+};
 pub use push::{PushFrame, ack_frame, acked_frame, decode_ack_frame, error_frame, write_message};
 pub use request::{
     AckBody, ClaimHandleBody, DepositBody, Method, PrekeysBody, PublishBundleBody, PullQuery, Request,

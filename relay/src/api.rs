@@ -81,6 +81,8 @@ pub(crate) struct Relay {
     pub clock: crate::clock::Clock,
     /// Refuses writes that grow the store when the disk runs low.
     pub disk: crate::disk::DiskGuard,
+    /// The MQTT bridge, when `mqtt_url` is set.
+    pub mqtt: std::sync::OnceLock<Arc<crate::mqtt::Bridge>>,
 }
 
 impl Relay {
@@ -121,6 +123,7 @@ impl Relay {
             codes,
             started: Instant::now(),
             clock,
+            mqtt: std::sync::OnceLock::new(),
         }
     }
 
@@ -168,6 +171,89 @@ pub(crate) struct Call {
     auth: Option<String>,
     /// The client's address.
     peer: IpAddr,
+}
+
+impl Call {
+    /// A request that came over MQTT (from the synthetic address `peer`).
+    pub(crate) fn new(request: sealpost_client::MqttRequest, body: Bytes, peer: IpAddr) -> Self {
+        let method = match request.method {
+            sealpost_client::Method::Get => Method::GET,
+            sealpost_client::Method::Post => Method::POST,
+        };
+        Call { method, path_and_query: request.path_and_query, body, auth: request.authorization, peer }
+    }
+}
+
+/// Answers one request that came over MQTT, like [`handle`] does one over
+/// HTTP: the same limits, routes, checks and handlers ([`answer`]). Only
+/// the API's `/v1/` routes exist here, without the WebSocket.
+pub(crate) async fn handle_mqtt(relay: &Arc<Relay>, call: Call) -> Resp {
+    let start = Instant::now();
+    let path = call.path_and_query.split_once('?').map_or(call.path_and_query.as_str(), |(p, _)| p).to_owned();
+    let route = route_name(&call.method, &path);
+    let peer = call.peer;
+    let resp = match relay.in_flight.request(peer) {
+        None => Err(in_flight_error("requests")),
+        Some(_place) => {
+            let checked = async {
+                relay.ip_limits.check(&peer).map_err(ApiError::rate_limited)?;
+                let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+                if segs.first() != Some(&"v1") || segs.as_slice() == ["v1", "ws"] {
+                    return Err(ApiError::new(ErrorCode::NoSuchRoute, format!("no route {path} over MQTT")));
+                }
+                check_method(&call.method, &path, &segs)?;
+                if call.body.len() > relay.body_limit() {
+                    let limit = relay.body_limit();
+                    return Err(ApiError::new(
+                        ErrorCode::TooLarge,
+                        format!("request bodies are limited to {limit} bytes"),
+                    ));
+                }
+                if grows_store(&call.method, &segs) {
+                    relay.disk.check()?;
+                }
+                answer(relay, call).await
+            };
+            checked.await
+        }
+    };
+    let resp = resp.unwrap_or_else(|e| crate::error::into_response(&e));
+    relay.metrics.record(route, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+/// The methods of a route, or `no_such_route`; `method_not_allowed` for
+/// another method.
+fn allowed_methods(path: &str, segs: &[&str]) -> Result<&'static [Method], ApiError> {
+    Ok(match segs {
+        ["v1", "keys", "bundle"]
+        | ["v1", "keys", "one-time"]
+        | ["v1", "messages", "ack"]
+        | ["v1", "sessions"]
+        | ["v1", "mqtt"] => &[Method::POST],
+        ["v1", "handles", "claim"] | ["v1", "handles", "verify"] => &[Method::POST],
+        ["v1", "messages"] => &[Method::GET, Method::POST],
+        ["v1", "keys", _] | ["v1", "handles", _] => &[Method::GET],
+        [""] | ["healthz"] | ["metrics"] | ["status.json" | "status.css" | "status.js"] | ["v1", "ws"] => {
+            &[Method::GET]
+        }
+        _ => return Err(ApiError::new(ErrorCode::NoSuchRoute, format!("no route {path}"))),
+    })
+}
+
+/// [`allowed_methods`] for an MQTT request (no `Allow` header to give).
+fn check_method(method: &Method, path: &str, segs: &[&str]) -> Result<(), ApiError> {
+    if allowed_methods(path, segs)?.contains(method) {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::MethodNotAllowed, format!("{method} {path}")))
+    }
+}
+
+/// Whether a request writes something that grows the store (it waits for
+/// free disk, before its body is read).
+fn grows_store(method: &Method, segs: &[&str]) -> bool {
+    method == Method::POST && matches!(segs, ["v1", "messages"] | ["v1", "keys", _] | ["v1", "handles", "claim"])
 }
 
 /// Answers one request. Never panics on input; every failure is a JSON error.
@@ -325,6 +411,7 @@ fn route_name(method: &Method, path: &str) -> &'static str {
         (_, ["v1", "handles", "claim"]) => "claim_handle",
         (_, ["v1", "handles", "verify"]) => "verify_handle",
         (_, ["v1", "handles", _]) => "lookup_handle",
+        (_, ["v1", "mqtt"]) => "enrol_mqtt",
         (_, ["v1", ..]) => "unknown",
         ("GET" | "HEAD", _) => "static",
         _ => "unknown",
@@ -369,18 +456,7 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         resp.body_mut().hold(place);
         return Ok(resp);
     }
-    let allowed: &[Method] = match segs.as_slice() {
-        ["v1", "keys", "bundle"] | ["v1", "keys", "one-time"] | ["v1", "messages", "ack"] | ["v1", "sessions"] => {
-            &[Method::POST]
-        }
-        ["v1", "handles", "claim"] | ["v1", "handles", "verify"] => &[Method::POST],
-        ["v1", "messages"] => &[Method::GET, Method::POST],
-        ["v1", "keys", _] | ["v1", "handles", _] => &[Method::GET],
-        [""] | ["healthz"] | ["metrics"] | ["status.json" | "status.css" | "status.js"] | ["v1", "ws"] => {
-            &[Method::GET]
-        }
-        _ => return Err(ApiError::new(ErrorCode::NoSuchRoute, format!("no route {path}"))),
-    };
+    let allowed = allowed_methods(&path, &segs)?;
     if !allowed.contains(&method) {
         let mut resp =
             crate::error::into_response(&ApiError::new(ErrorCode::MethodNotAllowed, format!("{method} {path}")));
@@ -390,12 +466,19 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
     }
 
     // Writes that grow the store wait for free disk (before the body is read).
-    if method == Method::POST
-        && matches!(segs.as_slice(), ["v1", "messages"] | ["v1", "keys", _] | ["v1", "handles", "claim"])
-    {
+    if grows_store(&method, &segs) {
         relay.disk.check()?;
     }
     let call = read_call(relay, req, peer).await?;
+    answer(relay, call).await
+}
+
+/// Authenticates and answers a request of an API route whatever transport
+/// it came on (HTTP or MQTT): the one code path of every check.
+async fn answer(relay: &Arc<Relay>, call: Call) -> Result<Resp, ApiError> {
+    let (method, peer) = (call.method.clone(), call.peer);
+    let path = call.path_and_query.split_once('?').map_or(call.path_and_query.as_str(), |(p, _)| p).to_owned();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let is_deposit = method == Method::POST && segs.as_slice() == ["v1", "messages"];
     // Every route but publishing one's bundle needs a registered account.
     let publishing = segs.as_slice() == ["v1", "keys", "bundle"];
@@ -423,6 +506,7 @@ async fn dispatch(relay: &Arc<Relay>, req: Request<Incoming>, peer: IpAddr) -> R
         (&Method::POST, ["v1", "handles", "claim"]) => claim_handle(relay, account, &call).await,
         (&Method::POST, ["v1", "handles", "verify"]) => verify_handle(relay, account, &call).await,
         (&Method::GET, ["v1", "handles", handle]) => lookup_handle(relay, handle).await,
+        (&Method::POST, ["v1", "mqtt"]) => enrol_mqtt(relay, account, &call).await,
         _ => Err(ApiError::new(ErrorCode::NoSuchRoute, format!("no route {path}"))),
     }
 }
@@ -693,6 +777,8 @@ async fn deposit(
     let limits =
         DepositLimits { mailbox: relay.config.max_mailbox_messages, sender_quota: relay.config.sender_quota_bytes };
     let notify = recipients.clone();
+    // Recipients on MQTT get the envelope published: a copy only then.
+    let pushed = relay.mqtt.get().map(|_| envelope.clone());
     let started = Instant::now();
     let ids = match relay.store.deposit(sender, recipients, envelope, now, limits).await {
         Ok(ids) => ids,
@@ -705,6 +791,11 @@ async fn deposit(
     relay.metrics.deposited(ids.len(), size, started.elapsed());
     for r in &notify {
         relay.hub.notify(r);
+    }
+    if let (Some(bridge), Some(envelope)) = (relay.mqtt.get(), pushed) {
+        let (bridge, relay) = (Arc::clone(bridge), Arc::clone(relay));
+        let to = notify.iter().copied().zip(ids.iter().copied()).collect();
+        tokio::spawn(async move { bridge.push(&relay, sender, to, envelope, now).await });
     }
     Ok(reply::<Deposited>(Deposited { ids }.encode()))
 }
@@ -751,6 +842,15 @@ async fn claim_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Re
         .await
         .map_err(|e| ApiError::new(ErrorCode::CodeDeliveryFailed, e.to_string()))?;
     Ok(reply::<HandleClaimed>(HandleClaimed { handle, expires_in: relay.config.code_ttl_secs }.encode()))
+}
+
+/// Enrols the caller's mailbox for MQTT (a new broker password each time).
+async fn enrol_mqtt(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Result<Resp, ApiError> {
+    let _: serde_json::Map<String, serde_json::Value> = parse_json(&call.body)?;
+    let bridge =
+        relay.mqtt.get().ok_or_else(|| ApiError::new(ErrorCode::MqttDisabled, "this relay has no MQTT bridge"))?;
+    let enrolled = bridge.enrol(relay, account).await?;
+    Ok(reply::<sealpost_client::MqttEnrolled>(enrolled.encode()))
 }
 
 fn parse_verify(body: &[u8]) -> Result<(String, String), ApiError> {

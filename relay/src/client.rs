@@ -328,6 +328,12 @@ impl Client {
         Ok(self.call::<HandleFound>(Request::lookup_handle(handle)).await?.identity)
     }
 
+    /// Enrols the caller's mailbox for MQTT: its topics and a new broker
+    /// password (docs/RELAY.md section 14).
+    pub async fn enrol_mqtt(&self) -> ClientResult<sealpost_client::MqttEnrolled> {
+        self.call::<sealpost_client::MqttEnrolled>(Request::enrol_mqtt()).await
+    }
+
     /// Opens the push connection.
     pub async fn connect_push(&self) -> ClientResult<Push> {
         let request = Request::websocket();

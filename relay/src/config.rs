@@ -89,6 +89,61 @@ impl Setting for DatabaseUrl {
     }
 }
 
+/// The broker of the MQTT bridge: `mqtt://host:port` (plain TCP) or
+/// `mqtts://host:port` (TLS); the port defaults to 1883 and 8883.
+/// Credentials are separate settings, so the URL holds no secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MqttUrl {
+    /// The broker's host name or address.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// Whether to connect with TLS.
+    pub tls: bool,
+}
+
+impl MqttUrl {
+    /// Parses `mqtt://host[:port]` or `mqtts://host[:port]`.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let text = text.trim();
+        let bad = || Error::Config(format!("mqtt_url {text:?} is not mqtt://host:port or mqtts://host:port"));
+        let (tls, rest) = match text.split_once("://") {
+            Some(("mqtt", rest)) => (false, rest),
+            Some(("mqtts", rest)) => (true, rest),
+            _ => return Err(bad()),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.is_empty() || rest.contains(['/', '@', '?', '#']) {
+            return Err(bad());
+        }
+        let default_port = if tls { 8883 } else { 1883 };
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(':') && !host.is_empty() => {
+                (host, port.parse::<u16>().map_err(|_| bad())?)
+            }
+            _ => (rest, default_port),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || port == 0 {
+            return Err(bad());
+        }
+        Ok(Self { host: host.to_owned(), port, tls })
+    }
+}
+
+impl Setting for MqttUrl {
+    fn parse_setting(text: &str) -> Result<Self, Error> {
+        MqttUrl::parse(text)
+    }
+}
+
+impl<'de> Deserialize<'de> for MqttUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        MqttUrl::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// An optional setting: any text sets it.
 impl<T: Setting> Setting for Option<T> {
     fn parse_setting(text: &str) -> Result<Self, Error> {
@@ -357,6 +412,21 @@ settings! {
     /// Serve the files of this directory (GET and HEAD) under every path the API does not use, for example
     /// a browser chat page [default: off].
     static_dir: Option<PathBuf> = None, "DIR";
+    /// Bridge the API to an MQTT 5 broker at this mqtt:// or mqtts:// URL (host and port only; see
+    /// docs/RELAY.md section 14) [default: none, no MQTT].
+    mqtt_url: Option<MqttUrl> = None, "URL";
+    /// The relay's username on the broker; it needs the broker's dynamic-security commands and the topic
+    /// prefix [default: none].
+    mqtt_username: Option<String> = None, "NAME";
+    /// A file holding the relay's broker password (one line) [default: none].
+    mqtt_password_file: Option<PathBuf> = None, "FILE";
+    /// PEM file of the CA that signed the broker's certificate, for mqtts:// [default: the system's roots].
+    mqtt_ca_file: Option<PathBuf> = None, "FILE";
+    /// The relay's MQTT client id; give each instance its own (the broker keeps a session per id)
+    /// [default: sealpost-relay].
+    mqtt_client_id: String = "sealpost-relay".to_owned(), "ID";
+    /// The first level of every topic the relay uses [default: sealpost].
+    mqtt_topic_prefix: String = "sealpost".to_owned(), "PREFIX";
 }
 
 impl Config {
@@ -400,6 +470,23 @@ impl Config {
         }
         if !(1..=3600).contains(&self.status_sample_secs) {
             return Err(Error::Config("status_sample_secs must be between 1 and 3600".into()));
+        }
+        let prefix = &self.mqtt_topic_prefix;
+        if prefix.is_empty()
+            || prefix.starts_with(['/', '$'])
+            || prefix.ends_with('/')
+            || prefix.contains(['+', '#', '\0'])
+        {
+            return Err(Error::Config(
+                "mqtt_topic_prefix must be a topic without wildcards, not starting with $ or / nor ending with /"
+                    .into(),
+            ));
+        }
+        if self.mqtt_client_id.is_empty() || self.mqtt_client_id.len() > 128 {
+            return Err(Error::Config("mqtt_client_id must be 1 to 128 characters".into()));
+        }
+        if self.mqtt_password_file.is_some() && self.mqtt_username.is_none() {
+            return Err(Error::Config("mqtt_password_file needs mqtt_username".into()));
         }
         if let Some(url) = &self.code_webhook
             && !url.starts_with("http://")
@@ -512,7 +599,29 @@ mod tests {
             r#"["https://file.example"]"#,
         ),
         ("static_dir", "/flag.pem", "/env.pem", r#""/file.pem""#),
+        ("mqtt_url", "mqtt://flag.example:1", "mqtts://env.example:2", r#""mqtt://file.example:3""#),
+        ("mqtt_username", "flag", "env", r#""file""#),
+        ("mqtt_password_file", "/flag.pw", "/env.pw", r#""/file.pw""#),
+        ("mqtt_ca_file", "/flag.pem", "/env.pem", r#""/file.pem""#),
+        ("mqtt_client_id", "flag", "env", r#""file""#),
+        ("mqtt_topic_prefix", "flag", "env", r#""file""#),
     ];
+
+    #[test]
+    fn mqtt_urls_parse_with_their_default_ports_and_bad_ones_are_refused() {
+        let url = |host: &str, port, tls| MqttUrl { host: host.to_owned(), port, tls };
+        assert_eq!(MqttUrl::parse("mqtt://127.0.0.1:1884").unwrap(), url("127.0.0.1", 1884, false));
+        assert_eq!(MqttUrl::parse("mqtt://broker").unwrap(), url("broker", 1883, false));
+        assert_eq!(MqttUrl::parse("mqtts://broker/").unwrap(), url("broker", 8883, true));
+        assert_eq!(MqttUrl::parse("mqtt://[::1]:9").unwrap(), url("::1", 9, false));
+        for bad in ["http://x", "mqtt://", "mqtt://u:p@host", "mqtt://h:0", "mqtt://h:x", "mqtt://h/topic", "h:1"] {
+            assert!(MqttUrl::parse(bad).is_err(), "{bad}");
+        }
+        for prefix in ["", "a/", "/a", "a/+", "a/#", "$SYS"] {
+            let c = Config { mqtt_topic_prefix: prefix.to_owned(), ..Config::default() };
+            assert!(c.check().is_err(), "{prefix:?}");
+        }
+    }
 
     #[test]
     fn a_database_url_never_shows_its_password() {

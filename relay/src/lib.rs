@@ -25,6 +25,7 @@ mod hub;
 mod inflight;
 mod limits;
 mod metrics;
+mod mqtt;
 mod server;
 mod shards;
 mod status;

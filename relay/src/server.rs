@@ -63,7 +63,11 @@ pub(crate) async fn build(config: Config, codes: Option<Arc<dyn CodeSink>>, cloc
         (None, Some(url)) => Arc::new(WebhookSink::new(url)?),
         (None, None) => Arc::new(StdoutSink),
     };
+    let bridge = config.mqtt_url.as_ref().map(|url| crate::mqtt::Bridge::new(&config, url)).transpose()?;
     let relay = Arc::new(Relay::new(config, store, codes, files, clock));
+    if let Some(bridge) = bridge {
+        let _ = relay.mqtt.set(bridge);
+    }
     // Deposits through other instances wake this one's push connections.
     let weak = Arc::downgrade(&relay);
     relay.store.watch(Arc::new(move |wake| {
@@ -105,6 +109,7 @@ pub(crate) async fn serve(
     );
     let purge = tokio::spawn(purge_loop(Arc::clone(&relay)));
     let sampler = tokio::spawn(crate::status::sample_loop(Arc::clone(&relay)));
+    let mqtt = crate::mqtt::Bridge::start(&relay);
     let limiter =
         crate::limits::ConnectionLimiter::new(relay.config.max_connections, relay.config.max_connections_per_address);
     // Accept failures (e.g. out of file descriptors) and refused connections
@@ -193,6 +198,9 @@ pub(crate) async fn serve(
     }
     purge.abort();
     sampler.abort();
+    if let Some(task) = mqtt {
+        task.abort();
+    }
     if let Err(e) = relay.store.close().await {
         tracing::error!(error = %e, "closing the store");
     }

@@ -116,7 +116,7 @@ fn help_explains_every_flag() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("--config") && text.contains("SEALPOST_CONFIG"));
-    assert_eq!(sealpost_relay::config::SETTINGS.len(), 50);
+    assert_eq!(sealpost_relay::config::SETTINGS.len(), 56);
     for setting in sealpost_relay::config::SETTINGS {
         let flag = format!("--{}", setting.replace('_', "-"));
         let var = sealpost_relay::config::env_name(setting);

@@ -280,6 +280,11 @@ pub(crate) trait Store: Send + Sync + 'static {
     ) -> StoreFuture<HandleCheck>;
     /// The account and identity a handle is bound to.
     fn lookup_handle(&self, handle: String) -> StoreFuture<Option<(AccountId, Vec<u8>)>>;
+    /// The MQTT mailbox id of `account`, which becomes `fresh` if it has
+    /// none yet (an id never changes once given).
+    fn enrol_mqtt(&self, account: AccountId, fresh: String, now: u64) -> StoreFuture<String>;
+    /// The MQTT mailbox ids of those of `accounts` that enrolled.
+    fn mqtt_mailboxes(&self, accounts: Vec<AccountId>) -> StoreFuture<Vec<(AccountId, String)>>;
     /// Counts.
     fn stats(&self) -> StoreFuture<Stats>;
     /// Stops after everything queued is committed.

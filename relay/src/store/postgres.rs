@@ -267,6 +267,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     END
     $$;
     ",
+    // 4: mailboxes enrolled for MQTT, by their random topic id.
+    "
+    CREATE TABLE mqtt_mailboxes (
+        account bytea PRIMARY KEY,
+        mailbox text NOT NULL UNIQUE,
+        enrolled_at bigint NOT NULL
+    );
+    ",
 ];
 
 /// The advisory lock key migrations hold (any fixed number; "sealpost").
@@ -1430,6 +1438,40 @@ impl Store for PgStore {
                     Some(r) => Ok(Some((account_of(r.try_get(0)?)?, r.try_get(1)?))),
                     None => Ok(None),
                 }
+            })
+        })
+    }
+
+    fn enrol_mqtt(&self, account: AccountId, fresh: String, now: u64) -> StoreFuture<String> {
+        self.transact(move |tx| {
+            let fresh = fresh.clone();
+            Box::pin(async move {
+                let at = to_i64(now);
+                tx.execute(
+                    "INSERT INTO mqtt_mailboxes (account, mailbox, enrolled_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (account) DO NOTHING",
+                    &[&&account[..], &fresh, &at],
+                )
+                .await?;
+                let row =
+                    tx.query_one("SELECT mailbox FROM mqtt_mailboxes WHERE account = $1", &[&&account[..]]).await?;
+                Ok(row.try_get(0)?)
+            })
+        })
+    }
+
+    fn mqtt_mailboxes(&self, accounts: Vec<AccountId>) -> StoreFuture<Vec<(AccountId, String)>> {
+        self.transact(move |tx| {
+            let accounts = accounts.clone();
+            Box::pin(async move {
+                let keys: Vec<&[u8]> = accounts.iter().map(|a| &a[..]).collect();
+                let rows = tx
+                    .query(
+                        &cached(tx, "SELECT account, mailbox FROM mqtt_mailboxes WHERE account = ANY($1)").await?,
+                        &[&keys],
+                    )
+                    .await?;
+                rows.iter().map(|r| Ok((account_of(r.try_get(0)?)?, r.try_get(1)?))).collect()
             })
         })
     }

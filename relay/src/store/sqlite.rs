@@ -136,6 +136,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX envelopes_by_time ON envelopes (received_at);
     CREATE INDEX envelopes_by_sender ON envelopes (sender);
     ",
+    // 2: mailboxes enrolled for MQTT, by their random topic id.
+    "
+    CREATE TABLE mqtt_mailboxes (
+        account BLOB PRIMARY KEY,
+        mailbox TEXT NOT NULL UNIQUE,
+        enrolled_at INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// Creates the first schema if the file is new, then applies every step
@@ -760,6 +768,31 @@ impl Store for SqliteStore {
                 )
                 .optional()?;
             row.map(|(a, id)| Ok((account_of(a)?, id))).transpose()
+        })
+    }
+
+    fn enrol_mqtt(&self, account: AccountId, fresh: String, now: u64) -> StoreFuture<String> {
+        self.write(move |w| {
+            w.conn.execute(
+                "INSERT INTO mqtt_mailboxes (account, mailbox, enrolled_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (account) DO NOTHING",
+                params![&account[..], fresh, to_i64(now)],
+            )?;
+            Ok(w.conn
+                .query_row("SELECT mailbox FROM mqtt_mailboxes WHERE account = ?1", [&account[..]], |r| r.get(0))?)
+        })
+    }
+
+    fn mqtt_mailboxes(&self, accounts: Vec<AccountId>) -> StoreFuture<Vec<(AccountId, String)>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT mailbox FROM mqtt_mailboxes WHERE account = ?1")?;
+            let mut found = Vec::new();
+            for account in accounts {
+                if let Some(id) = stmt.query_row([&account[..]], |r| r.get::<_, String>(0)).optional()? {
+                    found.push((account, id));
+                }
+            }
+            Ok(found)
         })
     }
 

@@ -131,7 +131,28 @@ cases!(
     concurrent_handle_limits_hold_across_instances,
     concurrent_acks_free_each_reference_once,
     a_puller_racing_deposits_never_skips_an_id,
+    an_mqtt_mailbox_id_is_given_once_and_survives_reopening,
 );
+
+/// The first enrolment's id stays; a second enrolment gets it back; only
+/// enrolled accounts have one; the id survives a restart.
+async fn an_mqtt_mailbox_id_is_given_once_and_survives_reopening(place: &Place) {
+    let (alice, bob, carol) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    {
+        let store = store_with(place, &[alice, bob, carol]).await;
+        assert_eq!(store.enrol_mqtt(alice, "first".into(), T0).await.unwrap(), "first");
+        assert_eq!(store.enrol_mqtt(alice, "second".into(), T0).await.unwrap(), "first");
+        assert_eq!(store.enrol_mqtt(bob, "bobs".into(), T0).await.unwrap(), "bobs");
+        // Ids are unique: a clash is an error, never a shared mailbox.
+        assert!(store.enrol_mqtt(carol, "bobs".into(), T0).await.is_err());
+        store.close().await.unwrap();
+    }
+    let store = place.open().await;
+    let mut found = store.mqtt_mailboxes(vec![alice, bob, carol]).await.unwrap();
+    found.sort();
+    assert_eq!(found, vec![(alice, "first".to_owned()), (bob, "bobs".to_owned())]);
+    assert_eq!(store.mqtt_mailboxes(vec![carol]).await.unwrap(), vec![]);
+}
 
 /// A mailbox pulled over and over while two stores deposit into it: the
 /// cursor never passes an id that commits later, so every deposit is seen
