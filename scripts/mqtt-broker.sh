@@ -6,6 +6,7 @@
 #   out=$(bash scripts/mqtt-broker.sh start DIR) && eval "$out"   # the exports
 #   bash scripts/mqtt-broker.sh restart DIR     # stop (SIGTERM) and start again: same port, same state
 #   bash scripts/mqtt-broker.sh stop DIR
+#   bash scripts/mqtt-broker.sh install         # only the package (DIR unused)
 #
 # `start` installs Debian's mosquitto if it is missing (as root; otherwise it
 # says what to install), writes a configuration in DIR (anonymous clients
@@ -18,8 +19,8 @@
 #   export SEALPOST_TEST_MQTT_ADMIN_PASSWORD=…
 #   export SEALPOST_TEST_MQTT_RELAY_PASSWORD_FILE=DIR/relay.pw
 set -euo pipefail
-cmd=${1:?usage: mqtt-broker.sh start|restart|stop DIR}
-dir=$(realpath -m -- "${2:?usage: mqtt-broker.sh start|restart|stop DIR}")
+cmd=${1:?usage: mqtt-broker.sh start|restart|stop DIR, or install}
+dir=$(realpath -m -- "${2:-.}")
 plugin=$(ls /usr/lib/*/mosquitto_dynamic_security.so 2>/dev/null | head -n 1 || true)
 
 wait_for_port() {
@@ -57,8 +58,7 @@ ctrl() {
         >>"$dir/ctrl.log" 2>&1 || { echo "mqtt-broker: mosquitto_ctrl dynsec $1 failed:" >&2; cat "$dir/ctrl.log" >&2; exit 1; }
 }
 
-case "$cmd" in
-start)
+install() {
     if ! command -v mosquitto >/dev/null || [ -z "$plugin" ]; then
         if [ "$(id -u)" != 0 ]; then
             echo "mqtt-broker: Mosquitto is not installed; run: sudo apt-get install mosquitto" >&2
@@ -72,6 +72,14 @@ start)
         if command -v systemctl >/dev/null; then systemctl stop mosquitto >/dev/null 2>&1 || true; fi
         plugin=$(ls /usr/lib/*/mosquitto_dynamic_security.so | head -n 1)
     fi
+}
+
+case "$cmd" in
+install)
+    install
+    ;;
+start)
+    install
     command -v python3 >/dev/null || { echo "mqtt-broker: python3 is needed to pick a free port" >&2; exit 1; }
     mkdir -p "$dir"
     chmod 700 "$dir"
@@ -124,7 +132,7 @@ stop)
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: mqtt-broker.sh start|restart|stop DIR" >&2
+    echo "usage: mqtt-broker.sh start|restart|stop DIR, or install" >&2
     exit 2
     ;;
 esac

@@ -37,6 +37,14 @@ cargo build -p sealpost --no-default-features --target thumbv7em-none-eabihf
 cargo build -p sealpost --no-default-features --target wasm32-unknown-unknown
 cargo build -p sealpost-client --target wasm32-unknown-unknown
 
+step "the MQTT device example builds the core as a microcontroller would (no default features)"
+core=$(cargo tree -p sealpost-mqtt-device -e normal -f '{p} [{f}]' | grep -E '── sealpost v[^ ]+ \(' | sed 's/ (\*)$//' | sort -u)
+echo "$core"
+if [ -z "$core" ] || echo "$core" | grep -qv '\[\]$'; then
+    echo "examples/mqtt-device must build sealpost without features" >&2
+    exit 1
+fi
+
 step "test vectors are up to date"
 bash scripts/regen-vectors.sh --check
 
@@ -51,6 +59,9 @@ pg_exports=$(bash scripts/pg-cluster.sh start "$tmp/pg") && eval "$pg_exports"
 # The PostgreSQL tests fail instead of skipping when the database is missing.
 export SEALPOST_TEST_DATABASE_URL SEALPOST_REQUIRE_POSTGRES=1
 psql "$SEALPOST_TEST_DATABASE_URL" -qAtc 'SELECT 1' >/dev/null
+
+step "Mosquitto for the MQTT tests (each test starts its own broker; installed from Debian's packages if missing)"
+bash scripts/mqtt-broker.sh install
 
 step "tests"
 cargo test --workspace --all-features

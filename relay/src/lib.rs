@@ -38,6 +38,9 @@ pub use error::{CodeDeliveryFault, Error, TlsFault};
 pub use handles::{CodeSink, DeliverFuture, MemorySink};
 pub use server::{Running, serve_until, tls_acceptor};
 
+#[doc(hidden)]
+pub mod testing;
+
 /// The relay's input parsing, for the fuzz targets only.
 #[doc(hidden)]
 pub mod fuzzing {

@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,65 +20,8 @@ use sealpost_client::{
     Acked, Deposited, ErrorCode, MessagePage, MqttEnrolled, PushFrame, Reply, Request, encode_account,
     parse_mqtt_response, request_properties,
 };
-use sealpost_relay::Config;
-use sealpost_relay::config::MqttUrl;
+use sealpost_relay::testing::Broker;
 use tokio::sync::{mpsc, oneshot};
-
-/// A broker of its own for one test; stopped (and its files removed) on drop.
-struct Broker {
-    dir: tempfile::TempDir,
-    port: u16,
-    relay_password_file: PathBuf,
-    admin_password: String,
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/mqtt-broker.sh")
-}
-
-impl Broker {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .arg(dir.path().join("b"))
-            .output()
-            .expect("bash runs");
-        assert!(out.status.success(), "the broker did not start: {}", String::from_utf8_lossy(&out.stderr));
-        let exports: HashMap<String, String> = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.strip_prefix("export ")?.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-            .collect();
-        Broker {
-            port: exports["SEALPOST_TEST_MQTT_PORT"].parse().unwrap(),
-            relay_password_file: PathBuf::from(&exports["SEALPOST_TEST_MQTT_RELAY_PASSWORD_FILE"]),
-            admin_password: exports["SEALPOST_TEST_MQTT_ADMIN_PASSWORD"].clone(),
-            dir,
-        }
-    }
-
-    /// Stops the broker (SIGTERM: it saves its sessions) and starts it again.
-    fn restart(&self) {
-        let status =
-            std::process::Command::new("bash").arg(script()).arg("restart").arg(self.dir.path().join("b")).status();
-        assert!(status.unwrap().success(), "the broker did not restart");
-    }
-
-    /// The relay's settings for this broker.
-    fn configure(&self, c: &mut Config) {
-        c.mqtt_url = Some(MqttUrl { host: "127.0.0.1".into(), port: self.port, tls: false });
-        c.mqtt_username = Some("sealpost-relay".into());
-        c.mqtt_password_file = Some(self.relay_password_file.clone());
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("bash").arg(script()).arg("stop").arg(self.dir.path().join("b")).status();
-    }
-}
 
 /// Starts a relay bridged to `broker` and waits until the bridge is up
 /// (an enrolment succeeds).
@@ -274,7 +216,7 @@ async fn without_a_bridge_enrolment_is_refused_and_nothing_connects() {
 /// refused. The topics do not name the account.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_its_own_device_can_read_a_mailbox() {
-    let broker = Broker::start();
+    let broker = Broker::start().unwrap();
     let relay = relay_on(&broker).await;
     let (alice, bob) = (user(&relay, 0).await, user(&relay, 0).await);
     let (ea, eb) = (alice.client.enrol_mqtt().await.unwrap(), bob.client.enrol_mqtt().await.unwrap());
@@ -351,7 +293,7 @@ async fn only_its_own_device_can_read_a_mailbox() {
 /// bodies, statuses and error codes; one code path checks them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_over_mqtt_get_the_http_apis_answers_and_checks() {
-    let broker = Broker::start();
+    let broker = Broker::start().unwrap();
     let relay = relay_on(&broker).await;
     let bob = user(&relay, 2).await;
     // A fresh account publishes its bundle over MQTT? It has no broker
@@ -441,7 +383,7 @@ async fn requests_over_mqtt_get_the_http_apis_answers_and_checks() {
 /// out and it gets 429 with Retry-After, while another device goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_hold_per_device_over_mqtt() {
-    let broker = Broker::start();
+    let broker = Broker::start().unwrap();
     let mut relay = relay_on(&broker).await;
     let (alice, bob) = (user(&relay, 0).await, user(&relay, 0).await);
     let enrolled = [alice.client.enrol_mqtt().await.unwrap(), bob.client.enrol_mqtt().await.unwrap()];
@@ -480,7 +422,7 @@ async fn rate_limits_hold_per_device_over_mqtt() {
 /// in the relay's session) and pushes go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_across_broker_and_relay_restarts() {
-    let broker = Broker::start();
+    let broker = Broker::start().unwrap();
     let mut relay = relay_on(&broker).await;
     let (alice, bob) = (user(&relay, 0).await, user(&relay, 0).await);
     let eb = bob.client.enrol_mqtt().await.unwrap();
@@ -502,7 +444,7 @@ async fn nothing_is_lost_across_broker_and_relay_restarts() {
     let mut duplicates = 0;
     for _ in 0..2 {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        tokio::task::block_in_place(|| broker.restart());
+        tokio::task::block_in_place(|| broker.restart()).unwrap();
         while let Some((_, m)) = b.push(Duration::from_millis(50)).await {
             if !seen.insert(m.id) {
                 duplicates += 1;
