@@ -18,6 +18,9 @@
 #   export SEALPOST_TEST_MQTT_PORT=…
 #   export SEALPOST_TEST_MQTT_ADMIN_PASSWORD=…
 #   export SEALPOST_TEST_MQTT_RELAY_PASSWORD_FILE=DIR/relay.pw
+# With DIR/tls.crt and DIR/tls.key present before `start` (PEM), it also
+# listens with TLS on a second loopback port and prints
+#   export SEALPOST_TEST_MQTT_TLS_PORT=…
 set -euo pipefail
 cmd=${1:?usage: mqtt-broker.sh start|restart|stop DIR, or install}
 dir=$(realpath -m -- "${2:-.}")
@@ -105,7 +108,16 @@ log_type error
 log_type warning
 log_type notice
 CONF
+    if [ -f "$dir/tls.crt" ] && [ -f "$dir/tls.key" ]; then
+        tls_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        cat >>"$dir/mosquitto.conf" <<CONF
+listener $tls_port 127.0.0.1
+certfile $dir/tls.crt
+keyfile $dir/tls.key
+CONF
+    fi
     launch
+    if [ -n "${tls_port:-}" ]; then wait_for_port "$tls_port"; fi
     ctrl createRole sealpost-relay
     # The plugin's commands and answers; the topics under sealpost/, and
     # requests through the relays' shared subscription. (Answers on $
@@ -121,6 +133,7 @@ CONF
     echo "export SEALPOST_TEST_MQTT_PORT=$port"
     echo "export SEALPOST_TEST_MQTT_ADMIN_PASSWORD=$(cat "$dir/admin.pw")"
     echo "export SEALPOST_TEST_MQTT_RELAY_PASSWORD_FILE=$dir/relay.pw"
+    if [ -n "${tls_port:-}" ]; then echo "export SEALPOST_TEST_MQTT_TLS_PORT=$tls_port"; fi
     ;;
 restart)
     halt

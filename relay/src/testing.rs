@@ -19,6 +19,8 @@ pub struct Broker {
     pub relay_password_file: PathBuf,
     /// The password of the broker's `admin` client.
     pub admin_password: String,
+    /// The TLS listener's port, for a broker from [`Broker::start_tls`].
+    pub tls_port: Option<u16>,
 }
 
 fn script() -> PathBuf {
@@ -28,10 +30,25 @@ fn script() -> PathBuf {
 impl Broker {
     /// Starts one (installing Debian's mosquitto first if it is missing).
     pub fn start() -> Result<Self, String> {
+        Self::start_with(None)
+    }
+
+    /// [`Broker::start`] with a second listener that speaks TLS with this
+    /// certificate and key (PEM), on [`Broker::tls_port`].
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<Self, String> {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Result<Self, String> {
         let mut name = [0u8; 8];
         rand_core::Rng::fill_bytes(&mut sealpost::os_rng(), &mut name);
         let name: String = name.iter().map(|b| format!("{b:02x}")).collect();
         let dir = std::env::temp_dir().join(format!("sealpost-mqtt-{name}"));
+        if let Some((cert, key)) = tls {
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("tls.crt"), cert).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("tls.key"), key).map_err(|e| e.to_string())?;
+        }
         let out = Command::new("bash").arg(script()).arg("start").arg(&dir).output().map_err(|e| e.to_string())?;
         if !out.status.success() {
             return Err(format!("the broker did not start: {}", String::from_utf8_lossy(&out.stderr)));
@@ -44,6 +61,7 @@ impl Broker {
             port: get("SEALPOST_TEST_MQTT_PORT")?.parse().map_err(|_| "a bad port".to_owned())?,
             relay_password_file: PathBuf::from(get("SEALPOST_TEST_MQTT_RELAY_PASSWORD_FILE")?),
             admin_password: get("SEALPOST_TEST_MQTT_ADMIN_PASSWORD")?.to_owned(),
+            tls_port: exports.get("SEALPOST_TEST_MQTT_TLS_PORT").and_then(|p| p.parse().ok()),
             dir,
         })
     }

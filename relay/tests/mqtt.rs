@@ -60,6 +60,8 @@ struct Device {
     subacks: mpsc::UnboundedReceiver<Vec<SubscribeReasonCode>>,
     /// Each (re)connection.
     connacks: mpsc::UnboundedReceiver<bool>,
+    /// Every answer received, expected or not.
+    answered: Arc<std::sync::atomic::AtomicUsize>,
     next: std::sync::atomic::AtomicU64,
     task: tokio::task::JoinHandle<()>,
 }
@@ -83,6 +85,8 @@ impl Device {
         let (conn_tx, connacks) = mpsc::unbounded_channel();
         let waiting: Arc<Mutex<HashMap<Vec<u8>, oneshot::Sender<Answer>>>> = Arc::default();
         let (mailbox, answers) = (enrolled.topics.mailbox.clone(), Arc::clone(&waiting));
+        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&answered);
         let task = tokio::spawn(async move {
             loop {
                 match eventloop.poll().await {
@@ -96,6 +100,7 @@ impl Device {
                         if p.topic.as_ref() == mailbox.as_bytes() {
                             let _ = push_tx.send((p.dup, p.payload.to_vec()));
                         } else {
+                            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             let props = p.properties.unwrap_or_default();
                             let key = props.correlation_data.clone().map(|c| c.to_vec()).unwrap_or_default();
                             if let Some(tx) = answers.lock().unwrap().remove(&key) {
@@ -108,7 +113,17 @@ impl Device {
                 }
             }
         });
-        Device { client, enrolled: enrolled.clone(), pushes, waiting, subacks, connacks, next: 0.into(), task }
+        Device {
+            client,
+            enrolled: enrolled.clone(),
+            pushes,
+            waiting,
+            subacks,
+            connacks,
+            answered,
+            next: 0.into(),
+            task,
+        }
     }
 
     async fn connect(broker: &Broker, enrolled: &MqttEnrolled) -> Self {
@@ -493,4 +508,98 @@ async fn nothing_is_lost_across_broker_and_relay_restarts() {
         }
         assert!(seen.contains(&m.id), "push {} is neither new nor seen before", m.id);
     }
+}
+
+/// `mqtts://` with `mqtt_ca_file`: the bridge verifies the broker's
+/// certificate and works over TLS; with a CA that did not sign it, the
+/// bridge never connects (enrolment answers 503 `broker_unavailable`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_speaks_tls_and_refuses_a_broker_it_cannot_verify() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let broker = Broker::start_tls(&cert.cert.pem(), &cert.signing_key.serialize_pem()).unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let (good, bad) = (files.path().join("good.pem"), files.path().join("bad.pem"));
+    std::fs::write(&good, cert.cert.pem()).unwrap();
+    let stranger = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(&bad, stranger.cert.pem()).unwrap();
+    let tls = |c: &mut sealpost_relay::Config, ca: &std::path::Path| {
+        broker.configure(c);
+        c.mqtt_url = Some(sealpost_relay::config::MqttUrl {
+            host: "localhost".into(),
+            port: broker.tls_port.unwrap(),
+            tls: true,
+        });
+        c.mqtt_ca_file = Some(ca.to_path_buf());
+    };
+
+    let relay = start_with(|c| tls(c, &good)).await;
+    wait_for_bridge(&relay).await;
+    let (alice, bob) = (user(&relay, 0).await, user(&relay, 0).await);
+    let ea = alice.client.enrol_mqtt().await.unwrap();
+    let mut a = Device::connect(&broker, &ea).await;
+    let ids = bob.client.deposit(&[alice.client.account()], b"through TLS").await.unwrap();
+    let (_, m) = a.push(Duration::from_secs(10)).await.expect("a push through the TLS bridge");
+    assert_eq!(m.id, ids[0]);
+
+    let unverified = start_with(|c| tls(c, &bad)).await;
+    let carol = user(&unverified, 0).await;
+    for _ in 0..10 {
+        let e = carol.client.enrol_mqtt().await.unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::BrokerUnavailable));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `route`'s count with `status` in a relay's `/metrics`.
+async fn served(relay: &TestRelay, route: &str, status: u16) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = relay.running.as_ref().unwrap().addr;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    let key = format!("sealpost_requests_total{{route=\"{route}\",status=\"{status}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&key)).map_or(0, |n| n.parse().unwrap())
+}
+
+/// Two relays on one PostgreSQL database, each with its own client id on
+/// one broker: a mailbox enrolled through one is pushed to by the other,
+/// and the shared subscription hands each request to exactly one of them
+/// (both take some; every request gets one answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_on_one_database_share_the_broker() {
+    let Some(url) = common::fresh_postgres_schema().await else { return };
+    let broker = Broker::start().unwrap();
+    let instance = |id: &'static str| {
+        let (url, broker) = (url.clone(), &broker);
+        move |c: &mut sealpost_relay::Config| {
+            broker.configure(c);
+            c.database_url = Some(sealpost_relay::config::DatabaseUrl(url));
+            c.mqtt_client_id = id.to_owned();
+        }
+    };
+    let one = start_with(instance("relay-one")).await;
+    wait_for_bridge(&one).await;
+    let two = start_with(instance("relay-two")).await;
+    wait_for_bridge(&two).await;
+    let (alice, bob) = (user(&one, 0).await, user(&two, 0).await);
+    let ea = alice.client.enrol_mqtt().await.unwrap();
+    let mut a = Device::connect(&broker, &ea).await;
+
+    // Enrolled through one, deposited through two: two publishes the push.
+    let ids = bob.client.deposit(&[alice.client.account()], b"via two").await.unwrap();
+    let (_, m) = a.push(Duration::from_secs(10)).await.expect("the other instance pushed");
+    assert_eq!(m.id, ids[0]);
+
+    let before = a.answered.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..20 {
+        let page: MessagePage = a.call(&alice, Request::pull(0, 10)).await.unwrap();
+        assert_eq!(page.messages.len(), 1);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answers = a.answered.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert_eq!(answers, 20, "each request is answered once");
+    let (by_one, by_two) = (served(&one, "messages", 200).await, served(&two, "messages", 200).await);
+    assert_eq!(by_one + by_two, 20);
+    assert!(by_one > 0 && by_two > 0, "both relays took requests: {by_one} and {by_two}");
 }

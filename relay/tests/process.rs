@@ -591,26 +591,6 @@ async fn fd_limit_raised_push_connections_are_small_and_frames_stay_out_of_logs(
     assert!(!text.contains("ciphertext-that-must-not"), "the envelope is in the log");
 }
 
-/// A database URL for a fresh schema of the test database, or `None`
-/// (skipped) when there is none and the test command did not require one.
-async fn fresh_postgres_schema() -> Option<String> {
-    let Ok(url) = std::env::var("SEALPOST_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var_os("SEALPOST_REQUIRE_POSTGRES").is_none(),
-            "SEALPOST_REQUIRE_POSTGRES is set but SEALPOST_TEST_DATABASE_URL is not"
-        );
-        eprintln!("skipped: set SEALPOST_TEST_DATABASE_URL to run the PostgreSQL tests");
-        return None;
-    };
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    let mut name = [0u8; 8];
-    rand_core::Rng::fill_bytes(&mut sealpost::os_rng(), &mut name);
-    let schema: String = name.iter().map(|b| format!("{b:02x}")).collect();
-    client.batch_execute(&format!("CREATE SCHEMA p_{schema}")).await.unwrap();
-    Some(format!("{url}?options=-c%20search_path%3Dp_{schema}"))
-}
-
 /// Two relay processes on one fresh schema of the test database.
 struct Instances {
     a: Proc,
@@ -627,7 +607,7 @@ struct Instances {
 
 /// [`Instances`] with `extra` flags, or `None` (skipped) without a database.
 async fn two_instances(extra: &[&str]) -> Option<Instances> {
-    let url = fresh_postgres_schema().await?;
+    let url = common::fresh_postgres_schema().await?;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap().to_owned();
     let mut args = vec!["--data-dir".to_owned(), data, "--database-url".to_owned(), url.clone()];
@@ -1045,7 +1025,7 @@ impl Drop for OwnCluster {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_loses_nothing_answered_across_sigkills_and_a_database_crash() {
     // Runs wherever the other PostgreSQL tests run.
-    if fresh_postgres_schema().await.is_none() {
+    if common::fresh_postgres_schema().await.is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

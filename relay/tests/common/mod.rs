@@ -126,3 +126,23 @@ pub(crate) async fn h2_after_healthz(
     assert_eq!(send.send_request(req).await.unwrap().status(), 200);
     (send, conn)
 }
+
+/// A database URL for a fresh schema of the test database, or `None`
+/// (skipped) when there is none and the test command did not require one.
+pub(crate) async fn fresh_postgres_schema() -> Option<String> {
+    let Ok(url) = std::env::var("SEALPOST_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("SEALPOST_REQUIRE_POSTGRES").is_none(),
+            "SEALPOST_REQUIRE_POSTGRES is set but SEALPOST_TEST_DATABASE_URL is not"
+        );
+        eprintln!("skipped: set SEALPOST_TEST_DATABASE_URL to run the PostgreSQL tests");
+        return None;
+    };
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let mut name = [0u8; 8];
+    rand_core::Rng::fill_bytes(&mut sealpost::os_rng(), &mut name);
+    let schema: String = name.iter().map(|b| format!("{b:02x}")).collect();
+    client.batch_execute(&format!("CREATE SCHEMA p_{schema}")).await.unwrap();
+    Some(format!("{url}?options=-c%20search_path%3Dp_{schema}"))
+}
