@@ -922,7 +922,10 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
 
 async fn metrics_page(relay: &Arc<Relay>) -> Result<Resp, ApiError> {
     let stats = relay.stats().await?;
-    let text = relay.metrics.render(&stats, relay.hub.connections(), relay.started.elapsed().as_secs());
+    let mut text = relay.metrics.render(&stats, relay.hub.connections(), relay.started.elapsed().as_secs());
+    if let Some(bridge) = relay.mqtt.get() {
+        bridge.render_metrics(&mut text);
+    }
     let mut resp = Response::new(Body::new(text));
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     Ok(resp)

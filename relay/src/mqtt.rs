@@ -64,6 +64,11 @@ pub(crate) struct Bridge {
     peer_key: [u8; 32],
     /// The connection, until [`Bridge::start`] takes it.
     connection: Mutex<Option<EventLoop>>,
+    /// Requests answered and envelopes published, for `/metrics`.
+    answered: AtomicU64,
+    pushed: AtomicU64,
+    /// Pushes dropped because the queue to the broker was full.
+    dropped: AtomicU64,
 }
 
 impl Bridge {
@@ -106,6 +111,9 @@ impl Bridge {
             connected: AtomicBool::new(false),
             peer_key,
             connection: Mutex::new(Some(eventloop)),
+            answered: AtomicU64::new(0),
+            pushed: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
         });
         Ok(bridge)
     }
@@ -115,6 +123,32 @@ impl Bridge {
         let bridge = Arc::clone(relay.mqtt.get()?);
         let eventloop = bridge.connection.lock().ok()?.take()?;
         Some(tokio::spawn(run(Arc::downgrade(relay), bridge, eventloop)))
+    }
+
+    /// Appends the bridge's metrics to the Prometheus text.
+    pub(crate) fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        for (name, kind, help, v) in [
+            (
+                "sealpost_mqtt_connected",
+                "gauge",
+                "1 while the MQTT bridge is connected to the broker.",
+                u64::from(self.connected()),
+            ),
+            ("sealpost_mqtt_requests_total", "counter", "Requests answered over MQTT.", load(&self.answered)),
+            ("sealpost_mqtt_pushes_total", "counter", "Envelopes published to MQTT mailboxes.", load(&self.pushed)),
+            (
+                "sealpost_mqtt_pushes_dropped_total",
+                "counter",
+                "Pushes dropped because the queue to the broker was full (the envelopes wait for a pull).",
+                load(&self.dropped),
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {v}");
+        }
     }
 
     /// Whether the bridge is connected to the broker now.
@@ -261,6 +295,9 @@ impl Bridge {
             // envelope waits in the mailbox for the device's next pull.
             if self.client.try_publish(topic, QoS::AtLeastOnce, false, frame).is_ok() {
                 relay.metrics.delivered(1);
+                self.pushed.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -449,12 +486,15 @@ impl Bridge {
             user_properties: response_properties(status, retry_after),
             ..PublishProperties::default()
         };
-        if let Err(e) = self
+        match self
             .client
             .publish_with_properties(response_topic, QoS::AtLeastOnce, false, Bytes::from(body), properties)
             .await
         {
-            tracing::debug!(error = %e, "publishing an MQTT answer");
+            Ok(()) => {
+                self.answered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::debug!(error = %e, "publishing an MQTT answer"),
         }
     }
 }

@@ -552,13 +552,18 @@ async fn the_bridge_speaks_tls_and_refuses_a_broker_it_cannot_verify() {
 
 /// `route`'s count with `status` in a relay's `/metrics`.
 async fn served(relay: &TestRelay, route: &str, status: u16) -> u64 {
+    metric(relay, &format!("sealpost_requests_total{{route=\"{route}\",status=\"{status}\"}}")).await
+}
+
+/// The value of the metric `key` (name and labels) in a relay's `/metrics`, 0 when absent.
+async fn metric(relay: &TestRelay, key: &str) -> u64 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = relay.running.as_ref().unwrap().addr;
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).await.unwrap();
-    let key = format!("sealpost_requests_total{{route=\"{route}\",status=\"{status}\"}} ");
+    let key = format!("{key} ");
     text.lines().find_map(|l| l.strip_prefix(&key)).map_or(0, |n| n.parse().unwrap())
 }
 
@@ -601,5 +606,10 @@ async fn two_relays_on_one_database_share_the_broker() {
     assert_eq!(answers, 20, "each request is answered once");
     let (by_one, by_two) = (served(&one, "messages", 200).await, served(&two, "messages", 200).await);
     assert_eq!(by_one + by_two, 20);
+    let counted =
+        metric(&one, "sealpost_mqtt_requests_total").await + metric(&two, "sealpost_mqtt_requests_total").await;
+    assert!(counted >= 20, "the bridges count their answers: {counted}");
+    assert_eq!(metric(&one, "sealpost_mqtt_connected").await, 1);
+    assert!(metric(&two, "sealpost_mqtt_pushes_total").await >= 1);
     assert!(by_one > 0 && by_two > 0, "both relays took requests: {by_one} and {by_two}");
 }
