@@ -72,8 +72,8 @@ error_codes! {
     BadBody = ("bad_body", 400),
     /// `GET /v1/ws` without a WebSocket upgrade.
     NotWebsocket = ("not_websocket", 400),
-    /// An MQTT request without its `method` or `path` user property, with
-    /// an unknown one, or with a content type other than JSON.
+    /// An MQTT request without its `method` or `path` user property, or
+    /// with an unknown or repeated one.
     BadMqttRequest = ("bad_mqtt_request", 400),
     /// The route needs an `Authorization` header.
     MissingAuthorization = ("missing_authorization", 401),
@@ -101,6 +101,9 @@ error_codes! {
     NotYourBundle = ("not_your_bundle", 403),
     /// The verification code is wrong.
     WrongCode = ("wrong_code", 403),
+    /// An MQTT request signed by an account other than the one whose
+    /// mailbox it was published through.
+    NotYourMailbox = ("not_your_mailbox", 403),
     /// A WebSocket upgrade from a browser page whose origin the relay does
     /// not allow (`cors_allowed_origins`, or the relay's own origin).
     OriginNotAllowed = ("origin_not_allowed", 403),

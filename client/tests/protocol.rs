@@ -33,7 +33,7 @@ fn every_error_code_round_trips_status_and_code() {
         assert_eq!(e, Error::Relay(sent.clone().with_retry_after(7)));
         assert_eq!(e.code(), Some(code));
     }
-    assert_eq!(ErrorCode::ALL.len(), 50);
+    assert_eq!(ErrorCode::ALL.len(), 51);
     assert_eq!(ErrorCode::from_code("no_such_code"), None);
 }
 

@@ -171,16 +171,26 @@ pub(crate) struct Call {
     auth: Option<String>,
     /// The client's address.
     peer: IpAddr,
+    /// Over MQTT, the account whose mailbox the request came through: the
+    /// only one that may sign it.
+    owner: Option<AccountId>,
 }
 
 impl Call {
     /// A request that came over MQTT (from the synthetic address `peer`).
-    pub(crate) fn new(request: sealpost_client::MqttRequest, body: Bytes, peer: IpAddr) -> Self {
+    pub(crate) fn new(request: sealpost_client::MqttRequest, body: Bytes, peer: IpAddr, owner: AccountId) -> Self {
         let method = match request.method {
             sealpost_client::Method::Get => Method::GET,
             sealpost_client::Method::Post => Method::POST,
         };
-        Call { method, path_and_query: request.path_and_query, body, auth: request.authorization, peer }
+        Call {
+            method,
+            path_and_query: request.path_and_query,
+            body,
+            auth: request.authorization,
+            peer,
+            owner: Some(owner),
+        }
     }
 }
 
@@ -202,15 +212,16 @@ pub(crate) async fn handle_mqtt(relay: &Arc<Relay>, call: Call) -> Resp {
                     return Err(ApiError::new(ErrorCode::NoSuchRoute, format!("no route {path} over MQTT")));
                 }
                 check_method(&call.method, &path, &segs)?;
+                // In HTTP's order: the disk, then the body's size.
+                if grows_store(&call.method, &segs) {
+                    relay.disk.check()?;
+                }
                 if call.body.len() > relay.body_limit() {
                     let limit = relay.body_limit();
                     return Err(ApiError::new(
                         ErrorCode::TooLarge,
                         format!("request bodies are limited to {limit} bytes"),
                     ));
-                }
-                if grows_store(&call.method, &segs) {
-                    relay.disk.check()?;
                 }
                 answer(relay, call).await
             };
@@ -490,7 +501,19 @@ async fn answer(relay: &Arc<Relay>, call: Call) -> Result<Resp, ApiError> {
     // the bytes it will store.
     let deposit_body = if is_deposit { Some(parse_deposit_checked(&relay.config, &call.body)?) } else { None };
     let writes = deposit_body.as_ref().map(|(_, cost)| write_cost(*cost));
+    // Over MQTT only the mailbox's owner signs: a signature by another
+    // account is refused before it is checked (and a relay session of
+    // another account after it).
+    let claimed = call.auth.as_deref().and_then(|h| Credentials::parse(h).ok()).map(|c| c.account);
+    if let (Some(owner), Some(claimed)) = (call.owner, claimed)
+        && owner != claimed
+    {
+        return Err(not_your_mailbox());
+    }
     let account = authenticate(relay, &call, is_deposit, !publishing, writes).await?;
+    if call.owner.is_some_and(|owner| owner != account) {
+        return Err(not_your_mailbox());
+    }
 
     match (&method, segs.as_slice()) {
         (&Method::POST, ["v1", "keys", "bundle"]) => publish_bundle(relay, account, &call).await,
@@ -545,7 +568,7 @@ async fn read_call(relay: &Relay, req: Request<Incoming>, peer: IpAddr) -> Resul
             ApiError::new(ErrorCode::BadBody, "could not read the request body")
         }
     })?;
-    Ok(Call { method, path_and_query, body: body.to_bytes(), auth, peer })
+    Ok(Call { method, path_and_query, body: body.to_bytes(), auth, peer, owner: None })
 }
 
 /// Checks the request's signature (any route) or, where `allow_session`,
@@ -842,6 +865,10 @@ async fn claim_handle(relay: &Arc<Relay>, account: AccountId, call: &Call) -> Re
         .await
         .map_err(|e| ApiError::new(ErrorCode::CodeDeliveryFailed, e.to_string()))?;
     Ok(reply::<HandleClaimed>(HandleClaimed { handle, expires_in: relay.config.code_ttl_secs }.encode()))
+}
+
+fn not_your_mailbox() -> ApiError {
+    ApiError::new(ErrorCode::NotYourMailbox, "requests over MQTT are signed by the mailbox's own account")
 }
 
 /// Enrols the caller's mailbox for MQTT (a new broker password each time).

@@ -485,6 +485,12 @@ impl Config {
         if self.mqtt_client_id.is_empty() || self.mqtt_client_id.len() > 128 {
             return Err(Error::Config("mqtt_client_id must be 1 to 128 characters".into()));
         }
+        if self.mqtt_url.is_some() && self.database_url.is_some() && self.mqtt_client_id == "sealpost-relay" {
+            return Err(Error::Config(
+                "with database_url, give each instance its own mqtt_client_id (the broker keeps one session per id)"
+                    .into(),
+            ));
+        }
         if self.mqtt_password_file.is_some() && self.mqtt_username.is_none() {
             return Err(Error::Config("mqtt_password_file needs mqtt_username".into()));
         }

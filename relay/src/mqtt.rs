@@ -10,11 +10,11 @@
 //! Without `mqtt_url` none of this runs and the relay never opens a
 //! connection to a broker.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -25,7 +25,7 @@ use rumqttc::v5::mqttbytes::v5::{Packet, Publish, PublishProperties};
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use sealpost_client::mqtt::{CONTENT_TYPE, MAX_CORRELATION_BYTES};
 use sealpost_client::{
-    Delivered, ErrorCode, MqttEnrolled, MqttRequest, MqttTopics, RelayError, is_response_topic, request_topic_id,
+    Delivered, ErrorCode, MqttEnrolled, MqttRequest, MqttTopics, is_response_topic, request_topic_id,
     response_properties, write_message,
 };
 use serde_json::json;
@@ -46,6 +46,17 @@ const CONTROL_RESPONSE_TOPIC: &str = "$CONTROL/dynamic-security/v1/response";
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Requests answered at once; the broker holds back more than this many
+/// unacknowledged ones (the relay's receive maximum), and any beyond are
+/// dropped unanswered (the device sends again).
+const MAX_REQUESTS_AT_ONCE: usize = 256;
+/// How long a connection must have lasted for the next attempt to start
+/// again at the shortest wait (two relays with one client id, which the
+/// broker disconnects in turn, back off instead of storming).
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// How long "this account has no MQTT mailbox" is believed (another
+/// instance may enrol it meanwhile).
+const ABSENT_FOR: Duration = Duration::from_secs(10);
 /// How long the broker keeps the relay's session (its subscriptions and
 /// the QoS 1 requests published meanwhile) while the relay is away.
 const SESSION_EXPIRY_SECS: u32 = 3600;
@@ -59,9 +70,21 @@ pub(crate) struct Bridge {
     next: AtomicU64,
     /// Mailbox ids already read from the store (they never change).
     mailboxes: RwLock<HashMap<AccountId, String>>,
+    /// Accounts found without one, and when.
+    absent: Mutex<HashMap<AccountId, Instant>>,
+    /// Mailbox owners by id (they never change).
+    owners: RwLock<HashMap<String, AccountId>>,
     connected: AtomicBool,
-    /// The hash key of the synthetic addresses ([`mqtt_peer`]).
-    peer_key: [u8; 32],
+    /// Marks this process's dynamic-security commands (random).
+    tag: String,
+    /// One enrolment at a time: two at once could hand out a password the
+    /// broker did not keep.
+    enrolling: tokio::sync::Mutex<()>,
+    /// Permits of the requests being answered ([`MAX_REQUESTS_AT_ONCE`]).
+    requests: Arc<tokio::sync::Semaphore>,
+    /// Packet ids of the requests being answered: a redelivery of one of
+    /// them (after a reconnection) is not answered a second time.
+    answering: Mutex<HashSet<u16>>,
     /// The connection, until [`Bridge::start`] takes it.
     connection: Mutex<Option<EventLoop>>,
     /// Requests answered and envelopes published, for `/metrics`.
@@ -69,6 +92,8 @@ pub(crate) struct Bridge {
     pushed: AtomicU64,
     /// Pushes dropped because the queue to the broker was full.
     dropped: AtomicU64,
+    /// Requests dropped unanswered (QoS 0, or too many at once).
+    refused: AtomicU64,
 }
 
 impl Bridge {
@@ -99,9 +124,9 @@ impl Bridge {
         // A request is acknowledged to the broker once answered: one the
         // relay took but never answered (it stopped) comes again.
         options.set_manual_acks(true);
+        options.set_receive_maximum(Some(u16::try_from(MAX_REQUESTS_AT_ONCE).unwrap_or(u16::MAX)));
         let (client, eventloop) = AsyncClient::new(options, 1024);
-        let mut peer_key = [0u8; 32];
-        rand_core::Rng::fill_bytes(&mut sealpost::os_rng(), &mut peer_key);
+        let tag = random_b64::<9>();
         let bridge = Arc::new(Self {
             client,
             prefix: config.mqtt_topic_prefix.clone(),
@@ -109,11 +134,17 @@ impl Bridge {
             next: AtomicU64::new(0),
             mailboxes: RwLock::new(HashMap::new()),
             connected: AtomicBool::new(false),
-            peer_key,
+            absent: Mutex::new(HashMap::new()),
+            owners: RwLock::new(HashMap::new()),
+            tag,
+            enrolling: tokio::sync::Mutex::new(()),
+            requests: Arc::new(tokio::sync::Semaphore::new(MAX_REQUESTS_AT_ONCE)),
+            answering: Mutex::new(HashSet::new()),
             connection: Mutex::new(Some(eventloop)),
             answered: AtomicU64::new(0),
             pushed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         });
         Ok(bridge)
     }
@@ -139,6 +170,12 @@ impl Bridge {
             ("sealpost_mqtt_requests_total", "counter", "Requests answered over MQTT.", load(&self.answered)),
             ("sealpost_mqtt_pushes_total", "counter", "Envelopes published to MQTT mailboxes.", load(&self.pushed)),
             (
+                "sealpost_mqtt_requests_dropped_total",
+                "counter",
+                "MQTT requests dropped unanswered (QoS 0, or more than 256 at once).",
+                load(&self.refused),
+            ),
+            (
                 "sealpost_mqtt_pushes_dropped_total",
                 "counter",
                 "Pushes dropped because the queue to the broker was full (the envelopes wait for a pull).",
@@ -160,9 +197,13 @@ impl Bridge {
     /// (re)creates its broker client with a new password and a role that
     /// allows its own topics only.
     pub(crate) async fn enrol(&self, relay: &Relay, account: AccountId) -> Result<MqttEnrolled, ApiError> {
+        let _one = self.enrolling.lock().await;
         let id = relay.store.enrol_mqtt(account, random_b64::<16>(), relay.clock.now()).await?;
         if let Ok(mut m) = self.mailboxes.write() {
             m.insert(account, id.clone());
+        }
+        if let Ok(mut a) = self.absent.lock() {
+            a.remove(&account);
         }
         let topics = MqttTopics::new(&self.prefix, &id);
         let username = format!("sp-{id}");
@@ -204,12 +245,12 @@ impl Bridge {
         if !self.connected() {
             return Err(broker_unavailable("the relay is not connected to the MQTT broker"));
         }
-        let mut tags = Vec::new();
+        let mut tags = Forget { control: &self.control, tags: Vec::new() };
         let mut waits = Vec::new();
         let mut tagged = Vec::new();
         for mut command in commands {
             let n = self.next.fetch_add(1, Ordering::Relaxed);
-            let tag = format!("{}-{n}", B64.encode(&self.peer_key[..6]));
+            let tag = format!("{}-{n}", self.tag);
             let (tx, rx) = oneshot::channel();
             if let Ok(mut c) = self.control.lock() {
                 c.insert(tag.clone(), tx);
@@ -218,33 +259,37 @@ impl Bridge {
                 map.insert("correlationData".into(), tag.clone().into());
             }
             tagged.push(command);
-            tags.push(tag);
+            tags.tags.push(tag);
             waits.push(rx);
         }
         let payload = Zeroizing::new(serde_json::to_vec(&json!({ "commands": tagged })).unwrap_or_default());
-        let sent = self.client.publish(CONTROL_TOPIC, QoS::AtLeastOnce, false, payload.to_vec()).await;
-        let forget = |tags: &[String]| {
-            if let Ok(mut c) = self.control.lock() {
-                for t in tags {
-                    c.remove(t);
-                }
+        let exchange = async {
+            self.client
+                .publish(CONTROL_TOPIC, QoS::AtLeastOnce, false, payload.to_vec())
+                .await
+                .map_err(|_| broker_unavailable("the MQTT bridge is stopping"))?;
+            let mut answers = Vec::new();
+            for rx in waits {
+                answers.push(rx.await.map_err(|_| broker_unavailable("the MQTT bridge is stopping"))?);
             }
+            Ok(answers)
         };
-        if sent.is_err() {
-            forget(&tags);
-            return Err(broker_unavailable("the MQTT bridge is stopping"));
+        // The waiting entries go with `tags` however this ends.
+        tokio::time::timeout(CONTROL_TIMEOUT, exchange)
+            .await
+            .map_err(|_| broker_unavailable("the MQTT broker did not answer the enrolment"))?
+    }
+
+    /// The account that owns mailbox `id`, if it is enrolled.
+    async fn owner(&self, relay: &Relay, id: &str) -> Result<Option<AccountId>, ApiError> {
+        if let Some(owner) = self.owners.read().ok().and_then(|o| o.get(id).copied()) {
+            return Ok(Some(owner));
         }
-        let mut answers = Vec::new();
-        for rx in waits {
-            match tokio::time::timeout(CONTROL_TIMEOUT, rx).await {
-                Ok(Ok(answer)) => answers.push(answer),
-                _ => {
-                    forget(&tags);
-                    return Err(broker_unavailable("the MQTT broker did not answer the enrolment"));
-                }
-            }
+        let owner = relay.store.mqtt_owner(id.to_owned()).await?;
+        if let (Some(account), Ok(mut o)) = (owner, self.owners.write()) {
+            o.insert(id.to_owned(), account);
         }
-        Ok(answers)
+        Ok(owner)
     }
 
     /// Publishes a deposit's envelope to those recipients that enrolled for
@@ -259,17 +304,30 @@ impl Bridge {
     ) {
         let mut ids: Vec<(String, i64)> = Vec::new();
         let mut unknown = Vec::new();
-        if let Ok(m) = self.mailboxes.read() {
+        if let (Ok(m), Ok(mut absent)) = (self.mailboxes.read(), self.absent.lock()) {
             for (account, message) in &to {
                 match m.get(account) {
                     Some(id) => ids.push((id.clone(), *message)),
-                    None => unknown.push(*account),
+                    None => match absent.get(account) {
+                        Some(at) if at.elapsed() < ABSENT_FOR => {}
+                        _ => {
+                            absent.remove(account);
+                            unknown.push(*account);
+                        }
+                    },
                 }
             }
         }
         if !unknown.is_empty() {
-            match relay.store.mqtt_mailboxes(unknown).await {
+            match relay.store.mqtt_mailboxes(unknown.clone()).await {
                 Ok(found) => {
+                    if let Ok(mut absent) = self.absent.lock() {
+                        let now = Instant::now();
+                        absent.retain(|_, at| at.elapsed() < ABSENT_FOR);
+                        for account in unknown.iter().filter(|a| !found.iter().any(|(f, _)| f == *a)) {
+                            absent.insert(*account, now);
+                        }
+                    }
                     if let Ok(mut m) = self.mailboxes.write() {
                         for (account, id) in found {
                             if let Some((_, message)) = to.iter().find(|(a, _)| *a == account) {
@@ -362,11 +420,13 @@ fn tls_config(ca: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>,
 
 /// The address a request from mailbox `id` counts against in the
 /// per-address limits: one of 2^64 in `100::/64`, the discard-only prefix
-/// (RFC 6666), which no real peer comes from. Keyed at random per
-/// process, so a device cannot pick ids that share one.
-pub(crate) fn mqtt_peer(key: &[u8; 32], id: &str) -> IpAddr {
+/// (RFC 6666), which no real peer comes from. The same on every instance,
+/// so that the limits shared through PostgreSQL hold for a mailbox across
+/// them; ids are drawn at random by the relay, so no device can pick two
+/// that share an address.
+pub(crate) fn mqtt_peer(id: &str) -> IpAddr {
     let mut h = sha2::Sha256::new();
-    h.update(key);
+    h.update(b"sealpost/mqtt-peer\0");
     h.update(id.as_bytes());
     let digest = h.finalize();
     let mut octets = [0u8; 16];
@@ -382,11 +442,12 @@ pub(crate) fn mqtt_peer(key: &[u8; 32], id: &str) -> IpAddr {
 /// connection, routes control answers and answers requests.
 async fn run(relay: Weak<Relay>, bridge: Arc<Bridge>, mut eventloop: EventLoop) {
     let mut backoff = Duration::from_millis(100);
+    let mut since: Option<Instant> = None;
     let requests = format!("$share/sealpost-relay/{}/r/+", bridge.prefix);
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                backoff = Duration::from_millis(100);
+                since = Some(Instant::now());
                 bridge.connected.store(true, Ordering::Relaxed);
                 tracing::info!(session_present = ack.session_present, "connected to the MQTT broker");
                 for filter in [requests.as_str(), CONTROL_RESPONSE_TOPIC] {
@@ -400,12 +461,14 @@ async fn run(relay: Weak<Relay>, bridge: Arc<Bridge>, mut eventloop: EventLoop) 
                     bridge.control_answers(&publish.payload);
                     let _ = bridge.client.try_ack(&publish);
                 } else if let Some(relay) = relay.upgrade() {
-                    let bridge = Arc::clone(&bridge);
-                    tokio::spawn(async move { bridge.answer(relay, publish).await });
+                    bridge.take(relay, publish);
                 }
             }
             Ok(_) => {}
             Err(e) => {
+                if since.take().is_some_and(|at| at.elapsed() >= STABLE_AFTER) {
+                    backoff = Duration::from_millis(100);
+                }
                 if bridge.connected.swap(false, Ordering::Relaxed) {
                     tracing::warn!(error = %e, "lost the MQTT broker; reconnecting");
                 } else {
@@ -418,7 +481,49 @@ async fn run(relay: Weak<Relay>, bridge: Arc<Bridge>, mut eventloop: EventLoop) 
     }
 }
 
+/// Removes waiting enrolment entries when their exchange ends, however.
+struct Forget<'a> {
+    control: &'a Mutex<HashMap<String, oneshot::Sender<serde_json::Value>>>,
+    tags: Vec<String>,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.control.lock() {
+            for t in &self.tags {
+                c.remove(t);
+            }
+        }
+    }
+}
+
 impl Bridge {
+    /// Starts answering a request publish, unless it is QoS 0 (no flow
+    /// control: dropped), a redelivery of one being answered (its first
+    /// copy's answer and acknowledgement stand for both), or beyond
+    /// [`MAX_REQUESTS_AT_ONCE`] (dropped and acknowledged: the device
+    /// sends again).
+    fn take(self: &Arc<Self>, relay: Arc<Relay>, publish: Publish) {
+        if publish.qos == QoS::AtMostOnce {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let Ok(permit) = Arc::clone(&self.requests).try_acquire_owned() else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            let _ = self.client.try_ack(&publish);
+            return;
+        };
+        let fresh = self.answering.lock().map(|mut a| a.insert(publish.pkid)).unwrap_or(false);
+        if !fresh {
+            return;
+        }
+        let bridge = Arc::clone(self);
+        tokio::spawn(async move {
+            bridge.answer(relay, publish).await;
+            drop(permit);
+        });
+    }
+
     /// Hands the broker's answers to the enrolments waiting for them.
     fn control_answers(&self, payload: &[u8]) {
         let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(payload) else { return };
@@ -442,6 +547,9 @@ impl Bridge {
         if let Err(e) = self.client.ack(&ack).await {
             tracing::debug!(error = %e, "acknowledging an MQTT request");
         }
+        if let Ok(mut a) = self.answering.lock() {
+            a.remove(&ack.pkid);
+        }
     }
 
     async fn answer_publish(&self, relay: Arc<Relay>, publish: Publish) {
@@ -453,44 +561,43 @@ impl Bridge {
             return;
         };
         let correlation = properties.correlation_data.filter(|c| c.len() <= MAX_CORRELATION_BYTES);
-        let peer = mqtt_peer(&self.peer_key, id);
-        let parsed = MqttRequest::from_properties(&properties.user_properties).and_then(|r| {
-            match properties.content_type.as_deref() {
-                Some(ct) if !ct.eq_ignore_ascii_case(CONTENT_TYPE) => {
-                    Err(RelayError::new(ErrorCode::BadMqttRequest, "payloads must be application/json"))
-                }
-                _ => Ok(r),
+        let peer = mqtt_peer(id);
+        let checked = async {
+            let request = MqttRequest::from_properties(&properties.user_properties)?;
+            // As over HTTP: a POST body must be declared JSON.
+            let mime = properties.content_type.as_deref().and_then(|ct| ct.split(';').next()).map(str::trim);
+            if request.method == sealpost_client::Method::Post
+                && !mime.is_some_and(|m| m.eq_ignore_ascii_case(CONTENT_TYPE))
+            {
+                return Err(ApiError::new(ErrorCode::UnsupportedContentType, "POST bodies must be application/json"));
             }
-        });
-        let (status, retry_after, body) = match parsed {
-            Err(e) => (e.status(), None, e.encode()),
-            Ok(request) => {
-                let call = Call::new(request, publish.payload, peer);
-                let resp = crate::api::handle_mqtt(&relay, call).await;
-                let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get(hyper::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok());
-                let body = match resp.into_body().collect().await {
-                    Ok(b) => b.to_bytes().to_vec(),
-                    Err(_) => return,
-                };
-                (status, retry_after, body)
-            }
+            // The broker lets only this mailbox's client publish here; the
+            // request must also be its owner's, so that a mailbox cannot
+            // speak for other accounts (and multiply its limits).
+            let owner = self
+                .owner(&relay, id)
+                .await?
+                .ok_or_else(|| ApiError::new(ErrorCode::NotYourMailbox, "this mailbox is not enrolled"))?;
+            Ok(Call::new(request, publish.payload, peer, owner))
         };
+        let resp = match checked.await {
+            Ok(call) => crate::api::handle_mqtt(&relay, call).await,
+            Err(e) => crate::error::into_response(&e),
+        };
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let Ok(body) = resp.into_body().collect().await.map(|b| b.to_bytes());
         let properties = PublishProperties {
             correlation_data: correlation,
             content_type: Some(CONTENT_TYPE.to_owned()),
             user_properties: response_properties(status, retry_after),
             ..PublishProperties::default()
         };
-        match self
-            .client
-            .publish_with_properties(response_topic, QoS::AtLeastOnce, false, Bytes::from(body), properties)
-            .await
-        {
+        match self.client.publish_with_properties(response_topic, QoS::AtLeastOnce, false, body, properties).await {
             Ok(()) => {
                 self.answered.fetch_add(1, Ordering::Relaxed);
             }

@@ -76,6 +76,19 @@ impl Broker {
         }
     }
 
+    /// [`Broker::restart`] on a thread of its own, so that the caller's
+    /// traffic goes on meanwhile.
+    pub fn restart_in_background(&self) -> std::thread::JoinHandle<Result<(), String>> {
+        let dir = self.dir.clone();
+        std::thread::spawn(move || {
+            let status = Command::new("bash").arg(script()).arg("restart").arg(&dir).status();
+            match status {
+                Ok(s) if s.success() => Ok(()),
+                other => Err(format!("the broker did not restart: {other:?}")),
+            }
+        })
+    }
+
     /// Sets the relay's MQTT settings for this broker.
     pub fn configure(&self, config: &mut Config) {
         config.mqtt_url = Some(MqttUrl { host: "127.0.0.1".into(), port: self.port, tls: false });

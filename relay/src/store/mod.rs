@@ -285,6 +285,8 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn enrol_mqtt(&self, account: AccountId, fresh: String, now: u64) -> StoreFuture<String>;
     /// The MQTT mailbox ids of those of `accounts` that enrolled.
     fn mqtt_mailboxes(&self, accounts: Vec<AccountId>) -> StoreFuture<Vec<(AccountId, String)>>;
+    /// The account that enrolled MQTT mailbox `mailbox`.
+    fn mqtt_owner(&self, mailbox: String) -> StoreFuture<Option<AccountId>>;
     /// Counts.
     fn stats(&self) -> StoreFuture<Stats>;
     /// Stops after everything queued is committed.

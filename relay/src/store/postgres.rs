@@ -1460,6 +1460,16 @@ impl Store for PgStore {
         })
     }
 
+    fn mqtt_owner(&self, mailbox: String) -> StoreFuture<Option<AccountId>> {
+        self.transact(move |tx| {
+            let mailbox = mailbox.clone();
+            Box::pin(async move {
+                let row = tx.query_opt("SELECT account FROM mqtt_mailboxes WHERE mailbox = $1", &[&mailbox]).await?;
+                row.map(|r| account_of(r.try_get(0)?)).transpose()
+            })
+        })
+    }
+
     fn mqtt_mailboxes(&self, accounts: Vec<AccountId>) -> StoreFuture<Vec<(AccountId, String)>> {
         self.transact(move |tx| {
             let accounts = accounts.clone();

@@ -783,6 +783,15 @@ impl Store for SqliteStore {
         })
     }
 
+    fn mqtt_owner(&self, mailbox: String) -> StoreFuture<Option<AccountId>> {
+        self.read(move |c| {
+            let row: Option<Vec<u8>> = c
+                .query_row("SELECT account FROM mqtt_mailboxes WHERE mailbox = ?1", [&mailbox], |r| r.get(0))
+                .optional()?;
+            row.map(account_of).transpose()
+        })
+    }
+
     fn mqtt_mailboxes(&self, accounts: Vec<AccountId>) -> StoreFuture<Vec<(AccountId, String)>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached("SELECT mailbox FROM mqtt_mailboxes WHERE account = ?1")?;

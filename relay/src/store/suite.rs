@@ -152,6 +152,8 @@ async fn an_mqtt_mailbox_id_is_given_once_and_survives_reopening(place: &Place) 
     found.sort();
     assert_eq!(found, vec![(alice, "first".to_owned()), (bob, "bobs".to_owned())]);
     assert_eq!(store.mqtt_mailboxes(vec![carol]).await.unwrap(), vec![]);
+    assert_eq!(store.mqtt_owner("first".into()).await.unwrap(), Some(alice));
+    assert_eq!(store.mqtt_owner("second".into()).await.unwrap(), None);
 }
 
 /// A mailbox pulled over and over while two stores deposit into it: the
