@@ -25,6 +25,8 @@ set -euo pipefail
 cmd=${1:?usage: mqtt-broker.sh start|restart|stop DIR, or install}
 dir=$(realpath -m -- "${2:-.}")
 plugin=$(ls /usr/lib/*/mosquitto_dynamic_security.so 2>/dev/null | head -n 1 || true)
+# shellcheck source=scripts/debian.sh
+. "$(dirname "$0")/debian.sh"
 
 wait_for_port() {
     local port=$1
@@ -63,14 +65,7 @@ ctrl() {
 
 install() {
     if ! command -v mosquitto >/dev/null || [ -z "$plugin" ]; then
-        if [ "$(id -u)" != 0 ]; then
-            echo "mqtt-broker: Mosquitto is not installed; run: sudo apt-get install mosquitto" >&2
-            exit 1
-        fi
-        echo "installing Mosquitto from Debian's packages" >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >&2
-        apt-get install -y -qq --no-install-recommends mosquitto >&2
+        debian_install mqtt-broker mosquitto
         # The package may start a system broker on 1883; the tests use their own.
         if command -v systemctl >/dev/null; then systemctl stop mosquitto >/dev/null 2>&1 || true; fi
         plugin=$(ls /usr/lib/*/mosquitto_dynamic_security.so | head -n 1)

@@ -17,6 +17,8 @@ set -euo pipefail
 cmd=${1:?usage: pg-cluster.sh start|restart|stop DIR}
 dir=$(realpath -m -- "${2:?usage: pg-cluster.sh start|restart|stop DIR}")
 owner_name=sealpost-pg
+# shellcheck source=scripts/debian.sh
+. "$(dirname "$0")/debian.sh"
 
 bin() {
     local found
@@ -42,14 +44,7 @@ as_owner() {
 case "$cmd" in
 start)
     if ! bin >/dev/null; then
-        if [ "$(id -u)" != 0 ]; then
-            echo "pg-cluster: PostgreSQL is not installed; run: sudo apt-get install postgresql" >&2
-            exit 1
-        fi
-        echo "installing PostgreSQL from Debian's packages" >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >&2
-        apt-get install -y -qq --no-install-recommends postgresql >&2
+        debian_install pg-cluster postgresql
         # The package starts a system cluster; the tests use their own.
         if command -v pg_lsclusters >/dev/null; then
             pg_lsclusters -h 2>/dev/null | while read -r ver name _; do

@@ -21,6 +21,9 @@
 
 use std::collections::HashMap;
 
+#[doc(hidden)]
+pub mod testing;
+
 use sealpost::{Account, Envelope, IdentityPublic, SafetyNumber, Session, SessionPolicy};
 use sealpost::{Incoming, Room};
 use sealpost_relay::client::{Client, ClientError, PushEvent};

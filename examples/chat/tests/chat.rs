@@ -3,49 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use sealpost_chat::Chat;
+use sealpost_chat::testing::Person;
 use sealpost_relay::MemorySink;
 use sealpost_relay::{Config, Running};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
-
-struct Person {
-    keyboard: DuplexStream,
-    screen: Lines<BufReader<DuplexStream>>,
-}
-
-impl Person {
-    async fn type_line(&mut self, line: &str) {
-        self.keyboard.write_all(format!("{line}\n").as_bytes()).await.unwrap();
-    }
-
-    /// Reads screen lines until one contains `needle`; returns the lines read.
-    async fn expect(&mut self, needle: &str) -> Vec<String> {
-        let mut seen = Vec::new();
-        loop {
-            let line = tokio::time::timeout(Duration::from_secs(10), self.screen.next_line())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {needle:?}; saw {seen:?}"))
-                .unwrap()
-                .unwrap();
-            let hit = line.contains(needle);
-            seen.push(line);
-            if hit {
-                return seen;
-            }
-        }
-    }
-}
+use tokio::io::AsyncWriteExt;
 
 async fn person(base: &str) -> Person {
-    let (keyboard, input) = tokio::io::duplex(1 << 16);
-    let (output, screen) = tokio::io::duplex(1 << 16);
-    let chat = Chat::join(base, "lobby", output).await.unwrap();
-    tokio::spawn(async move { chat.run(BufReader::new(input)).await.unwrap() });
-    let mut p = Person { keyboard, screen: BufReader::new(screen).lines() };
-    p.expect("connected").await;
-    p
+    Person::join(base).await
 }
 
 /// Envelope copies the relay committed so far, from its `/metrics`.

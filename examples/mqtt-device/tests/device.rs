@@ -7,49 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sealpost_chat::Chat;
+use sealpost_chat::testing::Person;
 use sealpost_mqtt_device::{Device, DeviceEvent};
 use sealpost_relay::testing::Broker;
 use sealpost_relay::{Config, MemorySink, Running};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
-
-/// A person at the terminal chat: what they type and what their screen shows.
-struct Person {
-    keyboard: DuplexStream,
-    screen: Lines<BufReader<DuplexStream>>,
-}
-
-impl Person {
-    async fn join(base: &str) -> Self {
-        let (keyboard, input) = tokio::io::duplex(1 << 16);
-        let (output, screen) = tokio::io::duplex(1 << 16);
-        let chat = Chat::join(base, "lobby", output).await.unwrap();
-        tokio::spawn(async move { chat.run(BufReader::new(input)).await.unwrap() });
-        let mut p = Person { keyboard, screen: BufReader::new(screen).lines() };
-        p.expect("connected").await;
-        p
-    }
-
-    async fn type_line(&mut self, line: &str) {
-        self.keyboard.write_all(format!("{line}\n").as_bytes()).await.unwrap();
-    }
-
-    /// Reads screen lines until one contains `needle`; returns that line.
-    async fn expect(&mut self, needle: &str) -> String {
-        let mut seen = Vec::new();
-        loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), self.screen.next_line())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {needle:?}; saw {seen:?}"))
-                .unwrap()
-                .unwrap();
-            if line.contains(needle) {
-                return line;
-            }
-            seen.push(line);
-        }
-    }
-}
 
 /// The device's next event that `pick` accepts, within 30 s (others are
 /// collected and returned too, for the assertions on what came between).
@@ -104,7 +65,7 @@ async fn a_device_on_mqtt_talks_with_a_person_in_the_terminal_chat() {
 
     // Alice adds the device; it accepts the session and introduces itself.
     alice.type_line("/add sensor1").await;
-    let alice_sn = alice.expect("@sensor1 joined; safety number").await;
+    let alice_sn = alice.expect("@sensor1 joined; safety number").await.pop().unwrap();
     let (joined, _) = wait_for(&mut device, |e| matches!(e, DeviceEvent::Joined { .. })).await;
     let DeviceEvent::Joined { handle, safety_number } = joined else { unreachable!() };
     assert_eq!(handle, "alice");
