@@ -1,7 +1,7 @@
 # Sourced by bindings/test.sh and bindings/bench/run.sh: installs what the
 # Python and Kotlin bindings need when it is missing (idempotent) and sets
 #   target, work   the cargo target directory and bindings/ under it
-#   venv           a virtualenv with maturin 1.16, pytest and websockets
+#   venv           a virtualenv with maturin 1.16, pytest, websockets and paho-mqtt
 #   kotlin_home    a current kotlinc (npm kotlin-compiler)
 #   j              where Debian keeps JNA and JUnit 5
 # Tools go under the cargo target directory; nothing is cached outside it.
@@ -12,8 +12,9 @@ mkdir -p "$work"
 
 venv="$work/venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-if ! "$venv/bin/maturin" --version 2>/dev/null | grep -q '^maturin 1\.16\.' || ! "$venv/bin/python" -c 'import pytest, websockets.sync.client' 2>/dev/null; then
-    "$venv/bin/pip" install --quiet 'maturin>=1.16,<1.17' 'pytest>=8' 'websockets>=13'
+if ! "$venv/bin/maturin" --version 2>/dev/null | grep -q '^maturin 1\.16\.' \
+    || ! "$venv/bin/python" -c 'import pytest, websockets.sync.client, paho.mqtt.client' 2>/dev/null; then
+    "$venv/bin/pip" install --quiet 'maturin>=1.16,<1.17' 'pytest>=8' 'websockets>=13' 'paho-mqtt>=2,<3'
 fi
 
 need=()

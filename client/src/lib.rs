@@ -47,7 +47,7 @@ pub use auth::{
 pub use codes::ErrorCode;
 pub use error::{Error, RelayError};
 pub use mqtt::{
-    MqttEnrolled, MqttRequest, MqttTopics, is_response_topic, parse_mqtt_response, request_properties,
+    MqttEnrolled, MqttRequest, MqttTopics, is_response_topic, mqtt_status, parse_mqtt_response, request_properties,
     request_topic_id, response_properties,
 };
 pub use push::{PushFrame, ack_frame, acked_frame, decode_ack_frame, error_frame, write_message};

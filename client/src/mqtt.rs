@@ -159,14 +159,22 @@ pub fn response_properties(status: u16, retry_after: Option<u64>) -> Vec<(String
     properties
 }
 
-/// Parses an answer received over MQTT, like [`parse_response`]: its
-/// user properties give the status and `Retry-After`.
-pub fn parse_mqtt_response<T: Reply>(properties: &[(String, String)], payload: &[u8]) -> Result<T, Error> {
+/// The status and `Retry-After` value of an answer received over MQTT,
+/// from its user properties: what [`parse_response`] takes besides the
+/// body (for a caller that parses answers of either transport alike).
+pub fn mqtt_status(properties: &[(String, String)]) -> Result<(u16, Option<&str>), Error> {
     let find = |name: &str| properties.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     let status = find(STATUS_PROPERTY)
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or(Error::Malformed { what: "status user property" })?;
-    parse_response(status, find(RETRY_AFTER_PROPERTY), payload)
+    Ok((status, find(RETRY_AFTER_PROPERTY)))
+}
+
+/// Parses an answer received over MQTT, like [`parse_response`]: its
+/// user properties give the status and `Retry-After` ([`mqtt_status`]).
+pub fn parse_mqtt_response<T: Reply>(properties: &[(String, String)], payload: &[u8]) -> Result<T, Error> {
+    let (status, retry_after) = mqtt_status(properties)?;
+    parse_response(status, retry_after, payload)
 }
 
 impl Request {

@@ -117,9 +117,9 @@ def test_answers_parse_into_values_and_refusals_into_typed_errors():
 class Relay:
     """A sealpost-relay process on a loopback port it chose itself."""
 
-    def __init__(self, binary, data_dir):
+    def __init__(self, binary, data_dir, extra=()):
         self.proc = subprocess.Popen(
-            [binary, "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--log-format", "json"],
+            [binary, "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--log-format", "json", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.codes = queue.Queue()
@@ -164,13 +164,17 @@ class Relay:
         self.proc.wait(timeout=10)
 
 
-@pytest.fixture
-def relay():
+def relay_binary():
     binary = os.environ.get("SEALPOST_RELAY")
     if not binary:
         pytest.fail("SEALPOST_RELAY (the sealpost-relay binary) is not set; bindings/test.sh sets it")
+    return binary
+
+
+@pytest.fixture
+def relay():
     with tempfile.TemporaryDirectory() as data:
-        r = Relay(binary, data)
+        r = Relay(relay_binary(), data)
         try:
             yield r
         finally:

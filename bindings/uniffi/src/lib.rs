@@ -31,10 +31,11 @@ mod relay;
 
 pub use error::{ErrorCode, SealpostError};
 pub use relay::{
-    FetchedBundle, HandleBound, HandleClaimed, HandleFound, MessagePage, OpenedSession, PushFrame, RelayDelivered,
-    RelayError, RelayRequest, RelaySession, RelaySigner, ack_frame, parse_ack, parse_claim_handle, parse_deposit,
-    parse_fetch_bundle, parse_lookup_handle, parse_open_session, parse_publish_bundle, parse_pull, parse_push_frame,
-    parse_upload_prekeys, parse_verify_handle, ws_auth_query,
+    AnswerStatus, FetchedBundle, HandleBound, HandleClaimed, HandleFound, MessagePage, MqttEnrolment, MqttProperty,
+    OpenedSession, PushFrame, RelayDelivered, RelayError, RelayRequest, RelaySession, RelaySigner, ack_frame,
+    mqtt_answer_status, parse_ack, parse_claim_handle, parse_deposit, parse_enrol_mqtt, parse_fetch_bundle,
+    parse_lookup_handle, parse_open_session, parse_publish_bundle, parse_pull, parse_push_frame, parse_upload_prekeys,
+    parse_verify_handle, ws_auth_query,
 };
 
 uniffi::setup_scaffolding!("sealpost");

@@ -6,6 +6,11 @@
 //! WebSocket push: sign [`RelayRequest::websocket`] and send the value as
 //! the upgrade's `Authorization` header (or with [`ws_auth_query`]), then
 //! read frames with [`parse_push_frame`] and acknowledge with [`ack_frame`].
+//! Over MQTT (docs/RELAY.md section 14): enrol with
+//! [`RelayRequest::enrol_mqtt`] and [`parse_enrol_mqtt`], publish each
+//! request with [`RelayRequest::mqtt_properties`] as its user properties,
+//! and hand an answer's user properties to [`mqtt_answer_status`] for the
+//! status and `Retry-After` its `parse_*` function takes.
 //! There is no call that signs arbitrary bytes.
 
 use std::sync::{Arc, Mutex};
@@ -221,6 +226,26 @@ impl RelayRequest {
         request(sc::Request::websocket())
     }
 
+    /// `POST /v1/mqtt`: enrol the account's mailbox on the relay's MQTT
+    /// broker (a new broker password each time).
+    #[uniffi::constructor]
+    pub fn enrol_mqtt() -> Arc<Self> {
+        request(sc::Request::enrol_mqtt())
+    }
+
+    /// The MQTT 5 user properties of this request signed with
+    /// `authorization` (from [`RelayRequest::authorize`]): publish them to
+    /// the mailbox's request topic, QoS 1, with [`RelayRequest::body`] as
+    /// the payload, [`RelayRequest::content_type`] as the content type, a
+    /// response topic under the enrolment's `responses` and correlation
+    /// data of at most 64 bytes.
+    pub fn mqtt_properties(&self, authorization: String) -> Vec<MqttProperty> {
+        sc::request_properties(&self.inner, &authorization)
+            .into_iter()
+            .map(|(name, value)| MqttProperty { name, value })
+            .collect()
+    }
+
     /// `"GET"` or `"POST"`.
     pub fn method(&self) -> String {
         self.inner.method().as_str().to_owned()
@@ -263,6 +288,80 @@ impl RelayRequest {
         let mut guard = lock(&session.inner)?;
         Ok(self.inner.authorize_session(&mut guard))
     }
+}
+
+/// One MQTT 5 user property.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct MqttProperty {
+    /// Its name.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// An answer's status and `Retry-After`, as the `parse_*` functions take them.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AnswerStatus {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Retry-After` value, when the relay asks to wait.
+    pub retry_after: Option<String>,
+}
+
+/// The status and `Retry-After` of an answer received over MQTT, from its
+/// user properties; its payload is the body for the `parse_*` function.
+#[uniffi::export]
+pub fn mqtt_answer_status(properties: Vec<MqttProperty>) -> Result<AnswerStatus> {
+    let pairs: Vec<(String, String)> = properties.into_iter().map(|p| (p.name, p.value)).collect();
+    let (status, retry_after) = sc::mqtt_status(&pairs)?;
+    Ok(AnswerStatus { status, retry_after: retry_after.map(str::to_owned) })
+}
+
+/// A mailbox enrolled on the relay's MQTT broker. An object, not a
+/// record, so that printing it never shows the password.
+#[derive(uniffi::Object)]
+pub struct MqttEnrolment {
+    inner: sc::MqttEnrolled,
+}
+
+#[uniffi::export]
+impl MqttEnrolment {
+    /// The broker username.
+    pub fn username(&self) -> String {
+        self.inner.username.clone()
+    }
+
+    /// The broker password (a secret: keep it like a key).
+    pub fn password(&self) -> String {
+        self.inner.password().to_owned()
+    }
+
+    /// The only client id the broker accepts for this username.
+    pub fn client_id(&self) -> String {
+        self.inner.client_id.clone()
+    }
+
+    /// Subscribe (QoS 1): each new envelope arrives as a push frame
+    /// ([`parse_push_frame`]).
+    pub fn mailbox(&self) -> String {
+        self.inner.topics.mailbox.clone()
+    }
+
+    /// Publish requests here.
+    pub fn requests(&self) -> String {
+        self.inner.topics.requests.clone()
+    }
+
+    /// Response topics start with this (subscribe to it followed by `#`).
+    pub fn responses(&self) -> String {
+        self.inner.topics.responses.clone()
+    }
+}
+
+/// `enrol_mqtt`'s answer.
+#[uniffi::export]
+pub fn parse_enrol_mqtt(status: u16, retry_after: Option<String>, body: Vec<u8>) -> Result<Arc<MqttEnrolment>> {
+    Ok(Arc::new(MqttEnrolment { inner: parse::<sc::MqttEnrolled>(status, retry_after, &body)? }))
 }
 
 /// `/v1/ws?auth=…`: the WebSocket path carrying a signed

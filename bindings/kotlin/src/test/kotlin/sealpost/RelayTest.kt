@@ -46,6 +46,24 @@ class RelayTest {
     }
 
     @Test
+    fun mqttFramingIsTheSameRequestInUserProperties() {
+        val props = RelayRequest.ack(listOf(1L, 2L)).mqttProperties("Sealpost key=x")
+        assertEquals(
+            listOf(MqttProperty("method", "POST"), MqttProperty("path", "/v1/messages/ack"), MqttProperty("authorization", "Sealpost key=x")),
+            props,
+        )
+        val status = mqttAnswerStatus(listOf(MqttProperty("status", "429"), MqttProperty("retry-after", "3")))
+        assertEquals(AnswerStatus(u(429), "3"), status)
+        assertThrows(RelayException.Malformed::class.java) { mqttAnswerStatus(listOf()) }
+        val body = "{\"username\":\"sp-a\",\"password\":\"pw-secret\",\"client_id\":\"sp-a\",\"mailbox\":\"s/m/a\"," +
+            "\"requests\":\"s/r/a\",\"responses\":\"s/a/a/\"}"
+        val enrolled = parseEnrolMqtt(u(200), null, body.toByteArray())
+        assertEquals("s/m/a", enrolled.mailbox())
+        assertEquals("pw-secret", enrolled.password())
+        assertTrue(!enrolled.toString().contains("pw-secret"))
+    }
+
+    @Test
     fun answersParseAndRefusalsAreTyped() {
         assertEquals(listOf(41L, 42L), parseDeposit(u(201), null, "{\"ids\":[41,42]}".toByteArray()))
         assertEquals(2uL, parseAck(u(200), null, "{\"deleted\":2}".toByteArray()))
