@@ -78,7 +78,8 @@ const TRIES: u32 = 3;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Pause between reconnection attempts.
 const RECONNECT_DELAY: Duration = Duration::from_secs(2);
-/// How often failed pulls and acknowledgements are tried again.
+/// How often the mailbox is pulled while connected, and failed
+/// acknowledgements are tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(30);
 /// How long the broker keeps the session (and its QoS 1 messages) while
 /// the device is away.
@@ -580,9 +581,11 @@ impl Engine {
                     None => break,
                 },
                 _ = retry.tick() => {
-                    if let Some(after) = self.retry_pull.take() {
-                        self.pull_after = Some(after);
-                    }
+                    // A failed pull again, or else the whole mailbox: a push
+                    // the relay had to drop (its queue to the broker full)
+                    // arrives within this long, as the WebSocket's re-read
+                    // does (the inbox lets each id through once).
+                    self.pull_after = Some(self.retry_pull.take().unwrap_or(0));
                     self.flush_acks().await;
                 }
             }
