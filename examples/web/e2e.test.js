@@ -9,56 +9,18 @@
 //   SEALPOST_RELAY=target/debug/sealpost-relay SEALPOST_WEB=dir node --test e2e.test.js
 import test from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium, startRelay as startRelayWith } from "./harness.js";
 
 const relayBin = process.env.SEALPOST_RELAY;
 const webDir = process.env.SEALPOST_WEB;
 const shots = process.env.SEALPOST_SCREENSHOTS ?? join(tmpdir(), "sealpost-web-screenshots");
 
-/** Starts the relay on a free loopback port; resolves with its URL and the codes it prints. */
-function startRelay(dataDir) {
-  const child = spawn(relayBin, ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--static-dir", webDir], {
-    env: { ...process.env, NO_COLOR: "1", RUST_LOG: "info" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const codes = new Map();
-  const waiting = [];
-  let out = "";
-  child.stdout.on("data", (chunk) => {
-    out += chunk;
-    for (const m of out.matchAll(/verification code for (\S+): (\d+)/g)) codes.set(m[1], m[2]);
-    waiting.splice(0).forEach((wake) => wake());
-  });
-  return new Promise((resolve, reject) => {
-    let err = "";
-    child.on("exit", (code) => reject(new Error(`relay exited (${code}): ${err}`)));
-    child.stderr.on("data", (chunk) => {
-      err += chunk;
-      const m = /listening on (http:\/\/[0-9.:]+)/.exec(err);
-      if (m) {
-        child.stderr.removeAllListeners("data");
-        child.stderr.resume();
-        resolve({
-          url: m[1],
-          child,
-          async code(handle) {
-            for (let i = 0; i < 100 && !codes.has(handle); i++) {
-              await new Promise((wake) => { waiting.push(wake); setTimeout(wake, 100); });
-            }
-            assert.ok(codes.has(handle), `the relay printed no code for ${handle}`);
-            return codes.get(handle);
-          },
-        });
-      }
-    });
-  });
-}
+/** Starts the relay on a free loopback port serving the chat; resolves with its URL and the codes it prints. */
+const startRelay = (dataDir) => startRelayWith(relayBin, ["--data-dir", dataDir, "--static-dir", webDir]);
 
-/** Waits until the page's log has an entry containing `text`. */
 async function sees(page, text) {
   await page.locator("#log li", { hasText: text }).first().waitFor({ timeout: 20_000 });
 }
@@ -72,12 +34,7 @@ test("three people chat in Chromium through a real relay", { timeout: 240_000 },
   mkdirSync(shots, { recursive: true });
   const data = mkdtempSync(join(tmpdir(), "sealpost-web-relay-"));
   const relay = await startRelay(data);
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launchChromium();
   const problems = [];
   try {
     const people = {};

@@ -9,13 +9,12 @@
 //   SEALPOST_RELAY=target/debug/sealpost-relay node --test dashboard.test.js
 import test from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
-import { chromium } from "playwright-core";
+import { launchChromium, startRelay as startRelayWith } from "./harness.js";
 import * as sealpost from "sealpost";
 
 const relayBin = process.env.SEALPOST_RELAY;
@@ -27,24 +26,7 @@ const policy = sealpost.defaultPolicy();
 const { RelayRequest } = sealpost;
 
 /** Starts the relay on a free loopback port, sampling its status every second. */
-function startRelay(dataDir) {
-  const child = spawn(relayBin, ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--status-sample-secs", "1"], {
-    env: { ...process.env, NO_COLOR: "1", RUST_LOG: "info" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  return new Promise((resolve, reject) => {
-    let err = "";
-    child.on("exit", (code) => reject(new Error(`relay exited (${code}): ${err}`)));
-    child.stderr.on("data", (chunk) => {
-      err += chunk;
-      const m = /listening on (http:\/\/[0-9.:]+)/.exec(err);
-      if (!m) return;
-      child.stderr.removeAllListeners("data");
-      child.stderr.resume();
-      resolve({ url: m[1], child });
-    });
-  });
-}
+const startRelay = (dataDir) => startRelayWith(relayBin, ["--data-dir", dataDir, "--status-sample-secs", "1"]);
 
 /** People on the relay at `base`, speaking its HTTP API through the package (as examples/web/app.js does). */
 function client(base) {
@@ -105,12 +87,7 @@ test("the status page charts a relay's live traffic in Chromium", { timeout: 120
   mkdirSync(shots, { recursive: true });
   const data = mkdtempSync(join(tmpdir(), "sealpost-dashboard-relay-"));
   const relay = await startRelay(data);
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launchChromium();
   const problems = [];
   let running = true;
   let traffic;

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromiumIn } from "./harness.js";
 import { flows } from "./flows.js";
 
 const root = fileURLToPath(new URL(".", import.meta.url));
@@ -39,12 +39,7 @@ function serve() {
 test("every flow passes in headless Chromium", { timeout: 300_000 }, async () => {
   const server = await serve();
   const profile = mkdtempSync(join(tmpdir(), "sealpost-chromium-"));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launchChromiumIn(profile);
   try {
     const page = await browser.newPage();
     const problems = [];
