@@ -154,13 +154,19 @@ impl Relay {
     /// The largest request body accepted: a base64 envelope of the maximum
     /// size plus room for the recipient list.
     pub(crate) fn body_limit(&self) -> usize {
-        self.config
-            .max_envelope_bytes
-            .div_ceil(3)
-            .saturating_mul(4)
-            .saturating_add(self.config.max_recipients.saturating_mul(48))
-            .saturating_add(4096)
+        body_limit(&self.config)
     }
+}
+
+/// [`Relay::body_limit`] from the settings alone (the MQTT bridge sizes
+/// its packets by it before the relay exists).
+pub(crate) fn body_limit(config: &Config) -> usize {
+    config
+        .max_envelope_bytes
+        .div_ceil(3)
+        .saturating_mul(4)
+        .saturating_add(config.max_recipients.saturating_mul(48))
+        .saturating_add(4096)
 }
 
 /// A request after routing and body reading.
@@ -504,9 +510,9 @@ async fn answer(relay: &Arc<Relay>, call: Call) -> Result<Resp, ApiError> {
     // Over MQTT only the mailbox's owner signs: a signature by another
     // account is refused before it is checked (and a relay session of
     // another account after it).
-    let claimed = call.auth.as_deref().and_then(|h| Credentials::parse(h).ok()).map(|c| c.account);
-    if let (Some(owner), Some(claimed)) = (call.owner, claimed)
-        && owner != claimed
+    if let Some(owner) = call.owner
+        && let Some(claimed) = call.auth.as_deref().and_then(|h| Credentials::parse(h).ok())
+        && claimed.account != owner
     {
         return Err(not_your_mailbox());
     }

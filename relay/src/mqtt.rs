@@ -118,7 +118,7 @@ impl Bridge {
         // requests devices publish while the relay restarts.
         options.set_clean_start(false);
         options.set_session_expiry_interval(Some(SESSION_EXPIRY_SECS));
-        let limit = u32::try_from(config_body_limit(config).saturating_add(16 * 1024)).unwrap_or(u32::MAX);
+        let limit = u32::try_from(crate::api::body_limit(config).saturating_add(16 * 1024)).unwrap_or(u32::MAX);
         options.set_max_packet_size(Some(limit));
         options.set_request_channel_capacity(1024);
         // A request is acknowledged to the broker once answered: one the
@@ -359,16 +359,6 @@ impl Bridge {
             }
         }
     }
-}
-
-/// The body limit of HTTP ([`Relay::body_limit`]) from the settings alone.
-fn config_body_limit(config: &Config) -> usize {
-    config
-        .max_envelope_bytes
-        .div_ceil(3)
-        .saturating_mul(4)
-        .saturating_add(config.max_recipients.saturating_mul(48))
-        .saturating_add(4096)
 }
 
 fn broker_unavailable(message: &str) -> ApiError {
