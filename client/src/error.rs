@@ -2,9 +2,8 @@
 //! what a client parses back); [`Error`] is everything parsing an answer
 //! can give a client.
 
-use serde::{Deserialize, Serialize};
-
 use crate::codes::ErrorCode;
+use crate::json::{JsonError, Object, ObjectWriter};
 
 /// A refusal by the relay: a code (which fixes the HTTP status), a
 /// human-readable message and, for 429, the seconds to wait.
@@ -25,19 +24,6 @@ impl core::fmt::Display for RelayError {
 }
 
 impl std::error::Error for RelayError {}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ErrorDetail {
-    code: String,
-    message: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
 
 impl RelayError {
     /// A refusal with a code and a message.
@@ -64,17 +50,28 @@ impl RelayError {
 
     /// The JSON body the relay answers with.
     pub fn encode(&self) -> Vec<u8> {
-        let body =
-            ErrorBody { error: ErrorDetail { code: self.code.as_str().to_owned(), message: self.message.clone() } };
-        serde_json::to_vec(&body).unwrap_or_default()
+        let detail = ObjectWriter::new().str("code", self.code.as_str()).str("message", &self.message);
+        ObjectWriter::new().object("error", detail).finish()
     }
 
     /// Parses an error answer: the status, the `Retry-After` header (if
     /// any) and the body. The code must be one of the relay's and match
     /// the status.
     pub fn decode(status: u16, retry_after: Option<&str>, body: &[u8]) -> Result<Self, Error> {
-        let parsed: ErrorBody = serde_json::from_slice(body).map_err(|_| Error::UnexpectedStatus { status })?;
-        let code = ErrorCode::from_code(&parsed.error.code).ok_or(Error::UnknownErrorCode { status })?;
+        let read = |o: &mut Object| -> Result<(String, String), JsonError> {
+            let mut detail = o.object("error")?;
+            let parsed = (detail.string("code")?, detail.string("message")?);
+            detail.finish()?;
+            Ok(parsed)
+        };
+        let (code, message) = Object::parse(body)
+            .and_then(|mut o| {
+                let parsed = read(&mut o)?;
+                o.finish()?;
+                Ok(parsed)
+            })
+            .map_err(|_| Error::UnexpectedStatus { status })?;
+        let code = ErrorCode::from_code(&code).ok_or(Error::UnknownErrorCode { status })?;
         if code.status() != status {
             return Err(Error::UnexpectedStatus { status });
         }
@@ -82,7 +79,7 @@ impl RelayError {
             None => None,
             Some(v) => Some(v.trim().parse().map_err(|_| Error::Malformed { what: "Retry-After" })?),
         };
-        Ok(Self { code, message: parsed.error.message, retry_after })
+        Ok(Self { code, message, retry_after })
     }
 }
 

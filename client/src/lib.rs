@@ -36,6 +36,7 @@
 mod auth;
 mod codes;
 mod error;
+mod json;
 pub mod mqtt;
 mod push;
 mod request;

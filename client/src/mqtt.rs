@@ -9,11 +9,11 @@
 //! properties carry its status and `Retry-After`. New envelopes arrive on
 //! the mailbox topic as the WebSocket's `message` frames ([`crate::PushFrame`]).
 
-use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::codes::ErrorCode;
 use crate::error::{Error, RelayError};
+use crate::json::{JsonError, Object, ObjectWriter};
 use crate::request::{Method, Request};
 use crate::response::{Reply, parse_response};
 
@@ -186,17 +186,6 @@ impl Request {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnrolledWire {
-    username: String,
-    password: String,
-    client_id: String,
-    mailbox: String,
-    requests: String,
-    responses: String,
-}
-
 /// `POST /v1/mqtt`: the mailbox's MQTT client on the broker.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MqttEnrolled {
@@ -233,31 +222,44 @@ impl MqttEnrolled {
 
     /// The JSON body.
     pub fn encode(&self) -> Vec<u8> {
-        let mut wire = EnrolledWire {
-            username: self.username.clone(),
-            password: (*self.password).clone(),
-            client_id: self.client_id.clone(),
-            mailbox: self.topics.mailbox.clone(),
-            requests: self.topics.requests.clone(),
-            responses: self.topics.responses.clone(),
-        };
-        let out = serde_json::to_vec(&wire).unwrap_or_default();
-        zeroize::Zeroize::zeroize(&mut wire.password);
-        out
+        // The writer's buffer holds the password while it grows: reserve
+        // enough up front that it is never reallocated (which would leave
+        // a copy behind), and hand the result over as is.
+        let t = &self.topics;
+        let fields =
+            [self.username.as_str(), self.password.as_str(), &self.client_id, &t.mailbox, &t.requests, &t.responses];
+        // At most six bytes per byte escaped, plus the keys and punctuation.
+        let size = fields.iter().map(|s| s.len().saturating_mul(6)).fold(128, usize::saturating_add);
+        ObjectWriter::with_capacity(size)
+            .str("username", &self.username)
+            .str("password", &self.password)
+            .str("client_id", &self.client_id)
+            .str("mailbox", &self.topics.mailbox)
+            .str("requests", &self.topics.requests)
+            .str("responses", &self.topics.responses)
+            .finish()
     }
 }
 
 impl Reply for MqttEnrolled {
     const STATUS: u16 = 200;
     fn decode(body: &[u8]) -> Result<Self, Error> {
-        let w: EnrolledWire = serde_json::from_slice(body).map_err(|_| Error::Malformed { what: "mqtt reply" })?;
-        let EnrolledWire { username, password, client_id, mailbox, requests, responses } = w;
-        Ok(Self {
-            username,
-            password: Zeroizing::new(password),
-            client_id,
-            topics: MqttTopics { mailbox, requests, responses },
-        })
+        let read = |o: &mut Object| {
+            Ok(Self {
+                username: o.string("username")?,
+                password: Zeroizing::new(o.string("password")?),
+                client_id: o.string("client_id")?,
+                topics: MqttTopics {
+                    mailbox: o.string("mailbox")?,
+                    requests: o.string("requests")?,
+                    responses: o.string("responses")?,
+                },
+            })
+        };
+        let mut o = Object::parse(body).map_err(|_| Error::Malformed { what: "mqtt reply" })?;
+        let enrolled = read(&mut o).map_err(|_: JsonError| Error::Malformed { what: "mqtt reply" })?;
+        o.finish().map_err(|_| Error::Malformed { what: "mqtt reply" })?;
+        Ok(enrolled)
     }
 }
 

@@ -3,11 +3,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use serde::{Deserialize, Serialize};
 
 use crate::codes::ErrorCode;
 use crate::error::{Error, RelayError};
-use crate::response::{Delivered, MessageWire};
+use crate::json::{JsonError, Object, ObjectWriter, write_i64, write_u64};
+use crate::response::Delivered;
 
 /// Exact length of unpadded base64 of `n` bytes.
 pub(crate) fn base64_len(n: usize) -> usize {
@@ -26,7 +26,9 @@ pub fn write_message(out: &mut Vec<u8>, m: &Delivered, frame: bool) {
     if frame {
         out.extend_from_slice(b"\"type\":\"message\",");
     }
-    out.extend_from_slice(format!("\"id\":{},\"sender\":\"", m.id).as_bytes());
+    out.extend_from_slice(b"\"id\":");
+    write_i64(out, m.id);
+    out.extend_from_slice(b",\"sender\":\"");
     out.extend_from_slice(B64.encode(m.sender).as_bytes());
     out.extend_from_slice(b"\",\"envelope\":\"");
     let start = out.len();
@@ -34,7 +36,9 @@ pub fn write_message(out: &mut Vec<u8>, m: &Delivered, frame: bool) {
     if let Some(dst) = out.get_mut(start..) {
         let _ = B64.encode_slice(&m.envelope, dst);
     }
-    out.extend_from_slice(format!("\",\"received_at\":{}}}", m.received_at).as_bytes());
+    out.extend_from_slice(b"\",\"received_at\":");
+    write_u64(out, m.received_at);
+    out.push(b'}');
 }
 
 /// A frame from the relay.
@@ -48,56 +52,56 @@ pub enum PushFrame {
     Error(RelayError),
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum ServerWire {
-    Message(MessageWire),
-    Acked { deleted: u64 },
-    Error { code: String, message: String },
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-enum ClientWire {
-    Ack { ids: Vec<i64> },
-}
-
 impl PushFrame {
     /// Parses a text frame from the relay.
     pub fn decode(text: &str) -> Result<Self, Error> {
-        let wire: ServerWire = serde_json::from_str(text).map_err(|_| Error::Malformed { what: "push frame" })?;
-        Ok(match wire {
-            ServerWire::Message(m) => PushFrame::Message(m.into_delivered()?),
-            ServerWire::Acked { deleted } => PushFrame::Acked(deleted),
-            ServerWire::Error { code, message } => {
+        let malformed = |_: JsonError| Error::Malformed { what: "push frame" };
+        let mut o = Object::parse(text.as_bytes()).map_err(malformed)?;
+        Ok(match o.string("type").map_err(malformed)?.as_str() {
+            "message" => PushFrame::Message(Delivered::read(&mut o, "push frame")?),
+            "acked" => PushFrame::Acked(o.u64("deleted").map_err(malformed)?),
+            "error" => {
+                let code = o.string("code").map_err(malformed)?;
+                let message = o.string("message").map_err(malformed)?;
                 let code = ErrorCode::from_code(&code).ok_or(Error::Malformed { what: "push error code" })?;
                 PushFrame::Error(RelayError::new(code, message))
             }
+            _ => return Err(Error::Malformed { what: "push frame" }),
         })
     }
 }
 
 /// The text frame acknowledging (deleting) messages: `{"type":"ack","ids":[…]}`.
 pub fn ack_frame(ids: &[i64]) -> String {
-    serde_json::to_string(&ClientWire::Ack { ids: ids.to_vec() }).unwrap_or_default()
+    utf8(ObjectWriter::new().str("type", "ack").i64s("ids", ids).finish())
 }
 
 /// Parses a client's frame (the relay's side): the ids of an
 /// acknowledgement, or `bad_json` / `bad_ids`.
 pub fn decode_ack_frame(text: &str) -> Result<Vec<i64>, RelayError> {
-    let ClientWire::Ack { ids } =
-        serde_json::from_str(text).map_err(|e| RelayError::new(ErrorCode::BadJson, format!("invalid frame: {e}")))?;
+    let bad = |e: JsonError| RelayError::new(ErrorCode::BadJson, format!("invalid frame: {e}"));
+    let mut o = Object::parse(text.as_bytes()).map_err(bad)?;
+    let kind = o.string("type").map_err(bad)?;
+    if kind != "ack" {
+        return Err(bad(JsonError(format!("unknown frame type `{kind}`"))));
+    }
+    let ids = o.i64s("ids").map_err(bad)?;
+    o.finish().map_err(bad)?;
     crate::request::check_ids(&ids)?;
     Ok(ids)
 }
 
 /// The relay's answer to an acknowledgement: `{"type":"acked","deleted":n}`.
 pub fn acked_frame(deleted: u64) -> String {
-    serde_json::to_string(&ServerWire::Acked { deleted }).unwrap_or_default()
+    utf8(ObjectWriter::new().str("type", "acked").u64("deleted", deleted).finish())
 }
 
 /// The relay's answer to a refused frame: `{"type":"error","code":…,"message":…}`.
 pub fn error_frame(e: &RelayError) -> String {
-    serde_json::to_string(&ServerWire::Error { code: e.code.as_str().to_owned(), message: e.message.clone() })
-        .unwrap_or_default()
+    utf8(ObjectWriter::new().str("type", "error").str("code", e.code.as_str()).str("message", &e.message).finish())
+}
+
+/// The writer's output is UTF-8 (it copies `str`s and writes ASCII).
+fn utf8(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_default()
 }

@@ -1,14 +1,12 @@
 //! Requests: what a client sends (method, path, body) and how the relay
 //! checks each body before it touches storage.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-
 use crate::auth::{RelaySession, authorization};
 use crate::codes::ErrorCode;
 use crate::error::RelayError;
+use crate::json::{JsonError, Object, ObjectWriter};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
 /// Most one-time prekeys per upload, ids per acknowledgement, messages per pull.
 const MAX_BATCH: usize = 1000;
@@ -54,12 +52,8 @@ pub fn decode_account(field: &str, value: &str) -> Result<[u8; 32], RelayError> 
     })
 }
 
-fn post<T: Serialize>(path: &str, body: &T) -> Request {
-    Request {
-        method: Method::Post,
-        path_and_query: path.to_owned(),
-        body: serde_json::to_vec(body).unwrap_or_default(),
-    }
+fn post(path: &str, body: ObjectWriter) -> Request {
+    Request { method: Method::Post, path_and_query: path.to_owned(), body: body.finish() }
 }
 
 fn get(path_and_query: String) -> Request {
@@ -88,12 +82,13 @@ impl Request {
 
     /// `POST /v1/keys/bundle`: publish the signed part of the caller's bundle.
     pub fn publish_bundle(bundle: &sealpost::PrekeyBundle) -> Self {
-        post("/v1/keys/bundle", &PublishBundleWire { bundle: B64.encode(bundle.to_bytes()) })
+        post("/v1/keys/bundle", ObjectWriter::new().str("bundle", &B64.encode(bundle.to_bytes())))
     }
 
     /// `POST /v1/keys/one-time`: upload one-time prekeys.
     pub fn upload_prekeys(prekeys: &[sealpost::OneTimePrekey]) -> Self {
-        post("/v1/keys/one-time", &PrekeysWire { prekeys: prekeys.iter().map(|k| B64.encode(k.to_bytes())).collect() })
+        let encoded: Vec<String> = prekeys.iter().map(|k| B64.encode(k.to_bytes())).collect();
+        post("/v1/keys/one-time", ObjectWriter::new().strs("prekeys", encoded.iter().map(String::as_str)))
     }
 
     /// `GET /v1/keys/{account}`: fetch someone's bundle (claims one of
@@ -109,12 +104,12 @@ impl Request {
 
     /// `POST /v1/messages`: deposit an envelope for one or more recipients.
     pub fn deposit(recipients: &[[u8; 32]], envelope: &[u8]) -> Self {
+        let recipients: Vec<String> = recipients.iter().map(encode_account).collect();
         post(
             "/v1/messages",
-            &DepositWire {
-                recipients: recipients.iter().map(encode_account).collect(),
-                envelope: B64.encode(envelope),
-            },
+            ObjectWriter::with_capacity(crate::push::base64_len(envelope.len()).saturating_add(64))
+                .strs("recipients", recipients.iter().map(String::as_str))
+                .str("envelope", &B64.encode(envelope)),
         )
     }
 
@@ -126,17 +121,17 @@ impl Request {
 
     /// `POST /v1/messages/ack`: delete messages from the caller's mailbox.
     pub fn ack(ids: &[i64]) -> Self {
-        post("/v1/messages/ack", &AckWire { ids: ids.to_vec() })
+        post("/v1/messages/ack", ObjectWriter::new().i64s("ids", ids))
     }
 
     /// `POST /v1/handles/claim`: ask for a verification code for `handle`.
     pub fn claim_handle(handle: &str) -> Self {
-        post("/v1/handles/claim", &ClaimWire { handle: handle.to_owned() })
+        post("/v1/handles/claim", ObjectWriter::new().str("handle", handle))
     }
 
     /// `POST /v1/handles/verify`: prove the code, binding the handle.
     pub fn verify_handle(handle: &str, code: &str) -> Self {
-        post("/v1/handles/verify", &VerifyWire { handle: handle.to_owned(), code: code.to_owned() })
+        post("/v1/handles/verify", ObjectWriter::new().str("handle", handle).str("code", code))
     }
 
     /// `GET /v1/handles/{handle}`: find the identity bound to a handle.
@@ -189,20 +184,23 @@ impl Request {
     }
 }
 
-/// Parses a JSON body strictly (unknown or missing fields: `bad_json`).
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, RelayError> {
-    serde_json::from_slice(body).map_err(|e| RelayError::new(ErrorCode::BadJson, format!("invalid JSON body: {e}")))
+/// Parses a JSON body strictly: `read` takes every field it needs, and a
+/// field it did not take is refused, as are missing or mistyped ones
+/// (`bad_json`).
+pub(crate) fn parse_json<T>(
+    body: &[u8],
+    read: impl FnOnce(&mut Object) -> Result<T, JsonError>,
+) -> Result<T, RelayError> {
+    let bad = |e: JsonError| RelayError::new(ErrorCode::BadJson, format!("invalid JSON body: {e}"));
+    let mut object = Object::parse(body).map_err(bad)?;
+    let value = read(&mut object).map_err(bad)?;
+    object.finish().map_err(bad)?;
+    Ok(value)
 }
 
 fn b64(field: &str, value: &str) -> Result<Vec<u8>, RelayError> {
     B64.decode(value)
         .map_err(|_| RelayError::new(ErrorCode::BadBase64, format!("{field} is not base64url without padding")))
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PublishBundleWire {
-    bundle: String,
 }
 
 /// A published bundle, as the relay checks it.
@@ -217,18 +215,12 @@ pub struct PublishBundleBody {
 impl PublishBundleBody {
     /// Parses and verifies the body (`bad_json`, `bad_base64`, `bad_bundle`).
     pub fn decode(body: &[u8]) -> Result<Self, RelayError> {
-        let req: PublishBundleWire = parse_json(body)?;
-        let bytes = b64("bundle", &req.bundle)?;
+        let bundle = parse_json(body, |o| o.string("bundle"))?;
+        let bytes = b64("bundle", &bundle)?;
         let bundle = sealpost::PrekeyBundle::from_bytes(&bytes)
             .map_err(|e| RelayError::new(ErrorCode::BadBundle, format!("the bundle does not verify: {e}")))?;
         Ok(Self { bundle, bytes })
     }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PrekeysWire {
-    prekeys: Vec<String>,
 }
 
 /// An upload of one-time prekeys, as the relay checks it (their
@@ -242,12 +234,11 @@ pub struct PrekeysBody {
 impl PrekeysBody {
     /// Parses the body: 1 to 1000 prekeys of 100 bytes (`bad_prekeys`).
     pub fn decode(body: &[u8]) -> Result<Self, RelayError> {
-        let req: PrekeysWire = parse_json(body)?;
-        if req.prekeys.is_empty() || req.prekeys.len() > MAX_BATCH {
+        let prekeys = parse_json(body, |o| o.strings("prekeys"))?;
+        if prekeys.is_empty() || prekeys.len() > MAX_BATCH {
             return Err(RelayError::new(ErrorCode::BadPrekeys, "upload 1 to 1000 one-time prekeys at a time"));
         }
-        let prekeys = req
-            .prekeys
+        let prekeys = prekeys
             .iter()
             .enumerate()
             .map(|(i, p)| {
@@ -259,13 +250,6 @@ impl PrekeysBody {
             .collect::<Result<_, RelayError>>()?;
         Ok(Self { prekeys })
     }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DepositWire {
-    recipients: Vec<String>,
-    envelope: String,
 }
 
 /// A deposit, as the relay checks it.
@@ -282,22 +266,23 @@ impl DepositBody {
     /// (`bad_recipients`), a non-empty envelope (`bad_envelope`) of at most
     /// `max_envelope_bytes` (`too_large`).
     pub fn decode(body: &[u8], max_recipients: usize, max_envelope_bytes: usize) -> Result<Self, RelayError> {
-        let req: DepositWire = parse_json(body)?;
-        if req.recipients.is_empty() || req.recipients.len() > max_recipients {
+        let (wire_recipients, wire_envelope) =
+            parse_json(body, |o| Ok((o.strings("recipients")?, o.string("envelope")?)))?;
+        if wire_recipients.is_empty() || wire_recipients.len() > max_recipients {
             return Err(RelayError::new(
                 ErrorCode::BadRecipients,
                 format!("1 to {max_recipients} recipients per deposit"),
             ));
         }
-        let mut recipients = Vec::with_capacity(req.recipients.len());
-        for r in &req.recipients {
+        let mut recipients = Vec::with_capacity(wire_recipients.len());
+        for r in &wire_recipients {
             let id = decode_account("recipients", r)?;
             if recipients.contains(&id) {
                 return Err(RelayError::new(ErrorCode::BadRecipients, "a recipient is listed twice"));
             }
             recipients.push(id);
         }
-        let envelope = b64("envelope", &req.envelope)?;
+        let envelope = b64("envelope", &wire_envelope)?;
         if envelope.is_empty() {
             return Err(RelayError::new(ErrorCode::BadEnvelope, "the envelope is empty"));
         }
@@ -311,12 +296,6 @@ impl DepositBody {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AckWire {
-    ids: Vec<i64>,
-}
-
 /// An acknowledgement, as the relay checks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AckBody {
@@ -327,9 +306,9 @@ pub struct AckBody {
 impl AckBody {
     /// Parses the body: 1 to 1000 ids (`bad_ids`).
     pub fn decode(body: &[u8]) -> Result<Self, RelayError> {
-        let req: AckWire = parse_json(body)?;
-        check_ids(&req.ids)?;
-        Ok(Self { ids: req.ids })
+        let ids = parse_json(body, |o| o.i64s("ids"))?;
+        check_ids(&ids)?;
+        Ok(Self { ids })
     }
 }
 
@@ -344,12 +323,6 @@ pub(crate) fn check_ids(ids: &[i64]) -> Result<(), RelayError> {
     Ok(())
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClaimWire {
-    handle: String,
-}
-
 /// A handle claim, as the relay parses it (the relay normalizes the handle).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimHandleBody {
@@ -360,16 +333,9 @@ pub struct ClaimHandleBody {
 impl ClaimHandleBody {
     /// Parses the body (`bad_json`).
     pub fn decode(body: &[u8]) -> Result<Self, RelayError> {
-        let req: ClaimWire = parse_json(body)?;
-        Ok(Self { handle: req.handle })
+        let handle = parse_json(body, |o| o.string("handle"))?;
+        Ok(Self { handle })
     }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyWire {
-    handle: String,
-    code: String,
 }
 
 /// A handle verification, as the relay parses it.
@@ -384,11 +350,11 @@ pub struct VerifyHandleBody {
 impl VerifyHandleBody {
     /// Parses the body; the code must be six ASCII digits (`bad_code`).
     pub fn decode(body: &[u8]) -> Result<Self, RelayError> {
-        let req: VerifyWire = parse_json(body)?;
-        if req.code.len() != 6 || !req.code.bytes().all(|b| b.is_ascii_digit()) {
+        let (handle, code) = parse_json(body, |o| Ok((o.string("handle")?, o.string("code")?)))?;
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(RelayError::new(ErrorCode::BadCode, "the code is six digits"));
         }
-        Ok(Self { handle: req.handle, code: req.code })
+        Ok(Self { handle, code })
     }
 }
 

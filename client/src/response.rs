@@ -4,12 +4,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::auth::RelaySession;
 use crate::error::{Error, RelayError};
+use crate::json::{JsonError, Object, ObjectWriter};
 use crate::request::encode_account;
 
 /// A reply the relay answers on success with [`Reply::STATUS`].
@@ -33,12 +32,14 @@ pub fn parse_response<T: Reply>(status: u16, retry_after: Option<&str>, body: &[
     }
 }
 
-fn json<T: DeserializeOwned>(what: &'static str, body: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|_| Error::Malformed { what })
-}
-
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
+/// Parses a reply's JSON: `read` takes the fields it needs (fields it does
+/// not know are ignored, so that a newer relay can add some).
+fn json<T>(
+    what: &'static str,
+    body: &[u8],
+    read: impl FnOnce(&mut Object) -> Result<T, JsonError>,
+) -> Result<T, Error> {
+    Object::parse(body).and_then(|mut o| read(&mut o)).map_err(|_| Error::Malformed { what })
 }
 
 fn bytes(what: &'static str, s: &str) -> Result<Vec<u8>, Error> {
@@ -47,11 +48,6 @@ fn bytes(what: &'static str, s: &str) -> Result<Vec<u8>, Error> {
 
 fn fixed<const N: usize>(what: &'static str, s: &str) -> Result<[u8; N], Error> {
     bytes(what, s)?.try_into().map_err(|_| Error::Malformed { what })
-}
-
-#[derive(Serialize, Deserialize)]
-struct AccountWire {
-    account: String,
 }
 
 /// `POST /v1/keys/bundle`: the bundle was published.
@@ -64,21 +60,16 @@ pub struct BundlePublished {
 impl BundlePublished {
     /// The JSON body.
     pub fn encode(&self) -> Vec<u8> {
-        to_json(&AccountWire { account: encode_account(&self.account) })
+        ObjectWriter::new().str("account", &encode_account(&self.account)).finish()
     }
 }
 
 impl Reply for BundlePublished {
     const STATUS: u16 = 200;
     fn decode(body: &[u8]) -> Result<Self, Error> {
-        let w: AccountWire = json("bundle published reply", body)?;
-        Ok(Self { account: fixed("account", &w.account)? })
+        let account = json("bundle published reply", body, |o| o.string("account"))?;
+        Ok(Self { account: fixed("account", &account)? })
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct PrekeysWire {
-    one_time_prekeys: u64,
 }
 
 /// `POST /v1/keys/one-time`: how many one-time prekeys the relay holds now.
@@ -91,22 +82,15 @@ pub struct PrekeysStored {
 impl PrekeysStored {
     /// The JSON body.
     pub fn encode(&self) -> Vec<u8> {
-        to_json(&PrekeysWire { one_time_prekeys: self.one_time_prekeys })
+        ObjectWriter::new().u64("one_time_prekeys", self.one_time_prekeys).finish()
     }
 }
 
 impl Reply for PrekeysStored {
     const STATUS: u16 = 200;
     fn decode(body: &[u8]) -> Result<Self, Error> {
-        let w: PrekeysWire = json("prekeys stored reply", body)?;
-        Ok(Self { one_time_prekeys: w.one_time_prekeys })
+        Ok(Self { one_time_prekeys: json("prekeys stored reply", body, |o| o.u64("one_time_prekeys"))? })
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct BundleWire {
-    bundle: String,
-    one_time_prekeys_left: u64,
 }
 
 /// `GET /v1/keys/{account}`: a verified bundle. Check that it belongs to
@@ -123,7 +107,10 @@ impl BundleFetched {
     /// The JSON body, from the bundle's bytes (the relay does not parse
     /// what it serves).
     pub fn encode_raw(bundle: &[u8], one_time_prekeys_left: u64) -> Vec<u8> {
-        to_json(&BundleWire { bundle: B64.encode(bundle), one_time_prekeys_left })
+        ObjectWriter::new()
+            .str("bundle", &B64.encode(bundle))
+            .u64("one_time_prekeys_left", one_time_prekeys_left)
+            .finish()
     }
 
     /// [`Error::WrongAccount`] unless the bundle is `account`'s.
@@ -135,17 +122,11 @@ impl BundleFetched {
 impl Reply for BundleFetched {
     const STATUS: u16 = 200;
     fn decode(body: &[u8]) -> Result<Self, Error> {
-        let w: BundleWire = json("bundle reply", body)?;
-        let bundle = sealpost::PrekeyBundle::from_bytes(&bytes("bundle", &w.bundle)?)?;
-        Ok(Self { bundle, one_time_prekeys_left: w.one_time_prekeys_left })
+        let (bundle, one_time_prekeys_left) =
+            json("bundle reply", body, |o| Ok((o.string("bundle")?, o.u64("one_time_prekeys_left")?)))?;
+        let bundle = sealpost::PrekeyBundle::from_bytes(&bytes("bundle", &bundle)?)?;
+        Ok(Self { bundle, one_time_prekeys_left })
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct SessionWire {
-    id: String,
-    key: String,
-    expires_in: u64,
 }
 
 /// `POST /v1/sessions`: a relay session. The key zeroizes on drop and is
@@ -172,11 +153,8 @@ impl SessionOpened {
 
     /// The JSON body.
     pub fn encode(&self) -> Vec<u8> {
-        let mut wire =
-            SessionWire { id: B64.encode(self.id), key: B64.encode(&self.key[..]), expires_in: self.expires_in };
-        let out = to_json(&wire);
-        zeroize::Zeroize::zeroize(&mut wire.key);
-        out
+        let key = Zeroizing::new(B64.encode(&self.key[..]));
+        ObjectWriter::new().str("id", &B64.encode(self.id)).str("key", &key).u64("expires_in", self.expires_in).finish()
     }
 
     /// The session, to authorize deposits with.
@@ -188,18 +166,13 @@ impl SessionOpened {
 impl Reply for SessionOpened {
     const STATUS: u16 = 201;
     fn decode(body: &[u8]) -> Result<Self, Error> {
-        let mut w: SessionWire = json("session reply", body)?;
-        let key = Zeroizing::new(bytes("key", &w.key)?);
+        let (id, wire_key, expires_in) = json("session reply", body, |o| {
+            Ok((o.string("id")?, Zeroizing::new(o.string("key")?), o.u64("expires_in")?))
+        })?;
+        let key = Zeroizing::new(bytes("key", &wire_key)?);
         let key: [u8; 32] = key.as_slice().try_into().map_err(|_| Error::Malformed { what: "key" })?;
-        let opened = Self { id: fixed("id", &w.id)?, key: Zeroizing::new(key), expires_in: w.expires_in };
-        zeroize::Zeroize::zeroize(&mut w.key);
-        Ok(opened)
+        Ok(Self { id: fixed("id", &id)?, key: Zeroizing::new(key), expires_in })
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct IdsWire {
-    ids: Vec<i64>,
 }
 
 /// `POST /v1/messages`: the stored message ids, one per recipient.
@@ -212,15 +185,14 @@ pub struct Deposited {
 impl Deposited {
     /// The JSON body.
     pub fn encode(&self) -> Vec<u8> {
-        to_json(&IdsWire { ids: self.ids.clone() })
+        ObjectWriter::new().i64s("ids", &self.ids).finish()
     }
 }
 
 impl Reply for Deposited {
     const STATUS: u16 = 201;
     fn decode(body: &[u8]) -> Result<Self, Error> {
-        let w: IdsWire = json("deposit reply", body)?;
-        Ok(Self { ids: w.ids })
+        Ok(Self { ids: json("deposit reply", body, |o| o.i64s("ids"))? })
     }
 }
 
@@ -237,29 +209,19 @@ pub struct Delivered {
     pub received_at: u64,
 }
 
-#[derive(Serialize, Deserialize)]
-pub(crate) struct MessageWire {
-    id: i64,
-    sender: String,
-    envelope: String,
-    received_at: u64,
-}
-
-impl MessageWire {
-    pub(crate) fn into_delivered(self) -> Result<Delivered, Error> {
+impl Delivered {
+    /// Reads one message object (of a pull reply or a push frame, `what`).
+    pub(crate) fn read(o: &mut Object, what: &'static str) -> Result<Delivered, Error> {
+        let malformed = |_| Error::Malformed { what };
+        let (id, sender, envelope, received_at) =
+            (o.i64("id"), o.string("sender"), o.string("envelope"), o.u64("received_at"));
         Ok(Delivered {
-            id: self.id,
-            sender: fixed("sender", &self.sender)?,
-            envelope: bytes("envelope", &self.envelope)?,
-            received_at: self.received_at,
+            id: id.map_err(malformed)?,
+            sender: fixed("sender", &sender.map_err(malformed)?)?,
+            envelope: bytes("envelope", &envelope.map_err(malformed)?)?,
+            received_at: received_at.map_err(malformed)?,
         })
     }
-}
-
-#[derive(Deserialize)]
-struct PageWire {
-    messages: Vec<MessageWire>,
-    next_after: i64,
 }
 
 /// `GET /v1/messages`: a page of messages.
@@ -287,7 +249,9 @@ impl MessagePage {
             }
             crate::push::write_message(&mut out, &m, false);
         }
-        out.extend_from_slice(format!("],\"next_after\":{next}}}").as_bytes());
+        out.extend_from_slice(b"],\"next_after\":");
+        crate::json::write_i64(&mut out, next);
+        out.push(b'}');
         out
     }
 }
@@ -295,15 +259,11 @@ impl MessagePage {
 impl Reply for MessagePage {
     const STATUS: u16 = 200;
     fn decode(body: &[u8]) -> Result<Self, Error> {
-        let w: PageWire = json("pull reply", body)?;
-        let messages = w.messages.into_iter().map(MessageWire::into_delivered).collect::<Result<_, _>>()?;
-        Ok(Self { messages, next_after: w.next_after })
+        let (objects, next_after) = json("pull reply", body, |o| Ok((o.objects("messages")?, o.i64("next_after")?)))?;
+        let messages =
+            objects.into_iter().map(|mut m| Delivered::read(&mut m, "pull reply")).collect::<Result<_, _>>()?;
+        Ok(Self { messages, next_after })
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct DeletedWire {
-    deleted: u64,
 }
 
 /// `POST /v1/messages/ack`: how many messages were deleted.
@@ -316,22 +276,15 @@ pub struct Acked {
 impl Acked {
     /// The JSON body.
     pub fn encode(&self) -> Vec<u8> {
-        to_json(&DeletedWire { deleted: self.deleted })
+        ObjectWriter::new().u64("deleted", self.deleted).finish()
     }
 }
 
 impl Reply for Acked {
     const STATUS: u16 = 200;
     fn decode(body: &[u8]) -> Result<Self, Error> {
-        let w: DeletedWire = json("ack reply", body)?;
-        Ok(Self { deleted: w.deleted })
+        Ok(Self { deleted: json("ack reply", body, |o| o.u64("deleted"))? })
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct ClaimedWire {
-    handle: String,
-    expires_in: u64,
 }
 
 /// `POST /v1/handles/claim`: a code was sent for the (normalized) handle.
@@ -346,22 +299,17 @@ pub struct HandleClaimed {
 impl HandleClaimed {
     /// The JSON body.
     pub fn encode(&self) -> Vec<u8> {
-        to_json(&ClaimedWire { handle: self.handle.clone(), expires_in: self.expires_in })
+        ObjectWriter::new().str("handle", &self.handle).u64("expires_in", self.expires_in).finish()
     }
 }
 
 impl Reply for HandleClaimed {
     const STATUS: u16 = 202;
     fn decode(body: &[u8]) -> Result<Self, Error> {
-        let w: ClaimedWire = json("handle claim reply", body)?;
-        Ok(Self { handle: w.handle, expires_in: w.expires_in })
+        let (handle, expires_in) =
+            json("handle claim reply", body, |o| Ok((o.string("handle")?, o.u64("expires_in")?)))?;
+        Ok(Self { handle, expires_in })
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct BoundWire {
-    handle: String,
-    account: String,
 }
 
 /// `POST /v1/handles/verify`: the handle is bound to the caller.
@@ -376,23 +324,16 @@ pub struct HandleBound {
 impl HandleBound {
     /// The JSON body.
     pub fn encode(&self) -> Vec<u8> {
-        to_json(&BoundWire { handle: self.handle.clone(), account: encode_account(&self.account) })
+        ObjectWriter::new().str("handle", &self.handle).str("account", &encode_account(&self.account)).finish()
     }
 }
 
 impl Reply for HandleBound {
     const STATUS: u16 = 200;
     fn decode(body: &[u8]) -> Result<Self, Error> {
-        let w: BoundWire = json("handle verify reply", body)?;
-        Ok(Self { handle: w.handle, account: fixed("account", &w.account)? })
+        let (handle, account) = json("handle verify reply", body, |o| Ok((o.string("handle")?, o.string("account")?)))?;
+        Ok(Self { handle, account: fixed("account", &account)? })
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct FoundWire {
-    handle: String,
-    account: String,
-    identity: String,
 }
 
 /// `GET /v1/handles/{handle}`: the identity bound to a handle. Compare its
@@ -411,23 +352,25 @@ pub struct HandleFound {
 impl HandleFound {
     /// The JSON body, from the stored identity bytes.
     pub fn encode_raw(handle: &str, account: &[u8; 32], identity: &[u8]) -> Vec<u8> {
-        to_json(&FoundWire {
-            handle: handle.to_owned(),
-            account: encode_account(account),
-            identity: B64.encode(identity),
-        })
+        ObjectWriter::new()
+            .str("handle", handle)
+            .str("account", &encode_account(account))
+            .str("identity", &B64.encode(identity))
+            .finish()
     }
 }
 
 impl Reply for HandleFound {
     const STATUS: u16 = 200;
     fn decode(body: &[u8]) -> Result<Self, Error> {
-        let w: FoundWire = json("handle lookup reply", body)?;
-        let account = fixed("account", &w.account)?;
-        let identity = sealpost::IdentityPublic::from_bytes(&bytes("identity", &w.identity)?)?;
+        let (handle, account, identity) = json("handle lookup reply", body, |o| {
+            Ok((o.string("handle")?, o.string("account")?, o.string("identity")?))
+        })?;
+        let account = fixed("account", &account)?;
+        let identity = sealpost::IdentityPublic::from_bytes(&bytes("identity", &identity)?)?;
         if identity.signing_key() != &account {
             return Err(Error::WrongAccount);
         }
-        Ok(Self { handle: w.handle, account, identity })
+        Ok(Self { handle, account, identity })
     }
 }

@@ -5,7 +5,9 @@
 //! message: [`Account::accept`]) and `pickle.rs` ([`Account::pickle`] and
 //! [`Account::from_pickle`]).
 
-use alloc::collections::{BTreeSet, VecDeque};
+use alloc::collections::VecDeque;
+
+use crate::sorted::SortedSet;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -33,7 +35,7 @@ pub(crate) struct SignedPrekey {
     /// The initiator base keys of the session starts it accepted (at most
     /// `MAX_BASE_KEYS_PER_PREKEY`): a replayed first message is refused
     /// for as long as the prekey is kept.
-    pub(crate) seen_base_keys: BTreeSet<[u8; 32]>,
+    pub(crate) seen_base_keys: SortedSet<[u8; 32]>,
 }
 
 impl SignedPrekey {
@@ -140,7 +142,7 @@ impl Account {
             pq,
             pq_public,
             retired_at: None,
-            seen_base_keys: BTreeSet::new(),
+            seen_base_keys: SortedSet::new(),
         });
         // Creation order, the current one last: evict from the front.
         let excess = self.signed_prekeys.len().saturating_sub(MAX_SIGNED_PREKEYS);

@@ -31,7 +31,6 @@
 //! session ([`Session::initiate`]) and installs it in the peer's
 //! [`PeerSessions`], which keeps the replaced session for late messages.
 
-use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use zeroize::Zeroizing;
@@ -45,6 +44,7 @@ use crate::identity::{IDENTITY_PUBLIC_LEN, IdentityPublic};
 use crate::pickle::{PickleKey, PickleKind, open, seal};
 use crate::policy::PROTOCOL_VERSION;
 use crate::ratchet::Session;
+use crate::sorted::{SortedMap, SortedSet};
 
 /// The envelope type byte of a session reset.
 #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub))]
@@ -154,11 +154,11 @@ pub struct Healer {
     /// left the replay memory).
     horizon: u64,
     /// Peer signing key → (when we last asked it, that request's nonce).
-    sent: BTreeMap<[u8; 32], (u64, [u8; 16])>,
+    sent: SortedMap<[u8; 32], (u64, [u8; 16])>,
     /// Peer signing key → when we last accepted its request.
-    accepted: BTreeMap<[u8; 32], u64>,
+    accepted: SortedMap<[u8; 32], u64>,
     /// (timestamp, nonce) of accepted requests still within the window.
-    seen: BTreeSet<(u64, [u8; 16])>,
+    seen: SortedSet<(u64, [u8; 16])>,
 }
 
 impl Default for Healer {
@@ -174,7 +174,7 @@ pub fn suggests_divergence(error: &Error) -> bool {
 }
 
 /// Removes the oldest entries (by time) of `map` beyond `cap`.
-fn cap_by_age<V, F: Fn(&V) -> u64>(map: &mut BTreeMap<[u8; 32], V>, cap: usize, time: F) {
+fn cap_by_age<V, F: Fn(&V) -> u64>(map: &mut SortedMap<[u8; 32], V>, cap: usize, time: F) {
     while map.len() > cap {
         let oldest = map.iter().min_by_key(|(_, v)| time(v)).map(|(k, _)| *k);
         match oldest {
@@ -189,7 +189,7 @@ fn cap_by_age<V, F: Fn(&V) -> u64>(map: &mut BTreeMap<[u8; 32], V>, cap: usize, 
 impl Healer {
     /// A healer allowing one reset per peer per `min_interval` seconds.
     pub fn new(min_interval: u64) -> Self {
-        Self { min_interval, horizon: 0, sent: BTreeMap::new(), accepted: BTreeMap::new(), seen: BTreeSet::new() }
+        Self { min_interval, horizon: 0, sent: SortedMap::new(), accepted: SortedMap::new(), seen: SortedSet::new() }
     }
 
     /// How many accepted requests the replay memory holds (at most
@@ -315,18 +315,18 @@ impl Healer {
         put_u64(&mut out, self.min_interval);
         put_u64(&mut out, self.horizon);
         put_u32(&mut out, u32::try_from(self.sent.len()).map_err(|_| Error::TooLarge)?);
-        for (peer, (at, nonce)) in &self.sent {
+        for (peer, (at, nonce)) in self.sent.iter() {
             out.extend_from_slice(peer);
             put_u64(&mut out, *at);
             out.extend_from_slice(nonce);
         }
         put_u32(&mut out, u32::try_from(self.accepted.len()).map_err(|_| Error::TooLarge)?);
-        for (peer, at) in &self.accepted {
+        for (peer, at) in self.accepted.iter() {
             out.extend_from_slice(peer);
             put_u64(&mut out, *at);
         }
         put_u32(&mut out, u32::try_from(self.seen.len()).map_err(|_| Error::TooLarge)?);
-        for (ts, nonce) in &self.seen {
+        for (ts, nonce) in self.seen.iter() {
             put_u64(&mut out, *ts);
             out.extend_from_slice(nonce);
         }

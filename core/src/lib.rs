@@ -66,6 +66,7 @@ mod room;
 #[cfg(feature = "rsa")]
 mod rsa;
 mod secret;
+mod sorted;
 mod suite;
 mod twofish;
 

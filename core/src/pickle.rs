@@ -38,7 +38,9 @@
 //! ```
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeSet, VecDeque};
+use alloc::collections::VecDeque;
+
+use crate::sorted::SortedSet;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -388,7 +390,7 @@ impl Account {
                 }
             }
             put_len(&mut out, k.seen_base_keys.len())?;
-            for b in &k.seen_base_keys {
+            for b in k.seen_base_keys.iter() {
                 out.extend_from_slice(b);
             }
         }
@@ -425,7 +427,7 @@ impl Account {
                 _ => return Err(Error::Malformed("pickle")),
             };
             let count = read_len(&mut r, MAX_BASE_KEYS_PER_PREKEY)?;
-            let mut seen_base_keys = BTreeSet::new();
+            let mut seen_base_keys = SortedSet::new();
             for _ in 0..count {
                 // Strictly increasing: one encoding per state.
                 let key: [u8; 32] = r.array()?;
