@@ -1,5 +1,7 @@
 //! The relay's request parsing: Authorization headers (signature and
 //! session schemes) and every route's JSON body. 4xx errors only, no panics.
+//! Also the client's side of the same JSON: replies, error answers and push
+//! frames give a value or a typed error.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -21,6 +23,10 @@ fuzz_target!(|data: &[u8]| {
     let sessions = Sessions::default();
     let _ = sessions.verify(&text, "POST", "/v1/messages", rest, 0);
     let _ = sealpost_relay::fuzzing::normalize_handle(&text);
+    let _ = sealpost_client::PushFrame::decode(&text);
+    let _ = sealpost_client::parse_response::<sealpost_client::MessagePage>(200, None, rest);
+    let _ = sealpost_client::parse_response::<sealpost_client::SessionOpened>(409, Some("1"), rest);
+    let _ = sealpost_client::parse_response::<sealpost_client::MqttEnrolled>(200, None, rest);
     if let Err(e) = sealpost_relay::fuzzing::check_body(ROUTES[usize::from(selector) % ROUTES.len()], rest) {
         assert!((400..500).contains(&e.status()), "{e}");
     }
