@@ -7,12 +7,20 @@
 //! serde_json were about 60 KiB of code (docs/PERFORMANCE.md) for a
 //! vocabulary of a dozen objects. The reader accepts exactly RFC 8259
 //! JSON (UTF-8, no trailing data, escapes checked, lone surrogates
-//! refused), refuses duplicate keys, nests at most [`MAX_DEPTH`] deep and
-//! never panics; numbers are only ever read as integers. The writer writes
-//! what serde_json would: no whitespace, fields in the order given.
+//! refused), refuses duplicate keys, nests at most [`MAX_DEPTH`] deep,
+//! holds at most [`MAX_VALUES`] values and never panics; numbers are only
+//! ever read as integers. The writer writes what serde_json would: no
+//! whitespace, fields in the order given.
 
 /// How deep arrays and objects may nest (the API needs three levels).
 pub(crate) const MAX_DEPTH: usize = 16;
+
+/// How many values one document may hold (a pull reply of 1000 messages
+/// holds about 5000). Every value is kept until the fields are taken, so
+/// this bounds the memory a hostile body can make the reader use (about
+/// 32 bytes per value, plus its strings' bytes, which the body's size
+/// bounds), whatever the body limit.
+pub(crate) const MAX_VALUES: usize = 65_536;
 
 /// Why a body is not what was expected, in words for an error message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +78,7 @@ pub(crate) struct Object {
 impl Object {
     /// Parses `bytes` as one JSON object (and nothing after it).
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, JsonError> {
-        let mut p = Parser { bytes, at: 0 };
+        let mut p = Parser { bytes, at: 0, values: 0 };
         let value = p.value(0)?;
         p.skip_whitespace();
         if p.at != bytes.len() {
@@ -104,7 +112,7 @@ impl Object {
     /// Takes the field `key`, a non-negative integer of at most 64 bits.
     pub(crate) fn u64(&mut self, key: &str) -> Result<u64, JsonError> {
         match self.take(key)? {
-            Value::Int(false, n) | Value::Int(true, n @ 0) => Ok(n),
+            Value::Int(false, n) => Ok(n),
             other => Self::mismatch(key, "an unsigned 64-bit integer", &other),
         }
     }
@@ -180,9 +188,31 @@ fn as_i64(value: &Value) -> Option<i64> {
     }
 }
 
+/// Refuses an object with a key twice. The API's objects have a few keys,
+/// checked pairwise; beyond 16 the keys are sorted instead, so that a
+/// hostile body with a great many keys costs `n log n`, not `n²`.
+fn unique(members: &[(String, Value)]) -> Result<(), JsonError> {
+    let duplicate = if members.len() <= 16 {
+        members.iter().enumerate().find_map(|(i, (k, _))| members.get(..i)?.iter().any(|(p, _)| p == k).then_some(k))
+    } else {
+        let mut keys: Vec<&String> = members.iter().map(|(k, _)| k).collect();
+        keys.sort_unstable();
+        keys.windows(2).find_map(|w| match w {
+            [a, b] if a == b => Some(*a),
+            _ => None,
+        })
+    };
+    match duplicate {
+        Some(k) => Err(JsonError(format!("duplicate field `{k}`"))),
+        None => Ok(()),
+    }
+}
+
 struct Parser<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// Values read so far (at most [`MAX_VALUES`]).
+    values: usize,
 }
 
 impl Parser<'_> {
@@ -213,6 +243,10 @@ impl Parser<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+        self.values = self.values.saturating_add(1);
+        if self.values > MAX_VALUES {
+            return err("too many values");
+        }
         self.skip_whitespace();
         match self.peek() {
             Some(b'{') => self.object(depth.saturating_add(1)).map(Value::Object),
@@ -266,9 +300,6 @@ impl Parser<'_> {
                 return err("expected a string key in an object");
             }
             let key = self.string()?;
-            if members.iter().any(|(k, _)| *k == key) {
-                return Err(JsonError(format!("duplicate field `{key}`")));
-            }
             self.skip_whitespace();
             if self.next()? != b':' {
                 return err("expected `:` after an object key");
@@ -278,7 +309,10 @@ impl Parser<'_> {
             self.skip_whitespace();
             match self.next()? {
                 b',' => {}
-                b'}' => return Ok(Object { members }),
+                b'}' => {
+                    unique(&members)?;
+                    return Ok(Object { members });
+                }
                 _ => return err("expected `,` or `}` in an object"),
             }
         }
@@ -321,7 +355,9 @@ impl Parser<'_> {
             }
             integral = false;
         }
-        if !integral {
+        // `-0` is not an integer either: serde_json reads it as the float
+        // -0.0, and every integer field of the API refused it.
+        if !integral || (negative && int == b"0") {
             return Ok(Value::OtherNumber);
         }
         let magnitude = int.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')));
@@ -614,12 +650,24 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(Object::parse(b"{\"a\":\"\xff\"}").is_err());
+        // At most MAX_VALUES values, the outer object being one.
+        let zeros = |n: usize| format!("{{\"a\":[{}]}}", vec!["0"; n].join(","));
+        assert!(parse(&zeros(MAX_VALUES - 2)).is_ok());
+        assert_eq!(parse(&zeros(MAX_VALUES - 1)).unwrap_err().0, "too many values");
+        // Duplicates among many keys, found without comparing every pair.
+        let many: Vec<String> = (0..5000).map(|i| format!("\"k{i}\":{i}")).collect();
+        let doc = format!("{{{},\"k4321\":0}}", many.join(","));
+        assert_eq!(parse(&doc).unwrap_err().0, "duplicate field `k4321`");
+        assert_eq!(parse(&format!("{{{}}}", many.join(","))).unwrap().members.len(), 5000);
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert_eq!(parse(&deep).unwrap_err().0, "nested too deeply");
         let mut ok = format!("{{\"a\":{}1{}}}", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
         assert!(parse(&ok).is_ok());
         ok.clear();
 
+        let mut o = parse("{\"z\":-0,\"y\":[-0]}").unwrap();
+        assert!(o.u64("z").is_err());
+        assert!(o.i64s("y").is_err());
         let mut o = parse("{\"f\":1.5,\"e\":1e3,\"big\":18446744073709551616,\"neg\":-1,\"s\":5,\"x\":null}").unwrap();
         assert!(o.u64("f").is_err());
         assert!(o.i64("e").is_err());

@@ -107,9 +107,13 @@ impl Request {
         let recipients: Vec<String> = recipients.iter().map(encode_account).collect();
         post(
             "/v1/messages",
-            ObjectWriter::with_capacity(crate::push::base64_len(envelope.len()).saturating_add(64))
-                .strs("recipients", recipients.iter().map(String::as_str))
-                .str("envelope", &B64.encode(envelope)),
+            ObjectWriter::with_capacity(
+                crate::push::base64_len(envelope.len())
+                    .saturating_add(recipients.len().saturating_mul(46))
+                    .saturating_add(64),
+            )
+            .strs("recipients", recipients.iter().map(String::as_str))
+            .str("envelope", &B64.encode(envelope)),
         )
     }
 

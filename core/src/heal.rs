@@ -344,19 +344,20 @@ impl Healer {
         for _ in 0..count(&mut r, MAX_HEAL_PEERS)? {
             let peer = r.array()?;
             let at = r.u64()?;
-            if h.sent.insert(peer, (at, r.array()?)).is_some() {
+            // Strictly increasing keys: one encoding per state.
+            if !h.sent.push_greatest(peer, (at, r.array()?)) {
                 return Err(Error::Malformed("healer pickle"));
             }
         }
         for _ in 0..count(&mut r, MAX_HEAL_PEERS)? {
             let peer = r.array()?;
-            if h.accepted.insert(peer, r.u64()?).is_some() {
+            if !h.accepted.push_greatest(peer, r.u64()?) {
                 return Err(Error::Malformed("healer pickle"));
             }
         }
         for _ in 0..count(&mut r, MAX_RESET_NONCES)? {
             let ts = r.u64()?;
-            if !h.seen.insert((ts, r.array()?)) {
+            if !h.seen.push_greatest((ts, r.array()?)) {
                 return Err(Error::Malformed("healer pickle"));
             }
         }
@@ -467,6 +468,34 @@ impl PeerSessions {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    /// A pickle lists each map in increasing key order, once: the same
+    /// entries out of order or twice are refused (one encoding per state).
+    #[test]
+    fn decoding_refuses_entries_out_of_order_or_twice() {
+        let mut h = Healer::new(60);
+        h.sent.insert([1; 32], (5, [7; 16]));
+        h.sent.insert([2; 32], (6, [8; 16]));
+        h.seen.insert((5, [1; 16]));
+        h.seen.insert((6, [2; 16]));
+        let bytes = h.encode().unwrap();
+        assert_eq!(Healer::decode(&bytes).unwrap(), h);
+        // sent: after min_interval, horizon and the count; 56 bytes each.
+        let (a, b) = (20..76, 76..132);
+        let mut swapped = bytes.clone();
+        swapped[a.clone()].copy_from_slice(&bytes[b.clone()]);
+        swapped[b.clone()].copy_from_slice(&bytes[a.clone()]);
+        assert_eq!(Healer::decode(&swapped), Err(Error::Malformed("healer pickle")));
+        let mut twice = bytes.clone();
+        twice[b].copy_from_slice(&bytes[a]);
+        assert_eq!(Healer::decode(&twice), Err(Error::Malformed("healer pickle")));
+        // seen: the last two 24-byte entries.
+        let n = bytes.len();
+        let mut swapped = bytes.clone();
+        swapped[n - 48..n - 24].copy_from_slice(&bytes[n - 24..]);
+        swapped[n - 24..].copy_from_slice(&bytes[n - 48..n - 24]);
+        assert_eq!(Healer::decode(&swapped), Err(Error::Malformed("healer pickle")));
+    }
 
     /// The per-peer maps hold at most `MAX_HEAL_PEERS` entries; the oldest go.
     #[test]

@@ -431,10 +431,9 @@ impl Account {
             for _ in 0..count {
                 // Strictly increasing: one encoding per state.
                 let key: [u8; 32] = r.array()?;
-                if seen_base_keys.last().is_some_and(|last| *last >= key) {
+                if !seen_base_keys.push_greatest(key) {
                     return Err(Error::Malformed("pickle"));
                 }
-                seen_base_keys.insert(key);
             }
             let public = SignedPrekeyPublic { id, key: DhPublic::from(&secret).to_bytes(), created_at };
             signed_prekeys.push(SignedPrekey { public, secret, pq, pq_public, retired_at, seen_base_keys });

@@ -76,6 +76,17 @@ impl<K: Ord, V> SortedMap<K, V> {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
+    /// Appends an entry whose key is greater than every key present, in
+    /// constant time (decoding a pickle, which lists keys in order); false,
+    /// and nothing added, if it is not.
+    pub(crate) fn push_greatest(&mut self, key: K, value: V) -> bool {
+        if self.entries.last().is_some_and(|(last, _)| *last >= key) {
+            return false;
+        }
+        self.entries.push((key, value));
+        true
+    }
+
     /// The values in ascending key order.
     #[cfg(test)]
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
@@ -129,6 +140,12 @@ impl<K: Ord> SortedSet<K> {
     /// Removes `key`; false if it was not there.
     pub(crate) fn remove(&mut self, key: &K) -> bool {
         self.map.remove(key).is_some()
+    }
+
+    /// Appends an element greater than every element present, in
+    /// constant time; false, and nothing added, if it is not.
+    pub(crate) fn push_greatest(&mut self, key: K) -> bool {
+        self.map.push_greatest(key, ())
     }
 
     /// The smallest element.
@@ -193,6 +210,11 @@ mod tests {
                     prop_assert_eq!(ours.remove(&key), reference.remove(&key));
                 }
                 prop_assert_eq!(ours.contains(&key), reference.contains(&key));
+                // Appending succeeds exactly for a key above the greatest.
+                let above = reference.last().is_none_or(|last| key.wrapping_add(7) > *last);
+                let mut copy = ours.clone();
+                prop_assert_eq!(copy.push_greatest(key.wrapping_add(7)), above);
+                prop_assert_eq!(copy.len(), ours.len() + usize::from(above));
                 prop_assert_eq!(ours.first(), reference.first());
                 prop_assert_eq!(ours.last(), reference.last());
             }

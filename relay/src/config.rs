@@ -215,7 +215,12 @@ macro_rules! settings {
         /// The names of every setting, in declaration order.
         pub const SETTINGS: &[&str] = &[$(stringify!($name)),+];
 
-        impl Config {
+        /// The most `max_recipients` may be: a deposit's body and its reply (one
+/// id per recipient) stay far below the 65,536 values the API's JSON
+/// reader accepts in one document.
+const MAX_RECIPIENTS: usize = 10_000;
+
+impl Config {
             /// Merges flags (`cli`) over the environment (`env` looks a
             /// variable up; the binary passes the process environment) over
             /// the TOML file (named by `--config` or `SEALPOST_CONFIG`) over
@@ -437,6 +442,11 @@ impl Config {
         if self.max_mailbox_messages == 0 || self.max_recipients == 0 {
             return Err(Error::Config("max_mailbox_messages and max_recipients must be positive".into()));
         }
+        // The deposit's body and its reply (one id per recipient) must stay
+        // within what the API's JSON reader holds in one document.
+        if self.max_recipients > MAX_RECIPIENTS {
+            return Err(Error::Config(format!("max_recipients must be at most {MAX_RECIPIENTS}")));
+        }
         if self.max_requests_in_flight_per_address == 0 || self.max_pulls_in_flight_per_address == 0 {
             return Err(Error::Config(
                 "max_requests_in_flight_per_address and max_pulls_in_flight_per_address must be positive".into(),
@@ -626,6 +636,14 @@ mod tests {
         for prefix in ["", "a/", "/a", "a/+", "a/#", "$SYS"] {
             let c = Config { mqtt_topic_prefix: prefix.to_owned(), ..Config::default() };
             assert!(c.check().is_err(), "{prefix:?}");
+        }
+    }
+
+    #[test]
+    fn recipients_per_deposit_are_bounded_by_what_the_json_reader_holds() {
+        for (n, ok) in [(0, false), (1, true), (1000, true), (MAX_RECIPIENTS, true), (MAX_RECIPIENTS + 1, false)] {
+            let c = Config { max_recipients: n, ..Config::default() };
+            assert_eq!(c.check().is_ok(), ok, "{n}");
         }
     }
 
