@@ -99,6 +99,7 @@ impl<K: Ord, V> SortedMap<K, V> {
     }
 
     /// The last entry, the one with the greatest key.
+    #[cfg(test)]
     pub(crate) fn last(&self) -> Option<(&K, &V)> {
         self.entries.last().map(|(k, v)| (k, v))
     }
@@ -154,6 +155,7 @@ impl<K: Ord> SortedSet<K> {
     }
 
     /// The greatest element.
+    #[cfg(test)]
     pub(crate) fn last(&self) -> Option<&K> {
         self.map.last().map(|(k, _)| k)
     }
