@@ -3,7 +3,7 @@
 //! can give a client.
 
 use crate::codes::ErrorCode;
-use crate::json::{JsonError, Object, ObjectWriter};
+use crate::json::{Fields, ObjectWriter, read_object};
 
 /// A refusal by the relay: a code (which fixes the HTTP status), a
 /// human-readable message and, for 429, the seconds to wait.
@@ -58,19 +58,13 @@ impl RelayError {
     /// any) and the body. The code must be one of the relay's and match
     /// the status.
     pub fn decode(status: u16, retry_after: Option<&str>, body: &[u8]) -> Result<Self, Error> {
-        let read = |o: &mut Object| -> Result<(String, String), JsonError> {
+        let (code, message) = read_object(body, Fields::Strict, |o| {
             let mut detail = o.object("error")?;
             let parsed = (detail.string("code")?, detail.string("message")?);
             detail.finish()?;
             Ok(parsed)
-        };
-        let (code, message) = Object::parse(body)
-            .and_then(|mut o| {
-                let parsed = read(&mut o)?;
-                o.finish()?;
-                Ok(parsed)
-            })
-            .map_err(|_| Error::UnexpectedStatus { status })?;
+        })
+        .map_err(|_| Error::UnexpectedStatus { status })?;
         let code = ErrorCode::from_code(&code).ok_or(Error::UnknownErrorCode { status })?;
         if code.status() != status {
             return Err(Error::UnexpectedStatus { status });

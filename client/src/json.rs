@@ -123,29 +123,33 @@ impl Object {
         as_i64(&value).map_or_else(|| Self::mismatch(key, "a signed 64-bit integer", &value), Ok)
     }
 
+    /// Takes the field `key`, an array whose every item `pick` accepts
+    /// (it gives back an item it refuses, for the message).
+    fn array<T>(
+        &mut self,
+        key: &str,
+        expected: &str,
+        pick: impl Fn(Value) -> Result<T, Value>,
+    ) -> Result<Vec<T>, JsonError> {
+        match self.take(key)? {
+            Value::Array(items) => {
+                items.into_iter().map(|v| pick(v).or_else(|other| Self::mismatch(key, expected, &other))).collect()
+            }
+            other => Self::mismatch(key, expected, &other),
+        }
+    }
+
     /// Takes the field `key`, an array of strings.
     pub(crate) fn strings(&mut self, key: &str) -> Result<Vec<String>, JsonError> {
-        match self.take(key)? {
-            Value::Array(items) => items
-                .into_iter()
-                .map(|v| match v {
-                    Value::Str(s) => Ok(s),
-                    other => Self::mismatch(key, "an array of strings", &other),
-                })
-                .collect(),
-            other => Self::mismatch(key, "an array of strings", &other),
-        }
+        self.array(key, "an array of strings", |v| match v {
+            Value::Str(s) => Ok(s),
+            other => Err(other),
+        })
     }
 
     /// Takes the field `key`, an array of signed 64-bit integers.
     pub(crate) fn i64s(&mut self, key: &str) -> Result<Vec<i64>, JsonError> {
-        match self.take(key)? {
-            Value::Array(items) => items
-                .iter()
-                .map(|v| as_i64(v).map_or_else(|| Self::mismatch(key, "an array of 64-bit integers", v), Ok))
-                .collect(),
-            other => Self::mismatch(key, "an array of 64-bit integers", &other),
-        }
+        self.array(key, "an array of 64-bit integers", |v| as_i64(&v).ok_or(v))
     }
 
     /// Takes the field `key`, an object.
@@ -158,16 +162,10 @@ impl Object {
 
     /// Takes the field `key`, an array of objects.
     pub(crate) fn objects(&mut self, key: &str) -> Result<Vec<Object>, JsonError> {
-        match self.take(key)? {
-            Value::Array(items) => items
-                .into_iter()
-                .map(|v| match v {
-                    Value::Object(o) => Ok(o),
-                    other => Self::mismatch(key, "an array of objects", &other),
-                })
-                .collect(),
-            other => Self::mismatch(key, "an array of objects", &other),
-        }
+        self.array(key, "an array of objects", |v| match v {
+            Value::Object(o) => Ok(o),
+            other => Err(other),
+        })
     }
 
     /// Succeeds if every field was taken: the strict bodies refuse
@@ -178,6 +176,31 @@ impl Object {
             Some((k, _)) => Err(JsonError(format!("unknown field `{k}`"))),
         }
     }
+}
+
+/// Whether a body may hold fields its reader did not take.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fields {
+    /// Refused (requests, and the replies that are checked strictly).
+    Strict,
+    /// Ignored (replies: a newer relay may add some).
+    Lenient,
+}
+
+/// Parses `bytes` as one object and hands it to `read`, which takes the
+/// fields it needs; with [`Fields::Strict`], a field left over is refused.
+/// The one way every body and frame of the API is read.
+pub(crate) fn read_object<T>(
+    bytes: &[u8],
+    fields: Fields,
+    read: impl FnOnce(&mut Object) -> Result<T, JsonError>,
+) -> Result<T, JsonError> {
+    let mut object = Object::parse(bytes)?;
+    let value = read(&mut object)?;
+    if fields == Fields::Strict {
+        object.finish()?;
+    }
+    Ok(value)
 }
 
 fn as_i64(value: &Value) -> Option<i64> {

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::codes::ErrorCode;
 use crate::error::{Error, RelayError};
-use crate::json::{JsonError, Object, ObjectWriter};
+use crate::json::{Fields, ObjectWriter, read_object};
 use crate::request::{Method, Request};
 use crate::response::{Reply, parse_response};
 
@@ -244,7 +244,7 @@ impl MqttEnrolled {
 impl Reply for MqttEnrolled {
     const STATUS: u16 = 200;
     fn decode(body: &[u8]) -> Result<Self, Error> {
-        let read = |o: &mut Object| {
+        let enrolled = read_object(body, Fields::Strict, |o| {
             Ok(Self {
                 username: o.string("username")?,
                 password: Zeroizing::new(o.string("password")?),
@@ -255,11 +255,8 @@ impl Reply for MqttEnrolled {
                     responses: o.string("responses")?,
                 },
             })
-        };
-        let mut o = Object::parse(body).map_err(|_| Error::Malformed { what: "mqtt reply" })?;
-        let enrolled = read(&mut o).map_err(|_: JsonError| Error::Malformed { what: "mqtt reply" })?;
-        o.finish().map_err(|_| Error::Malformed { what: "mqtt reply" })?;
-        Ok(enrolled)
+        });
+        enrolled.map_err(|_| Error::Malformed { what: "mqtt reply" })
     }
 }
 

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
 use crate::codes::ErrorCode;
 use crate::error::{Error, RelayError};
-use crate::json::{JsonError, Object, ObjectWriter, write_i64, write_u64};
+use crate::json::{Fields, JsonError, Object, ObjectWriter, read_object, write_i64, write_u64};
 use crate::response::Delivered;
 
 /// Exact length of unpadded base64 of `n` bytes.
@@ -79,14 +79,14 @@ pub fn ack_frame(ids: &[i64]) -> String {
 /// Parses a client's frame (the relay's side): the ids of an
 /// acknowledgement, or `bad_json` / `bad_ids`.
 pub fn decode_ack_frame(text: &str) -> Result<Vec<i64>, RelayError> {
-    let bad = |e: JsonError| RelayError::new(ErrorCode::BadJson, format!("invalid frame: {e}"));
-    let mut o = Object::parse(text.as_bytes()).map_err(bad)?;
-    let kind = o.string("type").map_err(bad)?;
-    if kind != "ack" {
-        return Err(bad(JsonError(format!("unknown frame type `{kind}`"))));
-    }
-    let ids = o.i64s("ids").map_err(bad)?;
-    o.finish().map_err(bad)?;
+    let ids = read_object(text.as_bytes(), Fields::Strict, |o| {
+        let kind = o.string("type")?;
+        if kind != "ack" {
+            return Err(JsonError(format!("unknown frame type `{kind}`")));
+        }
+        o.i64s("ids")
+    })
+    .map_err(|e| RelayError::new(ErrorCode::BadJson, format!("invalid frame: {e}")))?;
     crate::request::check_ids(&ids)?;
     Ok(ids)
 }

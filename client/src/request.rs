@@ -4,7 +4,7 @@
 use crate::auth::{RelaySession, authorization};
 use crate::codes::ErrorCode;
 use crate::error::RelayError;
-use crate::json::{JsonError, Object, ObjectWriter};
+use crate::json::{Fields, JsonError, Object, ObjectWriter, read_object};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
@@ -195,11 +195,8 @@ pub(crate) fn parse_json<T>(
     body: &[u8],
     read: impl FnOnce(&mut Object) -> Result<T, JsonError>,
 ) -> Result<T, RelayError> {
-    let bad = |e: JsonError| RelayError::new(ErrorCode::BadJson, format!("invalid JSON body: {e}"));
-    let mut object = Object::parse(body).map_err(bad)?;
-    let value = read(&mut object).map_err(bad)?;
-    object.finish().map_err(bad)?;
-    Ok(value)
+    read_object(body, Fields::Strict, read)
+        .map_err(|e| RelayError::new(ErrorCode::BadJson, format!("invalid JSON body: {e}")))
 }
 
 fn b64(field: &str, value: &str) -> Result<Vec<u8>, RelayError> {

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::RelaySession;
 use crate::error::{Error, RelayError};
-use crate::json::{JsonError, Object, ObjectWriter};
+use crate::json::{Fields, JsonError, Object, ObjectWriter, read_object};
 use crate::request::encode_account;
 
 /// A reply the relay answers on success with [`Reply::STATUS`].
@@ -39,7 +39,7 @@ fn json<T>(
     body: &[u8],
     read: impl FnOnce(&mut Object) -> Result<T, JsonError>,
 ) -> Result<T, Error> {
-    Object::parse(body).and_then(|mut o| read(&mut o)).map_err(|_| Error::Malformed { what })
+    read_object(body, Fields::Lenient, read).map_err(|_| Error::Malformed { what })
 }
 
 fn bytes(what: &'static str, s: &str) -> Result<Vec<u8>, Error> {
@@ -154,7 +154,13 @@ impl SessionOpened {
     /// The JSON body.
     pub fn encode(&self) -> Vec<u8> {
         let key = Zeroizing::new(B64.encode(&self.key[..]));
-        ObjectWriter::new().str("id", &B64.encode(self.id)).str("key", &key).u64("expires_in", self.expires_in).finish()
+        // Room for the whole body at once: a buffer that grew would leave a
+        // copy of the key behind in freed memory.
+        ObjectWriter::with_capacity(128)
+            .str("id", &B64.encode(self.id))
+            .str("key", &key)
+            .u64("expires_in", self.expires_in)
+            .finish()
     }
 
     /// The session, to authorize deposits with.
