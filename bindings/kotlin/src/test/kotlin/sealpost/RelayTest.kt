@@ -98,11 +98,16 @@ class RelayTest {
 
         init {
             // The default code sink prints "verification code for <handle>: <code>".
+            // The drains end when close() destroys the process and its
+            // streams close under them: that IOException is the end, not a failure.
             thread(isDaemon = true) {
-                proc.inputStream.bufferedReader().forEachLine { line ->
-                    Regex("verification code for (\\S+): (\\d{6})").find(line)?.let {
-                        codes.put(it.groupValues[1] to it.groupValues[2])
+                try {
+                    proc.inputStream.bufferedReader().forEachLine { line ->
+                        Regex("verification code for (\\S+): (\\d{6})").find(line)?.let {
+                            codes.put(it.groupValues[1] to it.groupValues[2])
+                        }
                     }
+                } catch (_: java.io.IOException) {
                 }
             }
             val stderr = proc.errorStream.bufferedReader()
@@ -112,7 +117,9 @@ class RelayTest {
                 address = Regex("\"address\":\"([^\"]+)\"").find(line)?.groupValues?.get(1)
             }
             base = "http://$address"
-            thread(isDaemon = true) { stderr.forEachLine { } }
+            thread(isDaemon = true) {
+                try { stderr.forEachLine { } } catch (_: java.io.IOException) { }
+            }
         }
 
         class Answer(val status: UShort, val retryAfter: String?, val body: ByteArray)
