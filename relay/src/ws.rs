@@ -152,15 +152,21 @@ pub(crate) async fn upgrade(
     Ok(resp)
 }
 
+/// Pushed frames are gathered up to this many bytes before they are
+/// written, so a batch of small messages costs a few writes, not one each.
+const WRITE_BUFFER: usize = 16 * 1024;
+
 /// Small buffers and inbound limits: clients only send acks, so a
-/// connection needs little memory; the write buffer holds at most about
-/// one pushed frame (sends wait for the socket instead of piling up).
+/// connection needs little memory. Pushed frames of one batch gather in
+/// the write buffer (up to [`WRITE_BUFFER`] bytes, then they are written)
+/// and the batch ends with a flush; beyond that the buffer holds at most
+/// about one more frame (sends wait for the socket instead of piling up).
 fn ws_config(config: &crate::config::Config) -> WebSocketConfig {
     let largest_frame = config.max_envelope_bytes.div_ceil(3).saturating_mul(4).saturating_add(1024);
     WebSocketConfig::default()
         .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_write_buffer_size(largest_frame.saturating_mul(2))
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(largest_frame.saturating_mul(2).saturating_add(WRITE_BUFFER))
         .max_message_size(Some(config.ws_max_message_bytes))
         .max_frame_size(Some(config.ws_max_message_bytes))
 }
@@ -168,13 +174,22 @@ fn ws_config(config: &crate::config::Config) -> WebSocketConfig {
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Sends one frame, giving up (and so closing the connection) when the
-/// client does not read it within `limit`.
+/// Sends one frame and flushes, giving up (and so closing the connection)
+/// when the client does not read it within `limit`.
 async fn send<T>(tx: &mut T, message: Message, limit: Duration) -> Result<(), Error>
 where
     T: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {
-    match tokio::time::timeout(limit, tx.send(message)).await {
+    within(limit, tx.send(message)).await
+}
+
+/// Runs a send, feed or flush of the connection, giving up (and so closing
+/// the connection) when the client does not read within `limit`.
+async fn within<F>(limit: Duration, sending: F) -> Result<(), Error>
+where
+    F: Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>>,
+{
+    match tokio::time::timeout(limit, sending).await {
         Ok(sent) => Ok(sent?),
         Err(_) => Err(Error::PushTimeout),
     }
@@ -215,16 +230,20 @@ where
             if batch.is_empty() {
                 break;
             }
+            // Frames are fed (written once the buffer fills) and the batch
+            // is flushed at its end.
+            let count = batch.len();
             for m in batch {
                 let mut frame = Vec::new();
                 let m = crate::api::delivered(m);
                 sealpost_client::write_message(&mut frame, &m, true);
                 drop(m.envelope);
                 let text = String::from_utf8(frame).map_err(tokio_tungstenite::tungstenite::Error::from)?;
-                send(&mut tx, Message::text(text), limit).await?;
-                relay.metrics.delivered(1);
+                within(limit, tx.feed(Message::text(text))).await?;
                 cursor = cursor.max(m.id);
             }
+            within(limit, tx.flush()).await?;
+            relay.metrics.delivered(count);
         }
         tokio::select! {
             woke = registration.wake.recv() => {

@@ -396,13 +396,21 @@ fn writer_loop(mut w: Writer, mut rx: mpsc::Receiver<Box<dyn WriteJob>>) {
     }
 }
 
+/// Runs one of the batch's own statements (`BEGIN`, `SAVEPOINT`, ...) from
+/// the statement cache: they run for every write, and parsing them each
+/// time showed in profiles.
+fn control(conn: &Connection, sql: &str) -> StoreResult<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 fn run_batch(w: &mut Writer, jobs: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
-    w.conn.execute_batch("BEGIN IMMEDIATE")?;
+    control(&w.conn, "BEGIN IMMEDIATE")?;
     for job in jobs.iter_mut() {
         let step = (|| -> StoreResult<()> {
-            w.conn.execute_batch("SAVEPOINT job")?;
+            control(&w.conn, "SAVEPOINT job")?;
             if job.run(w) {
-                Ok(w.conn.execute_batch("RELEASE job")?)
+                control(&w.conn, "RELEASE job")
             } else {
                 Ok(w.conn.execute_batch("ROLLBACK TO job; RELEASE job")?)
             }
@@ -412,9 +420,8 @@ fn run_batch(w: &mut Writer, jobs: &mut [Box<dyn WriteJob>]) -> StoreResult<()> 
             return Err(e);
         }
     }
-    w.conn.execute_batch("COMMIT").map_err(|e| {
+    control(&w.conn, "COMMIT").inspect_err(|_| {
         let _ = w.conn.execute_batch("ROLLBACK");
-        StoreError::from(e)
     })
 }
 
