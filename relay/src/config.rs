@@ -390,7 +390,8 @@ settings! {
     /// Most envelope bytes one pull page (or WebSocket batch) carries; a page always holds at least one
     /// message, however large [default: 4194304].
     max_pull_bytes: usize = 4 * 1024 * 1024, "BYTES";
-    /// Seconds one WebSocket frame may wait for a client that does not read; then the connection is closed
+    /// Seconds the relay waits for a client that does not read to make room for pushed frames (up to 16 KiB and one
+    /// frame are buffered); then the connection is closed
     /// [default: 10].
     ws_send_timeout_secs: u64 = 10, "SECS";
     /// Most envelope bytes read from the store for one WebSocket batch (at least one message) [default:

@@ -152,15 +152,21 @@ pub(crate) async fn upgrade(
     Ok(resp)
 }
 
-/// Pushed frames are gathered up to this many bytes before they are
-/// written, so a batch of small messages costs a few writes, not one each.
+/// Pushed frames gather in the write buffer until it holds more than this
+/// many bytes, then they are written, so a batch of small messages costs a
+/// few writes, not one each.
 const WRITE_BUFFER: usize = 16 * 1024;
 
 /// Small buffers and inbound limits: clients only send acks, so a
 /// connection needs little memory. Pushed frames of one batch gather in
-/// the write buffer (up to [`WRITE_BUFFER`] bytes, then they are written)
-/// and the batch ends with a flush; beyond that the buffer holds at most
-/// about one more frame (sends wait for the socket instead of piling up).
+/// the write buffer until it passes [`WRITE_BUFFER`] bytes and are written
+/// then, and the batch ends with a flush. A blocked write is finished
+/// before the next frame is buffered, so the buffer holds at most
+/// `WRITE_BUFFER` and one frame (while the sink's slot and the pending feed
+/// hold one more frame each); `max_write_buffer_size` is the hard bound
+/// above that. Sends wait for the socket instead of piling up. tungstenite
+/// keeps the buffer's capacity once grown, so a connection that was pushed
+/// a batch keeps about that much.
 fn ws_config(config: &crate::config::Config) -> WebSocketConfig {
     let largest_frame = config.max_envelope_bytes.div_ceil(3).saturating_mul(4).saturating_add(1024);
     WebSocketConfig::default()
@@ -234,7 +240,9 @@ where
             // is flushed at its end.
             let count = batch.len();
             for m in batch {
-                let mut frame = Vec::new();
+                // Sized up front: the frame is the envelope in base64 and
+                // a little JSON around it.
+                let mut frame = Vec::with_capacity(m.envelope.len().div_ceil(3).saturating_mul(4).saturating_add(256));
                 let m = crate::api::delivered(m);
                 sealpost_client::write_message(&mut frame, &m, true);
                 drop(m.envelope);
