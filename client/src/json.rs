@@ -189,7 +189,9 @@ pub(crate) enum Fields {
 
 /// Parses `bytes` as one object and hands it to `read`, which takes the
 /// fields it needs; with [`Fields::Strict`], a field left over is refused.
-/// The one way every body and frame of the API is read.
+/// The one way the API's bodies and the client's frames are read (push
+/// frames from the relay parse with [`Object::parse`] themselves: their
+/// message reader returns the client's own errors).
 pub(crate) fn read_object<T>(
     bytes: &[u8],
     fields: Fields,

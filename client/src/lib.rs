@@ -51,7 +51,7 @@ pub use mqtt::{
     MqttEnrolled, MqttRequest, MqttTopics, is_response_topic, mqtt_status, parse_mqtt_response, request_properties,
     request_topic_id, response_properties,
 };
-pub use push::{PushFrame, ack_frame, acked_frame, decode_ack_frame, error_frame, write_message};
+pub use push::{PushFrame, ack_frame, acked_frame, decode_ack_frame, error_frame, message_frame, write_message};
 pub use request::{
     AckBody, ClaimHandleBody, DepositBody, Method, PrekeysBody, PublishBundleBody, PullQuery, Request,
     VerifyHandleBody, decode_account, encode_account,

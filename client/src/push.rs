@@ -18,6 +18,24 @@ pub(crate) fn base64_len(n: usize) -> usize {
     })
 }
 
+/// Most bytes of a message object besides its envelope's base64: the
+/// names, the id, the sender and the time (148 at most, with a margin).
+const MESSAGE_JSON_BYTES: usize = 160;
+
+/// Room for one message object (see [`write_message`]) whose envelope is
+/// `envelope_len` bytes.
+pub(crate) fn message_len(envelope_len: usize) -> usize {
+    base64_len(envelope_len).saturating_add(MESSAGE_JSON_BYTES)
+}
+
+/// The push frame of one message, `{"type":"message",…}`, written into a
+/// buffer sized for it up front (the relay sends it over WebSocket and MQTT).
+pub fn message_frame(m: &Delivered) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(message_len(m.envelope.len()));
+    write_message(&mut frame, m, true);
+    frame
+}
+
 /// Appends one message object, `{"id":…,"sender":…,"envelope":…,"received_at":…}`
 /// (with `"type":"message"` first for a push frame). Base64url needs no
 /// JSON escaping, so the envelope is encoded straight into `out`.

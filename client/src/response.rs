@@ -246,7 +246,7 @@ impl MessagePage {
     /// its encoding, not several copies.
     pub fn encode(messages: Vec<Delivered>, after: i64) -> Vec<u8> {
         let next = messages.last().map_or(after, |m| m.id);
-        let size: usize = messages.iter().map(|m| crate::push::base64_len(m.envelope.len()).saturating_add(160)).sum();
+        let size: usize = messages.iter().map(|m| crate::push::message_len(m.envelope.len())).sum();
         let mut out = Vec::with_capacity(size.saturating_add(64));
         out.extend_from_slice(b"{\"messages\":[");
         for (i, m) in messages.into_iter().enumerate() {

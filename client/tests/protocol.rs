@@ -279,6 +279,23 @@ fn push_frames_round_trip_and_garbage_is_typed() {
 }
 
 #[test]
+fn a_message_frame_is_written_into_a_buffer_sized_for_it() {
+    for (id, received_at) in [(i64::MIN, u64::MAX), (i64::MAX, 0), (1, NOW)] {
+        for len in [0, 1, 2, 3, 1024, 65_537] {
+            let m = Delivered { id, sender: [0xff; 32], envelope: vec![0xa5; len], received_at };
+            let frame = sealpost_client::message_frame(&m);
+            let mut written = Vec::new();
+            sealpost_client::write_message(&mut written, &m, true);
+            assert_eq!(frame, written);
+            // Sized once: a buffer that had to grow would have at least
+            // doubled, leaving far more than the JSON margin unused.
+            let spare = frame.capacity() - frame.len();
+            assert!(spare < 100, "{id} {len}: {} bytes in {}", frame.len(), frame.capacity());
+        }
+    }
+}
+
+#[test]
 fn websocket_auth_query_percent_encodes_the_signed_upgrade() {
     let signer = account().relay_signer();
     let auth = Request::websocket().authorize(&signer, NOW, &[0; 16]);

@@ -25,8 +25,8 @@ use rumqttc::v5::mqttbytes::v5::{Packet, Publish, PublishProperties};
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use sealpost_client::mqtt::{CONTENT_TYPE, MAX_CORRELATION_BYTES};
 use sealpost_client::{
-    Delivered, ErrorCode, MqttEnrolled, MqttRequest, MqttTopics, is_response_topic, request_topic_id,
-    response_properties, write_message,
+    Delivered, ErrorCode, MqttEnrolled, MqttRequest, MqttTopics, is_response_topic, message_frame, request_topic_id,
+    response_properties,
 };
 use serde_json::json;
 use sha2::Digest;
@@ -346,8 +346,7 @@ impl Bridge {
         let mut delivered = Delivered { id: 0, sender, envelope, received_at };
         for (mailbox, message) in ids {
             delivered.id = message;
-            let mut frame = Vec::new();
-            write_message(&mut frame, &delivered, true);
+            let frame = message_frame(&delivered);
             let topic = MqttTopics::new(&self.prefix, &mailbox).mailbox;
             // A full queue (the broker away for long) drops the push: the
             // envelope waits in the mailbox for the device's next pull.

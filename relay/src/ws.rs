@@ -240,11 +240,8 @@ where
             // is flushed at its end.
             let count = batch.len();
             for m in batch {
-                // Sized up front: the frame is the envelope in base64 and
-                // a little JSON around it.
-                let mut frame = Vec::with_capacity(m.envelope.len().div_ceil(3).saturating_mul(4).saturating_add(256));
                 let m = crate::api::delivered(m);
-                sealpost_client::write_message(&mut frame, &m, true);
+                let frame = sealpost_client::message_frame(&m);
                 drop(m.envelope);
                 let text = String::from_utf8(frame).map_err(tokio_tungstenite::tungstenite::Error::from)?;
                 within(limit, tx.feed(Message::text(text))).await?;

@@ -1064,8 +1064,7 @@ mod tests {
 
     /// The message as the relay pushes it on the mailbox topic.
     fn pushed(m: &Delivered) -> Delivered {
-        let mut frame = Vec::new();
-        sealpost_client::write_message(&mut frame, m, true);
+        let frame = sealpost_client::message_frame(m);
         match PushFrame::decode(std::str::from_utf8(&frame).unwrap()).unwrap() {
             PushFrame::Message(m) => m,
             other => panic!("{other:?}"),
